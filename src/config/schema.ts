@@ -1,0 +1,104 @@
+// The one place where the config's shape and its defaults are declared. Everything else reads the
+// normalised, frozen `Config` produced by load.ts; nothing else knows about raw YAML.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { parseAdminAddress, parseHostPort, parseListenAddress, type ParseResult } from './address.js';
+
+export const BALANCE_ALGORITHMS = ['round-robin', 'least-conn', 'random-two', 'source-hash'] as const;
+export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
+export const SERVICE_MODES = ['tcp'] as const;
+export type ServiceMode = (typeof SERVICE_MODES)[number];
+
+/** Defaults, in one place. A service setting overrides `defaults:`, which overrides these. */
+export const DEFAULTS = Object.freeze({
+  adminListen: `unix:${join(tmpdir(), 'hitless-admin.sock')}`,
+  balance: 'round-robin' as BalanceAlgorithm,
+  mode: 'tcp' as ServiceMode,
+  weight: 1,
+  retries: 2,
+  timeouts: Object.freeze({ connect: 2_000, idle: 600_000, drain: 30_000 }),
+});
+
+/** A string field parsed by a function of ours, so every such error reads "expected X, found Y". */
+function parsedString<T>(parse: (text: string) => ParseResult<T>, expected: string) {
+  return z.unknown().transform((input, ctx): T => {
+    if (typeof input !== 'string') {
+      ctx.addIssue({ code: 'custom', message: `expected ${expected}, found ${describe(input)}` });
+      return z.NEVER;
+    }
+    const result = parse(input);
+    if (!result.ok) {
+      ctx.addIssue({ code: 'custom', message: `${result.reason}, found ${describe(input)}` });
+      return z.NEVER;
+    }
+    return result.value;
+  });
+}
+
+export function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a map';
+  return `${typeof value} ${String(value)}`;
+}
+
+const duration = parsedString(
+  (text) => {
+    const ms = parseDuration(text);
+    return ms === undefined ? { ok: false, reason: 'expected a duration such as 500ms, 2s, 10m or 1h' } : { ok: true, value: ms };
+  },
+  'a duration such as 500ms, 2s, 10m or 1h',
+);
+const endpointAddress = parsedString(parseHostPort, 'an endpoint address "host:port"');
+const listenAddress = parsedString(parseListenAddress, 'a listen address "ip:port"');
+const adminAddress = parsedString(parseAdminAddress, 'an admin address "unix:/path" or "ip:port"');
+
+const timeouts = z.strictObject({
+  connect: duration.optional(),
+  idle: duration.optional(),
+  drain: duration.optional(),
+});
+
+const endpoint = z.union([
+  endpointAddress.transform((address) => ({ address, weight: undefined as number | undefined })),
+  z.strictObject({
+    address: endpointAddress,
+    weight: z.number().int().min(0).max(1000).optional(),
+  }),
+]);
+
+const serviceName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names use letters, digits, ".", "_" and "-"');
+
+const service = z.strictObject({
+  mode: z.enum(SERVICE_MODES).optional(),
+  listen: z.union([listenAddress.transform((a) => [a]), z.array(listenAddress).min(1)]),
+  balance: z.enum(BALANCE_ALGORITHMS).optional(),
+  endpoints: z.array(endpoint).default([]),
+  timeouts: timeouts.optional(),
+  retries: z.number().int().min(0).max(10).optional(),
+  max_connections: z.number().int().min(1).optional(),
+});
+
+export const rawConfigSchema = z.strictObject({
+  admin: z
+    .strictObject({
+      listen: adminAddress.optional(),
+      token: z.string().min(16).optional(),
+    })
+    .optional(),
+  defaults: z
+    .strictObject({
+      balance: z.enum(BALANCE_ALGORITHMS).optional(),
+      timeouts: timeouts.optional(),
+      retries: z.number().int().min(0).max(10).optional(),
+      max_connections: z.number().int().min(1).optional(),
+    })
+    .optional(),
+  services: z.record(serviceName, service).default({}),
+});
+
+export type RawConfig = z.output<typeof rawConfigSchema>;
+export type RawService = z.output<typeof service>;
