@@ -1,0 +1,121 @@
+// diff(running, desired) → a typed plan. Pure: no I/O, so it is unit-tested on its own and used
+// unchanged by validation (which computes the plan and stops) and by every driver.
+import type { Config, ServiceConfig } from '../config/model.js';
+
+export interface EndpointDiff {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** Endpoints present in both whose weight changed. */
+  readonly reweighted: readonly string[];
+}
+
+export interface ServiceChange {
+  readonly name: string;
+  /** Settings that differ, e.g. ["balance", "endpoints", "timeouts"]. */
+  readonly fields: readonly string[];
+  readonly endpoints: EndpointDiff;
+}
+
+export interface Plan {
+  readonly listeners: { readonly add: readonly string[]; readonly keep: readonly string[]; readonly remove: readonly string[] };
+  readonly services: {
+    readonly added: readonly string[];
+    readonly removed: readonly string[];
+    readonly changed: readonly ServiceChange[];
+    readonly unchanged: readonly string[];
+  };
+  readonly adminChanged: boolean;
+  /** True when applying it would change nothing at all. */
+  readonly empty: boolean;
+}
+
+const COMPARED_FIELDS = ['mode', 'listen', 'balance', 'endpoints', 'timeouts', 'retries', 'maxConnections'] as const;
+
+export function diffConfigs(running: Config | null, desired: Config): Plan {
+  const before = running?.services ?? new Map<string, ServiceConfig>();
+  const after = desired.services;
+  const added: string[] = [];
+  const removed: string[] = [];
+  const changed: ServiceChange[] = [];
+  const unchanged: string[] = [];
+  for (const [name, service] of after) {
+    const old = before.get(name);
+    if (!old) added.push(name);
+    else {
+      const change = diffService(old, service);
+      if (change) changed.push(change);
+      else unchanged.push(name);
+    }
+  }
+  for (const name of before.keys()) if (!after.has(name)) removed.push(name);
+
+  const oldListen = listenKeys(before);
+  const newListen = listenKeys(after);
+  const listeners = {
+    add: [...newListen].filter((k) => !oldListen.has(k)),
+    keep: [...newListen].filter((k) => oldListen.has(k)),
+    remove: [...oldListen].filter((k) => !newListen.has(k)),
+  };
+  const adminChanged =
+    running !== null && (running.admin.listen.key !== desired.admin.listen.key || running.admin.token !== desired.admin.token);
+  const empty = added.length === 0 && removed.length === 0 && changed.length === 0 && !adminChanged;
+  return { listeners, services: { added, removed, changed, unchanged }, adminChanged, empty };
+}
+
+function listenKeys(services: ReadonlyMap<string, ServiceConfig>): Set<string> {
+  const keys = new Set<string>();
+  for (const s of services.values()) for (const l of s.listen) keys.add(l.key);
+  return keys;
+}
+
+function diffService(old: ServiceConfig, next: ServiceConfig): ServiceChange | null {
+  if (old === next) return null;
+  const fields = COMPARED_FIELDS.filter((f) => !sameValue(old[f], next[f]));
+  if (fields.length === 0) return null;
+  return { name: next.name, fields, endpoints: diffEndpoints(old, next) };
+}
+
+function diffEndpoints(old: ServiceConfig, next: ServiceConfig): EndpointDiff {
+  const oldWeights = new Map(old.endpoints.map((e) => [e.key, e.weight]));
+  const newWeights = new Map(next.endpoints.map((e) => [e.key, e.weight]));
+  const added: string[] = [];
+  const reweighted: string[] = [];
+  for (const [key, weight] of newWeights) {
+    const was = oldWeights.get(key);
+    if (was === undefined) added.push(key);
+    else if (was !== weight) reweighted.push(key);
+  }
+  const removed = [...oldWeights.keys()].filter((k) => !newWeights.has(k));
+  return { added, removed, reweighted };
+}
+
+/** Structural equality for the small frozen values a ServiceConfig holds. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    return Array.isArray(b) && a.length === b.length && a.every((v, i) => sameValue(v, b[i]));
+  }
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+/** One line for logs and status, e.g. "services +1 -0 ~2 (endpoints +1 -1 ±0); listeners +1 -0". */
+export function summarizePlan(plan: Plan): string {
+  if (plan.empty) return 'no changes';
+  const s = plan.services;
+  let epAdded = 0;
+  let epRemoved = 0;
+  let epReweighted = 0;
+  for (const c of s.changed) {
+    epAdded += c.endpoints.added.length;
+    epRemoved += c.endpoints.removed.length;
+    epReweighted += c.endpoints.reweighted.length;
+  }
+  const parts = [`services +${s.added.length} -${s.removed.length} ~${s.changed.length}`];
+  if (s.changed.length > 0) parts[0] += ` (endpoints +${epAdded} -${epRemoved} weight ${epReweighted})`;
+  parts.push(`listeners +${plan.listeners.add.length} -${plan.listeners.remove.length}`);
+  if (plan.adminChanged) parts.push('admin changed');
+  return parts.join('; ');
+}

@@ -1,0 +1,104 @@
+// One client connection in tcp mode: pick an endpoint, connect (retrying on the next endpoint),
+// then splice the two sockets with stream backpressure. Buffers are passed through, never copied.
+import { connect, type Socket } from 'node:net';
+import type { BalancerEndpoint } from '../balancers/balancer.js';
+import type { ServiceRuntime } from './service-runtime.js';
+
+export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): void {
+  const service = runtime.state;
+  const { maxConnections, timeouts } = runtime.config;
+  client.on('error', () => {}); // errors surface as 'close'; an unhandled one would crash the process
+  if (maxConnections !== null && service.active >= maxConnections) {
+    // Over the cap: refuse politely with a FIN so clients see an orderly close, and count it.
+    service.rejected++;
+    client.end();
+    return;
+  }
+  service.active++;
+  service.total++;
+  runtime.connections.add(client);
+  client.once('close', () => {
+    service.active--;
+    runtime.connections.delete(client);
+    service.bytesIn += client.bytesRead;
+    service.bytesOut += client.bytesWritten;
+  });
+  const tried = new Set<string>();
+  const clientKey = client.remoteAddress;
+
+  const attempt = (): void => {
+    if (client.destroyed) return;
+    const endpoint = tried.size <= runtime.config.retries ? runtime.balancer.pick({ clientKey, exclude: tried }) : undefined;
+    if (!endpoint) {
+      service.failed++;
+      client.destroy();
+      return;
+    }
+    tried.add(endpoint.key);
+    const upstream = connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+    upstream.setTimeout(timeouts.connect);
+    const onConnectFailure = (): void => {
+      upstream.destroy();
+      endpoint.state.failures++;
+      endpoint.state.consecutiveFailures++;
+      attempt();
+    };
+    upstream.once('timeout', onConnectFailure);
+    upstream.once('error', onConnectFailure);
+    client.once('close', abandon);
+    function abandon(): void {
+      upstream.destroy();
+    }
+    upstream.once('connect', () => {
+      upstream.off('timeout', onConnectFailure);
+      upstream.off('error', onConnectFailure);
+      client.off('close', abandon);
+      splice(client, upstream, endpoint, timeouts.idle);
+    });
+  };
+  attempt();
+}
+
+function splice(client: Socket, upstream: Socket, endpoint: BalancerEndpoint, idleMs: number): void {
+  const state = endpoint.state;
+  state.consecutiveFailures = 0;
+  state.active++;
+  state.total++;
+  upstream.setTimeout(idleMs);
+  client.setTimeout(idleMs);
+  const onIdle = (): void => {
+    client.destroy();
+    upstream.destroy();
+  };
+  client.on('timeout', onIdle);
+  upstream.on('timeout', onIdle);
+  // A reset on one side is passed on as a reset, so the peer sees what really happened.
+  upstream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ECONNRESET' && !client.destroyed) client.resetAndDestroy();
+    else client.destroy();
+  });
+  client.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ECONNRESET' && !upstream.destroyed) upstream.resetAndDestroy();
+    else upstream.destroy();
+  });
+  client.once('close', () => closeAfterFlush(upstream));
+  upstream.once('close', () => {
+    state.active--;
+    state.bytesIn += upstream.bytesWritten;
+    state.bytesOut += upstream.bytesRead;
+    closeAfterFlush(client);
+  });
+  client.pipe(upstream);
+  upstream.pipe(client);
+  client.resume();
+}
+
+/**
+ * The peer of a socket that closed. After an orderly close the pipe has already ended this side;
+ * let its last bytes flush before closing it, instead of cutting them off.
+ */
+function closeAfterFlush(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.writableEnded && !socket.writableFinished) socket.once('finish', () => socket.destroy());
+  else socket.destroy();
+}

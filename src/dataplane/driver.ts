@@ -1,0 +1,59 @@
+// The one interface between control and a data plane. Control computes the plan; a driver makes
+// the running state match `desired` as one transaction, or throws and leaves everything as it was.
+import type { Config } from '../config/model.js';
+import type { Plan } from '../control/plan.js';
+
+export interface ApplyReport {
+  /** Listen addresses bound by this apply. */
+  readonly bound: readonly string[];
+  /** Listen addresses released (now draining or closed). */
+  readonly released: readonly string[];
+}
+
+export interface ListenerStatus {
+  readonly address: string;
+  readonly service: string | null;
+  readonly state: 'warming' | 'active' | 'draining' | 'closed';
+  readonly since: string;
+  /** "socket:[inode]": the same value before and after an apply proves the socket was kept. */
+  readonly socket: string | null;
+  readonly connections: number;
+}
+
+export interface EndpointStatus {
+  readonly address: string;
+  readonly weight: number;
+  readonly healthy: boolean;
+  readonly active: number;
+  readonly total: number;
+  readonly failures: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+export interface ServiceStatus {
+  readonly name: string;
+  readonly mode: string;
+  readonly balance: string;
+  readonly listen: readonly string[];
+  readonly active: number;
+  readonly total: number;
+  readonly rejected: number;
+  readonly failed: number;
+  readonly endpoints: readonly EndpointStatus[];
+}
+
+export interface DataplaneStatus {
+  readonly driver: string;
+  readonly services: readonly ServiceStatus[];
+  readonly listeners: readonly ListenerStatus[];
+}
+
+export interface Driver {
+  readonly name: string;
+  /** Commits `desired` (whose diff from the running config is `plan`) or throws with nothing changed. */
+  apply(desired: Config, plan: Plan): Promise<ApplyReport>;
+  status(): DataplaneStatus;
+  /** Graceful: stop accepting, let connections finish for up to `drainMs`, then close them. Idempotent. */
+  close(drainMs: number): Promise<void>;
+}

@@ -1,0 +1,33 @@
+// One registry of stable error codes (as undici does): scripts match on `code`, people read `message`.
+export const ErrorCodes = {
+  CONFIG_INVALID: 'HITLESS_ERR_CONFIG_INVALID',
+  BIND_FAILED: 'HITLESS_ERR_BIND_FAILED',
+  PRECONDITION_FAILED: 'HITLESS_ERR_PRECONDITION_FAILED',
+  BODY_TOO_LARGE: 'HITLESS_ERR_BODY_TOO_LARGE',
+  UNAUTHORIZED: 'HITLESS_ERR_UNAUTHORIZED',
+  NOT_FOUND: 'HITLESS_ERR_NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'HITLESS_ERR_METHOD_NOT_ALLOWED',
+  ADMIN_UNREACHABLE: 'HITLESS_ERR_ADMIN_UNREACHABLE',
+  INTERNAL: 'HITLESS_ERR_INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** An error with a stable code and optional structured details, rendered as JSON by the admin API. */
+export class HitlessError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'HitlessError';
+  }
+}
+
+/** Raised by a driver when an apply cannot be committed; the running state is untouched. */
+export class ApplyError extends HitlessError {
+  constructor(message: string, details?: unknown) {
+    super(ErrorCodes.BIND_FAILED, message, details);
+    this.name = 'ApplyError';
+  }
+}
