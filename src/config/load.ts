@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
 import { DEFAULTS, describe, rawConfigSchema, type RawConfig } from './schema.js';
 import type { Config, ConfigSnapshot, ServiceConfig } from './model.js';
+import { normaliseClusters } from './normalise-clusters.js';
 import { parseAdminAddress } from './address.js';
 
 export function hashConfigText(text: string): string {
@@ -99,9 +100,15 @@ function depth(issues: readonly z.core.$ZodIssue[]): number {
 const ALLOWED_KEYS: Record<string, readonly string[]> = {
   '': ['admin', 'defaults', 'services'],
   admin: ['listen', 'token'],
-  defaults: ['balance', 'timeouts', 'retries', 'max_connections'],
-  service: ['mode', 'listen', 'balance', 'endpoints', 'timeouts', 'retries', 'max_connections'],
-  timeouts: ['connect', 'idle', 'drain'],
+  defaults: ['balance', 'timeouts', 'health', 'limits', 'retries', 'max_connections'],
+  service: ['mode', 'listen', 'balance', 'endpoints', 'health', 'clusters', 'routes', 'timeouts', 'limits', 'retries', 'max_connections'],
+  cluster: ['balance', 'endpoints', 'health'],
+  timeouts: ['connect', 'idle', 'drain', 'header', 'response'],
+  health: ['active', 'passive'],
+  active: ['type', 'path', 'interval', 'timeout', 'rise', 'fall'],
+  passive: ['consecutive_failures', 'ejection'],
+  limits: ['max_header_bytes', 'max_url_bytes'],
+  route: ['host', 'path', 'cluster'],
   endpoint: ['address', 'weight'],
 };
 
@@ -110,6 +117,8 @@ function allowedKeysHint(path: readonly PropertyKey[]): string {
   let kind: string;
   if (path.length === 0) kind = '';
   else if (path[0] === 'services' && path.length === 2) kind = 'service';
+  else if (path[2] === 'clusters' && path.length === 4) kind = 'cluster';
+  else if (path[2] === 'routes' && path.length === 4) kind = 'route';
   else if (last === 'timeouts') kind = 'timeouts';
   else if (typeof last === 'number' && path[path.length - 2] === 'endpoints') kind = 'endpoint';
   else kind = String(last);
@@ -162,23 +171,29 @@ function normalise(raw: RawConfig, problem: (path: PropertyKey[], message: strin
       if (owner) problem(path, `listen address ${addr.key} is already used by service "${owner}"; each address belongs to one service`);
       else listenOwner.set(addr.key, name);
     });
-    const seen = new Set<string>();
-    s.endpoints.forEach((e, i) => {
-      if (seen.has(e.address.key)) problem(['services', name, 'endpoints', i], `endpoint ${e.address.key} is listed twice; give it one entry with a weight instead`);
-      seen.add(e.address.key);
-    });
+    const mode = s.mode ?? DEFAULTS.mode;
+    const clusters = normaliseClusters(name, s, d, mode, problem);
+    const main = clusters.clusters.get(clusters.defaultCluster);
     services.set(
       name,
       Object.freeze({
         name,
-        mode: s.mode ?? DEFAULTS.mode,
+        mode,
         listen: Object.freeze(s.listen),
-        balance: s.balance ?? d.balance ?? DEFAULTS.balance,
-        endpoints: Object.freeze(s.endpoints.map((e) => Object.freeze({ ...e.address, weight: e.weight ?? DEFAULTS.weight }))),
+        balance: main?.balance ?? DEFAULTS.balance,
+        endpoints: main?.endpoints ?? Object.freeze([]),
+        health: main?.health ?? Object.freeze({ active: null, passive: null }),
+        ...clusters,
+        limits: Object.freeze({
+          maxHeaderBytes: s.limits?.max_header_bytes ?? d.limits?.max_header_bytes ?? DEFAULTS.limits.maxHeaderBytes,
+          maxUrlBytes: s.limits?.max_url_bytes ?? d.limits?.max_url_bytes ?? DEFAULTS.limits.maxUrlBytes,
+        }),
         timeouts: Object.freeze({
           connect: s.timeouts?.connect ?? d.timeouts?.connect ?? DEFAULTS.timeouts.connect,
-          idle: s.timeouts?.idle ?? d.timeouts?.idle ?? DEFAULTS.timeouts.idle,
+          idle: s.timeouts?.idle ?? d.timeouts?.idle ?? (mode === 'http' ? DEFAULTS.httpIdle : DEFAULTS.timeouts.idle),
           drain: s.timeouts?.drain ?? d.timeouts?.drain ?? DEFAULTS.timeouts.drain,
+          header: s.timeouts?.header ?? d.timeouts?.header ?? DEFAULTS.timeouts.header,
+          response: s.timeouts?.response ?? d.timeouts?.response ?? DEFAULTS.timeouts.response,
         }),
         retries: s.retries ?? d.retries ?? DEFAULTS.retries,
         maxConnections: s.max_connections ?? d.max_connections ?? null,

@@ -9,6 +9,51 @@ export interface Timeouts {
   readonly idle: number;
   /** Milliseconds connections of a removed listener may keep running before they are closed. */
   readonly drain: number;
+  /** HTTP: milliseconds to receive a request's headers (408 after). */
+  readonly header: number;
+  /** HTTP: milliseconds for an endpoint to start answering (504 after). */
+  readonly response: number;
+}
+
+export interface ActiveHealthConfig {
+  readonly type: 'tcp' | 'http';
+  readonly path: string;
+  readonly interval: number;
+  readonly timeout: number;
+  readonly rise: number;
+  readonly fall: number;
+}
+
+export interface PassiveHealthConfig {
+  readonly consecutiveFailures: number;
+  readonly ejection: number;
+}
+
+export interface HealthConfig {
+  /** null: no active checks (endpoints are presumed up). */
+  readonly active: ActiveHealthConfig | null;
+  /** null: no passive ejection. */
+  readonly passive: PassiveHealthConfig | null;
+}
+
+export interface ClusterConfig {
+  readonly name: string;
+  readonly balance: BalanceAlgorithm;
+  readonly endpoints: readonly EndpointConfig[];
+  readonly health: HealthConfig;
+}
+
+export interface RouteConfig {
+  /** Exact host, or "*.suffix"; null matches any host. Lower-case, without port unless given. */
+  readonly host: string | null;
+  /** Path prefix; null matches any path. */
+  readonly path: string | null;
+  readonly cluster: string;
+}
+
+export interface LimitsConfig {
+  readonly maxHeaderBytes: number;
+  readonly maxUrlBytes: number;
 }
 
 export interface EndpointConfig extends HostPort {
@@ -19,8 +64,17 @@ export interface ServiceConfig {
   readonly name: string;
   readonly mode: ServiceMode;
   readonly listen: readonly HostPort[];
+  /** The default cluster's balance and endpoints (tcp services use only these). */
   readonly balance: BalanceAlgorithm;
   readonly endpoints: readonly EndpointConfig[];
+  readonly health: HealthConfig;
+  /** Every cluster by name, the default one ("default", or the routes' catch-all) included. */
+  readonly clusters: ReadonlyMap<string, ClusterConfig>;
+  /** The cluster that unrouted requests (and every tcp connection) go to. */
+  readonly defaultCluster: string;
+  /** HTTP routes, first match wins; empty means everything goes to the default cluster. */
+  readonly routes: readonly RouteConfig[];
+  readonly limits: LimitsConfig;
   readonly timeouts: Timeouts;
   /** Extra endpoints tried when a connect fails, before the client is given up on. */
   readonly retries: number;

@@ -8,7 +8,7 @@ import { parseAdminAddress, parseHostPort, parseListenAddress, type ParseResult 
 
 export const BALANCE_ALGORITHMS = ['round-robin', 'least-conn', 'random-two', 'source-hash'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
-export const SERVICE_MODES = ['tcp'] as const;
+export const SERVICE_MODES = ['tcp', 'http'] as const;
 export type ServiceMode = (typeof SERVICE_MODES)[number];
 
 /** Defaults, in one place. A service setting overrides `defaults:`, which overrides these. */
@@ -18,7 +18,13 @@ export const DEFAULTS = Object.freeze({
   mode: 'tcp' as ServiceMode,
   weight: 1,
   retries: 2,
-  timeouts: Object.freeze({ connect: 2_000, idle: 600_000, drain: 30_000 }),
+  timeouts: Object.freeze({ connect: 2_000, idle: 600_000, drain: 30_000, header: 10_000, response: 60_000 }),
+  /** HTTP: idle keep-alive of client connections (tcp mode uses `idle` for the whole connection). */
+  httpIdle: 60_000,
+  limits: Object.freeze({ maxHeaderBytes: 16_384, maxUrlBytes: 8_192 }),
+  health: Object.freeze({ type: 'tcp' as 'tcp' | 'http', path: '/', interval: 2_000, timeout: 1_000, rise: 2, fall: 3 }),
+  passive: Object.freeze({ consecutiveFailures: 5, ejection: 10_000 }),
+  defaultCluster: 'default',
 });
 
 /** A string field parsed by a function of ours, so every such error reads "expected X, found Y". */
@@ -60,6 +66,36 @@ const timeouts = z.strictObject({
   connect: duration.optional(),
   idle: duration.optional(),
   drain: duration.optional(),
+  /** HTTP: time allowed to receive a request's headers (slowloris guard); 408 after it. */
+  header: duration.optional(),
+  /** HTTP: time allowed for an endpoint to start its response; 504 after it. */
+  response: duration.optional(),
+});
+
+const health = z.strictObject({
+  /** Active checks: a TCP connect, or an HTTP GET expecting 2xx/3xx. */
+  active: z
+    .strictObject({
+      type: z.enum(['tcp', 'http']).optional(),
+      path: z.string().startsWith('/').optional(),
+      interval: duration.optional(),
+      timeout: duration.optional(),
+      rise: z.number().int().min(1).max(100).optional(),
+      fall: z.number().int().min(1).max(100).optional(),
+    })
+    .optional(),
+  /** Passive ejection: consecutive connect failures or 5xx take an endpoint out for `ejection`. */
+  passive: z
+    .strictObject({
+      consecutive_failures: z.number().int().min(1).max(1000).optional(),
+      ejection: duration.optional(),
+    })
+    .optional(),
+});
+
+const limits = z.strictObject({
+  max_header_bytes: z.number().int().min(1024).max(1_048_576).optional(),
+  max_url_bytes: z.number().int().min(256).max(1_048_576).optional(),
 });
 
 const endpoint = z.union([
@@ -72,12 +108,32 @@ const endpoint = z.union([
 
 const serviceName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names use letters, digits, ".", "_" and "-"');
 
+const clusterName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'cluster names use letters, digits, ".", "_" and "-"');
+
+/** A named group of endpoints with its own balancer and health checks. */
+const cluster = z.strictObject({
+  balance: z.enum(BALANCE_ALGORITHMS).optional(),
+  endpoints: z.array(endpoint).default([]),
+  health: health.optional(),
+});
+
+/** HTTP routing: first match wins; a route without host and path is the catch-all. */
+const route = z.strictObject({
+  host: z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$/, 'hosts are "name", "*.suffix" (optionally with :port)').optional(),
+  path: z.string().startsWith('/').optional(),
+  cluster: clusterName,
+});
+
 const service = z.strictObject({
   mode: z.enum(SERVICE_MODES).optional(),
   listen: z.union([listenAddress.transform((a) => [a]), z.array(listenAddress).min(1)]),
   balance: z.enum(BALANCE_ALGORITHMS).optional(),
-  endpoints: z.array(endpoint).default([]),
+  endpoints: z.array(endpoint).optional(),
+  health: health.optional(),
+  clusters: z.record(clusterName, cluster).optional(),
+  routes: z.array(route).optional(),
   timeouts: timeouts.optional(),
+  limits: limits.optional(),
   retries: z.number().int().min(0).max(10).optional(),
   max_connections: z.number().int().min(1).optional(),
 });
@@ -93,6 +149,8 @@ export const rawConfigSchema = z.strictObject({
     .strictObject({
       balance: z.enum(BALANCE_ALGORITHMS).optional(),
       timeouts: timeouts.optional(),
+      health: health.optional(),
+      limits: limits.optional(),
       retries: z.number().int().min(0).max(10).optional(),
       max_connections: z.number().int().min(1).optional(),
     })
@@ -102,3 +160,5 @@ export const rawConfigSchema = z.strictObject({
 
 export type RawConfig = z.output<typeof rawConfigSchema>;
 export type RawService = z.output<typeof service>;
+export type RawHealth = z.output<typeof health>;
+export type RawCluster = z.output<typeof cluster>;

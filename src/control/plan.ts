@@ -29,7 +29,8 @@ export interface Plan {
   readonly empty: boolean;
 }
 
-const COMPARED_FIELDS = ['mode', 'listen', 'balance', 'endpoints', 'timeouts', 'retries', 'maxConnections'] as const;
+// `balance`, `endpoints` and `health` mirror the default cluster, so `clusters` covers them all.
+const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections'] as const;
 
 export function diffConfigs(running: Config | null, desired: Config): Plan {
   const before = running?.services ?? new Map<string, ServiceConfig>();
@@ -75,9 +76,19 @@ function diffService(old: ServiceConfig, next: ServiceConfig): ServiceChange | n
   return { name: next.name, fields, endpoints: diffEndpoints(old, next) };
 }
 
+/** Endpoints of every cluster, keyed "address" in the default cluster and "cluster/address" elsewhere. */
+function endpointWeights(service: ServiceConfig): Map<string, number> {
+  const weights = new Map<string, number>();
+  for (const [name, cluster] of service.clusters) {
+    const prefix = name === service.defaultCluster ? '' : `${name}/`;
+    for (const e of cluster.endpoints) weights.set(prefix + e.key, e.weight);
+  }
+  return weights;
+}
+
 function diffEndpoints(old: ServiceConfig, next: ServiceConfig): EndpointDiff {
-  const oldWeights = new Map(old.endpoints.map((e) => [e.key, e.weight]));
-  const newWeights = new Map(next.endpoints.map((e) => [e.key, e.weight]));
+  const oldWeights = endpointWeights(old);
+  const newWeights = endpointWeights(next);
   const added: string[] = [];
   const reweighted: string[] = [];
   for (const [key, weight] of newWeights) {
@@ -93,6 +104,11 @@ function diffEndpoints(old: ServiceConfig, next: ServiceConfig): EndpointDiff {
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (a instanceof Map) {
+    if (!(b instanceof Map) || a.size !== b.size) return false;
+    for (const [k, v] of a) if (!b.has(k) || !sameValue(v, b.get(k))) return false;
+    return true;
+  }
   if (Array.isArray(a)) {
     return Array.isArray(b) && a.length === b.length && a.every((v, i) => sameValue(v, b[i]));
   }
