@@ -11,7 +11,7 @@ import { RandomTwoBalancer } from '../src/dataplane/balancers/random-two.js';
 import { RoundRobinBalancer } from '../src/dataplane/balancers/round-robin.js';
 import { EndpointState } from '../src/dataplane/endpoint-state.js';
 
-function endpoint(key: string, weight = 1, state = new EndpointState('svc', key)): BalancerEndpoint {
+function endpoint(key: string, weight = 1, state = new EndpointState('svc', 'default', key)): BalancerEndpoint {
   const [host, port] = key.split(':');
   return { key, host, port: Number(port), weight, state };
 }

@@ -21,9 +21,13 @@ export interface ListenerStatus {
 }
 
 export interface EndpointStatus {
+  readonly cluster: string;
   readonly address: string;
   readonly weight: number;
   readonly healthy: boolean;
+  /** up, down (active checks) or ejected (passive). */
+  readonly health: 'up' | 'down' | 'ejected';
+  readonly ejections: number;
   readonly active: number;
   readonly total: number;
   readonly failures: number;
@@ -40,6 +44,8 @@ export interface ServiceStatus {
   readonly total: number;
   readonly rejected: number;
   readonly failed: number;
+  readonly retries: number;
+  readonly responses: Readonly<Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx', number>>;
   readonly endpoints: readonly EndpointStatus[];
 }
 

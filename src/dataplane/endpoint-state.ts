@@ -1,20 +1,47 @@
-// Live state of one endpoint of one service. It belongs to the identity (service + address), not
-// to a config generation: applies hand the same object to the new generation (invariant 4).
+// Live state of one endpoint of one cluster of one service. It belongs to the identity
+// (service + cluster + address), not to a config generation: applies hand the same object to the
+// new generation (invariant 4), so health, counters and pooled connections survive them.
 export class EndpointState {
   /** Connections (tcp) or requests (http) in flight: least-conn reads it on every pick. */
   active = 0;
   total = 0;
-  /** Connect failures and timeouts since start. */
+  /** Connect failures, timeouts and (http) 5xx answers since start. */
   failures = 0;
-  /** Consecutive connect failures; reset by a success. Passive health reads it. */
+  /** Consecutive failures; reset by a success. Passive health reads it. */
   consecutiveFailures = 0;
-  /** False when health checking has taken the endpoint out; balancers skip it. */
-  healthy = true;
+  /** Verdict of active health checks (true until a check says otherwise). */
+  activeUp = true;
+  /** Set by passive ejection for a back-off period. */
+  ejected = false;
+  ejections = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /** Anything tied to the endpoint's lifetime (an http connection pool), closed when it is forgotten. */
+  readonly resources: Array<{ close(): unknown }> = [];
 
   constructor(
     readonly service: string,
+    readonly cluster: string,
     readonly key: string,
   ) {}
+
+  /** Balancers skip endpoints that are not healthy. */
+  get healthy(): boolean {
+    return this.activeUp && !this.ejected;
+  }
+
+  set healthy(up: boolean) {
+    this.activeUp = up;
+  }
+
+  /** Passive ejection: out for `ms`, then back in (a new failure streak ejects it again). */
+  eject(ms: number): void {
+    if (this.ejected) return;
+    this.ejected = true;
+    this.ejections++;
+    setTimeout(() => {
+      this.ejected = false;
+      this.consecutiveFailures = 0;
+    }, ms).unref();
+  }
 }

@@ -6,8 +6,11 @@ import type { Plan } from '../../control/plan.js';
 import { ApplyError } from '../../errors.js';
 import type { ApplyReport, DataplaneStatus, Driver, ServiceStatus } from '../driver.js';
 import { BindError, ListenerPool, socketIdentity, type PooledListener } from './listener-pool.js';
-import { ServiceRuntime, StateRegistry } from './service-runtime.js';
+import { ServiceRuntime } from './service-runtime.js';
+import { StateRegistry } from './state-registry.js';
 import { proxyTcpConnection } from './tcp-proxy.js';
+import { HttpFrontend } from './http/http-frontend.js';
+import { ActiveHealthChecks } from './health/active-health.js';
 
 interface Generation {
   readonly services: ReadonlyMap<string, ServiceRuntime>;
@@ -23,6 +26,9 @@ export class BuiltinDriver implements Driver {
   readonly name = 'builtin';
   private readonly pool = new ListenerPool((socket, listener) => this.accept(socket, listener));
   private readonly registry = new StateRegistry();
+  private readonly health = new ActiveHealthChecks();
+  /** The HTTP parser side of each listening address in http mode, kept across applies. */
+  private readonly frontends = new Map<string, HttpFrontend>();
   private current: Generation = EMPTY;
   private closing: Promise<void> | null = null;
 
@@ -33,7 +39,20 @@ export class BuiltinDriver implements Driver {
       socket.destroy();
       return;
     }
-    proxyTcpConnection(socket, runtime);
+    if (runtime.config.mode === 'tcp') proxyTcpConnection(socket, runtime);
+    else this.frontendFor(listener.key, runtime).accept(socket);
+  }
+
+  /**
+   * The frontend new connections on `key` go to. It is replaced only when a setting Node fixes at
+   * creation changes (max header size); connections already on the old one stay with it.
+   */
+  private frontendFor(key: string, runtime: ServiceRuntime): HttpFrontend {
+    const existing = this.frontends.get(key);
+    if (existing && existing.maxHeaderBytes === runtime.config.limits.maxHeaderBytes) return existing;
+    const frontend = new HttpFrontend(runtime.config.limits.maxHeaderBytes, () => this.current.routes.get(key), runtime);
+    this.frontends.set(key, frontend);
+    return frontend;
   }
 
   async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
@@ -63,7 +82,10 @@ export class BuiltinDriver implements Driver {
       const runtime = old.services.get(name);
       if (runtime) drainConnections(runtime);
     }
-    this.registry.prune(desired.services);
+    for (const key of this.frontends.keys()) if (!routes.has(key)) this.frontends.delete(key);
+    // Endpoints no longer configured: their pooled connections close once their requests finish.
+    for (const state of this.registry.prune(desired.services)) for (const r of state.resources) void r.close();
+    this.health.reconcile(services.values());
     return { bound: plan.listeners.add, released };
   }
 
@@ -91,13 +113,18 @@ export class BuiltinDriver implements Driver {
       total: runtime.state.total,
       rejected: runtime.state.rejected,
       failed: runtime.state.failed,
-      endpoints: runtime.endpoints.map((e) => ({
+      retries: runtime.state.retries,
+      responses: { '1xx': runtime.state.responses[1], '2xx': runtime.state.responses[2], '3xx': runtime.state.responses[3], '4xx': runtime.state.responses[4], '5xx': runtime.state.responses[5] },
+      endpoints: [...runtime.allEndpoints()].map(({ cluster, endpoint: e }) => ({
+        cluster: cluster.config.name,
         address: e.key,
         weight: e.weight,
         healthy: e.state.healthy,
+        health: !e.state.activeUp ? 'down' : e.state.ejected ? 'ejected' : 'up',
         active: e.state.active,
         total: e.state.total,
         failures: e.state.failures,
+        ejections: e.state.ejections,
         bytesIn: e.state.bytesIn,
         bytesOut: e.state.bytesOut,
       })),
@@ -119,6 +146,7 @@ export class BuiltinDriver implements Driver {
   }
 
   private async shutdown(drainMs: number): Promise<void> {
+    this.health.stopAll();
     const all = [...this.pool.all()];
     this.pool.closeAll();
     const deadline = Date.now() + drainMs;
@@ -126,6 +154,7 @@ export class BuiltinDriver implements Driver {
       await new Promise((r) => setTimeout(r, 50));
     }
     for (const l of all) for (const socket of l.connections) socket.destroy();
+    for (const state of this.registry.endpoints.values()) for (const r of state.resources) void r.close();
     await Promise.all(all.map((l) => new Promise<void>((r) => (l.server.listening ? l.server.close(() => r()) : r()))));
   }
 }

@@ -3,6 +3,7 @@
 import { connect, type Socket } from 'node:net';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
+import { recordFailure, recordSuccess } from './passive-health.js';
 
 export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): void {
   const service = runtime.state;
@@ -25,10 +26,11 @@ export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): voi
   });
   const tried = new Set<string>();
   const clientKey = client.remoteAddress;
+  const cluster = runtime.defaultCluster;
 
   const attempt = (): void => {
     if (client.destroyed) return;
-    const endpoint = tried.size <= runtime.config.retries ? runtime.balancer.pick({ clientKey, exclude: tried }) : undefined;
+    const endpoint = tried.size <= runtime.config.retries ? cluster.balancer.pick({ clientKey, exclude: tried }) : undefined;
     if (!endpoint) {
       service.failed++;
       client.destroy();
@@ -39,8 +41,7 @@ export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): voi
     upstream.setTimeout(timeouts.connect);
     const onConnectFailure = (): void => {
       upstream.destroy();
-      endpoint.state.failures++;
-      endpoint.state.consecutiveFailures++;
+      recordFailure(endpoint.state, cluster.config.health.passive);
       attempt();
     };
     upstream.once('timeout', onConnectFailure);
@@ -61,7 +62,7 @@ export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): voi
 
 function splice(client: Socket, upstream: Socket, endpoint: BalancerEndpoint, idleMs: number): void {
   const state = endpoint.state;
-  state.consecutiveFailures = 0;
+  recordSuccess(state);
   state.active++;
   state.total++;
   upstream.setTimeout(idleMs);

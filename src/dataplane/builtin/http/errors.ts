@@ -1,0 +1,37 @@
+// The answers hitless itself gives in http mode: short body, stable code in a header.
+import type { ServerResponse } from 'node:http';
+
+export const HTTP_ERRORS = {
+  NO_ENDPOINT: { status: 503, code: 'HITLESS_ERR_NO_HEALTHY_ENDPOINT', text: 'no healthy endpoint' },
+  CONNECT_FAILED: { status: 502, code: 'HITLESS_ERR_UPSTREAM_CONNECT', text: 'could not connect to an endpoint' },
+  UPSTREAM_FAILED: { status: 502, code: 'HITLESS_ERR_UPSTREAM_RESET', text: 'the endpoint closed the connection before answering' },
+  CONNECT_TIMEOUT: { status: 504, code: 'HITLESS_ERR_UPSTREAM_CONNECT_TIMEOUT', text: 'timed out connecting to an endpoint' },
+  RESPONSE_TIMEOUT: { status: 504, code: 'HITLESS_ERR_UPSTREAM_TIMEOUT', text: 'the endpoint did not answer in time' },
+  URL_TOO_LONG: { status: 414, code: 'HITLESS_ERR_URL_TOO_LONG', text: 'request line too long' },
+  OVER_CAPACITY: { status: 503, code: 'HITLESS_ERR_MAX_CONNECTIONS', text: 'service at max_connections' },
+} as const;
+
+export type HttpError = (typeof HTTP_ERRORS)[keyof typeof HTTP_ERRORS];
+
+export const ERROR_HEADER = 'x-hitless-error';
+
+export function sendHttpError(res: ServerResponse, error: HttpError, close = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${error.status} ${error.text}\n`;
+  if (close) res.shouldKeepAlive = false;
+  res.writeHead(error.status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    [ERROR_HEADER]: error.code,
+  });
+  res.end(body);
+}
+
+/** Raw answers for requests Node's parser rejected (no ServerResponse exists for them). */
+export function rawErrorResponse(status: number, reason: string, code: string): string {
+  const body = `${status} ${reason}\n`;
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n${ERROR_HEADER}: ${code}\r\nConnection: close\r\n\r\n${body}`;
+}

@@ -1,0 +1,82 @@
+// The HTTP side of one listening address. Node's parser reads the requests; each request is
+// routed by the runtime the listener has *now*, so a keep-alive client's next request follows the
+// new config while its connection stays open (issue 3's promise).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ServiceRuntime } from '../service-runtime.js';
+import { proxyHttpRequest } from './http-proxy.js';
+import { proxyUpgrade } from './upgrade-proxy.js';
+import { rawErrorResponse } from './errors.js';
+
+/** How often Node checks header/request timeouts; its 30 s default makes slowloris cheap. */
+const TIMEOUT_CHECK_MS = 1_000;
+
+export type RuntimeLookup = () => ServiceRuntime | undefined;
+
+export class HttpFrontend {
+  readonly server: Server;
+  /** The last http runtime seen: serves requests arriving on a listener that is being drained. */
+  private last: ServiceRuntime;
+
+  constructor(
+    readonly maxHeaderBytes: number,
+    private readonly lookup: RuntimeLookup,
+    initial: ServiceRuntime,
+  ) {
+    this.last = initial;
+    this.server = createServer(
+      { maxHeaderSize: maxHeaderBytes, connectionsCheckingInterval: TIMEOUT_CHECK_MS, requestTimeout: 0, noDelay: true, keepAlive: true },
+      (req, res) => this.onRequest(req, res),
+    );
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(req, socket, head, this.current(undefined)));
+    this.server.on('clientError', onClientError);
+    this.configure(initial);
+  }
+
+  /** Hands an accepted connection to Node's HTTP parser. */
+  accept(socket: Socket): void {
+    this.server.emit('connection', socket);
+    socket.resume();
+  }
+
+  /** Timeouts that Node reads live; called when the service's generation changes. */
+  configure(runtime: ServiceRuntime): void {
+    const t = runtime.config.timeouts;
+    this.server.headersTimeout = t.header;
+    this.server.keepAliveTimeout = t.idle;
+    this.server.timeout = t.idle;
+    this.last = runtime;
+  }
+
+  private current(res: ServerResponse | undefined): ServiceRuntime {
+    const runtime = this.lookup();
+    if (runtime && runtime.config.mode === 'http') {
+      if (runtime !== this.last) this.configure(runtime);
+      return runtime;
+    }
+    // The listener was removed or turned to tcp: finish this request on the last http rules,
+    // then close the connection in an orderly way (Connection: close), never mid-request.
+    if (res) res.shouldKeepAlive = false;
+    return this.last;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    proxyHttpRequest(req, res, this.current(res));
+  }
+}
+
+const PARSE_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'HITLESS_ERR_HEADERS_TOO_LARGE'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'HITLESS_ERR_HEADER_TIMEOUT'],
+};
+
+/** Malformed or too-slow requests: answer once, close, never throw. */
+function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || (err as { bytesParsed?: number }).bytesParsed === 0 && err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code] = PARSE_ERRORS[err.code ?? ''] ?? [400, 'Bad Request', 'HITLESS_ERR_BAD_REQUEST'];
+  socket.end(rawErrorResponse(status, reason, code));
+  socket.destroySoon();
+}
