@@ -1,0 +1,54 @@
+// HAProxy master-worker: one master (our child) re-executes itself on SIGUSR2 and passes the
+// listening sockets to the new worker ("seamless reload", expose-fd listeners). New connections
+// survive; idle keep-alive connections of the old worker are closed, and old workers stay as long
+// as they hold long-lived connections.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { signalAction } from '../actions.js';
+import { processTree } from '../proc-sampler.js';
+import { checkHaproxyConfig, haproxyBinary, haproxyConfig, haproxyVersion } from './haproxy-config.js';
+import { freePort } from './ports.js';
+import { exitDescription, makeTempDir, startChild, stopChild, stopPids, waitForPort } from './processes.js';
+import { loopbackEndpoint, type StartedTarget, type TargetContext, type TargetDefinition } from './target.js';
+
+export const haproxyMwTarget: TargetDefinition = {
+  name: 'haproxy-mw',
+  description: 'HAProxy master-worker, seamless reload: kill -USR2 <master> per action (expose-fd listeners, 1 thread, mode http)',
+  unavailable: async () => ((await haproxyBinary()) ? undefined : 'haproxy not found (/usr/sbin/haproxy)'),
+  version: haproxyVersion,
+  start: startHaproxyMw,
+};
+
+async function startHaproxyMw(context: TargetContext): Promise<StartedTarget> {
+  const binary = (await haproxyBinary())!;
+  const dir = await makeTempDir('haproxy-mw');
+  const cfg = join(dir.path, 'haproxy.cfg');
+  const port = await freePort();
+  const endpoint = loopbackEndpoint(port);
+  await writeFile(cfg, haproxyConfig({ port, backends: context.backends, statsSocket: join(dir.path, 'stats.sock') }));
+  await checkHaproxyConfig(binary, cfg);
+  const { child, log } = startChild(binary, ['-W', '-f', cfg, '-p', join(dir.path, 'haproxy.pid')]);
+  const master = child.pid!;
+  const stop = async () => {
+    // Workers are the master's children; remember them before the master goes.
+    const tree = await processTree([master]);
+    await stopChild(child);
+    await stopPids(tree, dir.path);
+    await dir.remove();
+  };
+  try {
+    await waitForPort(endpoint, context.startTimeoutMs, () => exitDescription(child, log));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    http: endpoint,
+    action: context.action === 'none' ? undefined : signalAction('SIGUSR2', () => master),
+    mainPid: master,
+    roots: () => [master],
+    notes: context.action === 'native' || context.action === 'none' ? [] : [`action "${context.action}" is not available for haproxy-mw; using kill -USR2`],
+    stop: () => (stopped ??= stop()),
+  };
+}

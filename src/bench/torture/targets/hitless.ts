@@ -1,0 +1,132 @@
+// hitless itself (builtin data plane): `node dist/cli/main.js run --config A`, with actions
+// through its admin API on a unix socket: apply (PUT /config, alternating A and B) or upgrade
+// (POST /upgrade). The two configs differ in endpoint set, weights and balance, and B adds a
+// service on another port, so every apply really changes listeners and clusters.
+import { existsSync, statSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { applyAction, upgradeAction } from '../actions.js';
+import { processTree } from '../proc-sampler.js';
+import { freePort } from './ports.js';
+import { capture, exitDescription, makeTempDir, startChild, stopChild, stopPids, waitForPort } from './processes.js';
+import { loopbackEndpoint, type StartedTarget, type TargetContext, type TargetDefinition } from './target.js';
+import type { Backend } from './backends.js';
+
+/** The project root: the nearest directory upwards holding hitless's package.json. */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (dirname(dir) !== dir) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'src', 'cli'))) return dir;
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}
+
+const ROOT = projectRoot();
+const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
+
+export const hitlessTarget: TargetDefinition = {
+  name: 'hitless',
+  description: 'hitless, builtin data plane: apply (PUT /config, alternating two configs) or upgrade (POST /upgrade) per action',
+  unavailable: async () => (existsSync(MAIN) ? undefined : `${MAIN} not found: run "npm run build" first`),
+  version: async () => {
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version?: string };
+    const commit = (await capture('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).output.trim();
+    return `hitless ${pkg.version ?? '?'}${/^[0-9a-f]+$/.test(commit) ? ` (commit ${commit})` : ''}`;
+  },
+  start: startHitless,
+};
+
+export interface HitlessConfigOptions {
+  readonly adminSocket: string;
+  readonly port: number;
+  readonly extraPort: number;
+  readonly backends: readonly Backend[];
+}
+
+/** Config A: every backend, equal weights, round-robin. */
+export function hitlessConfigA(o: HitlessConfigOptions): string {
+  const endpoints = o.backends.map((b) => `127.0.0.1:${b.httpPort}`).join(', ');
+  return `admin: { listen: "unix:${o.adminSocket}" }
+services:
+  web:
+    mode: tcp
+    listen: 127.0.0.1:${o.port}
+    balance: round-robin
+    endpoints: [${endpoints}]
+    timeouts: { connect: 2s, idle: 10m }
+`;
+}
+
+/** Config B: the last backend moves to an extra service; weights and balance change. */
+export function hitlessConfigB(o: HitlessConfigOptions): string {
+  const kept = o.backends.length > 1 ? o.backends.slice(0, -1) : o.backends;
+  const endpoints = kept.map((b, i) => `{ address: "127.0.0.1:${b.httpPort}", weight: ${i + 1} }`).join(', ');
+  const moved = o.backends[o.backends.length - 1];
+  return `admin: { listen: "unix:${o.adminSocket}" }
+services:
+  web:
+    mode: tcp
+    listen: 127.0.0.1:${o.port}
+    balance: least-conn
+    endpoints: [${endpoints}]
+    timeouts: { connect: 2s, idle: 10m }
+  extra:
+    mode: tcp
+    listen: 127.0.0.1:${o.extraPort}
+    balance: round-robin
+    endpoints: [127.0.0.1:${moved.httpPort}]
+`;
+}
+
+/** A note when dist/ is older than the sources: the run would measure yesterday's code. */
+function staleNote(): string[] {
+  try {
+    const built = statSync(MAIN).mtimeMs;
+    const source = statSync(join(ROOT, 'src', 'cli', 'main.ts')).mtimeMs;
+    return source > built ? [`dist/ looks older than src/ (run "npm run build")`] : [];
+  } catch {
+    return [];
+  }
+}
+
+async function startHitless(context: TargetContext): Promise<StartedTarget> {
+  const dir = await makeTempDir('hitless');
+  const options: HitlessConfigOptions = {
+    adminSocket: join(dir.path, 'admin.sock'),
+    port: await freePort(),
+    extraPort: await freePort(),
+    backends: context.backends,
+  };
+  const files = [join(dir.path, 'config-a.yaml'), join(dir.path, 'config-b.yaml')] as const;
+  await writeFile(files[0], hitlessConfigA(options));
+  await writeFile(files[1], hitlessConfigB(options));
+  const endpoint = loopbackEndpoint(options.port);
+  const { child, log } = startChild(process.execPath, [MAIN, 'run', '--config', files[0]]);
+  const root = child.pid!;
+  const stop = async () => {
+    const tree = await processTree([root]);
+    await stopChild(child);
+    await stopPids(tree, undefined);
+    await dir.remove();
+  };
+  try {
+    await waitForPort(endpoint, context.startTimeoutMs, () => exitDescription(child, log));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const admin = `unix:${options.adminSocket}`;
+  const action =
+    context.action === 'none' ? undefined : context.action === 'upgrade' ? upgradeAction(admin) : applyAction(admin, files);
+  let stopped: Promise<void> | undefined;
+  return {
+    http: endpoint,
+    action,
+    mainPid: root,
+    roots: () => [root],
+    notes: staleNote(),
+    stop: () => (stopped ??= stop()),
+  };
+}
