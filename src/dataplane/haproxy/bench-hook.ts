@@ -1,0 +1,35 @@
+// What the reload-torture benchmark needs to run hitless with the HAProxy data plane: two configs
+// that differ only in endpoints (set and weights), so alternating between them is pure endpoint
+// churn, which this driver applies through the runtime API with no reload.
+export interface HaproxyChurnOptions {
+  readonly adminSocket: string;
+  readonly stateDir: string;
+  readonly port: number;
+  /** Ports of the HTTP backends the traffic goes to. */
+  readonly backendPorts: readonly number[];
+  readonly binary?: string;
+}
+
+function config(o: HaproxyChurnOptions, endpoints: readonly string[]): string {
+  const binary = o.binary ? `, binary: "${o.binary}"` : '';
+  return `admin: { listen: "unix:${o.adminSocket}" }
+dataplane: { driver: haproxy, haproxy: { state_dir: "${o.stateDir}"${binary} } }
+services:
+  web:
+    mode: http
+    listen: 127.0.0.1:${o.port}
+    balance: round-robin
+    endpoints: [${endpoints.join(', ')}]
+    timeouts: { connect: 2s, idle: 60s, drain: 10s }
+`;
+}
+
+/** Config A: every backend, weight 1. Config B: the last backend removed, weights 1..n-1. */
+export function haproxyChurnConfigs(o: HaproxyChurnOptions): readonly [string, string] {
+  const all = o.backendPorts.map((p) => `"127.0.0.1:${p}"`);
+  const kept = o.backendPorts.length > 1 ? o.backendPorts.slice(0, -1) : o.backendPorts;
+  const weighted = kept.map((p, i) => `{ address: "127.0.0.1:${p}", weight: ${i + 2} }`);
+  return [config(o, all), config(o, weighted)];
+}
+
+export { HaproxyDriver } from './haproxy-driver.js';

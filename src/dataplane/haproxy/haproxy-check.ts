@@ -1,0 +1,67 @@
+// Checks made before anything changes: `haproxy -c` on the exact text to be loaded, and a bind
+// test of the listen addresses the new config adds (`-c` does not bind, and a reload that cannot
+// bind fails in the master, where we would only see it afterwards).
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+
+function run(binary: string, args: readonly string[], timeoutMs = 15_000): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const add = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-16_000));
+    child.stdout.on('data', add);
+    child.stderr.on('data', add);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: -1, output: err.message });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+/** HAProxy's own complaint about `file` (its [ALERT] lines), or null when it accepts it. */
+export async function checkConfig(binary: string, file: string, shownAs: string): Promise<string | null> {
+  const { code, output } = await run(binary, ['-c', '-f', file]);
+  if (code === 0) return null;
+  const alerts = output
+    .split('\n')
+    .filter((l) => l.includes('[ALERT]'))
+    .map((l) => l.replace(/^\[ALERT\]\s+\(\d+\)\s+:\s+/, '').replaceAll(file, shownAs));
+  return alerts.length > 0 ? alerts.join(' | ') : output.trim().split('\n').slice(-3).join(' | ');
+}
+
+export async function haproxyVersion(binary: string): Promise<string | null> {
+  const { output } = await run(binary, ['-v']);
+  return /version (\S+)/.exec(output)?.[1] ?? null;
+}
+
+function bindAddresses(text: string): Set<string> {
+  const found = new Set<string>();
+  for (const m of text.matchAll(/^ {2}bind (\S+)$/gm)) found.add(m[1]);
+  return found;
+}
+
+/** The first new listen address that cannot be bound right now, with the reason; null when all can. */
+export async function checkBindable(nextText: string, currentText: string): Promise<string | null> {
+  const current = bindAddresses(currentText);
+  for (const address of bindAddresses(nextText)) {
+    if (current.has(address)) continue;
+    const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
+    if (!m) continue;
+    const error = await tryBind(m[1], Number(m[2]));
+    if (error) return `cannot listen on ${address}: ${error}`;
+  }
+  return null;
+}
+
+function tryBind(host: string, port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(`${err.code ?? 'error'} (${err.message})`));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(null)));
+  });
+}

@@ -1,0 +1,107 @@
+// HAProxy's own numbers (`show stat`, `show proc`) in hitless's status shape, plus an `haproxy`
+// section: the processes (master, serving worker, old workers still draining) and reloads.
+import type { Config } from '../../config/model.js';
+import type { DataplaneStatus, EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
+import { backendName, type RenderedConfig } from './render-config.js';
+import type { ReloadRecord } from './reloader.js';
+import type { ProcEntry, ProcTable, StatRow } from './runtime-api.js';
+
+export interface HaproxySection {
+  readonly version: string | null;
+  readonly configFile: string;
+  readonly master: (ProcEntry & { readonly failedReloads: number }) | null;
+  readonly worker: ProcEntry | null;
+  /** Workers of previous configs still finishing connections (bounded by hard-stop-after / max reloads). */
+  readonly oldWorkers: readonly ProcEntry[];
+  /** Reloads this hitless asked for (coalesced requests count once). */
+  readonly reloads: number;
+  readonly lastReload: ReloadRecord | null;
+  /** Endpoint changes applied through the runtime API, without a reload. */
+  readonly runtimeApplies: number;
+  readonly runtimeCommands: number;
+  /** Removed servers still draining before `del server`. */
+  readonly draining: number;
+  /** Removed servers whose `del server` kept failing (left in maintenance until the next reload). */
+  readonly stuckRemovals: number;
+  readonly restarts: number;
+  readonly sampledAt: string | null;
+}
+
+export type HaproxyDataplaneStatus = DataplaneStatus & { readonly haproxy: HaproxySection };
+
+export interface StatusInputs {
+  readonly config: Config | null;
+  readonly rendered: RenderedConfig | null;
+  readonly stats: readonly StatRow[];
+  readonly proc: ProcTable | null;
+  readonly startedAt: string;
+  readonly haproxy: Omit<HaproxySection, 'master' | 'worker' | 'oldWorkers'>;
+}
+
+const num = (row: StatRow | undefined, key: string): number => Number(row?.[key] ?? 0) || 0;
+
+export function buildHaproxyStatus(input: StatusInputs): HaproxyDataplaneStatus {
+  const rows = new Map<string, StatRow>();
+  for (const row of input.stats) rows.set(`${row.pxname}/${row.svname}`, row);
+  const services: ServiceStatus[] = [];
+  const listeners: ListenerStatus[] = [];
+  for (const service of input.config?.services.values() ?? []) {
+    const fe = rows.get(`${service.name}/FRONTEND`);
+    const backends = [...service.clusters.keys()].map((c) => rows.get(`${backendName(service.name, c)}/BACKEND`));
+    const endpoints: EndpointStatus[] = [];
+    for (const cluster of service.clusters.keys()) {
+      const spec = input.rendered?.backends.get(backendName(service.name, cluster));
+      for (const server of spec?.servers.values() ?? []) {
+        const row = rows.get(`${spec!.name}/${server.name}`);
+        const state = row?.status ?? 'unknown';
+        const healthy = /^(UP|no check|DRAIN|NOLB)/.test(state);
+        endpoints.push({
+          cluster,
+          address: server.endpoint,
+          weight: row ? num(row, 'weight') : server.weight,
+          healthy,
+          health: healthy ? 'up' : 'down',
+          ejections: num(row, 'chkdown'),
+          active: num(row, 'scur'),
+          total: num(row, 'stot'),
+          failures: num(row, 'econ') + num(row, 'eresp'),
+          bytesIn: num(row, 'bin'),
+          bytesOut: num(row, 'bout'),
+        });
+      }
+    }
+    const sum = (key: string) => backends.reduce((n, row) => n + num(row, key), 0);
+    services.push({
+      name: service.name,
+      mode: service.mode,
+      balance: service.balance,
+      listen: service.listen.map((l) => l.key),
+      active: num(fe, 'scur'),
+      total: num(fe, 'stot'),
+      rejected: num(fe, 'dreq') + num(fe, 'dcon') + num(fe, 'dses'),
+      failed: sum('econ') + sum('eresp'),
+      retries: sum('wretr'),
+      responses: {
+        '1xx': num(fe, 'hrsp_1xx'),
+        '2xx': num(fe, 'hrsp_2xx'),
+        '3xx': num(fe, 'hrsp_3xx'),
+        '4xx': num(fe, 'hrsp_4xx'),
+        '5xx': num(fe, 'hrsp_5xx'),
+      },
+      bytesIn: num(fe, 'bin'),
+      bytesOut: num(fe, 'bout'),
+      endpoints,
+    });
+    for (const l of service.listen) {
+      // HAProxy owns the sockets (passed from worker to worker on reload); we do not see their inodes.
+      listeners.push({ address: l.key, service: service.name, state: 'active', since: input.startedAt, socket: null, connections: num(fe, 'scur') });
+    }
+  }
+  const proc = input.proc;
+  return {
+    driver: 'haproxy',
+    services,
+    listeners,
+    haproxy: { ...input.haproxy, master: proc?.master ?? null, worker: proc?.workers[0] ?? null, oldWorkers: proc?.oldWorkers ?? [] },
+  };
+}
