@@ -1,0 +1,79 @@
+// Ports for listen addresses that must be known before hitless binds them. They are drawn below
+// the ephemeral range (32768-60999 here), so no outgoing connection can be holding one, and each
+// is checked free by binding it. Backends, which bind themselves, use port 0 instead.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { once } from 'node:events';
+
+const LOW = 10_000;
+const HIGH = 19_999; // bench/apply.ts uses 20000 and up
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port on 127.0.0.1 that is free right now and was not handed out before by this process. */
+export async function reservePort(): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port found in ${LOW}-${HIGH} after 200 tries`);
+}
+
+export type ConnectOutcome = 'connected' | 'refused' | 'other-error';
+
+/** Whether a TCP connect to 127.0.0.1:port is accepted or refused (the connection is closed at once). */
+export function probeConnect(port: number, timeoutMs = 2_000): Promise<ConnectOutcome> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const timer = setTimeout(() => done('other-error'), timeoutMs);
+    function done(outcome: ConnectOutcome): void {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(outcome);
+    }
+    socket.once('connect', () => done('connected'));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : 'other-error'));
+  });
+}
+
+export interface ForeignListener {
+  readonly pid: number;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Another process (not hitless, not this test process) listening on 127.0.0.1:port. */
+export async function listenInAnotherProcess(port: number): Promise<ForeignListener> {
+  const code = `require('net').createServer((s) => s.destroy()).listen({ host: '127.0.0.1', port: ${port} }, () => console.log('ready'))`;
+  const child: ChildProcess = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const deadline = Date.now() + 10_000;
+  while (!out.includes('ready')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the helper process could not listen on ${port}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    pid: child.pid!,
+    port,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
