@@ -9,6 +9,7 @@ export const ErrorCodes = {
   METHOD_NOT_ALLOWED: 'HITLESS_ERR_METHOD_NOT_ALLOWED',
   ADMIN_UNREACHABLE: 'HITLESS_ERR_ADMIN_UNREACHABLE',
   INTERNAL: 'HITLESS_ERR_INTERNAL',
+  UPGRADE_FAILED: 'HITLESS_ERR_UPGRADE_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

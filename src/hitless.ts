@@ -3,17 +3,25 @@
 import { loadConfigFile } from './config/load.js';
 import { ConfigError } from './config/errors.js';
 import type { ConfigSnapshot } from './config/model.js';
-import { AdminServer } from './admin/admin-server.js';
+import { AdminServer, type AdminExtension } from './admin/admin-server.js';
+import type { Driver } from './dataplane/driver.js';
 import { Controller, type ApplyRecord } from './control/controller.js';
-import { BuiltinDriver } from './dataplane/builtin/builtin-driver.js';
+import { DiscoveryManager } from './control/discovery-manager.js';
+import { Registrar } from './register/registrar.js';
+import { createDriver } from './dataplane/create-driver.js';
 import { ErrorCodes, HitlessError } from './errors.js';
 import type { Logger } from './observability/log.js';
+import { Telemetry } from './observability/telemetry.js';
 
 export interface HitlessOptions {
   readonly snapshot: ConfigSnapshot;
   /** The file SIGHUP / reload() re-reads; absent for configs given as text. */
   readonly configPath?: string;
   readonly log: Logger;
+  /** The data plane, when not the one the config names (the supervisor's, for `run --workers N`). */
+  readonly driver?: Driver;
+  /** Extra admin routes (the supervisor's POST /upgrade). */
+  readonly adminExtension?: AdminExtension;
 }
 
 export class Hitless {
@@ -23,21 +31,45 @@ export class Hitless {
     readonly controller: Controller,
     readonly admin: AdminServer,
     private readonly options: HitlessOptions,
+    readonly discovery: DiscoveryManager,
+    readonly registrar: Registrar,
   ) {}
 
   /** Binds every listener and the admin API, or throws with nothing left open. */
   static async start(options: HitlessOptions): Promise<Hitless> {
-    const controller = new Controller(new BuiltinDriver(), options.log);
-    await controller.apply(options.snapshot, { origin: 'startup' });
+    const controller = new Controller(options.driver ?? createDriver(options.snapshot.config, options.log), options.log);
+    // Before the first apply, so the startup apply is counted (metrics) and audited too.
+    const telemetry = new Telemetry(controller, options.log);
+    // Discovery and registration follow every committed config (startup, SIGHUP, PUT /config);
+    // both stay idle (no connections) while the config has no `discovery:` / `register:`.
+    const discovery = new DiscoveryManager(controller, options.log);
+    const registrar = new Registrar(options.log);
+    controller.setAssembler({
+      assemble: (base) => discovery.assemble(base),
+      committed: (base) => {
+        discovery.committed(base);
+        void registrar.sync(base.config.register);
+      },
+      status: () => ({ ...discovery.status(), registrations: registrar.status() }),
+    });
+    try {
+      // Bind with the discovered endpoints in place rather than serve an empty service first.
+      if ([...options.snapshot.config.services.values()].some((s) => s.discovery)) await discovery.start(options.snapshot);
+      await controller.apply(options.snapshot, { origin: 'startup' });
+    } catch (err) {
+      await Promise.all([discovery.stop(), registrar.stop()]);
+      throw err;
+    }
     const { admin } = options.snapshot.config;
-    const adminServer = new AdminServer({ address: admin.listen, token: admin.token, controller, log: options.log, startedAt: Date.now() });
+    const adminServer = new AdminServer({ address: admin.listen, token: admin.token, controller, log: options.log, startedAt: Date.now(), telemetry, extension: options.adminExtension });
     try {
       await adminServer.start();
     } catch (err) {
+      await Promise.all([discovery.stop(), registrar.stop()]);
       await controller.driver.close(0);
       throw err;
     }
-    return new Hitless(controller, adminServer, options);
+    return new Hitless(controller, adminServer, options, discovery, registrar);
   }
 
   get adminAddress(): string {
@@ -69,6 +101,8 @@ export class Hitless {
   stop(drainMs: number): Promise<void> {
     this.stopping ??= (async () => {
       await this.admin.close();
+      // Deregister first, so peers stop sending us traffic while we drain.
+      await Promise.all([this.registrar.stop(), this.discovery.stop()]);
       await this.controller.driver.close(drainMs);
     })();
     return this.stopping;

@@ -146,17 +146,14 @@ services:
     }, TypeError);
   });
 
-  it('is frozen all the way down (listen addresses, admin address, the services map)', {
-    todo: 'load.ts freezes the listen array but not its HostPort objects, nor config.admin.listen; config.services is a Map, which Object.freeze does not make read-only',
-  }, () => {
+  it('is frozen all the way down (listen addresses, admin address, the services map)', () => {
     for (const s of config.services.values()) for (const l of s.listen) assert.ok(Object.isFrozen(l), l.key);
     assert.ok(Object.isFrozen(config.admin.listen));
-    assert.throws(() => (config.services as Map<string, unknown>).set('x', {}));
+    assert.throws(() => (config.services as Map<string, unknown>).set('x', {}), TypeError);
+    assert.throws(() => (config.services as Map<string, unknown>).delete('echo'), TypeError);
   });
 
-  it('accepts idle: 0 written as a YAML number ("0: never", as model.ts documents)', {
-    todo: 'parseDuration accepts the string "0" only; a bare 0 is a YAML number and is rejected with "expected a duration ..., found number 0"',
-  }, () => {
+  it('accepts idle: 0 written as a YAML number ("0: never", as model.ts documents)', () => {
     assert.equal(parseConfig(svc('    timeouts: { idle: 0 }\n'), FILE).config.services.get('echo')!.timeouts.idle, 0);
   });
 
@@ -171,10 +168,10 @@ services:
     assert.equal(c.admin.token, '0123456789abcdef');
   });
 
-  it('treats an empty document (or one with only comments) as a config with no services', () => {
-    // Current behaviour, kept visible here: applying an empty file removes every service.
-    assert.equal(parseConfig('', FILE).config.services.size, 0);
-    assert.equal(parseConfig('# nothing yet\n', FILE).config.services.size, 0);
+  it('rejects an empty document (or one with only comments): a truncated file must not remove every service', () => {
+    rejects('', `${FILE}:1:1: expected a map with "services:" at the top, found nothing`);
+    rejects('# nothing yet\n', `${FILE}:1:1: expected a map with "services:" at the top, found nothing`);
+    assert.equal(parseConfig('services: {}\n', FILE).config.services.size, 0);
   });
 });
 

@@ -12,6 +12,10 @@ import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { readBody, sendError, sendJson } from './http-util.js';
 import { buildStatus } from './status.js';
+import { Telemetry } from '../observability/telemetry.js';
+import { sendMetrics } from './metrics-route.js';
+import { isDashboardAsset, sendDashboardAsset } from './dashboard-route.js';
+import { dashboardData } from './dashboard-data.js';
 
 export interface AdminOptions {
   readonly address: AdminAddress;
@@ -19,12 +23,29 @@ export interface AdminOptions {
   readonly controller: Controller;
   readonly log: Logger;
   readonly startedAt: number;
+  /** Apply stats, audit log and rate ring; created here when the caller did not (embedded use). */
+  readonly telemetry?: Telemetry;
+  /** Extra routes (the supervisor's POST /upgrade), asked first, after authorisation. */
+  readonly extension?: AdminExtension;
+}
+
+export interface AdminExtension {
+  /** Answers `route` ("POST /upgrade") and returns true, or returns false to let the built-in routes answer. */
+  handle(route: string, req: IncomingMessage, res: ServerResponse): Promise<boolean>;
 }
 
 export class AdminServer {
   private server: Server | null = null;
+  readonly telemetry: Telemetry;
 
-  constructor(private readonly options: AdminOptions) {}
+  constructor(private readonly options: AdminOptions) {
+    this.telemetry = options.telemetry ?? new Telemetry(options.controller, options.log);
+  }
+
+  /** GET /status's document; /metrics and /dashboard/data are views of the same snapshot. */
+  statusDocument() {
+    return { ...buildStatus(this.options.controller, this.options.startedAt), applyStats: this.telemetry.applies.snapshot() };
+  }
 
   async start(): Promise<void> {
     const { address } = this.options;
@@ -48,11 +69,13 @@ export class AdminServer {
     if (address.kind === 'unix') await chmod(address.path, 0o600);
     server.on('error', (err) => this.options.log.error({ err }, 'admin server error'));
     this.server = server;
+    this.telemetry.sampler.start();
   }
 
   async close(): Promise<void> {
     const server = this.server;
     this.server = null;
+    this.telemetry.sampler.stop();
     if (!server) return;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -72,16 +95,24 @@ export class AdminServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const assetPath = new URL(req.url ?? '/', 'http://admin').pathname;
+    if (isDashboardAsset(req.method, assetPath)) return sendDashboardAsset(res, assetPath);
     if (!this.authorised(req)) {
       sendError(res, 401, ErrorCodes.UNAUTHORIZED, 'missing or wrong bearer token (Authorization: Bearer <admin.token>)');
       return;
     }
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const route = `${req.method} ${path}`;
+    if (this.options.extension && (await this.options.extension.handle(route, req, res))) return;
     const { controller } = this.options;
     switch (route) {
       case 'GET /status':
-        sendJson(res, 200, buildStatus(controller, this.options.startedAt));
+        sendJson(res, 200, this.statusDocument());
+        return;
+      case 'GET /metrics':
+        return sendMetrics(res, this.statusDocument());
+      case 'GET /dashboard/data':
+        sendJson(res, 200, dashboardData(this.statusDocument(), controller, this.telemetry), { 'cache-control': 'no-store' });
         return;
       case 'GET /config': {
         const current = controller.current;
@@ -95,7 +126,7 @@ export class AdminServer {
       case 'POST /config/validate':
         return this.validateConfig(req, res);
       default: {
-        const known = ['/status', '/config', '/config/validate'].includes(path);
+        const known = ['/status', '/config', '/config/validate', '/metrics', '/dashboard/data'].includes(path);
         if (known) sendError(res, 405, ErrorCodes.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${path}`);
         else sendError(res, 404, ErrorCodes.NOT_FOUND, `no admin endpoint ${route}; try GET /status, GET /config, PUT /config, POST /config/validate`);
       }
@@ -108,10 +139,10 @@ export class AdminServer {
       const text = await readBody(req);
       const snapshot = parseConfig(text, 'request');
       const ifMatch = req.headers['if-match'];
-      const record = await controller.apply(snapshot, { origin: 'admin', ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined });
+      const record = await controller.apply(snapshot, { origin: 'admin', ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined, peer: peerOf(req) });
       sendJson(res, 200, record, { etag: `"${record.hashAfter}"` });
     } catch (err) {
-      this.sendFailure(res, err, true);
+      this.sendFailure(res, err, peerOf(req));
     }
   }
 
@@ -121,14 +152,15 @@ export class AdminServer {
       const plan = this.options.controller.plan(snapshot);
       sendJson(res, 200, { valid: true, hash: snapshot.hash, summary: summarizePlan(plan), plan });
     } catch (err) {
-      this.sendFailure(res, err, false);
+      this.sendFailure(res, err, null);
     }
   }
 
-  private sendFailure(res: ServerResponse, err: unknown, record: boolean): void {
+  /** `peer`: the requester of a PUT /config whose rejection is recorded (and audited); null: not recorded. */
+  private sendFailure(res: ServerResponse, err: unknown, peer: string | null): void {
     if (err instanceof ConfigError) {
       const e = new HitlessError(ErrorCodes.CONFIG_INVALID, err.message, err.problems);
-      if (record) this.options.controller.recordRejected('admin', e);
+      if (peer !== null) this.options.controller.recordRejected('admin', e, peer);
       return sendError(res, 400, e.code, e.message, e.details);
     }
     if (err instanceof HitlessError) {
@@ -137,6 +169,13 @@ export class AdminServer {
     }
     throw err;
   }
+}
+
+/** "ip:port" of a TCP peer, "unix" for the socket (whose access the file mode already limits). */
+function peerOf(req: IncomingMessage): string {
+  const { remoteAddress, remotePort } = req.socket;
+  if (!remoteAddress) return 'unix';
+  return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
 }
 
 /** A socket file left by a crashed instance is removed; one that answers belongs to a live instance. */

@@ -12,6 +12,8 @@ export function buildStatus(controller: Controller, startedAt: number) {
     config: current ? { hash: current.hash, source: current.source } : null,
     ...dataplane,
     lastApply: controller.history.at(-1) ?? null,
+    // Sections of the assembler (discovery sources: state, since, last error, endpoint counts).
+    ...controller.assembler?.status(),
     applies: controller.history.map(({ plan: _plan, ...rest }) => rest),
   };
 }

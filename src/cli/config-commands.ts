@@ -11,13 +11,16 @@ export function registerConfigCommands(program: Command): void {
     .command('validate')
     .description('check a config file; exit 0 when valid, 1 with every problem on stderr')
     .argument('<file>', 'config file (YAML or JSON)')
-    .action(async (file: string) => {
+    .option('--json', 'print the result as JSON on stdout ({valid, hash, services} or {valid: false, problems})')
+    .action(async (file: string, opts: { json?: boolean }) => {
       try {
         const snapshot = await loadConfigFile(file);
         const n = snapshot.config.services.size;
-        process.stdout.write(`${file}: valid (${n} service${n === 1 ? '' : 's'}, hash ${snapshot.hash.slice(0, 12)})\n`);
+        if (opts.json) process.stdout.write(JSON.stringify({ valid: true, file, hash: snapshot.hash, services: [...snapshot.config.services.keys()] }) + '\n');
+        else process.stdout.write(`${file}: valid (${n} service${n === 1 ? '' : 's'}, hash ${snapshot.hash.slice(0, 12)})\n`);
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
+        if (opts.json) process.stdout.write(JSON.stringify({ valid: false, file, problems: err.problems }) + '\n');
         process.stderr.write(`${err.message}\n`);
         process.exitCode = 1;
       }
@@ -30,7 +33,8 @@ export function registerConfigCommands(program: Command): void {
     .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULTS.adminListen)
     .option('--token <token>', 'admin bearer token (default: $HITLESS_ADMIN_TOKEN)')
     .option('--if-match <hash>', 'apply only if the running config has this hash')
-    .action(async (file: string, opts: { admin: string; token?: string; ifMatch?: string }) => {
+    .option('--json', 'print the apply record (or the error document) as JSON on stdout')
+    .action(async (file: string, opts: { admin: string; token?: string; ifMatch?: string; json?: boolean }) => {
       const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
         process.stderr.write(`cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}\n`);
         process.exit(1);
@@ -42,12 +46,13 @@ export function registerConfigCommands(program: Command): void {
         process.stderr.write(`${err.message}\n`);
         process.exit(1);
       });
+      if (opts.json) process.stdout.write(res.body.trimEnd() + '\n');
       if (res.status !== 200) {
         process.stderr.write(`rejected: ${errorMessage(res).replaceAll('request:', `${file}:`)}\n`);
         process.exitCode = 1;
         return;
       }
       const record = JSON.parse(res.body) as { result: string; summary: string; durationMs: number; hashAfter: string };
-      process.stdout.write(`${record.result}: ${record.summary} (${record.durationMs.toFixed(1)} ms, hash ${record.hashAfter.slice(0, 12)})\n`);
+      if (!opts.json) process.stdout.write(`${record.result}: ${record.summary} (${record.durationMs.toFixed(1)} ms, hash ${record.hashAfter.slice(0, 12)})\n`);
     });
 }

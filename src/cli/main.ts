@@ -6,16 +6,22 @@ import { registerConfigCommands } from './config-commands.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerBenchCommand } from './bench-command.js';
+import { registerTopCommand } from './top-command.js';
+import { registerRegisterCommand } from './register-command.js';
 
 const program = new Command()
   .name('hitless')
   .description('A TCP/HTTP load balancer whose configuration changes and upgrades never cost a connection.')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors (unknown command or option, missing argument) exit 2, as docs/operations.md says.
+  .exitOverride((err) => process.exit(err.code.startsWith('commander.') && err.exitCode === 1 ? 2 : err.exitCode));
 
 registerRunCommand(program);
 registerConfigCommands(program);
 registerStatusCommand(program);
 registerDemoCommand(program);
 registerBenchCommand(program);
+registerTopCommand(program);
+registerRegisterCommand(program);
 
 await program.parseAsync(process.argv);

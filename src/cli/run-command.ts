@@ -6,6 +6,8 @@ import { HitlessError } from '../errors.js';
 import { Hitless } from '../hitless.js';
 import { createLogger, type Logger } from '../observability/log.js';
 import { parseDuration } from '../config/duration.js';
+import { installUpgradeSignal, type Supervised } from '../process/supervised.js';
+import { processOption, supervisedFromCli, type ProcessCliOptions } from '../process/process-options.js';
 
 export function registerRunCommand(program: Command): void {
   program
@@ -14,19 +16,24 @@ export function registerRunCommand(program: Command): void {
     .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
     .option('--drain <duration>', 'on SIGTERM/SIGINT, how long open connections may finish', '30s')
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.HITLESS_LOG_LEVEL ?? 'info')
-    .action(async (opts: { config: string; drain: string; logLevel: string }) => {
+    .addOption(processOption())
+    .option('--upgrade-drain <duration>', 'after a code upgrade, how long the old workers\' long-lived connections may continue', '60s')
+    .option('--ready-timeout <duration>', 'how long a new worker may take to report ready before its upgrade fails', '15s')
+    .action(async (opts: { config: string; drain: string; logLevel: string } & ProcessCliOptions) => {
       const log = createLogger(opts.logLevel);
       const drainMs = parseDuration(opts.drain);
       if (drainMs === undefined) fail(log, `--drain ${opts.drain}: expected a duration such as 500ms, 2s, 10m`);
-      const hitless = await startOrExit(opts.config, log);
+      const supervised = supervisedFromCli(opts, (message) => fail(log, message), log);
+      const hitless = await startOrExit(opts.config, log, supervised);
       installSignals(hitless, log, drainMs!);
+      if (supervised) installUpgradeSignal(supervised.supervisor, log);
     });
 }
 
-export async function startOrExit(configPath: string, log: Logger): Promise<Hitless> {
+export async function startOrExit(configPath: string, log: Logger, supervised?: Supervised): Promise<Hitless> {
   try {
     const snapshot = await loadConfigFile(configPath);
-    const hitless = await Hitless.start({ snapshot, configPath, log });
+    const hitless = await Hitless.start({ snapshot, configPath, log, ...(supervised ? { driver: supervised.driver, adminExtension: supervised.adminExtension } : {}) });
     const status = hitless.controller.driver.status();
     log.info({ admin: hitless.adminAddress, listeners: status.listeners.map((l) => `${l.address} → ${l.service}`) }, 'hitless ready');
     return hitless;

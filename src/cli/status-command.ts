@@ -4,6 +4,7 @@ import type { StatusDocument } from '../admin/status.js';
 import { DEFAULTS } from '../config/schema.js';
 import { adminRequest, errorMessage } from './admin-client.js';
 import { renderTable } from './table.js';
+import { quantileMs } from '../observability/quantile.js';
 
 export function registerStatusCommand(program: Command): void {
   program
@@ -35,15 +36,22 @@ export function renderStatus(s: StatusDocument): string {
   out.push('', 'SERVICES');
   out.push(
     renderTable(
-      ['NAME', 'MODE', 'BALANCE', 'LISTEN', 'ACTIVE', 'TOTAL', 'REJECTED', 'FAILED'],
-      s.services.map((v) => [v.name, v.mode, v.balance, v.listen.join(','), v.active, v.total, v.rejected, v.failed]),
+      ['NAME', 'MODE', 'BALANCE', 'LISTEN', 'ACTIVE', 'TOTAL', '2XX', '4XX', '5XX', 'RETRIES', 'REJECTED', 'FAILED', 'P99 MS', 'BYTES IN/OUT'],
+      s.services.map((v) => {
+        const http = v.mode === 'http';
+        const p99 = quantileMs(v.latency, 0.99);
+        return [v.name, v.mode, v.balance, v.listen.join(','), v.active, v.total, http ? v.responses['2xx'] : '-', http ? v.responses['4xx'] : '-', http ? v.responses['5xx'] : '-',
+          v.retries, v.rejected, v.failed, p99 === null ? '-' : p99.toFixed(1), `${formatBytes(v.bytesIn)}/${formatBytes(v.bytesOut)}`];
+      }),
     ),
   );
   out.push('', 'ENDPOINTS');
   out.push(
     renderTable(
-      ['SERVICE', 'ADDRESS', 'WEIGHT', 'HEALTH', 'ACTIVE', 'TOTAL', 'FAILURES'],
-      s.services.flatMap((v) => v.endpoints.map((e) => [v.name, e.address, e.weight, e.healthy ? 'up' : 'DOWN', e.active, e.total, e.failures])),
+      ['SERVICE', 'CLUSTER', 'ADDRESS', 'WEIGHT', 'HEALTH', 'ACTIVE', 'TOTAL', 'FAILURES', 'EJECTIONS', 'BYTES IN/OUT'],
+      s.services.flatMap((v) =>
+        v.endpoints.map((e) => [v.name, e.cluster, e.address, e.weight, e.health === 'up' ? 'up' : e.health.toUpperCase(), e.active, e.total, e.failures, e.ejections, `${formatBytes(e.bytesIn)}/${formatBytes(e.bytesOut)}`]),
+      ),
     ),
   );
   out.push('', 'LISTENERS');
@@ -61,4 +69,18 @@ export function renderStatus(s: StatusDocument): string {
     ),
   );
   return out.join('\n');
+}
+
+/** 1234567 → "1.2M": tables stay narrow. */
+export function formatBytes(n: number | undefined): string {
+  if (n === undefined) return '-';
+  if (n < 1024) return String(n);
+  const units = ['K', 'M', 'G', 'T'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)}${units[i]}`;
 }

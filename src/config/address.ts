@@ -20,7 +20,7 @@ export function parseHostPort(text: string): ParseResult<HostPort> {
     return { ok: false, reason: `port ${m[2]} is out of range 1-65535` };
   }
   if (m[0].startsWith('[') && isIP(host) !== 6) return { ok: false, reason: `"${host}" is not an IPv6 address` };
-  return { ok: true, value: { host, port, key: joinHostPort(host, port) } };
+  return { ok: true, value: Object.freeze({ host, port, key: joinHostPort(host, port) }) };
 }
 
 /** Listen addresses must be local literals: a hostname could resolve differently on each apply. */
@@ -31,7 +31,7 @@ export function parseListenAddress(text: string): ParseResult<HostPort> {
   if (isIP(host) === 0) {
     return { ok: false, reason: `listen host "${parsed.value.host}" must be an IP address (or localhost, or *)` };
   }
-  return { ok: true, value: { host, port: parsed.value.port, key: joinHostPort(host, parsed.value.port) } };
+  return { ok: true, value: Object.freeze({ host, port: parsed.value.port, key: joinHostPort(host, parsed.value.port) }) };
 }
 
 export function joinHostPort(host: string, port: number): string {
@@ -45,11 +45,11 @@ export function parseAdminAddress(text: string): ParseResult<AdminAddress> {
   if (text.startsWith('unix:')) {
     const path = text.slice('unix:'.length);
     if (!path) return { ok: false, reason: 'expected "unix:/path/to/admin.sock"' };
-    return { ok: true, value: { kind: 'unix', path, key: text } };
+    return { ok: true, value: Object.freeze({ kind: 'unix' as const, path, key: text }) };
   }
   const parsed = parseListenAddress(text);
   if (!parsed.ok) return { ok: false, reason: `${parsed.reason}, or "unix:/path/to/admin.sock"` };
-  return { ok: true, value: { kind: 'tcp', ...parsed.value } };
+  return { ok: true, value: Object.freeze({ kind: 'tcp' as const, ...parsed.value }) };
 }
 
 export function isLoopback(host: string): boolean {

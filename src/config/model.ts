@@ -1,6 +1,7 @@
 // The normalised, frozen configuration every other module reads. Built only by load.ts.
 import type { AdminAddress, HostPort } from './address.js';
-import type { BalanceAlgorithm, ServiceMode } from './schema.js';
+import type { AccessLogFormat, BalanceAlgorithm, DataplaneDriverName, ServiceMode } from './schema.js';
+import type { DiscoveryConfig, DiscoverySettings, RegistrationConfig } from './discovery-model.js';
 
 export interface Timeouts {
   /** Milliseconds to wait for an endpoint's TCP handshake before trying the next endpoint. */
@@ -80,12 +81,44 @@ export interface ServiceConfig {
   readonly retries: number;
   /** Cap on concurrent client connections; null is unlimited. */
   readonly maxConnections: number | null;
+  /** Where the default cluster's endpoints are discovered; null: only the static ones. */
+  readonly discovery: DiscoveryConfig | null;
+  /** Per-request (http) / per-connection (tcp) log; null: none. */
+  readonly accessLog: AccessLogConfig | null;
+}
+
+export interface AccessLogConfig {
+  /** A file path (appended to), or "stderr". */
+  readonly path: string;
+  readonly format: AccessLogFormat;
 }
 
 export interface Config {
-  readonly admin: { readonly listen: AdminAddress; readonly token: string | null };
+  readonly admin: { readonly listen: AdminAddress; readonly token: string | null; readonly auditLog: string | null };
   /** Services by name, in the order the file lists them. */
   readonly services: ReadonlyMap<string, ServiceConfig>;
+  /** `discovery_defaults:` (coalescing window, startup wait). */
+  readonly discovery: DiscoverySettings;
+  /** This host's own services to keep registered (`register:`). */
+  readonly register: readonly RegistrationConfig[];
+  /** `dataplane:` — which driver runs the services (fixed for the life of the process). */
+  readonly dataplane: DataplaneConfig;
+}
+
+export interface DataplaneConfig {
+  readonly driver: DataplaneDriverName;
+  readonly haproxy: HaproxySettings;
+}
+
+export interface HaproxySettings {
+  readonly binary: string;
+  /** Rendered config, sockets and the server-state file live here. */
+  readonly stateDir: string;
+  readonly threads: number;
+  /** Milliseconds an old worker may keep connections after a reload. */
+  readonly hardStopAfter: number;
+  /** Reloads an old worker may survive before the master kills it. */
+  readonly maxReloads: number;
 }
 
 /** A config plus where it came from: the text is what GET /config returns, the hash its ETag. */

@@ -1,6 +1,7 @@
 // Clusters, routes and health of one service, normalised. The short form (endpoints directly on
 // the service) is a cluster named "default", so tcp and http share one model.
 import type { ClusterConfig, EndpointConfig, HealthConfig, RouteConfig } from './model.js';
+import { freezeMap } from './freeze-map.js';
 import { DEFAULTS, type RawConfig, type RawHealth, type RawService, type ServiceMode } from './schema.js';
 
 type Problem = (path: PropertyKey[], message: string) => void;
@@ -38,7 +39,8 @@ export function normaliseClusters(name: string, s: RawService, d: RawDefaults, m
     }
     return Object.freeze({ host: r.host?.toLowerCase() ?? null, path: r.path ?? null, cluster: r.cluster });
   });
-  return { clusters, defaultCluster: pickDefault(clusters, routes, at, problem), routes: Object.freeze(routes) };
+  const defaultCluster = pickDefault(clusters, routes, at, problem);
+  return { clusters: freezeMap(clusters), defaultCluster, routes: Object.freeze(routes) };
 }
 
 /** Where unrouted requests go: the service's own endpoints, else the catch-all route, else the only cluster. */

@@ -5,11 +5,16 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseAdminAddress, parseHostPort, parseListenAddress, type ParseResult } from './address.js';
+import { discoveryDefaultsSchema, discoverySchema, registerSchema } from './discovery-schema.js';
 
 export const BALANCE_ALGORITHMS = ['round-robin', 'least-conn', 'random-two', 'source-hash'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
 export const SERVICE_MODES = ['tcp', 'http'] as const;
 export type ServiceMode = (typeof SERVICE_MODES)[number];
+export const ACCESS_LOG_FORMATS = ['json', 'combined'] as const;
+export type AccessLogFormat = (typeof ACCESS_LOG_FORMATS)[number];
+export const DATAPLANE_DRIVERS = ['builtin', 'haproxy'] as const;
+export type DataplaneDriverName = (typeof DATAPLANE_DRIVERS)[number];
 
 /** Defaults, in one place. A service setting overrides `defaults:`, which overrides these. */
 export const DEFAULTS = Object.freeze({
@@ -25,11 +30,24 @@ export const DEFAULTS = Object.freeze({
   health: Object.freeze({ type: 'tcp' as 'tcp' | 'http', path: '/', interval: 2_000, timeout: 1_000, rise: 2, fall: 3 }),
   passive: Object.freeze({ consecutiveFailures: 5, ejection: 10_000 }),
   defaultCluster: 'default',
+  accessLogFormat: 'json' as AccessLogFormat,
+  /** `dataplane:` (global; changing `driver` needs a restart). The state dir is per process by default. */
+  dataplane: Object.freeze({
+    driver: 'builtin' as DataplaneDriverName,
+    haproxy: Object.freeze({
+      binary: '/usr/sbin/haproxy',
+      stateDir: join(tmpdir(), `hitless-haproxy-${process.pid}`),
+      threads: 1,
+      hardStopAfter: 30_000,
+      maxReloads: 50,
+    }),
+  }),
 });
 
 /** A string field parsed by a function of ours, so every such error reads "expected X, found Y". */
-function parsedString<T>(parse: (text: string) => ParseResult<T>, expected: string) {
-  return z.unknown().transform((input, ctx): T => {
+export function parsedString<T>(parse: (text: string) => ParseResult<T>, expected: string) {
+  return z.unknown().transform((raw, ctx): T => {
+    const input = raw === 0 ? '0' : raw; // a bare 0 is unambiguous for durations ("never")
     if (typeof input !== 'string') {
       ctx.addIssue({ code: 'custom', message: `expected ${expected}, found ${describe(input)}` });
       return z.NEVER;
@@ -136,6 +154,29 @@ const service = z.strictObject({
   limits: limits.optional(),
   retries: z.number().int().min(0).max(10).optional(),
   max_connections: z.number().int().min(1).optional(),
+  /** One line per request (http) or connection (tcp); see docs/access-log.md. */
+  access_log: z
+    .strictObject({
+      path: z.string().min(1),
+      format: z.enum(ACCESS_LOG_FORMATS).optional(),
+    })
+    .optional(),
+  // Lazy: discovery-schema.ts imports parsedString from here (see its header).
+  discovery: z.lazy(() => discoverySchema).optional(),
+});
+
+/** Which data plane runs the services; HAProxy settings apply only to `driver: haproxy`. */
+const dataplane = z.strictObject({
+  driver: z.enum(DATAPLANE_DRIVERS).optional(),
+  haproxy: z
+    .strictObject({
+      binary: z.string().startsWith('/').optional(),
+      state_dir: z.string().startsWith('/').optional(),
+      threads: z.number().int().min(1).max(64).optional(),
+      hard_stop_after: duration.optional(),
+      max_reloads: z.number().int().min(1).max(10_000).optional(),
+    })
+    .optional(),
 });
 
 export const rawConfigSchema = z.strictObject({
@@ -143,6 +184,8 @@ export const rawConfigSchema = z.strictObject({
     .strictObject({
       listen: adminAddress.optional(),
       token: z.string().min(16).optional(),
+      /** Append-only JSON lines, one per config change; absent: audit lines go to the main log. */
+      audit_log: z.string().min(1).optional(),
     })
     .optional(),
   defaults: z
@@ -156,6 +199,9 @@ export const rawConfigSchema = z.strictObject({
     })
     .optional(),
   services: z.record(serviceName, service).default({}),
+  discovery_defaults: z.lazy(() => discoveryDefaultsSchema).optional(),
+  register: z.lazy(() => registerSchema).optional(),
+  dataplane: dataplane.optional(),
 });
 
 export type RawConfig = z.output<typeof rawConfigSchema>;

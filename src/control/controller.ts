@@ -4,7 +4,7 @@ import type { ConfigSnapshot } from '../config/model.js';
 import type { Driver } from '../dataplane/driver.js';
 import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
-import { diffConfigs, summarizePlan, type Plan } from './plan.js';
+import { diffConfigs, planNames, summarizePlan, type Plan } from './plan.js';
 
 export type ApplyOrigin = 'startup' | 'sighup' | 'admin' | 'discovery';
 
@@ -18,20 +18,40 @@ export interface ApplyRecord {
   readonly summary: string;
   readonly plan: Plan | null;
   readonly error?: { readonly code: string; readonly message: string };
+  /** Who asked, when known (the admin API's remote peer), for the audit log. */
+  readonly peer?: string;
 }
 
 export interface ApplyOptions {
   readonly origin: ApplyOrigin;
   /** Optimistic concurrency: the hash the caller last saw; a mismatch is refused with 412. */
   readonly ifMatch?: string;
+  /** The requester's address (admin API), recorded with the apply. */
+  readonly peer?: string;
 }
 
 const HISTORY = 20;
+
+/**
+ * Turns the file/API config (the "base") into the desired state, e.g. with discovered endpoints
+ * merged in (control/discovery-manager.ts). Every apply, whatever its origin, goes through it, so
+ * a reload never drops discovered endpoints and discovery never forgets a reload.
+ */
+export interface Assembler {
+  assemble(base: ConfigSnapshot): ConfigSnapshot;
+  /** `base` is now running (assembled); follow it (start or stop sources, registrations). */
+  committed(base: ConfigSnapshot): void;
+  /** Extra status sections (e.g. `discovery`) for GET /status. */
+  status(): Record<string, unknown>;
+}
 
 export class Controller {
   private snapshot: ConfigSnapshot | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly records: ApplyRecord[] = [];
+  private readonly observers: Array<(record: ApplyRecord) => void> = [];
+  private baseSnapshot: ConfigSnapshot | null = null;
+  private assemblerHook: Assembler | null = null;
 
   constructor(
     readonly driver: Driver,
@@ -46,9 +66,28 @@ export class Controller {
     return this.records;
   }
 
+  /** Called with every record (the audit log and metrics subscribe; they never throw into apply). */
+  onRecord(observer: (record: ApplyRecord) => void): void {
+    this.observers.push(observer);
+  }
+
+  /** The file/API config the running state was assembled from (equal to `current` without an assembler). */
+  get base(): ConfigSnapshot | null {
+    return this.baseSnapshot;
+  }
+
+  get assembler(): Assembler | null {
+    return this.assemblerHook;
+  }
+
+  setAssembler(assembler: Assembler | null): void {
+    this.assemblerHook = assembler;
+  }
+
   /** The plan `desired` would execute, without executing it (validation is the apply path minus the commit). */
   plan(desired: ConfigSnapshot): Plan {
-    return diffConfigs(this.snapshot?.config ?? null, desired.config);
+    const assembled = this.assemblerHook?.assemble(desired) ?? desired;
+    return diffConfigs(this.snapshot?.config ?? null, assembled.config);
   }
 
   /** Applies `desired`; one at a time, in call order. Throws HitlessError when rejected. */
@@ -58,10 +97,11 @@ export class Controller {
     return run;
   }
 
-  private async applyNow(desired: ConfigSnapshot, options: ApplyOptions): Promise<ApplyRecord> {
+  private async applyNow(input: ConfigSnapshot, options: ApplyOptions): Promise<ApplyRecord> {
     const started = performance.now();
+    const desired = this.assemblerHook?.assemble(input) ?? input;
     const before = this.snapshot;
-    const base = { at: new Date().toISOString(), origin: options.origin, hashBefore: before?.hash ?? null };
+    const base = { at: new Date().toISOString(), origin: options.origin, hashBefore: before?.hash ?? null, ...(options.peer ? { peer: options.peer } : {}) };
     if (options.ifMatch !== undefined && normaliseEtag(options.ifMatch) !== (before?.hash ?? '')) {
       throw new HitlessError(
         ErrorCodes.PRECONDITION_FAILED,
@@ -73,6 +113,13 @@ export class Controller {
     }
     const plan = diffConfigs(before?.config ?? null, desired.config);
     try {
+      // The data plane is chosen once, at start (see dataplane/create-driver.ts).
+      if (before && before.config.dataplane.driver !== desired.config.dataplane.driver) {
+        throw new HitlessError(
+          ErrorCodes.CONFIG_INVALID,
+          `dataplane.driver cannot change from ${before.config.dataplane.driver} to ${desired.config.dataplane.driver} while hitless runs; restart hitless with the new config`,
+        );
+      }
       await this.driver.apply(desired.config, plan);
     } catch (err) {
       const e = err instanceof HitlessError ? err : new HitlessError(ErrorCodes.INTERNAL, (err as Error).message);
@@ -88,6 +135,8 @@ export class Controller {
       throw e;
     }
     this.snapshot = desired;
+    this.baseSnapshot = input;
+    this.assemblerHook?.committed(input);
     return this.record({
       ...base,
       result: 'applied',
@@ -99,7 +148,7 @@ export class Controller {
   }
 
   /** Records an apply whose config never parsed, so history shows every attempt. */
-  recordRejected(origin: ApplyOrigin, error: HitlessError): void {
+  recordRejected(origin: ApplyOrigin, error: HitlessError, peer?: string): void {
     this.record({
       at: new Date().toISOString(),
       origin,
@@ -110,15 +159,23 @@ export class Controller {
       summary: 'invalid config',
       plan: null,
       error: { code: error.code, message: error.message },
+      ...(peer ? { peer } : {}),
     });
   }
 
   private record(r: ApplyRecord): ApplyRecord {
     this.records.push(r);
     if (this.records.length > HISTORY) this.records.shift();
-    const fields = { origin: r.origin, result: r.result, ms: Number(r.durationMs.toFixed(2)), hash: r.hashAfter?.slice(0, 12), changes: r.summary };
+    const fields = { origin: r.origin, result: r.result, ms: Number(r.durationMs.toFixed(2)), hash: r.hashAfter?.slice(0, 12), changes: r.summary, ...(r.plan ? { diff: planNames(r.plan) } : {}) };
     if (r.result === 'rejected') this.log.warn({ ...fields, error: r.error }, 'config rejected');
     else this.log.info(fields, r.result === 'noop' ? 'config unchanged' : 'config applied');
+    for (const observer of this.observers) {
+      try {
+        observer(r);
+      } catch (err) {
+        this.log.error({ err }, 'apply observer failed');
+      }
+    }
     return r;
   }
 }

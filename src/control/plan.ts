@@ -30,7 +30,7 @@ export interface Plan {
 }
 
 // `balance`, `endpoints` and `health` mirror the default cluster, so `clusters` covers them all.
-const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections'] as const;
+const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog'] as const;
 
 export function diffConfigs(running: Config | null, desired: Config): Plan {
   const before = running?.services ?? new Map<string, ServiceConfig>();
@@ -134,4 +134,20 @@ export function summarizePlan(plan: Plan): string {
   parts.push(`listeners +${plan.listeners.add.length} -${plan.listeners.remove.length}`);
   if (plan.adminChanged) parts.push('admin changed');
   return parts.join('; ');
+}
+
+/** What an apply added, changed and removed, by name, for the apply log line; empty lists left out. */
+export function planNames(plan: Plan, limit = 50): Record<string, Record<string, string[]>> {
+  const cap = (list: readonly string[]): string[] => (list.length > limit ? [...list.slice(0, limit), `... +${list.length - limit} more`] : [...list]);
+  const pick = (entries: Record<string, readonly string[]>): Record<string, string[]> =>
+    Object.fromEntries(Object.entries(entries).filter(([, v]) => v.length > 0).map(([k, v]) => [k, cap(v)]));
+  const endpoints = (key: 'added' | 'removed' | 'reweighted'): string[] => plan.services.changed.flatMap((c) => c.endpoints[key].map((e) => `${c.name}/${e}`));
+  const out: Record<string, Record<string, string[]>> = {};
+  const services = pick({ added: plan.services.added, removed: plan.services.removed, changed: plan.services.changed.map((c) => `${c.name} (${c.fields.join(',')})`) });
+  const eps = pick({ added: endpoints('added'), removed: endpoints('removed'), reweighted: endpoints('reweighted') });
+  const listeners = pick({ added: plan.listeners.add, removed: plan.listeners.remove });
+  if (Object.keys(services).length > 0) out.services = services;
+  if (Object.keys(eps).length > 0) out.endpoints = eps;
+  if (Object.keys(listeners).length > 0) out.listeners = listeners;
+  return out;
 }

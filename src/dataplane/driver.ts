@@ -2,6 +2,7 @@
 // the running state match `desired` as one transaction, or throws and leaves everything as it was.
 import type { Config } from '../config/model.js';
 import type { Plan } from '../control/plan.js';
+import type { LatencySnapshot } from './latency-histogram.js';
 
 export interface ApplyReport {
   /** Listen addresses bound by this apply. */
@@ -46,6 +47,11 @@ export interface ServiceStatus {
   readonly failed: number;
   readonly retries: number;
   readonly responses: Readonly<Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx', number>>;
+  /** Bytes from clients / to clients (tcp: whole connections; http: bodies). Optional: not every driver counts them. */
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+  /** http: request latency histogram (metrics and the dashboard read it). */
+  readonly latency?: LatencySnapshot;
   readonly endpoints: readonly EndpointStatus[];
 }
 

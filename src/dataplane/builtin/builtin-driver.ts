@@ -5,7 +5,7 @@ import type { Config } from '../../config/model.js';
 import type { Plan } from '../../control/plan.js';
 import { ApplyError } from '../../errors.js';
 import type { ApplyReport, DataplaneStatus, Driver, ServiceStatus } from '../driver.js';
-import { BindError, ListenerPool, socketIdentity, type PooledListener } from './listener-pool.js';
+import { BindError, ListenerPool, socketIdentity, type Binder, type PooledListener } from './listener-pool.js';
 import { ServiceRuntime } from './service-runtime.js';
 import { StateRegistry } from './state-registry.js';
 import { proxyTcpConnection } from './tcp-proxy.js';
@@ -16,21 +16,26 @@ interface Generation {
   readonly services: ReadonlyMap<string, ServiceRuntime>;
   /** Listen address → the service runtime new connections on it go to. */
   readonly routes: ReadonlyMap<string, ServiceRuntime>;
-  /** The pool references this generation holds. */
-  readonly listeners: readonly PooledListener[];
+  /** The pool reference this generation holds on each address. */
+  readonly listeners: ReadonlyMap<string, PooledListener>;
 }
 
-const EMPTY: Generation = { services: new Map(), routes: new Map(), listeners: [] };
+const EMPTY: Generation = { services: new Map(), routes: new Map(), listeners: new Map() };
 
 export class BuiltinDriver implements Driver {
   readonly name = 'builtin';
-  private readonly pool = new ListenerPool((socket, listener) => this.accept(socket, listener));
+  private readonly pool: ListenerPool;
   private readonly registry = new StateRegistry();
   private readonly health = new ActiveHealthChecks();
   /** The HTTP parser side of each listening address in http mode, kept across applies. */
   private readonly frontends = new Map<string, HttpFrontend>();
   private current: Generation = EMPTY;
   private closing: Promise<void> | null = null;
+
+  /** `bind`: how listening sockets are opened (default: bind them here; a worker gets them from its supervisor). */
+  constructor(options: { readonly bind?: Binder } = {}) {
+    this.pool = new ListenerPool((socket, listener) => this.accept(socket, listener), options.bind);
+  }
 
   private accept(socket: Socket, listener: PooledListener): void {
     const runtime = this.current.routes.get(listener.key);
@@ -55,43 +60,55 @@ export class BuiltinDriver implements Driver {
     return frontend;
   }
 
+  /**
+   * Binds the plan's new addresses, builds runtimes only for added and changed services, and swaps
+   * in one assignment. Unchanged services keep their runtime and their listener reference, so an
+   * apply costs what it changes, not the size of the config.
+   */
   async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
     if (this.closing) throw new ApplyError('hitless is shutting down; the config was not applied');
     const old = this.current;
-    const acquired = await this.acquireAll(desired);
-    const services = new Map<string, ServiceRuntime>();
-    const routes = new Map<string, ServiceRuntime>();
-    const unchanged = new Set(plan.services.unchanged);
-    for (const [name, config] of desired.services) {
-      const previous = old.services.get(name);
-      // An unchanged service keeps its runtime: no rebuild, so an apply costs what it changes.
-      const runtime = previous && unchanged.has(name) ? previous : new ServiceRuntime(config, this.registry);
+    const bound = await this.bindAll(plan.listeners.add, desired);
+    // From here on everything is synchronous: the swap is one step (invariant 2).
+    const services = new Map(old.services);
+    const routes = new Map(old.routes);
+    const listeners = new Map(old.listeners);
+    for (const name of plan.services.removed) services.delete(name);
+    for (const key of plan.listeners.remove) {
+      routes.delete(key);
+      listeners.delete(key);
+    }
+    const rebuilt = [...plan.services.added, ...plan.services.changed.map((c) => c.name)];
+    for (const name of rebuilt) {
+      const config = desired.services.get(name)!;
+      const runtime = new ServiceRuntime(config, this.registry);
       services.set(name, runtime);
       for (const address of config.listen) routes.set(address.key, runtime);
     }
-    this.current = { services, routes, listeners: acquired };
-    for (const listener of acquired) this.pool.activate(listener);
+    for (const listener of bound) listeners.set(listener.key, listener);
+    this.current = { services, routes, listeners };
+    for (const listener of bound) this.pool.activate(listener);
 
-    const released: string[] = [];
-    for (const listener of old.listeners) {
-      const owner = old.routes.get(listener.key);
-      if (listener.refs === 1) released.push(listener.key);
-      this.pool.release(listener, owner?.config.timeouts.drain ?? 0);
+    for (const key of plan.listeners.remove) {
+      this.pool.release(old.listeners.get(key)!, old.routes.get(key)?.config.timeouts.drain ?? 0);
+      this.frontends.delete(key);
     }
     for (const name of plan.services.removed) {
       const runtime = old.services.get(name);
       if (runtime) drainConnections(runtime);
     }
-    for (const key of this.frontends.keys()) if (!routes.has(key)) this.frontends.delete(key);
+    const touched = [...rebuilt, ...plan.services.removed];
     // Endpoints no longer configured: their pooled connections close once their requests finish.
-    for (const state of this.registry.prune(desired.services)) for (const r of state.resources) void r.close();
-    this.health.reconcile(services.values());
-    return { bound: plan.listeners.add, released };
+    for (const state of this.registry.prune(desired.services, touched)) for (const r of state.resources) void r.close();
+    this.health.reconcile(touched, services);
+    return { bound: plan.listeners.add, released: plan.listeners.remove };
   }
 
-  /** Takes a pool reference on every address of `desired`; on any bind failure, gives them all back. */
-  private async acquireAll(desired: Config): Promise<PooledListener[]> {
-    const addresses = [...desired.services.values()].flatMap((s) => s.listen);
+  /** Binds every new address of the plan; on any failure, closes the ones it bound and throws. */
+  private async bindAll(keys: readonly string[], desired: Config): Promise<PooledListener[]> {
+    if (keys.length === 0) return [];
+    const wanted = new Set(keys);
+    const addresses = [...desired.services.values()].flatMap((s) => s.listen.filter((a) => wanted.has(a.key)));
     const results = await Promise.allSettled(addresses.map((a) => this.pool.acquire(a)));
     const acquired = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
@@ -115,6 +132,9 @@ export class BuiltinDriver implements Driver {
       failed: runtime.state.failed,
       retries: runtime.state.retries,
       responses: { '1xx': runtime.state.responses[1], '2xx': runtime.state.responses[2], '3xx': runtime.state.responses[3], '4xx': runtime.state.responses[4], '5xx': runtime.state.responses[5] },
+      bytesIn: runtime.state.bytesIn,
+      bytesOut: runtime.state.bytesOut,
+      latency: runtime.state.latency.snapshot(),
       endpoints: [...runtime.allEndpoints()].map(({ cluster, endpoint: e }) => ({
         cluster: cluster.config.name,
         address: e.key,
@@ -149,12 +169,13 @@ export class BuiltinDriver implements Driver {
     this.health.stopAll();
     const all = [...this.pool.all()];
     this.pool.closeAll();
+    for (const frontend of this.frontends.values()) frontend.drain();
     const deadline = Date.now() + drainMs;
     while (this.pool.openConnections() > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
     for (const l of all) for (const socket of l.connections) socket.destroy();
-    for (const state of this.registry.endpoints.values()) for (const r of state.resources) void r.close();
+    for (const state of this.registry.allEndpoints()) for (const r of state.resources) void r.close();
     await Promise.all(all.map((l) => new Promise<void>((r) => (l.server.listening ? l.server.close(() => r()) : r()))));
   }
 }

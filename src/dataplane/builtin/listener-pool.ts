@@ -20,6 +20,12 @@ export interface PooledListener {
 
 export type ConnectionHandler = (socket: Socket, listener: PooledListener) => void;
 
+/**
+ * Makes `server` (created by the pool, so its accept options are the pool's) listen on `address`.
+ * The default binds; a worker process injects one that listens on a handle its supervisor bound.
+ */
+export type Binder = (server: Server, address: HostPort) => Promise<void>;
+
 export class BindError extends Error {
   constructor(
     readonly address: string,
@@ -36,7 +42,10 @@ export class ListenerPool {
   /** Released listeners whose connections are still draining. */
   private readonly draining = new Set<PooledListener>();
 
-  constructor(private readonly onConnection: ConnectionHandler) {}
+  constructor(
+    private readonly onConnection: ConnectionHandler,
+    private readonly bind: Binder = listen,
+  ) {}
 
   get(key: string): PooledListener | undefined {
     return this.listeners.get(key);
@@ -67,7 +76,7 @@ export class ListenerPool {
       this.onConnection(socket, listener);
     });
     try {
-      await listen(server, address);
+      await this.bind(server, address);
     } catch (err) {
       this.listeners.delete(address.key);
       listener.state = 'closed';

@@ -2,6 +2,7 @@
 // service + cluster + endpoint address (invariant 4).
 import type { ServiceConfig } from '../../config/model.js';
 import { EndpointState } from '../endpoint-state.js';
+import { LatencyHistogram } from '../latency-histogram.js';
 
 /** Counters of a service name; survive applies that change the service. */
 export class ServiceState {
@@ -17,12 +18,15 @@ export class ServiceState {
   readonly responses = [0, 0, 0, 0, 0, 0];
   bytesIn = 0;
   bytesOut = 0;
+  /** http: time from request to response end, observed once per request. */
+  readonly latency = new LatencyHistogram();
   constructor(readonly name: string) {}
 }
 
 export class StateRegistry {
   readonly services = new Map<string, ServiceState>();
-  readonly endpoints = new Map<string, EndpointState>();
+  /** Per service name, its endpoint states by "cluster\0address". */
+  private readonly endpoints = new Map<string, Map<string, EndpointState>>();
 
   service(name: string): ServiceState {
     let s = this.services.get(name);
@@ -31,25 +35,38 @@ export class StateRegistry {
   }
 
   endpoint(service: string, cluster: string, key: string): EndpointState {
-    const id = `${service}\u0000${cluster}\u0000${key}`;
-    let s = this.endpoints.get(id);
-    if (!s) this.endpoints.set(id, (s = new EndpointState(service, cluster, key)));
+    let states = this.endpoints.get(service);
+    if (!states) this.endpoints.set(service, (states = new Map()));
+    const id = `${cluster}\u0000${key}`;
+    let s = states.get(id);
+    if (!s) states.set(id, (s = new EndpointState(service, cluster, key)));
     return s;
   }
 
+  *allEndpoints(): Iterable<EndpointState> {
+    for (const states of this.endpoints.values()) yield* states.values();
+  }
+
   /**
-   * Forgets identities the new config no longer has and returns the forgotten endpoint states
-   * (their resources close once idle); connections still holding them keep counting into them.
+   * Forgets the identities of the `touched` services that the new config no longer has, and
+   * returns the forgotten endpoint states (their resources close once idle). Connections still
+   * holding them keep counting into them. Untouched services are not even looked at.
    */
-  prune(services: ReadonlyMap<string, ServiceConfig>): EndpointState[] {
-    for (const name of this.services.keys()) if (!services.has(name)) this.services.delete(name);
+  prune(services: ReadonlyMap<string, ServiceConfig>, touched: Iterable<string>): EndpointState[] {
     const forgotten: EndpointState[] = [];
-    for (const [id, state] of this.endpoints) {
-      const cluster = services.get(state.service)?.clusters.get(state.cluster);
-      if (!cluster || !cluster.endpoints.some((e) => e.key === state.key)) {
-        this.endpoints.delete(id);
-        forgotten.push(state);
+    for (const name of touched) {
+      const service = services.get(name);
+      if (!service) this.services.delete(name);
+      const states = this.endpoints.get(name);
+      if (!states) continue;
+      for (const [id, state] of states) {
+        const cluster = service?.clusters.get(state.cluster);
+        if (!cluster || !cluster.endpoints.some((e) => e.key === state.key)) {
+          states.delete(id);
+          forgotten.push(state);
+        }
       }
+      if (states.size === 0) this.endpoints.delete(name);
     }
     return forgotten;
   }

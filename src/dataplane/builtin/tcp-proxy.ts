@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import { recordFailure, recordSuccess } from './passive-health.js';
+import { observeTcpConnection } from '../../observability/exchange-observer.js';
 
 export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): void {
   const service = runtime.state;
@@ -18,15 +19,20 @@ export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): voi
   service.active++;
   service.total++;
   runtime.connections.add(client);
+  // For the access log (observability): which endpoint served the connection, and since when.
+  const started = performance.now();
+  let connected: string | null = null;
   client.once('close', () => {
+    observeTcpConnection(runtime, client, started, connected, tried.size, connected === null);
     service.active--;
     runtime.connections.delete(client);
     service.bytesIn += client.bytesRead;
     service.bytesOut += client.bytesWritten;
   });
   const tried = new Set<string>();
-  const clientKey = client.remoteAddress;
   const cluster = runtime.defaultCluster;
+  // getpeername is a syscall: only source-hash needs the client's address.
+  const clientKey = cluster.config.balance === 'source-hash' ? client.remoteAddress : undefined;
 
   const attempt = (): void => {
     if (client.destroyed) return;
@@ -54,6 +60,7 @@ export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): voi
       upstream.off('timeout', onConnectFailure);
       upstream.off('error', onConnectFailure);
       client.off('close', abandon);
+      connected = endpoint.key;
       splice(client, upstream, endpoint, timeouts.idle);
     });
   };

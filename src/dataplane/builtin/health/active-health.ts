@@ -47,30 +47,37 @@ class Check {
 }
 
 export class ActiveHealthChecks {
-  private readonly checks = new Map<EndpointState, Check>();
+  /** Per service name, its checks by endpoint state. */
+  private readonly checks = new Map<string, Map<EndpointState, Check>>();
 
-  /** Makes the running checks match the generation's clusters. */
-  reconcile(runtimes: Iterable<ServiceRuntime>): void {
-    const wanted = new Map<EndpointState, { endpoint: BalancerEndpoint; config: ActiveHealthConfig }>();
-    for (const runtime of runtimes) {
-      for (const { cluster, endpoint } of runtime.allEndpoints()) {
-        const config = cluster.config.health.active;
-        if (config) wanted.set(endpoint.state, { endpoint, config });
+  /** Makes the checks of the `touched` services match their runtimes (absent: removed). */
+  reconcile(touched: Iterable<string>, runtimes: ReadonlyMap<string, ServiceRuntime>): void {
+    for (const name of touched) {
+      const runtime = runtimes.get(name);
+      const wanted = new Map<EndpointState, { endpoint: BalancerEndpoint; config: ActiveHealthConfig }>();
+      if (runtime) {
+        for (const { cluster, endpoint } of runtime.allEndpoints()) {
+          const config = cluster.config.health.active;
+          if (config) wanted.set(endpoint.state, { endpoint, config });
+        }
       }
-    }
-    for (const [state, check] of this.checks) {
-      const want = wanted.get(state);
-      if (!want || !sameCheck(want.config, check.config) || want.endpoint.host !== check.endpoint.host) {
-        check.stop();
-        this.checks.delete(state);
-        if (!want) state.activeUp = true; // no longer checked: presumed up, as when never checked
+      const checks = this.checks.get(name) ?? new Map<EndpointState, Check>();
+      for (const [state, check] of checks) {
+        const want = wanted.get(state);
+        if (!want || !sameCheck(want.config, check.config) || want.endpoint.host !== check.endpoint.host) {
+          check.stop();
+          checks.delete(state);
+          if (!want) state.activeUp = true; // no longer checked: presumed up, as when never checked
+        }
       }
+      for (const [state, want] of wanted) if (!checks.has(state)) checks.set(state, new Check(want.endpoint, want.config));
+      if (checks.size > 0) this.checks.set(name, checks);
+      else this.checks.delete(name);
     }
-    for (const [state, want] of wanted) if (!this.checks.has(state)) this.checks.set(state, new Check(want.endpoint, want.config));
   }
 
   stopAll(): void {
-    for (const check of this.checks.values()) check.stop();
+    for (const checks of this.checks.values()) for (const check of checks.values()) check.stop();
     this.checks.clear();
   }
 }

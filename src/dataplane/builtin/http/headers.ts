@@ -1,20 +1,34 @@
 // Header rewriting at the proxy boundary: hop-by-hop headers (RFC 9110 §7.6.1) stop here, and the
 // client's address is appended to X-Forwarded-For and Forwarded (RFC 7239) as nginx and HAProxy do.
+// This runs for every request, so it makes one pass over the raw list and lower-cases a name only
+// when its length is one of the names it cares about (most names are skipped by length alone).
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-/** Lower-case names listed in a Connection header: hop-by-hop too. */
-function connectionTokens(raw: readonly string[]): Set<string> | null {
-  let tokens: Set<string> | null = null;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') {
-      for (const t of raw[i + 1].split(',')) {
-        const name = t.trim().toLowerCase();
-        if (name && name !== 'close' && name !== 'keep-alive') (tokens ??= new Set()).add(name);
-      }
-    }
+/** Lengths of the hop-by-hop names: 2 te, 7 trailer/upgrade, 10 connection/keep-alive, 16, 17. */
+function hopLength(n: number): boolean {
+  return n === 10 || n === 2 || n === 7 || n === 17 || n === 16;
+}
+
+/** Adds the lower-case names listed in a Connection header value (hop-by-hop too) to `tokens`. */
+function addConnectionTokens(value: string, tokens: Set<string> | null): Set<string> | null {
+  // The usual values ("keep-alive", "close") list nothing: no split, no allocation.
+  if (value.length <= 10 && value.indexOf(',') === -1) {
+    const v = value.trim().toLowerCase();
+    if (v === 'keep-alive' || v === 'close' || v === '') return tokens;
+  }
+  for (const t of value.split(',')) {
+    const name = t.trim().toLowerCase();
+    if (name && name !== 'close' && name !== 'keep-alive') (tokens ??= new Set()).add(name);
   }
   return tokens;
+}
+
+/** Drops the names listed by Connection (rare: only when a Connection header lists extra names). */
+function dropListed(out: string[], listed: Set<string>): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!listed.has(out[i].toLowerCase())) kept.push(out[i], out[i + 1]);
+  return kept;
 }
 
 export interface ForwardInfo {
@@ -24,64 +38,98 @@ export interface ForwardInfo {
   readonly upgrade: boolean;
 }
 
-/** The request headers to send upstream, as a flat [name, value, ...] list. */
+/**
+ * What the pass over the request headers learned besides the headers themselves; filled by
+ * upstreamRequestHeaders (one object per process: requests are handled one at a time).
+ */
+export const scanned = { host: undefined as string | undefined, hasBody: false, upgrade: undefined as string | undefined };
+
+/** The request headers to send upstream, as a flat [name, value, ...] list. Fills `scanned`. */
 export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo): string[] {
-  const listed = connectionTokens(raw);
+  let listed: Set<string> | null = null;
   const out: string[] = [];
   let xff: string | null = null;
   let forwarded: string | null = null;
   let hasProto = false;
   let hasXfHost = false;
-  let host: string | null = null;
+  let host: string | undefined;
+  let hasBody = false;
+  let upgrade: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     const value = raw[i + 1];
-    switch (lower) {
-      case 'x-forwarded-for':
-        xff = xff === null ? value : `${xff}, ${value}`;
+    const n = name.length;
+    // host 4, forwarded 9, x-forwarded-for 15, x-forwarded-host 16, x-forwarded-proto 17,
+    // content-length 14, plus the hop-by-hop lengths.
+    if (n === 4 || n === 9 || n === 14 || n === 15 || hopLength(n)) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') listed = addConnectionTokens(value, listed);
+        else if (lower === 'transfer-encoding') hasBody = true;
+        else if (lower === 'upgrade') upgrade = value;
         continue;
-      case 'forwarded':
-        forwarded = forwarded === null ? value : `${forwarded}, ${value}`;
-        continue;
-      case 'x-forwarded-proto':
-        hasProto = true;
-        break;
-      case 'x-forwarded-host':
-        hasXfHost = true;
-        break;
-      case 'host':
-        host = value;
-        break;
+      }
+      switch (lower) {
+        case 'host':
+          host = value;
+          break;
+        case 'content-length':
+          if (value !== '0') hasBody = true;
+          break;
+        case 'x-forwarded-for':
+          xff = xff === null ? value : `${xff}, ${value}`;
+          continue;
+        case 'forwarded':
+          forwarded = forwarded === null ? value : `${forwarded}, ${value}`;
+          continue;
+        case 'x-forwarded-proto':
+          hasProto = true;
+          break;
+        case 'x-forwarded-host':
+          hasXfHost = true;
+          break;
+      }
     }
     out.push(name, value);
   }
-  out.push('x-forwarded-for', xff === null ? info.clientIp : `${xff}, ${info.clientIp}`);
-  const node = info.clientIp.includes(':') ? `"[${info.clientIp}]"` : info.clientIp;
-  const element = `for=${node};proto=${info.proto}${host ? `;host="${host.replace(/["\\]/g, '')}"` : ''}`;
-  out.push('forwarded', forwarded === null ? element : `${forwarded}, ${element}`);
-  if (!hasProto) out.push('x-forwarded-proto', info.proto);
-  if (!hasXfHost && host) out.push('x-forwarded-host', host);
-  if (info.upgrade) {
-    const upgrade = headerValue(raw, 'upgrade');
-    if (upgrade) out.push('connection', 'upgrade', 'upgrade', upgrade);
-  }
-  return out;
+  const result = listed === null ? out : dropListed(out, listed);
+  const ip = info.clientIp;
+  result.push('x-forwarded-for', xff === null ? ip : `${xff}, ${ip}`);
+  const node = ip.includes(':') ? `"[${ip}]"` : ip;
+  const quotedHost = host === undefined ? '' : `;host="${host.includes('"') || host.includes('\\') ? host.replace(/["\\]/g, '') : host}"`;
+  const element = `for=${node};proto=${info.proto}${quotedHost}`;
+  result.push('forwarded', forwarded === null ? element : `${forwarded}, ${element}`);
+  if (!hasProto) result.push('x-forwarded-proto', info.proto);
+  if (!hasXfHost && host !== undefined) result.push('x-forwarded-host', host);
+  if (info.upgrade && upgrade) result.push('connection', 'upgrade', 'upgrade', upgrade);
+  scanned.host = host;
+  scanned.hasBody = hasBody;
+  scanned.upgrade = upgrade;
+  return result;
 }
+
+/** What the pass over the response headers learned: the declared body length, or -1. */
+export const scannedResponse = { contentLength: -1 };
 
 /** The response headers to send to the client: upstream's minus hop-by-hop, as a flat list. */
 export function clientResponseHeaders(raw: readonly Buffer[]): string[] {
-  const strings: string[] = new Array(raw.length);
-  for (let i = 0; i < raw.length; i++) strings[i] = raw[i].toString('latin1');
-  const listed = connectionTokens(strings);
+  let listed: Set<string> | null = null;
   const out: string[] = [];
-  for (let i = 0; i < strings.length; i += 2) {
-    const lower = strings[i].toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
-    out.push(strings[i], strings[i + 1]);
+  let contentLength = -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString('latin1');
+    if (name.length === 14 && name.toLowerCase() === 'content-length') contentLength = Number(raw[i + 1].toString('latin1'));
+    else if (hopLength(name.length)) {
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') listed = addConnectionTokens(raw[i + 1].toString('latin1'), listed);
+        continue;
+      }
+    }
+    out.push(name, raw[i + 1].toString('latin1'));
   }
-  return out;
+  scannedResponse.contentLength = Number.isSafeInteger(contentLength) ? contentLength : -1;
+  return listed === null ? out : dropListed(out, listed);
 }
 
 export function headerValue(raw: readonly string[], lowerName: string): string | undefined {

@@ -17,6 +17,7 @@ export class HttpFrontend {
   readonly server: Server;
   /** The last http runtime seen: serves requests arriving on a listener that is being drained. */
   private last: ServiceRuntime;
+  private draining = false;
 
   constructor(
     readonly maxHeaderBytes: number,
@@ -30,6 +31,10 @@ export class HttpFrontend {
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(req, socket, head, this.current(undefined)));
     this.server.on('clientError', onClientError);
+    // This server never listens (the listener pool accepts for it), but Node starts tracking
+    // connections, and with it the headersTimeout (slowloris) checks, only on 'listening':
+    // without this, timeouts.header was never enforced.
+    this.server.emit('listening');
     this.configure(initial);
   }
 
@@ -48,7 +53,14 @@ export class HttpFrontend {
     this.last = runtime;
   }
 
+  /** Shutdown: idle keep-alive connections close now, busy ones right after their current response. */
+  drain(): void {
+    this.draining = true;
+    this.server.closeIdleConnections();
+  }
+
   private current(res: ServerResponse | undefined): ServiceRuntime {
+    if (this.draining && res) res.shouldKeepAlive = false;
     const runtime = this.lookup();
     if (runtime && runtime.config.mode === 'http') {
       if (runtime !== this.last) this.configure(runtime);

@@ -1,15 +1,24 @@
 // One undici Pool per endpoint identity, kept across applies with the endpoint's state, so
-// pooled keep-alive connections to endpoints survive config changes too.
-import { Pool } from 'undici';
+// pooled keep-alive connections to endpoints survive config changes too — a change of
+// timeouts.connect included: the pool's connector reads the timeout in effect at each connect.
+import { Pool, buildConnector } from 'undici';
 import type { EndpointState } from '../../endpoint-state.js';
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
 
 interface PoolEntry {
   readonly pool: Pool;
-  readonly connectTimeout: number;
+  connectTimeout: number;
 }
 
 const pools = new WeakMap<EndpointState, PoolEntry>();
+
+/** One connector per distinct connect timeout (a handful per process). */
+const connectors = new Map<number, buildConnector.connector>();
+function connectorFor(timeout: number): buildConnector.connector {
+  let c = connectors.get(timeout);
+  if (!c) connectors.set(timeout, (c = buildConnector({ timeout })));
+  return c;
+}
 
 /**
  * Idle pooled connections are dropped after this, below the 5 s keep-alive default of Node and
@@ -20,20 +29,25 @@ const KEEP_ALIVE_MS = 4_000;
 export function poolFor(endpoint: BalancerEndpoint, connectTimeout: number): Pool {
   const state = endpoint.state;
   const entry = pools.get(state);
-  if (entry && entry.connectTimeout === connectTimeout) return entry.pool;
-  if (entry) void entry.pool.close().catch(() => {});
-  const pool = new Pool(`http://${endpoint.key}`, {
+  if (entry) {
+    entry.connectTimeout = connectTimeout;
+    return entry.pool;
+  }
+  const created: PoolEntry = {
     connectTimeout,
-    keepAliveTimeout: KEEP_ALIVE_MS,
-    keepAliveMaxTimeout: 60_000,
-    pipelining: 1,
-    // Our own timeouts are set per request; the pool's defaults must never cut a streaming body.
-    headersTimeout: 0,
-    bodyTimeout: 0,
-  });
-  pools.set(state, { pool, connectTimeout });
+    pool: new Pool(`http://${endpoint.key}`, {
+      connect: (options, callback) => connectorFor(created.connectTimeout)(options, callback),
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveMaxTimeout: 60_000,
+      pipelining: 1,
+      // Our own timeouts are set per request; the pool's defaults must never cut a streaming body.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    }),
+  };
+  pools.set(state, created);
   state.resources.push({ close: () => closePool(state) });
-  return pool;
+  return created.pool;
 }
 
 /** Graceful: in-flight requests finish, then the pool's connections close. */

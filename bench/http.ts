@@ -1,0 +1,459 @@
+// npm run bench:http — requests per proxy-CPU-second and p99 latency of hitless (http mode,
+// keep-alive both sides) against HAProxy (mode http, 1 thread, http-reuse), nginx (1 worker,
+// upstream keepalive) and a naive Node proxy, all in one run, behind the same nginx backend.
+// Load: wrk, fixed connections and duration. Proxy CPU: utime+stime from /proc of the process tree.
+//
+//   --duration 10  --connections 50  --only hitless,haproxy  --profile (adds a --cpu-prof run of
+//   hitless and prints where its CPU goes)  --no-pin (do not pin the proxy to its own CPU)
+//   --compare NAME=/path/to/dist/cli/main.js (repeatable: another hitless build, same run)
+//   --rounds 3: every proxy is measured this many times, interleaved (a, b, c, a, b, c, ...), and
+//   the table shows the median round: the machines are shared and noisy.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CLI = join(ROOT, 'dist/cli/main.js');
+const HAPROXY = '/usr/sbin/haproxy';
+const NGINX = '/usr/sbin/nginx';
+const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
+};
+const DURATION = Number(opt('duration', '10'));
+const CONNECTIONS = Number(opt('connections', '50'));
+const ONLY = opt('only', 'hitless,haproxy,nginx,naive-node').split(',');
+const PROFILE = args.includes('--profile');
+const ROUNDS = Number(opt('rounds', '3'));
+const COMPARE = args.flatMap((a, i) => (args[i - 1] === '--compare' ? [a] : []));
+const PIN = !args.includes('--no-pin') && cpus().length >= 2;
+/** Proxy on the last CPU; wrk and the backend share the others (less interference, same for all). */
+const PROXY_CPU = String(cpus().length - 1);
+const LOAD_CPUS = `0-${Math.max(0, cpus().length - 2)}`;
+
+const dir = mkdtempSync(join(tmpdir(), 'hitless-bench-http-'));
+const children: ChildProcess[] = [];
+
+function pinned(cpu: string, cmd: string, argv: string[]): [string, string[]] {
+  return PIN ? ['taskset', ['-c', cpu, cmd, ...argv]] : [cmd, argv];
+}
+
+function start(name: string, cmd: string, argv: string[], cpu: string): ChildProcess {
+  const [c, a] = pinned(cpu, cmd, argv);
+  const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+  child.once('exit', (code, signal) => {
+    if (code && code !== 0) process.stderr.write(`${name} exited ${code ?? signal}: ${err}\n`);
+  });
+  children.push(child);
+  return child;
+}
+
+async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 21_000 + Math.floor(Math.random() * 9_000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+}
+
+async function waitListening(port: number, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port });
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (up) return;
+    if (Date.now() > deadline) throw new Error(`${what} is not listening on ${port}`);
+    await sleep(50);
+  }
+}
+
+// ---- CPU of a process tree, from /proc ----
+
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime, stime
+  } catch {
+    return 0;
+  }
+}
+
+function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid);
+  return out;
+}
+
+function treeCpuSeconds(root: number): number {
+  return descendants(root).reduce((sum, pid) => sum + cpuTicks(pid), 0) / TICK;
+}
+
+// ---- wrk ----
+
+interface WrkResult {
+  readonly rps: number;
+  readonly requests: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: string;
+}
+
+function ms(text: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(text);
+  if (!m) return NaN;
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+}
+
+async function wrk(port: number, seconds: number): Promise<WrkResult> {
+  const [cmd, argv] = pinned(LOAD_CPUS, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((r) => child.once('exit', r));
+  const errors = [/Socket errors:.*/.exec(out)?.[0], /Non-2xx or 3xx responses:.*/.exec(out)?.[0]].filter(Boolean).join('; ');
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
+    p50: ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99: ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    errors,
+  };
+}
+
+// ---- the backend and the proxies ----
+
+const nginxCommon = (name: string) => `
+daemon off;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}-error.log warn;
+events { worker_connections 4096; }
+`;
+const nginxTemps = (name: string) =>
+  ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${dir}/${name}-${t};`).join('\n  ');
+
+async function startBackend(port: number): Promise<ChildProcess> {
+  const conf = `${nginxCommon('backend')}
+worker_processes 1;
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  ${nginxTemps('backend')}
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / { default_type text/plain; return 200 "hello from the backend, a fixed body of about sixty bytes\\n"; }
+  }
+}`;
+  writeFileSync(join(dir, 'backend.conf'), conf);
+  const child = start('backend nginx', NGINX, ['-p', dir, '-c', join(dir, 'backend.conf'), '-e', join(dir, 'backend-error.log')], LOAD_CPUS);
+  await waitListening(port, 'backend nginx');
+  return child;
+}
+
+interface Proxy {
+  readonly name: string;
+  start(port: number, backend: number, extraNodeArgs?: string[]): Promise<ChildProcess>;
+}
+
+const hitless = hitlessProxy('hitless', CLI);
+
+/** hitless from a given build (`--compare before=/path/dist/cli/main.js` adds a row for it). */
+function hitlessProxy(name: string, cli: string): Proxy {
+  return {
+    name,
+    async start(port, backend, extraNodeArgs = []) {
+      const config = `admin: { listen: "unix:${dir}/admin-${port}.sock" }
+services:
+  bench:
+    mode: http
+    listen: 127.0.0.1:${port}
+    endpoints: [127.0.0.1:${backend}]
+`;
+      writeFileSync(join(dir, `hitless-${port}.yaml`), config);
+      const argv = [...extraNodeArgs, cli, 'run', '--config', join(dir, `hitless-${port}.yaml`), '--drain', '100ms', '--log-level', 'warn'];
+      const child = start(name, process.execPath, argv, PROXY_CPU);
+      await waitListening(port, name);
+      return child;
+    },
+  };
+}
+
+const haproxy: Proxy = {
+  name: 'haproxy',
+  async start(port, backend) {
+    const conf = `global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  option http-keep-alive
+  option forwardfor
+  http-reuse always
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend be
+backend be
+  server s1 127.0.0.1:${backend}
+`;
+    writeFileSync(join(dir, 'haproxy.cfg'), conf);
+    const child = start('haproxy', HAPROXY, ['-db', '-f', join(dir, 'haproxy.cfg')], PROXY_CPU);
+    await waitListening(port, 'haproxy');
+    return child;
+  },
+};
+
+const nginx: Proxy = {
+  name: 'nginx',
+  async start(port, backend) {
+    const conf = `${nginxCommon('proxy')}
+worker_processes 1;
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  ${nginxTemps('proxy')}
+  upstream be { server 127.0.0.1:${backend}; keepalive 128; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://be;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_buffering on;
+    }
+  }
+}`;
+    writeFileSync(join(dir, 'proxy.conf'), conf);
+    const child = start('nginx', NGINX, ['-p', dir, '-c', join(dir, 'proxy.conf'), '-e', join(dir, 'proxy-error.log')], PROXY_CPU);
+    await waitListening(port, 'nginx');
+    return child;
+  },
+};
+
+/** Neither http-proxy-3 nor @fastify/reply-from is installed: the textbook node:http proxy. */
+const NAIVE_PROXY = `
+const http = require('node:http');
+const [port, backend] = process.argv.slice(1).map(Number);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+function strip(headers) {
+  const out = {};
+  for (const k in headers) if (!HOP.has(k)) out[k] = headers[k];
+  return out;
+}
+http.createServer((req, res) => {
+  const headers = strip(req.headers);
+  const xff = req.headers['x-forwarded-for'];
+  headers['x-forwarded-for'] = xff ? xff + ', ' + req.socket.remoteAddress : req.socket.remoteAddress;
+  const up = http.request({ host: '127.0.0.1', port: backend, method: req.method, path: req.url, headers, agent }, (ures) => {
+    res.writeHead(ures.statusCode, strip(ures.headers));
+    ures.pipe(res);
+  });
+  up.on('error', () => {
+    if (!res.headersSent) res.writeHead(502);
+    res.end();
+  });
+  req.pipe(up);
+}).listen(port, '127.0.0.1');
+`;
+const naiveNode: Proxy = {
+  name: 'naive-node',
+  async start(port, backend) {
+    const child = start('naive node proxy', process.execPath, ['-e', NAIVE_PROXY, String(port), String(backend)], PROXY_CPU);
+    await waitListening(port, 'naive node proxy');
+    return child;
+  },
+};
+
+// ---- measurement ----
+
+interface Row {
+  readonly name: string;
+  readonly rps: number;
+  readonly cpu: number;
+  readonly perCpu: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: string;
+}
+
+async function measure(proxy: Proxy, backend: number): Promise<Row> {
+  const port = await freePort();
+  const child = await proxy.start(port, backend);
+  try {
+    await wrk(port, 2); // warm-up: JIT, pools on both sides
+    const cpu0 = treeCpuSeconds(child.pid!);
+    const r = await wrk(port, DURATION);
+    const cpu = treeCpuSeconds(child.pid!) - cpu0;
+    return { name: proxy.name, rps: r.rps, cpu, perCpu: r.requests / cpu, p50: r.p50, p99: r.p99, errors: r.errors };
+  } finally {
+    await stop(child);
+  }
+}
+
+function version(cmd: string, argv: string[]): string {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim();
+}
+
+function table(rows: Row[]): string {
+  const base = rows.find((r) => r.name === 'haproxy')?.perCpu;
+  const head = ['proxy', 'req/s', 'proxy CPU s', 'req per CPU-s', 'p50 ms', 'p99 ms', 'vs HAProxy', 'errors'];
+  const body = rows.map((r) => [
+    r.name,
+    r.rps.toFixed(0),
+    r.cpu.toFixed(2),
+    r.perCpu.toFixed(0),
+    r.p50.toFixed(2),
+    r.p99.toFixed(2),
+    base ? `${(r.perCpu / base).toFixed(2)}x` : '-',
+    r.errors || '-',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
+}
+
+// ---- profile ----
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+function summariseProfile(file: string): string {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[] };
+  // Percentages of busy samples: "(idle)" is time the process waited, not CPU it used.
+  const idle = profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').reduce((sum, n) => sum + (n.hitCount ?? 0), 0);
+  const total = profile.samples.length - idle;
+  const byFunction = new Map<string, number>();
+  const byModule = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    if (!hits || node.callFrame.functionName === '(idle)') continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url.replace(/^file:\/\//, '').replace(ROOT, '');
+    const fn = `${functionName || '(anonymous)'} ${where ? `${where.split('/').slice(-2).join('/')}:${lineNumber + 1}` : ''}`.trim();
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + hits);
+    const module =
+      !url ? functionName // (program), (garbage collector), (idle), native
+      : url.includes('node_modules/undici') ? 'undici'
+      : url.startsWith('node:internal/http') || url.includes('_http_') ? 'node:http'
+      : url.startsWith('node:internal/streams') || url.includes('stream') ? 'node:streams'
+      : url.startsWith('node:') ? 'node: other'
+      : url.includes('/dist/') || url.includes('/src/') ? 'hitless'
+      : 'other';
+    byModule.set(module, (byModule.get(module) ?? 0) + hits);
+  }
+  const pct = (n: number) => `${((100 * n) / total).toFixed(1)}%`.padStart(6);
+  const top = (m: Map<string, number>, n: number) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `  ${pct(v)}  ${k}`)
+      .join('\n');
+  return `busy samples: ${total} (idle: ${idle}); percentages are of busy time\nby module (self time):\n${top(byModule, 12)}\ntop functions (self time):\n${top(byFunction, 30)}`;
+}
+
+async function profileHitless(backend: number): Promise<void> {
+  const profDir = join(dir, 'prof');
+  const port = await freePort();
+  const child = await hitless.start(port, backend, ['--cpu-prof', '--cpu-prof-dir', profDir]);
+  await wrk(port, 2);
+  const r = await wrk(port, DURATION);
+  await stop(child, 'SIGTERM');
+  await sleep(300);
+  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) {
+    console.log('no profile was written');
+    return;
+  }
+  console.log(`\n## hitless CPU profile under load (${r.rps.toFixed(0)} req/s while profiling)\n${summariseProfile(join(profDir, files[0]))}`);
+}
+
+async function main(): Promise<void> {
+  const backendPort = await freePort();
+  const backend = await startBackend(backendPort);
+  console.log(`# bench:http — ${new Date().toISOString()}`);
+  console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, Linux ${release()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  console.log(`versions: node ${process.version}, ${version(HAPROXY, ['-v'])}, ${version(NGINX, ['-v'])}, ${version('wrk', ['-v'])}`);
+  console.log(`load: wrk -t1 -c${CONNECTIONS} -d${DURATION}s (after a 2 s warm-up), GET / → nginx backend returning a fixed 200; ${ROUNDS} interleaved rounds, median shown`);
+  console.log(PIN ? `pinning: proxy on CPU ${PROXY_CPU}; wrk and backend on CPU ${LOAD_CPUS}` : 'pinning: none');
+  const compared = COMPARE.map((spec) => hitlessProxy(`hitless(${spec.split('=')[0]})`, spec.split('=')[1]));
+  const proxies = [...[haproxy, nginx, naiveNode, hitless].filter((p) => ONLY.includes(p.name)), ...compared];
+  const rounds = new Map<string, Row[]>(proxies.map((p) => [p.name, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const proxy of proxies) {
+      const row = await measure(proxy, backendPort);
+      rounds.get(proxy.name)!.push(row);
+      process.stderr.write(`round ${round}/${ROUNDS} ${proxy.name}: ${row.rps.toFixed(0)} req/s, ${row.perCpu.toFixed(0)} req per CPU-s\n`);
+    }
+  }
+  // The median round by requests per CPU-second, with that round's other figures.
+  const rows = proxies.map((p) => {
+    const all = [...rounds.get(p.name)!].sort((a, b) => a.perCpu - b.perCpu);
+    return all[Math.floor(all.length / 2)];
+  });
+  const spread = proxies.map((p) => `${p.name} ${rounds.get(p.name)!.map((r) => r.perCpu.toFixed(0)).join('/')}`).join('; ');
+  console.log(`\n${table(rows)}\n`);
+  console.log(`req per CPU-s in each round: ${spread}`);
+  const h = rows.find((r) => r.name === 'hitless');
+  const ha = rows.find((r) => r.name === 'haproxy');
+  const nn = rows.find((r) => r.name === 'naive-node');
+  if (h && ha) console.log(`hitless / HAProxy requests per CPU-second: ${(h.perCpu / ha.perCpu).toFixed(2)}x (goal ≥ 0.6x)`);
+  if (h && nn) console.log(`hitless / naive node proxy requests per CPU-second: ${(h.perCpu / nn.perCpu).toFixed(2)}x (goal > 1x)`);
+  if (PROFILE) await profileHitless(backendPort);
+  await stop(backend, 'SIGQUIT');
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const c of children) await stop(c, 'SIGKILL').catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });

@@ -1,0 +1,176 @@
+// The dashboard: polls GET /dashboard/data every second and redraws. Plain DOM, no framework,
+// no build step. Text always goes through textContent, never innerHTML.
+/* global document, location, sessionStorage, history, Node, fetch, prompt, setTimeout */
+'use strict';
+
+const POLL_MS = 1000;
+const $ = (id) => document.getElementById(id);
+
+// The admin token, when the API has one: from "#token=..." (never sent to the server in the URL),
+// kept for the tab's lifetime in sessionStorage.
+function token() {
+  const m = /token=([^&]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem('hitless-token', decodeURIComponent(m[1]));
+    history.replaceState(null, '', location.pathname);
+  }
+  return sessionStorage.getItem('hitless-token');
+}
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const c of cells) {
+    if (c instanceof Node) {
+      const td = el('td');
+      td.appendChild(c);
+      tr.appendChild(td);
+    } else if (typeof c === 'number' || c === null) tr.appendChild(el('td', fmt(c), 'n'));
+    else tr.appendChild(el('td', c ?? '–'));
+  }
+  return tr;
+}
+
+function fill(id, rows) {
+  const body = $(id);
+  body.replaceChildren(...rows);
+}
+
+function fmt(n) {
+  if (n === null || n === undefined) return '–';
+  if (Math.abs(n) >= 1e9) return (n / 1e9).toFixed(1) + 'G';
+  if (Math.abs(n) >= 1e6) return (n / 1e6).toFixed(1) + 'M';
+  if (Math.abs(n) >= 1e4) return (n / 1e3).toFixed(1) + 'k';
+  return Number.isInteger(n) ? String(n) : n.toFixed(n < 10 ? 2 : 1);
+}
+
+function bytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return (i === 0 ? n : n.toFixed(1)) + ' ' + units[i];
+}
+
+const pill = (text) => el('span', text, 'pill ' + text);
+
+function render(d) {
+  const inst = d.instance;
+  $('instance').textContent =
+    `v${inst.version} · pid ${inst.pid}${inst.generation !== null ? ' · generation ' + inst.generation : ''} · up ${duration(inst.uptimeSeconds)} · driver ${inst.driver} · config ${inst.config ? inst.config.hash.slice(0, 12) + ' (' + inst.config.source + ')' : '–'}`;
+  const sum = (f) => d.services.reduce((a, s) => a + f(s), 0);
+  const eps = d.services.flatMap((s) => s.endpoints);
+  $('k-rps').textContent = fmt(sum((s) => s.rate.rps));
+  $('k-eps').textContent = fmt(sum((s) => s.rate.eps));
+  $('k-active').textContent = fmt(sum((s) => s.active));
+  $('k-bps').textContent = bytes(sum((s) => s.rate.bps)) + '/s';
+  $('k-total').textContent = fmt(sum((s) => s.total));
+  $('k-up').textContent = `${eps.filter((e) => e.healthy).length} / ${eps.length}`;
+
+  fill('services', d.services.map((s) => {
+    const tr = row([s.name, s.mode, s.listen.join(', '), s.rate.rps, s.rate.eps, s.active, s.total,
+      s.mode === 'http' ? s.responses['2xx'] : null, s.mode === 'http' ? s.responses['4xx'] : null, s.mode === 'http' ? s.responses['5xx'] : null,
+      s.retries, s.p50, s.p99, bytes(s.bytesIn + s.bytesOut)]);
+    tr.dataset.service = s.name;
+    return tr;
+  }));
+  fill('endpoints', d.services.flatMap((s) => s.endpoints.map((e) => {
+    const tr = row([s.name, e.cluster, e.address, pill(e.health), e.weight, e.rate.rps, e.active, e.total, e.failures, e.ejections, bytes(e.bytesIn + e.bytesOut)]);
+    tr.dataset.endpoint = `${s.name}/${e.cluster}/${e.address}`;
+    return tr;
+  })));
+  fill('listeners', d.listeners.map((l) => row([l.address, l.service, pill(l.state), l.socket, l.connections])));
+  $('discovery-box').hidden = d.discovery.length === 0;
+  fill('discovery', d.discovery.map((x) => row([x.service, x.source, pill(x.state), x.endpoints, x.lastUpdate ? new Date(x.lastUpdate * 1000).toLocaleTimeString() : 'never'])));
+  fill('applies', d.applies.map(applyItem));
+  chart(d.series);
+}
+
+function applyItem(a) {
+  const li = el('li');
+  const head = el('div');
+  head.append(pill(a.result), el('span', ` ${new Date(a.at).toLocaleTimeString()} · ${a.origin}${a.peer ? ' from ' + a.peer : ''} · ${a.durationMs.toFixed(1)} ms · `, 'meta'), el('span', a.summary));
+  li.appendChild(head);
+  const diff = el('div', null, 'diff');
+  const marks = { added: ['+', 'add'], removed: ['−', 'del'], changed: ['~', 'chg'], reweighted: ['±', 'chg'] };
+  for (const [what, kinds] of Object.entries(a.diff)) {
+    for (const [kind, names] of Object.entries(kinds)) {
+      const [sign, cls] = marks[kind] ?? ['·', ''];
+      diff.appendChild(el('div', `${sign} ${what}: ${names.join(', ')}`, cls));
+    }
+  }
+  if (a.error) diff.appendChild(el('div', a.error.message.split('\n')[0], 'err'));
+  if (diff.childNodes.length > 0) li.appendChild(diff);
+  return li;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function chart(series) {
+  const svg = $('chart');
+  const n = series.t.length;
+  const max = Math.max(1, ...series.rps, ...series.eps);
+  // The x axis grows with the history kept, up to five minutes, so a young instance fills it.
+  const W = 1000, H = 160, span = Math.min(300, Math.max(60, n));
+  const x = (i) => W - (n - 1 - i) * (W / (span - 1));
+  const y = (v) => H - 6 - (v / max) * (H - 16);
+  const line = (values, color) => {
+    const p = document.createElementNS(SVG, 'polyline');
+    p.setAttribute('points', values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' '));
+    p.setAttribute('fill', 'none');
+    p.setAttribute('stroke', color);
+    p.setAttribute('stroke-width', '2');
+    p.setAttribute('vector-effect', 'non-scaling-stroke');
+    return p;
+  };
+  const grid = [0.25, 0.5, 0.75].map((f) => {
+    const g = document.createElementNS(SVG, 'line');
+    g.setAttribute('x1', '0');
+    g.setAttribute('x2', String(W));
+    g.setAttribute('y1', String(y(max * f)));
+    g.setAttribute('y2', String(y(max * f)));
+    g.setAttribute('stroke', '#26303b');
+    return g;
+  });
+  svg.replaceChildren(...grid, line(series.rps, '#58a6ff'), line(series.eps, '#f85149'));
+  $('chart-from').textContent = n > 0 ? `${Math.min(n, span)} s ago` : '';
+  $('chart-max').textContent = `max ${fmt(max)}/s`;
+}
+
+function duration(s) {
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+async function poll() {
+  const conn = $('conn');
+  try {
+    const t = token();
+    const res = await fetch('/dashboard/data', { headers: t ? { authorization: 'Bearer ' + t } : {}, cache: 'no-store' });
+    if (res.status === 401) {
+      const given = prompt('This admin API needs its token (admin.token):');
+      if (given) sessionStorage.setItem('hitless-token', given);
+      throw new Error('unauthorised');
+    }
+    if (!res.ok) throw new Error('HTTP ' + res.status);
+    render(await res.json());
+    conn.textContent = 'live';
+    conn.className = 'pill up';
+  } catch (err) {
+    conn.textContent = 'offline: ' + err.message;
+    conn.className = 'pill offline';
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+poll();

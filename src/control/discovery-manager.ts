@@ -1,0 +1,243 @@
+// Discovery → desired state. One source per service with `discovery:`; this keeps each source's
+// last known good set and its state, holds sets that would fall below `min_endpoints`, folds
+// bursts into one apply per coalescing window, and (as the controller's assembler) merges the
+// sets into whatever file/API config is being applied.
+//
+// Cost: an apply rebuilds the ServiceConfig of services whose set changed and reuses the frozen
+// objects of all others, so the plan finds them identical by reference and the driver keeps
+// their runtimes.
+import { createHash } from 'node:crypto';
+import { joinHostPort } from '../config/address.js';
+import type { DiscoveryConfig } from '../config/discovery-model.js';
+import type { ConfigSnapshot, EndpointConfig, ServiceConfig } from '../config/model.js';
+import { createSource, sameTarget } from '../discovery/create-source.js';
+import type { DiscoveredEndpoint, Source } from '../discovery/source.js';
+import type { Logger } from '../observability/log.js';
+import type { Assembler, Controller } from './controller.js';
+
+export type SourceState = 'starting' | 'healthy' | 'degraded';
+
+export interface DiscoveryStatus {
+  readonly service: string;
+  readonly source: string;
+  readonly state: SourceState;
+  readonly since: string;
+  readonly lastError: string | null;
+  readonly lastUpdate: string | null;
+  /** Endpoints in effect (the last known good set); null before the first good set. */
+  readonly endpoints: number | null;
+}
+
+class Discovered {
+  good: readonly EndpointConfig[] | null = null;
+  digest = '';
+  state: SourceState = 'starting';
+  since = new Date().toISOString();
+  lastError: string | null = null;
+  lastUpdate: string | null = null;
+  answered = false;
+  private mergedBase: ServiceConfig | null = null;
+  private mergedDigest = '';
+  private merged: ServiceConfig | null = null;
+
+  constructor(
+    readonly name: string,
+    public config: DiscoveryConfig,
+    readonly source: Source,
+  ) {}
+
+  /** The service with the discovered set in place; the same object while nothing changed. */
+  mergeInto(base: ServiceConfig): ServiceConfig {
+    if (this.good === null) return base;
+    if (this.merged && this.mergedBase === base && this.mergedDigest === this.digest) return this.merged;
+    const endpoints = base.discovery?.mode === 'add' ? uniqueByKey([...base.endpoints, ...this.good]) : this.good;
+    const merged: ServiceConfig = { ...base, endpoints };
+    const cluster = base.clusters?.get(base.defaultCluster);
+    if (cluster) {
+      const clusters = new Map(base.clusters);
+      clusters.set(base.defaultCluster, Object.freeze({ ...cluster, endpoints }));
+      Object.assign(merged, { clusters });
+    }
+    this.merged = Object.freeze(merged);
+    this.mergedBase = base;
+    this.mergedDigest = this.digest;
+    return this.merged;
+  }
+}
+
+export interface DiscoveryManagerOptions {
+  readonly createSource?: (config: DiscoveryConfig) => Source;
+}
+
+export class DiscoveryManager implements Assembler {
+  private readonly entries = new Map<string, Discovered>();
+  private timer: NodeJS.Timeout | null = null;
+  private coalesceMs = 20;
+  private stopped = false;
+  private readonly makeSource: (config: DiscoveryConfig) => Source;
+  /** While start() waits: called whenever a source answers for the first time. */
+  private onAnswer: (() => void) | null = null;
+
+  constructor(
+    private readonly controller: Controller,
+    private readonly log: Logger,
+    options: DiscoveryManagerOptions = {},
+  ) {
+    this.makeSource = options.createSource ?? ((config) => createSource(config.target));
+  }
+
+  /** Starts the sources of `base` and waits (up to discovery_defaults.initial_wait) for their first answers. */
+  async start(base: ConfigSnapshot): Promise<void> {
+    this.committed(base);
+    await new Promise<void>((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.onAnswer = null;
+        resolve();
+      };
+      const timer = setTimeout(finish, base.config.discovery.initialWait);
+      this.onAnswer = () => [...this.entries.values()].every((e) => e.answered) && finish();
+      this.onAnswer();
+    });
+  }
+
+  assemble(base: ConfigSnapshot): ConfigSnapshot {
+    if (this.entries.size === 0) return base;
+    const services = new Map<string, ServiceConfig>();
+    const hash = createHash('sha256').update(base.hash);
+    for (const [name, service] of base.config.services) {
+      const entry = this.entries.get(name);
+      if (!entry || !service.discovery || !sameTarget(entry.config.target, service.discovery.target) || entry.good === null) {
+        services.set(name, service);
+        continue;
+      }
+      services.set(name, entry.mergeInto(service));
+      hash.update(`\n${name}\n${entry.digest}`);
+    }
+    const config = Object.freeze({ ...base.config, services });
+    return Object.freeze({ ...base, config, hash: hash.digest('hex') });
+  }
+
+  /** Follows the running base config: a source per service with `discovery:`, none for the others. */
+  committed(base: ConfigSnapshot): void {
+    if (this.stopped) return;
+    this.coalesceMs = base.config.discovery.coalesce;
+    const wanted = new Map<string, DiscoveryConfig>();
+    for (const [name, service] of base.config.services) if (service.discovery) wanted.set(name, service.discovery);
+    for (const [name, entry] of this.entries) {
+      const config = wanted.get(name);
+      if (config && sameTarget(config.target, entry.config.target)) {
+        entry.config = config;
+        continue;
+      }
+      this.entries.delete(name);
+      void entry.source.stop();
+      if (config) this.open(name, config, entry);
+    }
+    for (const [name, config] of wanted) if (!this.entries.has(name)) this.open(name, config, null);
+  }
+
+  status(): Record<string, unknown> {
+    return { discovery: this.describe() };
+  }
+
+  describe(): DiscoveryStatus[] {
+    return [...this.entries.values()].map((e) => ({
+      service: e.name,
+      source: e.source.description,
+      state: e.state,
+      since: e.since,
+      lastError: e.lastError,
+      lastUpdate: e.lastUpdate,
+      endpoints: e.good?.length ?? null,
+    }));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(entries.map((e) => e.source.stop().catch(() => {})));
+  }
+
+  /** A new source; a replaced one's last good set stays in effect until the new one answers. */
+  private open(name: string, config: DiscoveryConfig, previous: Discovered | null): void {
+    const entry = new Discovered(name, config, this.makeSource(config));
+    if (previous) {
+      entry.good = previous.good;
+      entry.digest = previous.digest;
+    }
+    this.entries.set(name, entry);
+    entry.source
+      .start({
+        onEndpoints: (endpoints, problems) => this.entries.get(name) === entry && this.onEndpoints(entry, endpoints, problems ?? []),
+        onError: (error) => this.entries.get(name) === entry && this.onError(entry, error),
+      })
+      .catch((err: Error) => this.onError(entry, err));
+  }
+
+  private onEndpoints(entry: Discovered, found: readonly DiscoveredEndpoint[], problems: readonly string[]): void {
+    entry.lastUpdate = new Date().toISOString();
+    this.answered(entry);
+    const endpoints = uniqueByKey(found.map(toEndpointConfig));
+    const floor = entry.config.minEndpoints;
+    if (endpoints.length < floor) {
+      const held = entry.good === null ? 'the static endpoints stay' : `holding the last known good ${entry.good.length}`;
+      this.setState(entry, 'degraded', `the source reports ${endpoints.length} endpoint(s), fewer than min_endpoints ${floor}; ${held}`);
+      return;
+    }
+    if (problems.length > 0) this.setState(entry, 'degraded', `malformed entries ignored: ${problems.join('; ')}`);
+    else this.setState(entry, 'healthy', null);
+    const digest = endpoints.map((e) => `${e.key}*${e.weight}`).join(',');
+    if (entry.good !== null && digest === entry.digest) return;
+    entry.good = Object.freeze(endpoints);
+    entry.digest = digest;
+    this.schedule();
+  }
+
+  private onError(entry: Discovered, error: Error): void {
+    this.answered(entry);
+    const held = entry.good === null ? 'no endpoints discovered yet' : `keeping the last known good ${entry.good.length}`;
+    this.setState(entry, 'degraded', `${error.message}; ${held}`);
+  }
+
+  private answered(entry: Discovered): void {
+    if (entry.answered) return;
+    entry.answered = true;
+    this.onAnswer?.();
+  }
+
+  private setState(entry: Discovered, state: SourceState, error: string | null): void {
+    const changed = entry.state !== state || entry.lastError !== error;
+    if (state !== entry.state) entry.since = new Date().toISOString();
+    entry.state = state;
+    if (error !== null) entry.lastError = error;
+    if (!changed) return;
+    const fields = { service: entry.name, source: entry.source.description, state };
+    if (state === 'degraded') this.log.warn({ ...fields, error }, 'discovery source degraded');
+    else this.log.info(fields, 'discovery source healthy');
+  }
+
+  /** The first change opens a window; everything that arrives within it rides on one apply. */
+  private schedule(): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const base = this.controller.base;
+      if (!base || this.stopped) return;
+      this.controller.apply(base, { origin: 'discovery' }).catch((err: Error) => {
+        this.log.error({ err: err.message }, 'discovered endpoints could not be applied; the running config keeps serving');
+      });
+    }, this.coalesceMs);
+  }
+}
+
+function toEndpointConfig(e: DiscoveredEndpoint): EndpointConfig {
+  return Object.freeze({ host: e.host, port: e.port, key: joinHostPort(e.host, e.port), weight: e.weight ?? 1 });
+}
+
+function uniqueByKey(endpoints: readonly EndpointConfig[]): EndpointConfig[] {
+  const seen = new Set<string>();
+  return endpoints.filter((e) => !seen.has(e.key) && seen.add(e.key));
+}

@@ -1,0 +1,161 @@
+// Endpoints are the children of one znode, each holding nerve's JSON. A child watch tells us when
+// the set changes; a data watch per child tells us when one entry changes. Reconnects keep the
+// session (the client re-arms watches, and we re-list anyway to be sure); a session expiry loses
+// every watch, so the shared session opens a new one and we list and watch from scratch.
+//
+// Malformed child data: that child is left out and named in `problems`; the other children are
+// still the truth and are used (the manager shows the source degraded until the data is fixed).
+import zookeeper from 'node-zookeeper-client';
+import type { ZookeeperTarget } from '../config/discovery-model.js';
+import { collectEntries, parseEndpointJson, type ParsedEntry } from './parse-endpoint.js';
+import type { Source, SourceListener } from './source.js';
+import { ZookeeperSession } from './zookeeper-session.js';
+
+type ZkError = Error | zookeeper.Exception | null;
+
+export class ZookeeperSource implements Source {
+  readonly description: string;
+  private session: ZookeeperSession | null = null;
+  private listener: SourceListener | null = null;
+  /** Child name → its parsed data, for children whose data watch is armed. */
+  private readonly entries = new Map<string, ParsedEntry>();
+  private childWatchArmed = false;
+  private refreshing = false;
+  private again = false;
+  private erred = false;
+  private readonly onConnected = (fresh: boolean) => {
+    if (fresh) {
+      this.entries.clear();
+      this.childWatchArmed = false;
+    }
+    this.refresh();
+  };
+  private readonly onDisconnected = (reason: string) => this.fail(new Error(reason));
+
+  constructor(private readonly target: ZookeeperTarget) {
+    this.description = `zookeeper ${target.hosts.join(',')}${target.path}`;
+  }
+
+  async start(listener: SourceListener): Promise<void> {
+    if (this.session) return;
+    this.listener = listener;
+    const session = ZookeeperSession.acquire(this.target.hosts, this.target.sessionTimeout);
+    this.session = session;
+    session.on('connected', this.onConnected);
+    session.on('disconnected', this.onDisconnected);
+    if (session.connected) this.refresh();
+  }
+
+  async stop(): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    this.session = null;
+    this.listener = null;
+    session.off('connected', this.onConnected);
+    session.off('disconnected', this.onDisconnected);
+    await session.release();
+  }
+
+  private fail(error: Error): void {
+    if (this.erred || !this.listener) return;
+    this.erred = true;
+    this.listener.onError(error);
+  }
+
+  /** Re-reads what changed; calls during a refresh are folded into one more pass after it. */
+  private refresh(): void {
+    if (this.refreshing) {
+      this.again = true;
+      return;
+    }
+    this.refreshing = true;
+    this.again = false;
+    this.pass().then(
+      (ok) => this.passDone(ok),
+      (err: Error) => {
+        this.fail(err);
+        this.passDone(false);
+      },
+    );
+  }
+
+  private passDone(ok: boolean): void {
+    this.refreshing = false;
+    if (!this.session) return;
+    if (this.again) this.refresh();
+    else if (!ok && this.session.connected) setTimeout(() => this.session?.connected && this.refresh(), 500).unref();
+  }
+
+  /** One listing; resolves false when it could not complete (it is retried on the next event). */
+  private async pass(): Promise<boolean> {
+    const session = this.session;
+    if (!session?.connected) return false;
+    const client = session.client;
+    const path = this.target.path;
+    const children = await this.listChildren(client, path);
+    if (children === null) {
+      // No such znode: the registry holds no endpoints; an exists watch tells us when it appears.
+      const appeared = await new Promise<boolean>((resolve, reject) =>
+        client.exists(path, () => this.refresh(), (err, stat) => (err ? reject(err) : resolve(Boolean(stat)))),
+      );
+      if (appeared) return this.pass();
+      this.entries.clear();
+      return this.emit();
+    }
+    const present = new Set(children);
+    for (const name of this.entries.keys()) if (!present.has(name)) this.entries.delete(name);
+    const missing = children.filter((name) => !this.entries.has(name));
+    await Promise.all(missing.map((name) => this.fetchChild(client, name)));
+    if (this.session !== session || client !== session.client) return false;
+    return this.emit();
+  }
+
+  private emit(): boolean {
+    if (!this.listener || this.again) return true;
+    const { endpoints, problems } = collectEntries([...this.entries].sort(([a], [b]) => (a < b ? -1 : 1)));
+    this.erred = false;
+    this.listener.onEndpoints(endpoints, problems);
+    return true;
+  }
+
+  private listChildren(client: zookeeper.Client, path: string): Promise<string[] | null> {
+    const watcher = this.childWatchArmed ? undefined : () => {
+      this.childWatchArmed = false;
+      this.refresh();
+    };
+    return new Promise((resolve, reject) => {
+      const done = (err: ZkError, children: string[]) => {
+        if (!err) {
+          if (watcher) this.childWatchArmed = true;
+          resolve(children);
+        } else if (isCode(err, zookeeper.Exception.NO_NODE)) resolve(null);
+        else reject(asError(err));
+      };
+      if (watcher) client.getChildren(path, watcher, done);
+      else client.getChildren(path, done);
+    });
+  }
+
+  /** Reads one child's data and arms its data watch; a child deleted meanwhile is just skipped. */
+  private fetchChild(client: zookeeper.Client, name: string): Promise<void> {
+    const watcher = () => {
+      this.entries.delete(name);
+      this.refresh();
+    };
+    return new Promise((resolve, reject) => {
+      client.getData(`${this.target.path}/${name}`, watcher, (err, data) => {
+        if (!err) this.entries.set(name, parseEndpointJson(data));
+        if (!err || isCode(err, zookeeper.Exception.NO_NODE)) resolve();
+        else reject(asError(err));
+      });
+    });
+  }
+}
+
+function isCode(err: ZkError, code: number): boolean {
+  return typeof (err as zookeeper.Exception | null)?.getCode === 'function' && (err as zookeeper.Exception).getCode() === code;
+}
+
+function asError(err: ZkError): Error {
+  return err instanceof Error ? err : new Error(`zookeeper: ${String(err)}`);
+}

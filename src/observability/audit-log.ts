@@ -1,0 +1,56 @@
+// Every config change attempt, one append-only JSON line each: who (origin, remote peer), what
+// (hashes before/after, the diff by name), and whether it took. Without admin.audit_log the
+// lines go to the main log at info with msg "audit", so they are never silently dropped.
+import { appendFileSync } from 'node:fs';
+import type { ApplyRecord, Controller } from '../control/controller.js';
+import { planNames } from '../control/plan.js';
+import type { Logger } from './log.js';
+
+export interface AuditLine {
+  readonly time: string;
+  readonly origin: string;
+  readonly peer: string | null;
+  /** The config's source: a file path, or "request" for the admin API. */
+  readonly source: string | null;
+  readonly result: string;
+  readonly hash_before: string | null;
+  readonly hash_after: string | null;
+  readonly summary: string;
+  readonly diff: Record<string, Record<string, string[]>>;
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+export class AuditLog {
+  constructor(
+    private readonly controller: Controller,
+    private readonly log: Logger,
+  ) {}
+
+  readonly record = (r: ApplyRecord): void => {
+    // Discovery rewrites endpoints all day long; it is in the main log and in /status, not here.
+    if (r.origin === 'discovery') return;
+    const line: AuditLine = {
+      time: r.at,
+      origin: r.origin,
+      peer: r.peer ?? null,
+      source: this.controller.current?.source ?? null,
+      result: r.result,
+      hash_before: r.hashBefore,
+      hash_after: r.hashAfter,
+      summary: r.summary,
+      diff: r.plan ? planNames(r.plan) : {},
+      error: r.error ?? null,
+    };
+    const path = this.controller.current?.config.admin.auditLog ?? null;
+    if (path === null) {
+      this.log.info({ audit: line }, 'audit');
+      return;
+    }
+    try {
+      // Synchronous: applies are rare and serialised, and the line must exist once the apply answers.
+      appendFileSync(path, JSON.stringify(line) + '\n', { mode: 0o600 });
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, audit: line }, `cannot append to admin.audit_log ${path}; audit line logged here instead`);
+    }
+  };
+}

@@ -1,0 +1,84 @@
+// The one call the data plane makes per finished HTTP exchange (and per closed TCP connection):
+// a latency observation, byte counters, and the access log line when the service has one.
+// Kept to O(1) work; building the log record happens only when access_log is configured.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { BalancerEndpoint } from '../dataplane/balancers/balancer.js';
+import type { ServiceRuntime } from '../dataplane/builtin/service-runtime.js';
+import { accessWriterFor } from './access-log.js';
+
+/** The response did not complete: the client left, or the endpoint cut it mid-body. */
+const INCOMPLETE = 'HITLESS_INCOMPLETE';
+
+export function observeHttpExchange(
+  runtime: ServiceRuntime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  startedMs: number,
+  cluster: string | null,
+  endpoint: BalancerEndpoint | null,
+  tries: number,
+  bytesOut: number,
+  /** The code of the answer hitless made itself (502, 503, 504...), null when the endpoint answered. */
+  error: string | null,
+): void {
+  const ms = performance.now() - startedMs;
+  const state = runtime.state;
+  state.latency.observe(ms);
+  // Request bodies are counted by their declared length: the relay streams them without a counter.
+  const declared = req.headers['content-length'];
+  const bytesIn = declared === undefined ? 0 : Number(declared) || 0;
+  state.bytesIn += bytesIn;
+  state.bytesOut += bytesOut;
+  if (endpoint !== null) {
+    endpoint.state.bytesIn += bytesIn;
+    endpoint.state.bytesOut += bytesOut;
+  }
+  const log = runtime.config.accessLog;
+  if (log === null) return;
+  accessWriterFor(log)({
+    time: new Date().toISOString(),
+    client: peerOf(req.socket),
+    service: runtime.config.name,
+    mode: 'http',
+    cluster,
+    endpoint: endpoint?.key ?? null,
+    method: req.method ?? null,
+    path: req.url ?? null,
+    status: res.headersSent ? res.statusCode : 0,
+    bytes_in: bytesIn,
+    bytes_out: bytesOut,
+    duration_ms: Math.round(ms * 1000) / 1000,
+    retries: tries > 0 ? tries - 1 : 0,
+    error: error ?? (res.writableFinished ? null : INCOMPLETE),
+    user_agent: req.headers['user-agent'],
+    referer: req.headers.referer,
+  });
+}
+
+/** tcp mode: one line per closed client connection (no latency histogram: connections, not requests). */
+export function observeTcpConnection(runtime: ServiceRuntime, client: Socket, startedMs: number, endpoint: string | null, tries: number, failed: boolean): void {
+  const log = runtime.config.accessLog;
+  if (log === null) return;
+  accessWriterFor(log)({
+    time: new Date().toISOString(),
+    client: peerOf(client),
+    service: runtime.config.name,
+    mode: 'tcp',
+    cluster: runtime.defaultCluster.config.name,
+    endpoint,
+    method: null,
+    path: null,
+    status: 0,
+    bytes_in: client.bytesRead,
+    bytes_out: client.bytesWritten,
+    duration_ms: Math.round((performance.now() - startedMs) * 1000) / 1000,
+    retries: tries > 0 ? tries - 1 : 0,
+    error: failed ? 'HITLESS_ERR_UPSTREAM_CONNECT' : null,
+  });
+}
+
+function peerOf(socket: Socket): string {
+  const ip = socket.remoteAddress ?? '-';
+  return ip.includes(':') ? `[${ip}]:${socket.remotePort ?? 0}` : `${ip}:${socket.remotePort ?? 0}`;
+}

@@ -1,0 +1,57 @@
+// The supervisor seen as a Driver, so the Controller, admin API, discovery and SIGHUP reload
+// work unchanged on top of it: an apply is the two-phase commit across workers; status is the
+// aggregate of the workers' (refreshed by the admin API before it answers) plus a `process` section.
+import type { Config } from '../config/model.js';
+import type { Plan } from '../control/plan.js';
+import type { ApplyReport, DataplaneStatus, Driver } from '../dataplane/driver.js';
+import type { Supervisor } from './supervisor.js';
+
+export class ClusterDriver implements Driver {
+  readonly name = 'builtin';
+
+  constructor(readonly supervisor: Supervisor) {}
+
+  async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
+    await this.supervisor.apply(desired);
+    return { bound: plan.listeners.add, released: plan.listeners.remove };
+  }
+
+  status(): DataplaneStatus & { process: ReturnType<typeof processSection> } {
+    return { ...this.supervisor.status(), process: processSection(this.supervisor) };
+  }
+
+  close(drainMs: number): Promise<void> {
+    return this.supervisor.stop(drainMs);
+  }
+}
+
+/** Who serves: the supervisor, each worker (pid, generation, config, state), restarts and upgrades. */
+export function processSection(s: Supervisor) {
+  const workers = s.allWorkers().map((w) => ({
+    pid: w.pid,
+    generation: w.generation,
+    slot: w.slot,
+    state: w.state,
+    configHash: w.configHash,
+    inSync: w.state !== 'ready' || w.configHash === s.configDigest,
+    startedAt: new Date(w.startedAt).toISOString(),
+    rssBytes: w.lastStatus?.rssBytes ?? null,
+    connections: w.lastStatus?.openConnections ?? null,
+    ...(w.exit ? { exit: w.exit.signal ?? `code ${w.exit.code}` } : {}),
+  }));
+  const supervisorRss = process.memoryUsage.rss();
+  return {
+    mode: 'supervisor' as const,
+    supervisorPid: process.pid,
+    workersPerGeneration: s.options.workers,
+    generation: s.generation,
+    configHash: s.configDigest,
+    draining: s.draining ? { generation: s.draining.number, since: new Date(s.draining.since).toISOString() } : null,
+    workers,
+    processes: 1 + workers.filter((w) => !w.exit).length,
+    rssBytes: supervisorRss + workers.reduce((sum, w) => sum + (w.exit ? 0 : (w.rssBytes ?? 0)), 0),
+    restarts: s.crashes.total,
+    crashLoops: s.crashes.loopsNow(),
+    upgrades: { ...s.upgrades, handedOffConnections: s.handedOff, last: s.lastUpgrade },
+  };
+}

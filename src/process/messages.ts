@@ -1,0 +1,59 @@
+// The IPC protocol between the supervisor and its workers (child_process IPC, 'advanced'
+// serialization so a Config with its Maps crosses as it is). Handles travel beside a message:
+// listening sockets supervisor → worker, idle keep-alive connections worker → supervisor → worker.
+import type { ConfigSnapshot } from '../config/model.js';
+import type { DataplaneStatus } from '../dataplane/driver.js';
+
+/** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside Node's internals. */
+export interface TcpHandle {
+  close(callback?: () => void): void;
+  getsockname?(out: Record<string, unknown>): number;
+  readStop?(): number;
+}
+
+/** Requests carry an id; the worker answers each with one `reply` of the same id. */
+export type WorkerRequest =
+  /** Prepare (phase 1): check every listen address has a handle; build nothing yet. */
+  | { readonly t: 'prepare'; readonly id: number; readonly snapshot: ConfigSnapshot }
+  /** Commit (phase 2): apply the prepared snapshot (swap). */
+  | { readonly t: 'commit'; readonly id: number }
+  /** Abort: forget the prepared snapshot, close the handles only it needed. */
+  | { readonly t: 'abort'; readonly id: number }
+  | { readonly t: 'status'; readonly id: number };
+
+export type SupervisorMessage =
+  | WorkerRequest
+  /** A listening socket for `key`; sent before the prepare that needs it. */
+  | { readonly t: 'listener'; readonly key: string }
+  /** An idle keep-alive connection handed over from a draining worker, accepted on `key`. */
+  | { readonly t: 'conn'; readonly key: string }
+  /** Stop accepting; hand idle connections over (when `handoff`), let the rest finish for `timeoutMs`. */
+  | { readonly t: 'drain'; readonly timeoutMs: number; readonly handoff: boolean }
+  /** Shutdown: stop accepting, let connections finish for `timeoutMs`, exit. */
+  | { readonly t: 'stop'; readonly timeoutMs: number };
+
+export interface WorkerStatus {
+  readonly pid: number;
+  readonly generation: number;
+  readonly configHash: string | null;
+  readonly rssBytes: number;
+  readonly openConnections: number;
+  readonly dataplane: DataplaneStatus;
+}
+
+export type WorkerMessage =
+  | { readonly t: 'reply'; readonly id: number; readonly ok: true; readonly value?: WorkerStatus }
+  | { readonly t: 'reply'; readonly id: number; readonly ok: false; readonly error: string }
+  /** Handing an idle connection (the handle beside it) to the next generation. */
+  | { readonly t: 'conn'; readonly key: string }
+  /** Every connection of a draining worker has ended (or was closed at the timeout); it exits next. */
+  | { readonly t: 'drained'; readonly handedOff: number; readonly closedAtTimeout: number; readonly final: WorkerStatus };
+
+/** The worker's generation number and the fault hook travel in its environment. */
+export const ENV_GENERATION = 'HITLESS_WORKER_GENERATION';
+/**
+ * Test-only hook (documented in src/process/README.md): when this env var names a file that
+ * exists when a worker starts, the file's content decides the fault: "crash" exits at startup,
+ * "hang" never reports ready. Simulates a broken new version without building one.
+ */
+export const ENV_FAULT_FILE = 'HITLESS_TEST_WORKER_FAULT_FILE';

@@ -1,0 +1,118 @@
+// The supervisor's listening sockets, reference-counted and keyed by address like the workers'
+// ListenerPool. The supervisor binds but never accepts: it creates the bound handle the way
+// Node's cluster primary does (net._createServerHandle, no listen()), and each worker calls
+// listen() on its copy. So the socket stays open, and keeps queueing connections, for as long as
+// the supervisor lives, whatever happens to the workers (no refused connection on a crash).
+import * as net from 'node:net';
+import { readlinkSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
+import type { HostPort } from '../config/address.js';
+import { BindError } from '../dataplane/builtin/listener-pool.js';
+import type { TcpHandle } from './messages.js';
+
+interface Entry {
+  readonly address: HostPort;
+  readonly handle: TcpHandle & { fd?: number };
+  refs: number;
+  readonly since: number;
+}
+
+type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => TcpHandle | number;
+const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
+
+export class SupervisorSockets {
+  private readonly entries = new Map<string, Entry>();
+
+  /** Takes a reference on every address, binding the new ones; all or nothing (BindError). */
+  acquireAll(addresses: readonly HostPort[]): void {
+    const taken: string[] = [];
+    try {
+      for (const address of addresses) {
+        this.acquire(address);
+        taken.push(address.key);
+      }
+    } catch (err) {
+      for (const key of taken) this.release(key);
+      throw err;
+    }
+  }
+
+  private acquire(address: HostPort): void {
+    const existing = this.entries.get(address.key);
+    if (existing) {
+      existing.refs++;
+      return;
+    }
+    const result = createServerHandle(address.host, address.port, net.isIPv6(address.host) ? 6 : 4, undefined, 0);
+    if (typeof result === 'number') throw bindError(address.key, result);
+    // libuv defers EADDRINUSE from bind() to listen(); getsockname() reports it now, so a bind
+    // failure still rejects the config before any worker is asked to change.
+    const rc = result.getsockname?.({}) ?? 0;
+    if (rc !== 0) {
+      result.close();
+      throw bindError(address.key, rc);
+    }
+    this.entries.set(address.key, { address, handle: result, refs: 1, since: Date.now() });
+  }
+
+  /** Adopts a listening socket inherited as file descriptor `fd` (supervisor upgrade). */
+  adopt(address: HostPort, fd: number): void {
+    const result = createServerHandle(null, -1, -1, fd, 0);
+    if (typeof result === 'number') throw bindError(address.key, result);
+    this.entries.set(address.key, { address, handle: result, refs: 1, since: Date.now() });
+  }
+
+  /** Drops a reference; the last one closes the supervisor's copy (workers close theirs). */
+  release(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry || --entry.refs > 0) return;
+    this.entries.delete(key);
+    entry.handle.close();
+  }
+
+  handle(key: string): TcpHandle | undefined {
+    return this.entries.get(key)?.handle;
+  }
+
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /** The handles in key order, for passing them to a new supervisor as inherited fds. */
+  entriesForHandover(): Array<{ key: string; handle: TcpHandle }> {
+    return [...this.entries.values()].map((e) => ({ key: e.address.key, handle: e.handle }));
+  }
+
+  since(key: string): number | undefined {
+    return this.entries.get(key)?.since;
+  }
+
+  /** "socket:[inode]": the same in the supervisor and every worker, and across upgrades. */
+  identity(key: string): string | null {
+    const fd = this.entries.get(key)?.handle.fd;
+    if (typeof fd !== 'number' || fd < 0) return null;
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return `fd:${fd}`;
+    }
+  }
+
+  closeAll(): void {
+    for (const entry of this.entries.values()) entry.handle.close();
+    this.entries.clear();
+  }
+}
+
+function bindError(key: string, errno: number): BindError {
+  const code = getSystemErrorName(errno);
+  const why =
+    code === 'EADDRINUSE'
+      ? 'address already in use (another process, or another listener of this config, holds it)'
+      : code === 'EACCES'
+        ? 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)'
+        : code === 'EADDRNOTAVAIL'
+          ? 'no local interface has that address'
+          : code;
+  return new BindError(key, code, `cannot listen on ${key}: ${why}`);
+}

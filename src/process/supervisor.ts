@@ -1,0 +1,399 @@
+// The supervisor: a small long-lived process that owns every listening socket and a generation
+// of worker processes that serve them. It applies configs to all workers as one transaction,
+// replaces the generation for code upgrades (new one ready first, old one drains), and restarts
+// crashed workers, while its own copy of each socket keeps the port open throughout.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { serialize } from 'node:v8';
+import type { HostPort } from '../config/address.js';
+import type { Config, ConfigSnapshot } from '../config/model.js';
+import type { DataplaneStatus, ServiceStatus } from '../dataplane/driver.js';
+import { ApplyError } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+import { CrashPolicy } from './crash-policy.js';
+import type { TcpHandle, WorkerMessage } from './messages.js';
+import { SupervisorSockets } from './socket-pool.js';
+import { mergeListeners, mergeServices, retire } from './status-aggregate.js';
+import { WorkerLink } from './worker-link.js';
+
+export interface SupervisorOptions {
+  readonly workers: number;
+  readonly log: Logger;
+  /** A new worker must have its config committed within this, or its generation is abandoned. */
+  readonly readyTimeoutMs: number;
+  /** How long an old generation's long-lived connections may continue after an upgrade. */
+  readonly upgradeDrainMs: number;
+}
+
+export interface Generation {
+  readonly number: number;
+  readonly workers: WorkerLink[];
+  readonly since: number;
+}
+
+export interface UpgradeResult {
+  readonly ok: boolean;
+  readonly at: string;
+  readonly durationMs: number;
+  /** The generation now serving (the new one, or the old one when the upgrade failed). */
+  readonly generation: number;
+  readonly pids: readonly number[];
+  readonly previous?: { readonly generation: number; readonly pids: readonly number[] };
+  /** A generation that was still draining and was cut short by this upgrade. */
+  readonly shortened?: number;
+  readonly error?: string;
+}
+
+const REQUEST_TIMEOUT_MS = 10_000;
+const KILL_GRACE_MS = 3_000;
+const STATUS_POLL_MS = 2_000;
+
+export class Supervisor {
+  readonly sockets = new SupervisorSockets();
+  private config: Config | null = null;
+  private digest: string | null = null;
+  active: Generation | null = null;
+  draining: Generation | null = null;
+  private readonly retiring = new Set<WorkerLink>();
+  private lock: Promise<unknown> = Promise.resolve();
+  private generations = 0;
+  private queuedUpgrade: Promise<UpgradeResult> | null = null;
+  lastUpgrade: UpgradeResult | null = null;
+  upgrades = { ok: 0, failed: 0 };
+  handedOff = 0;
+  readonly crashes = new CrashPolicy();
+  private retired: ServiceStatus[] = [];
+  private stopping: Promise<void> | null = null;
+  private readonly poll: NodeJS.Timeout;
+  private rr = 0;
+  private readonly script = workerScript();
+
+  constructor(readonly options: SupervisorOptions) {
+    // Keeps each worker's last counters fresh enough that a crash loses little of the totals.
+    this.poll = setInterval(() => void this.refreshStatus(), STATUS_POLL_MS).unref();
+  }
+
+  get generation(): number {
+    return this.active?.number ?? 0;
+  }
+
+  get configDigest(): string | null {
+    return this.digest;
+  }
+
+  /** Every worker process alive or awaited: active, draining, and cut-short ones. */
+  allWorkers(): WorkerLink[] {
+    return [...(this.active?.workers ?? []), ...(this.draining?.workers ?? []), ...this.retiring];
+  }
+
+  /** Runs `fn` after every earlier apply, upgrade or restart: one state change at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.catch(() => {});
+    return run;
+  }
+
+  /** Binds new addresses here, then prepare + commit on every worker; or throws with nothing changed. */
+  apply(desired: Config): Promise<void> {
+    return this.serial(async () => {
+      if (this.stopping) throw new ApplyError('hitless is shutting down; the config was not applied');
+      if (desired.dataplane.driver !== 'builtin') {
+        throw new ApplyError(`--workers runs the builtin data plane; dataplane.driver ${desired.dataplane.driver} needs "hitless run" without --workers`);
+      }
+      const addresses = listenAddresses(desired);
+      try {
+        this.sockets.acquireAll(addresses);
+      } catch (err) {
+        throw new ApplyError(`config rejected, nothing changed: ${(err as Error).message}`, [{ message: (err as Error).message }]);
+      }
+      const digest = digestOf(desired);
+      try {
+        if (!this.active) this.active = await this.startGeneration(desired, digest);
+        else await this.commitEverywhere(this.active, desired, digest);
+      } catch (err) {
+        for (const a of addresses) this.sockets.release(a.key);
+        throw err;
+      }
+      if (this.config) for (const a of listenAddresses(this.config)) this.sockets.release(a.key);
+      this.config = desired;
+      this.digest = digest;
+    });
+  }
+
+  private async commitEverywhere(gen: Generation, desired: Config, digest: string): Promise<void> {
+    const workers = gen.workers.filter((w) => w.state === 'ready');
+    const snapshot = snapshotOf(desired, digest);
+    const keys = listenAddresses(desired).map((a) => a.key);
+    const prepared = await Promise.allSettled(
+      workers.map(async (w) => {
+        await this.sendListeners(w, keys);
+        await w.request({ t: 'prepare', snapshot }, REQUEST_TIMEOUT_MS);
+      }),
+    );
+    // A worker that died meanwhile is not a refusal: it restarts on whatever config wins.
+    const refusals = prepared.flatMap((r, i) => (r.status === 'rejected' && workers[i].alive ? [`worker ${workers[i].pid}: ${(r.reason as Error).message}`] : []));
+    if (refusals.length > 0) {
+      await Promise.allSettled(workers.map((w) => w.request({ t: 'abort' }, REQUEST_TIMEOUT_MS)));
+      throw new ApplyError(`config rejected, nothing changed: ${refusals.join('; ')}`);
+    }
+    const committed = await Promise.allSettled(workers.map((w) => w.request({ t: 'commit' }, REQUEST_TIMEOUT_MS)));
+    committed.forEach((r, i) => {
+      const w = workers[i];
+      if (r.status === 'fulfilled') {
+        w.keys = new Set(keys);
+        w.configHash = digest;
+      } else if (w.alive) {
+        // Never left silently on the old config: replaced, and the replacement starts on the new one.
+        this.options.log.error({ workerPid: w.pid, err: (r.reason as Error).message }, 'worker failed to commit the config; replacing it');
+        w.kill();
+      }
+    });
+  }
+
+  private async sendListeners(w: WorkerLink, keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      if (w.keys.has(key)) continue;
+      const handle = this.sockets.handle(key);
+      if (handle) await w.sendWithHandle({ t: 'listener', key }, handle);
+    }
+  }
+
+  private async startWorker(generation: number, slot: number, config: Config, digest: string): Promise<WorkerLink> {
+    const w = new WorkerLink(this.script, generation, slot, this.options.log, (link, msg, handle) => this.onMessage(link, msg, handle));
+    void w.exited.then(() => this.onExit(w));
+    const keys = listenAddresses(config).map((a) => a.key);
+    try {
+      await within(this.options.readyTimeoutMs, `worker ${w.pid} did not report ready within ${this.options.readyTimeoutMs} ms`, async () => {
+        await this.sendListeners(w, keys);
+        await w.request({ t: 'prepare', snapshot: snapshotOf(config, digest) }, this.options.readyTimeoutMs);
+        await w.request({ t: 'commit' }, this.options.readyTimeoutMs);
+      });
+    } catch (err) {
+      w.expectedExit = true;
+      w.kill();
+      const exit = w.exit ? ` (it exited: ${w.exit.signal ?? `code ${w.exit.code}`})` : '';
+      throw new Error(`${(err as Error).message}${exit}`);
+    }
+    w.keys = new Set(keys);
+    w.configHash = digest;
+    w.state = 'ready';
+    return w;
+  }
+
+  private async startGeneration(config: Config, digest: string): Promise<Generation> {
+    const number = ++this.generations;
+    const results = await Promise.allSettled(Array.from({ length: this.options.workers }, (_, slot) => this.startWorker(number, slot, config, digest)));
+    const workers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const errors = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+    if (errors.length > 0) {
+      for (const w of workers) {
+        w.expectedExit = true;
+        w.kill();
+      }
+      throw new Error(`generation ${number} failed to start: ${errors.join('; ')}`);
+    }
+    this.options.log.info({ generation: number, pids: workers.map((w) => w.pid) }, 'worker generation ready');
+    return { number, workers, since: Date.now() };
+  }
+
+  /**
+   * A new generation from the code on disk; the old one drains once the new one is ready.
+   * A request arriving while another is waiting to start joins that one (storms coalesce).
+   */
+  upgrade(): Promise<UpgradeResult> {
+    if (this.queuedUpgrade) return this.queuedUpgrade;
+    const run = this.serial(() => {
+      this.queuedUpgrade = null;
+      return this.upgradeNow();
+    });
+    this.queuedUpgrade = run;
+    return run;
+  }
+
+  private async upgradeNow(): Promise<UpgradeResult> {
+    const started = Date.now();
+    const old = this.active;
+    if (!old || !this.config || !this.digest || this.stopping) throw new ApplyError('nothing is running to upgrade');
+    // At most three generations exist at once: the one cut short last time must be gone first.
+    await Promise.all([...this.retiring].map((w) => w.exited));
+    const base = { at: new Date(started).toISOString() };
+    let next: Generation;
+    try {
+      next = await this.startGeneration(this.config, this.digest);
+    } catch (err) {
+      const result: UpgradeResult = { ...base, ok: false, durationMs: Date.now() - started, generation: old.number, pids: old.workers.map((w) => w.pid), error: (err as Error).message };
+      this.upgrades.failed++;
+      this.lastUpgrade = result;
+      this.options.log.error({ error: result.error }, 'upgrade failed; the running generation keeps serving');
+      return result;
+    }
+    this.active = next;
+    const shortened = this.draining?.number;
+    if (this.draining) this.cutShort(this.draining);
+    this.beginDrain(old);
+    const result: UpgradeResult = {
+      ...base,
+      ok: true,
+      durationMs: Date.now() - started,
+      generation: next.number,
+      pids: next.workers.map((w) => w.pid),
+      previous: { generation: old.number, pids: old.workers.map((w) => w.pid) },
+      ...(shortened !== undefined ? { shortened } : {}),
+    };
+    this.upgrades.ok++;
+    this.lastUpgrade = result;
+    this.options.log.info({ generation: next.number, previous: old.number, shortened, ms: result.durationMs }, 'upgraded: new generation serving, previous one draining');
+    return result;
+  }
+
+  private beginDrain(gen: Generation): void {
+    this.draining = gen;
+    for (const w of gen.workers) {
+      w.expectedExit = true;
+      if (!w.alive) continue;
+      w.state = 'draining';
+      w.post({ t: 'drain', timeoutMs: this.options.upgradeDrainMs, handoff: true });
+      killLater(w, this.options.upgradeDrainMs + KILL_GRACE_MS);
+    }
+  }
+
+  /** A newer upgrade ends this drain now: idle connections still move, the rest are closed. */
+  private cutShort(gen: Generation): void {
+    for (const w of gen.workers) {
+      if (!w.alive) continue;
+      this.retiring.add(w);
+      w.post({ t: 'drain', timeoutMs: 0, handoff: true });
+      killLater(w, KILL_GRACE_MS);
+    }
+    this.draining = null;
+  }
+
+  private onMessage(from: WorkerLink, msg: WorkerMessage, handle: unknown): void {
+    if (msg.t === 'conn' && handle) this.forwardConnection(from, msg.key, handle as TcpHandle);
+    else if (msg.t === 'drained') {
+      from.lastStatus = msg.final;
+      this.handedOff += msg.handedOff;
+      this.options.log.info({ workerPid: from.pid, generation: from.generation, handedOff: msg.handedOff, closedAtTimeout: msg.closedAtTimeout }, 'worker drained');
+    }
+  }
+
+  /** An idle keep-alive connection of a draining worker continues on a worker of the active generation. */
+  private forwardConnection(from: WorkerLink, key: string, handle: TcpHandle): void {
+    const ready = (this.active?.workers ?? []).filter((w) => w.state === 'ready' && w !== from);
+    const target = ready[this.rr++ % Math.max(1, ready.length)];
+    if (!target) return handle.close();
+    target.sendWithHandle({ t: 'conn', key }, handle).then(
+      () => handle.close(),
+      () => handle.close(),
+    );
+  }
+
+  private onExit(w: WorkerLink): void {
+    this.retiring.delete(w);
+    if (w.lastStatus) this.retired = retire(this.retired, w.lastStatus.dataplane.services);
+    if (this.draining?.workers.every((x) => !x.alive)) this.draining = null;
+    const gen = this.active;
+    if (w.expectedExit || this.stopping || !gen || !gen.workers.includes(w)) return;
+    const how = w.exit?.signal ?? `code ${w.exit?.code}`;
+    const delay = this.crashes.crashed(w.slot, how);
+    const fields = { workerPid: w.pid, slot: w.slot, generation: w.generation, exit: how, restartInMs: delay };
+    if (this.crashes.inLoop(w.slot)) this.options.log.error(fields, 'worker crash loop: restarting with backoff');
+    else this.options.log.warn(fields, 'worker died; restarting it (its sockets stay open in the supervisor)');
+    this.restartLater(gen, w.slot, delay);
+  }
+
+  private restartLater(gen: Generation, slot: number, delayMs: number): void {
+    setTimeout(() => {
+      void this.serial(async () => {
+        if (this.stopping || this.active !== gen || !this.config || !this.digest) return;
+        if (gen.workers[slot]?.alive) return;
+        try {
+          gen.workers[slot] = await this.startWorker(gen.number, slot, this.config, this.digest);
+          this.options.log.info({ workerPid: gen.workers[slot].pid, slot }, 'worker restarted');
+        } catch (err) {
+          const delay = this.crashes.crashed(slot, (err as Error).message);
+          this.options.log.error({ slot, err: (err as Error).message, restartInMs: delay }, 'worker restart failed');
+          this.restartLater(gen, slot, delay);
+        }
+      });
+    }, delayMs);
+  }
+
+  /** Asks every live worker for its status (bounded wait); the last answer stays for the others. */
+  async refreshStatus(timeoutMs = 2_000): Promise<void> {
+    await Promise.allSettled(
+      this.allWorkers()
+        .filter((w) => w.alive && w.state !== 'starting')
+        .map(async (w) => {
+          const value = await w.request({ t: 'status' }, timeoutMs);
+          if (value) w.lastStatus = value;
+        }),
+    );
+  }
+
+  status(): DataplaneStatus {
+    const live = this.allWorkers().filter((w) => w.alive && w.lastStatus);
+    const active = live.filter((w) => w.state === 'ready');
+    const services = mergeServices(active.map((w) => w.lastStatus!.dataplane.services), [
+      ...retire(this.retired, live.filter((w) => w.state !== 'ready').flatMap((w) => w.lastStatus!.dataplane.services)),
+    ]);
+    const serviceOf = new Map<string, string>();
+    for (const s of this.config?.services.values() ?? []) for (const l of s.listen) serviceOf.set(l.key, s.name);
+    const owned = this.sockets.keys().map((key) => ({ address: key, service: serviceOf.get(key) ?? null, since: this.sockets.since(key) ?? Date.now(), socket: this.sockets.identity(key) }));
+    const listeners = mergeListeners(owned, live.map((w) => w.lastStatus!.dataplane.listeners));
+    return { driver: 'builtin', services, listeners };
+  }
+
+  /** Shutdown: every worker stops accepting and drains for up to `drainMs`; then the sockets close. */
+  stop(drainMs: number): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.lock.catch(() => {});
+      clearInterval(this.poll);
+      const all = this.allWorkers().filter((w) => w.alive);
+      for (const w of all) {
+        w.expectedExit = true;
+        w.post({ t: 'stop', timeoutMs: drainMs });
+        killLater(w, drainMs + KILL_GRACE_MS);
+      }
+      await Promise.all(all.map((w) => w.exited));
+      this.sockets.closeAll();
+    })();
+    return this.stopping;
+  }
+}
+
+function killLater(w: WorkerLink, ms: number): void {
+  const timer = setTimeout(() => w.kill('SIGKILL'), ms);
+  void w.exited.then(() => clearTimeout(timer));
+}
+
+function listenAddresses(config: Config): HostPort[] {
+  return [...config.services.values()].flatMap((s) => s.listen);
+}
+
+/** Identifies a config across processes (the workers' status shows it; equal means in sync). */
+function digestOf(config: Config): string {
+  return createHash('sha256').update(serialize(config)).digest('hex');
+}
+
+function snapshotOf(config: Config, digest: string): ConfigSnapshot {
+  return { config, source: 'supervisor', text: '', hash: digest };
+}
+
+async function within(ms: number, message: string, fn: () => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  try {
+    await Promise.race([fn(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The worker entry next to this file: dist/process/worker-main.js (or the .ts source under tsx). */
+function workerScript(): string {
+  const js = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+  const ts = fileURLToPath(new URL('./worker-main.ts', import.meta.url));
+  return existsSync(js) || !existsSync(ts) ? js : ts;
+}

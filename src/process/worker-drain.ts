@@ -1,0 +1,108 @@
+// How a worker of a replaced generation lets go of its connections without costing a client
+// anything. HTTP keep-alive connections are the delicate ones: closing an idle one races with
+// the client sending its next request on it (the client sees a reset). So an idle one (no
+// request in flight, no bytes read into Node's buffers or parser) is handed, socket and all, to
+// the new generation; a busy one gets `Connection: close` on its response and ends right after
+// it. Raw TCP and upgraded (WebSocket) connections carry on until they end or the drain timeout.
+import { Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** The Node internals this reads: stable since Node 12, checked defensively at each use. */
+interface HttpSocket extends Socket {
+  parser?: { duration?: () => number } | null;
+  _httpMessage?: ServerResponse | null;
+  server?: unknown;
+  _handle?: { readStop?: () => number } | null;
+}
+
+export type Handoff = (socket: Socket, key: string) => void;
+
+export interface DrainResult {
+  readonly handedOff: number;
+  readonly closedAtTimeout: number;
+}
+
+const SCAN_MS = 20;
+
+export class ConnectionDrain {
+  private deadline: number;
+  private handedOff = 0;
+  private readonly marked = new Set<HttpServer>();
+  readonly done: Promise<DrainResult>;
+
+  constructor(
+    private readonly connections: Map<Socket, string>,
+    timeoutMs: number,
+    private readonly handoff: Handoff | null,
+  ) {
+    this.deadline = Date.now() + timeoutMs;
+    this.done = new Promise((resolve) => this.loop(resolve));
+  }
+
+  /** A newer upgrade shortens this drain (at most one draining generation at a time). */
+  shorten(timeoutMs: number): void {
+    this.deadline = Math.min(this.deadline, Date.now() + timeoutMs);
+  }
+
+  private loop(resolve: (r: DrainResult) => void): void {
+    this.scan();
+    if (this.connections.size === 0) return resolve({ handedOff: this.handedOff, closedAtTimeout: 0 });
+    if (Date.now() >= this.deadline) {
+      const closed = this.connections.size;
+      for (const socket of this.connections.keys()) socket.destroy();
+      this.connections.clear();
+      return resolve({ handedOff: this.handedOff, closedAtTimeout: closed });
+    }
+    setTimeout(() => this.loop(resolve), SCAN_MS);
+  }
+
+  private scan(): void {
+    for (const [socket, key] of this.connections) {
+      const s = socket as HttpSocket;
+      this.markServer(s);
+      if (this.handoff && isIdleHttp(s)) {
+        this.connections.delete(socket);
+        this.handedOff++;
+        this.handoff(socket, key);
+        continue;
+      }
+      // A response not yet started is the last one on its connection.
+      const res = s._httpMessage;
+      if (res && !res.headersSent) res.shouldKeepAlive = false;
+    }
+  }
+
+  /** Every later request on a connection of this worker is answered with `Connection: close`. */
+  private markServer(socket: HttpSocket): void {
+    const server = socket.server;
+    if (!(server instanceof HttpServer) || this.marked.has(server)) return;
+    this.marked.add(server);
+    server.prependListener('request', (_req, res: ServerResponse) => {
+      res.shouldKeepAlive = false;
+    });
+  }
+}
+
+/**
+ * Idle means safe to move: an HTTP parser between requests (or one that never read a byte),
+ * no response in progress, nothing buffered either way. Bytes that arrive later stay in the
+ * kernel and travel with the file descriptor.
+ */
+export function isIdleHttp(socket: HttpSocket): boolean {
+  const parser = socket.parser;
+  if (!parser || typeof parser.duration !== 'function') return false;
+  if (socket.destroyed || !socket._handle || socket._httpMessage) return false;
+  if (socket.readableLength > 0 || socket.writableLength > 0 || socket.connecting) return false;
+  // duration() is 0 when no message is in progress (its start time is reset at message end).
+  return parser.duration() === 0 || socket.bytesRead === 0;
+}
+
+/** Stops libuv reading so that no byte is consumed here between the check and the send. */
+export function freezeForHandoff(socket: Socket): object | null {
+  const s = socket as HttpSocket;
+  const handle = s._handle;
+  if (!handle || typeof handle.readStop !== 'function') return null;
+  handle.readStop();
+  socket.setTimeout(0);
+  return handle;
+}

@@ -1,0 +1,121 @@
+// The supervisor's side of one worker process: fork, request/reply over IPC with timeouts, the
+// handles it was given, and how it ended. Replies never outlive the process: an exit rejects
+// every pending request at once, so a crash mid-apply is seen immediately, not at a timeout.
+import { fork, type ChildProcess } from 'node:child_process';
+import type { Logger } from '../observability/log.js';
+import { ENV_GENERATION, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerStatus } from './messages.js';
+
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
+
+export interface WorkerExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly at: number;
+}
+
+type Req = SupervisorMessage & { id: number };
+type RequestBody = Req extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+interface Pending {
+  resolve(value: WorkerStatus | undefined): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class WorkerLink {
+  readonly child: ChildProcess;
+  readonly startedAt = Date.now();
+  state: WorkerState = 'starting';
+  /** Addresses whose listening handle this worker holds (those of the config it committed). */
+  keys = new Set<string>();
+  /** The config digest it committed last. */
+  configHash: string | null = null;
+  lastStatus: WorkerStatus | null = null;
+  exit: WorkerExit | null = null;
+  /** Set before the supervisor stops or replaces it: its exit is not a crash. */
+  expectedExit = false;
+  readonly exited: Promise<WorkerExit>;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(
+    script: string,
+    readonly generation: number,
+    readonly slot: number,
+    private readonly log: Logger,
+    onMessage: (link: WorkerLink, msg: WorkerMessage, handle: unknown) => void,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.child = fork(script, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...env, [ENV_GENERATION]: String(generation) },
+    });
+    this.child.on('message', (msg: WorkerMessage, handle: unknown) => {
+      if (msg.t === 'reply') this.settle(msg);
+      else onMessage(this, msg, handle);
+    });
+    // A send to a worker that just died must not take the supervisor with it.
+    this.child.on('error', (err) => this.log.warn({ err: err.message, pid: this.pid }, 'worker IPC error'));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        this.exit = { code, signal, at: Date.now() };
+        this.state = 'exited';
+        for (const [id, p] of this.pending) {
+          clearTimeout(p.timer);
+          p.reject(new Error(`worker ${this.pid} exited (${signal ?? `code ${code}`})`));
+          this.pending.delete(id);
+        }
+        resolve(this.exit);
+      }),
+    );
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return this.exit === null;
+  }
+
+  request(body: RequestBody, timeoutMs: number): Promise<WorkerStatus | undefined> {
+    if (!this.alive || !this.child.connected) return Promise.reject(new Error(`worker ${this.pid} is not running`));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`worker ${this.pid} did not answer ${body.t} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.child.send({ ...body, id } as Req, (err: Error | null) => {
+        if (err) this.settle({ t: 'reply', id, ok: false, error: err.message });
+      });
+    });
+  }
+
+  /** Sends a message with a handle beside it; resolves once it is written (the fd is duplicated). */
+  sendWithHandle(msg: SupervisorMessage, handle: TcpHandle | object): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.alive || !this.child.connected) return reject(new Error(`worker ${this.pid} is not running`));
+      this.child.send(msg, handle as never, (err: Error | null) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  post(msg: SupervisorMessage): void {
+    if (this.alive && this.child.connected) this.child.send(msg, (err: Error | null) => void err);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.alive) this.child.kill(signal);
+  }
+
+  private settle(msg: Extract<WorkerMessage, { t: 'reply' }>): void {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    clearTimeout(p.timer);
+    if (msg.ok) p.resolve(msg.value);
+    else p.reject(new Error(msg.error));
+  }
+}

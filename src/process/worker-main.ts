@@ -1,0 +1,181 @@
+// A worker process: runs the builtin data plane on listening sockets its supervisor bound and
+// sent (it never binds one itself). Applies arrive in two phases: prepare (every handle is here,
+// the config is checked) then commit (swap). On a code upgrade it drains, handing idle keep-alive
+// connections back to the supervisor for the new generation.
+import { existsSync, readFileSync } from 'node:fs';
+import { Socket, type Server } from 'node:net';
+import type { HostPort } from '../config/address.js';
+import type { Config, ConfigSnapshot } from '../config/model.js';
+import { diffConfigs } from '../control/plan.js';
+import { BuiltinDriver } from '../dataplane/builtin/builtin-driver.js';
+import { BindError } from '../dataplane/builtin/listener-pool.js';
+import { createLogger } from '../observability/log.js';
+import { ConnectionDrain, freezeForHandoff } from './worker-drain.js';
+import { ENV_FAULT_FILE, ENV_GENERATION, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus } from './messages.js';
+
+const generation = Number(process.env[ENV_GENERATION] ?? 0);
+const log = createLogger().child({ role: 'worker', generation });
+
+if (!process.send) {
+  process.stderr.write('hitless worker: must be started by the supervisor (hitless run --workers N)\n');
+  process.exit(2);
+}
+const send = (msg: WorkerMessage, handle?: object, done?: (err: Error | null) => void): void => {
+  if (!process.connected) return done?.(new Error('supervisor gone'));
+  process.send!(msg, handle as never, undefined, (err: Error | null) => done?.(err));
+};
+
+const fault = readFault();
+if (fault === 'crash') {
+  log.error('test fault hook: crashing at startup');
+  process.exit(70);
+}
+
+/** Handles received and not yet listened on, by address. */
+const handles = new Map<string, TcpHandle>();
+/** Listening servers (the pool's), by address. */
+const servers = new Map<string, Server>();
+/** Every open accepted connection and the address it came in on: what a drain walks. */
+const connections = new Map<Socket, string>();
+let current: Config | null = null;
+let digest: string | null = null;
+let prepared: ConfigSnapshot | null = null;
+let drain: ConnectionDrain | null = null;
+
+const driver = new BuiltinDriver({ bind: listenOnHandle });
+
+/** The pool's binder: listen on the handle the supervisor sent for this address. */
+async function listenOnHandle(server: Server, address: HostPort): Promise<void> {
+  const handle = handles.get(address.key);
+  if (!handle) throw new BindError(address.key, 'ENOHANDLE', `cannot listen on ${address.key}: the supervisor sent no socket for it`);
+  handles.delete(address.key);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(handle, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  servers.set(address.key, server);
+  // Registered after the pool's own listener, so the connection is already dispatched.
+  server.on('connection', (socket: Socket) => {
+    connections.set(socket, address.key);
+    socket.once('close', () => connections.delete(socket));
+  });
+}
+
+function listenKeys(config: Config): string[] {
+  return [...config.services.values()].flatMap((s) => s.listen.map((l) => l.key));
+}
+
+async function handle(req: WorkerRequest): Promise<WorkerStatus | undefined> {
+  switch (req.t) {
+    case 'prepare': {
+      if (drain) throw new Error('this worker is draining');
+      if (fault === 'hang') await new Promise(() => {}); // test hook: never listen, never report ready
+      const missing = listenKeys(req.snapshot.config).filter((k) => !handles.has(k) && !servers.get(k)?.listening);
+      if (missing.length > 0) throw new Error(`no listening socket received for ${missing.join(', ')}`);
+      prepared = req.snapshot;
+      return undefined;
+    }
+    case 'commit': {
+      if (!prepared) throw new Error('commit without prepare');
+      const next = prepared;
+      prepared = null;
+      await driver.apply(next.config, diffConfigs(current, next.config));
+      current = next.config;
+      digest = next.hash;
+      dropUnusedHandles();
+      return undefined;
+    }
+    case 'abort':
+      prepared = null;
+      dropUnusedHandles();
+      return undefined;
+    case 'status':
+      return workerStatus();
+  }
+}
+
+function workerStatus(): WorkerStatus {
+  return { pid: process.pid, generation, configHash: digest, rssBytes: process.memoryUsage.rss(), openConnections: connections.size, dataplane: driver.status() };
+}
+
+/** Handles for addresses the running config does not use (an aborted apply's) are closed. */
+function dropUnusedHandles(): void {
+  const wanted = new Set(current ? listenKeys(current) : []);
+  for (const [key, h] of handles) {
+    if (wanted.has(key)) continue;
+    handles.delete(key);
+    h.close();
+  }
+}
+
+/** A connection handed over by a draining worker: it continues here as if just accepted. */
+function adopt(key: string, raw: object): void {
+  const socket = new Socket({ handle: raw, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as never);
+  const server = servers.get(key);
+  if (!server?.listening || drain) {
+    socket.destroy();
+    return;
+  }
+  server.emit('connection', socket);
+}
+
+function startDrain(timeoutMs: number, handoff: boolean): void {
+  if (drain) {
+    drain.shorten(timeoutMs);
+    return;
+  }
+  for (const server of servers.values()) server.close();
+  for (const h of handles.values()) h.close();
+  handles.clear();
+  drain = new ConnectionDrain(connections, timeoutMs, handoff ? handOver : null);
+  void drain.done.then((result) => {
+    log.info(result, 'drained');
+    send({ t: 'drained', ...result, final: workerStatus() }, undefined, () => process.exit(0));
+    setTimeout(() => process.exit(0), 1_000).unref();
+  });
+}
+
+function handOver(socket: Socket, key: string): void {
+  const raw = freezeForHandoff(socket);
+  if (!raw) return void socket.destroy();
+  // Our copy of the descriptor closes only once the message (and a dup of it) is on its way.
+  send({ t: 'conn', key }, raw, () => socket.destroy());
+}
+
+process.on('message', (msg: SupervisorMessage, raw?: object) => {
+  switch (msg.t) {
+    case 'listener':
+      if (raw) handles.get(msg.key)?.close();
+      if (raw) handles.set(msg.key, raw as TcpHandle);
+      return;
+    case 'conn':
+      if (raw) adopt(msg.key, raw);
+      return;
+    case 'drain':
+      startDrain(msg.timeoutMs, msg.handoff);
+      return;
+    case 'stop':
+      void driver.close(msg.timeoutMs).then(() => process.exit(0));
+      return;
+    default:
+      handle(msg).then(
+        (value) => send({ t: 'reply', id: msg.id, ok: true, ...(value ? { value } : {}) }),
+        (err: Error) => send({ t: 'reply', id: msg.id, ok: false, error: err.message }),
+      );
+  }
+});
+
+// Without a supervisor nobody can upgrade or stop us, and we would hold the ports: drain and go.
+process.on('disconnect', () => {
+  log.warn('supervisor gone: draining and exiting');
+  startDrain(5_000, false);
+});
+
+function readFault(): string | null {
+  const file = process.env[ENV_FAULT_FILE];
+  if (!file || !existsSync(file)) return null;
+  return readFileSync(file, 'utf8').trim();
+}

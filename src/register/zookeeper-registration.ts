@@ -1,0 +1,118 @@
+// This host's endpoint as an ephemeral, sequential znode under the service path (nerve's way):
+// it vanishes by itself if we die, and we remove it when the check fails or we stop. A new
+// session (after an expiry) has lost the node, so it is created again.
+import zookeeper from 'node-zookeeper-client';
+import type { ZookeeperTarget } from '../config/discovery-model.js';
+import { ZookeeperSession } from '../discovery/zookeeper-session.js';
+import type { RegistryEntry } from './registry-entry.js';
+
+export class ZookeeperRegistration implements RegistryEntry {
+  readonly description: string;
+  private readonly session: ZookeeperSession;
+  private node: string | null = null;
+  private wanted = false;
+  private busy = false;
+  private again = false;
+  private stopped = false;
+  private retry: NodeJS.Timeout | null = null;
+  private readonly onConnected = (fresh: boolean) => {
+    if (fresh) this.node = null;
+    this.reconcile();
+  };
+
+  constructor(
+    private readonly target: ZookeeperTarget,
+    /** Node name prefix; the sequence number makes each registration unique. */
+    private readonly prefix: string,
+    private readonly data: Buffer,
+    private readonly onError: (error: Error) => void,
+  ) {
+    this.description = `zookeeper ${target.hosts.join(',')}${target.path}/${prefix}`;
+    this.session = ZookeeperSession.acquire(target.hosts, target.sessionTimeout);
+    this.session.on('connected', this.onConnected);
+  }
+
+  get registered(): boolean {
+    return this.node !== null;
+  }
+
+  setWanted(up: boolean): void {
+    this.wanted = up;
+    this.reconcile();
+  }
+
+  async stop(): Promise<void> {
+    this.wanted = false;
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.session.off('connected', this.onConnected);
+    while (this.busy) await new Promise((r) => setTimeout(r, 10));
+    // Removing first makes the deregistration immediate for watchers; closing the session would too.
+    if (this.node && this.session.connected) await this.call<void>((cb) => this.session.client.remove(this.node!, cb)).catch(() => {});
+    this.node = null;
+    await this.session.release();
+  }
+
+  /** Makes the registry match `wanted`; serialised, and retried while the session is up. */
+  private reconcile(): void {
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    if (this.stopped || !this.session.connected || this.wanted === (this.node !== null)) return;
+    this.busy = true;
+    this.again = false;
+    const step = this.wanted ? this.create() : this.remove();
+    step.then(
+      () => this.done(),
+      (err: Error) => {
+        this.onError(err);
+        this.done();
+        this.retry = setTimeout(() => this.reconcile(), 500);
+        this.retry.unref();
+      },
+    );
+  }
+
+  private done(): void {
+    this.busy = false;
+    if (this.again) this.reconcile();
+  }
+
+  private async create(): Promise<void> {
+    const client = this.session.client;
+    const path = this.target.path;
+    await this.call<string>((cb) => client.mkdirp(path, cb));
+    // After a lost reply, our node may exist already: adopt it rather than register twice.
+    const mine = await this.findOwn(client);
+    if (mine) {
+      this.node = mine;
+      return;
+    }
+    const created = await this.call<string>((cb) => client.create(`${path}/${this.prefix}`, this.data, zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, cb));
+    if (client === this.session.client) this.node = created;
+  }
+
+  private async remove(): Promise<void> {
+    const node = this.node!;
+    await this.call<void>((cb) => this.session.client.remove(node, cb)).catch((err: zookeeper.Exception) => {
+      if (err.getCode?.() !== zookeeper.Exception.NO_NODE) throw err;
+    });
+    this.node = null;
+  }
+
+  private async findOwn(client: zookeeper.Client): Promise<string | null> {
+    const children = await this.call<string[]>((cb) => client.getChildren(this.target.path, cb));
+    const session = client.getSessionId();
+    for (const child of children.filter((c) => c.startsWith(this.prefix))) {
+      const path = `${this.target.path}/${child}`;
+      const stat = await this.call<zookeeper.Stat | null>((cb) => client.exists(path, cb));
+      if (stat && Buffer.compare(stat.ephemeralOwner, session) === 0) return path;
+    }
+    return null;
+  }
+
+  private call<T>(run: (cb: (err: Error | zookeeper.Exception | null, value: T) => void) => void): Promise<T> {
+    return new Promise((resolve, reject) => run((err, value) => (err ? reject(err) : resolve(value))));
+  }
+}
