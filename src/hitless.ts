@@ -9,6 +9,7 @@ import { Controller, type ApplyRecord } from './control/controller.js';
 import { DiscoveryManager } from './control/discovery-manager.js';
 import { Registrar } from './register/registrar.js';
 import { createDriver } from './dataplane/create-driver.js';
+import { accessWriterFor } from './observability/access-log.js';
 import { ErrorCodes, HitlessError } from './errors.js';
 import type { Logger } from './observability/log.js';
 import { Telemetry } from './observability/telemetry.js';
@@ -37,7 +38,7 @@ export class Hitless {
 
   /** Binds every listener and the admin API, or throws with nothing left open. */
   static async start(options: HitlessOptions): Promise<Hitless> {
-    const controller = new Controller(options.driver ?? createDriver(options.snapshot.config, options.log), options.log);
+    const controller = new Controller(options.driver ?? createDriver(options.snapshot.config, options.log, { accessWriters: accessWriterFor }), options.log);
     // Before the first apply, so the startup apply is counted (metrics) and audited too.
     const telemetry = new Telemetry(controller, options.log);
     // Discovery and registration follow every committed config (startup, SIGHUP, PUT /config);

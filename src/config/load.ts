@@ -9,6 +9,7 @@ import { DEFAULTS, describe, rawConfigSchema, type RawConfig } from './schema.js
 import type { Config, ConfigSnapshot, ServiceConfig } from './model.js';
 import { normaliseClusters } from './normalise-clusters.js';
 import { freezeMap } from './freeze-map.js';
+import { setFingerprint } from './fingerprint.js';
 import { DISCOVERY_ALLOWED_KEYS, normaliseDiscovery, normaliseDiscoverySettings, normaliseRegistrations } from './discovery-schema.js';
 import { isLoopback, parseAdminAddress } from './address.js';
 
@@ -207,10 +208,18 @@ function firstLine(text: string): string {
 }
 
 /** Applies defaults and the checks that span several keys (duplicate listeners, admin clashes). */
+function fingerprinted(print: string, service: ServiceConfig): ServiceConfig {
+  const frozen = Object.freeze(service);
+  setFingerprint(frozen, print);
+  return frozen;
+}
+
 function normalise(raw: RawConfig, problem: (path: PropertyKey[], message: string) => void): Config {
   const d = raw.defaults ?? {};
   const services = new Map<string, ServiceConfig>();
   const listenOwner = new Map<string, string>();
+  // Settings every service inherits are part of each service's fingerprint.
+  const inherited = JSON.stringify([raw.defaults ?? null, raw.discovery_defaults ?? null]);
   for (const [name, s] of Object.entries(raw.services)) {
     s.listen.forEach((addr, i) => {
       const owner = listenOwner.get(addr.key);
@@ -223,7 +232,7 @@ function normalise(raw: RawConfig, problem: (path: PropertyKey[], message: strin
     const main = clusters.clusters.get(clusters.defaultCluster);
     services.set(
       name,
-      Object.freeze({
+      fingerprinted(`${inherited}\n${JSON.stringify(s)}`, {
         name,
         mode,
         listen: Object.freeze(s.listen),

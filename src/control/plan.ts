@@ -1,6 +1,7 @@
 // diff(running, desired) → a typed plan. Pure: no I/O, so it is unit-tested on its own and used
 // unchanged by validation (which computes the plan and stops) and by every driver.
 import type { Config, ServiceConfig } from '../config/model.js';
+import { fingerprintOf } from '../config/fingerprint.js';
 
 export interface EndpointDiff {
   readonly added: readonly string[];
@@ -71,6 +72,8 @@ function listenKeys(services: ReadonlyMap<string, ServiceConfig>): Set<string> {
 
 function diffService(old: ServiceConfig, next: ServiceConfig): ServiceChange | null {
   if (old === next) return null;
+  const print = fingerprintOf(old);
+  if (print !== undefined && print === fingerprintOf(next)) return null;
   const fields = COMPARED_FIELDS.filter((f) => !sameValue(old[f], next[f]));
   if (fields.length === 0) return null;
   return { name: next.name, fields, endpoints: diffEndpoints(old, next) };

@@ -3,26 +3,9 @@
 // reaches the disk every 4 KiB or every second, whichever comes first.
 import { destination } from 'pino';
 import type { AccessLogConfig } from '../config/model.js';
+import type { AccessRecord, AccessWriter } from '../dataplane/access-record.js';
 
-/** One line of the access log; docs/access-log.md documents every field. */
-export interface AccessRecord {
-  readonly time: string;
-  readonly client: string;
-  readonly service: string;
-  readonly mode: 'http' | 'tcp';
-  readonly cluster: string | null;
-  readonly endpoint: string | null;
-  readonly method: string | null;
-  readonly path: string | null;
-  readonly status: number;
-  readonly bytes_in: number;
-  readonly bytes_out: number;
-  readonly duration_ms: number;
-  readonly retries: number;
-  readonly error: string | null;
-  readonly user_agent?: string;
-  readonly referer?: string;
-}
+export type { AccessRecord } from '../dataplane/access-record.js';
 
 type Sink = ReturnType<typeof destination>;
 
@@ -62,8 +45,6 @@ export function flushAccessLogs(): void {
 process.once('exit', flushAccessLogs);
 
 /** The formatter + sink of one service's access_log, cached per frozen config object. */
-export type AccessWriter = (record: AccessRecord) => void;
-
 const writers = new WeakMap<AccessLogConfig, AccessWriter>();
 
 export function accessWriterFor(config: AccessLogConfig): AccessWriter {

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Config } from '../../config/model.js';
 import type { Plan } from '../../control/plan.js';
 import { ApplyError } from '../../errors.js';
+import type { AccessWriterFactory } from '../access-record.js';
 import type { ApplyReport, DataplaneStatus, Driver, ServiceStatus } from '../driver.js';
 import { BindError, ListenerPool, socketIdentity, type Binder, type PooledListener } from './listener-pool.js';
 import { ServiceRuntime } from './service-runtime.js';
@@ -20,6 +21,11 @@ interface Generation {
   readonly listeners: ReadonlyMap<string, PooledListener>;
 }
 
+export interface BuiltinDriverOptions {
+  readonly bind?: Binder;
+  readonly accessWriters?: AccessWriterFactory;
+}
+
 const EMPTY: Generation = { services: new Map(), routes: new Map(), listeners: new Map() };
 
 export class BuiltinDriver implements Driver {
@@ -32,9 +38,15 @@ export class BuiltinDriver implements Driver {
   private current: Generation = EMPTY;
   private closing: Promise<void> | null = null;
 
-  /** `bind`: how listening sockets are opened (default: bind them here; a worker gets them from its supervisor). */
-  constructor(options: { readonly bind?: Binder } = {}) {
+  private readonly accessWriters: AccessWriterFactory | undefined;
+
+  /**
+   * `bind`: how listening sockets are opened (default: bind them here; a worker gets them from its
+   * supervisor). `accessWriters`: where services' access logs go (none: access_log is ignored).
+   */
+  constructor(options: BuiltinDriverOptions = {}) {
     this.pool = new ListenerPool((socket, listener) => this.accept(socket, listener), options.bind);
+    this.accessWriters = options.accessWriters;
   }
 
   private accept(socket: Socket, listener: PooledListener): void {
@@ -81,7 +93,7 @@ export class BuiltinDriver implements Driver {
     const rebuilt = [...plan.services.added, ...plan.services.changed.map((c) => c.name)];
     for (const name of rebuilt) {
       const config = desired.services.get(name)!;
-      const runtime = new ServiceRuntime(config, this.registry);
+      const runtime = new ServiceRuntime(config, this.registry, this.accessWriters);
       services.set(name, runtime);
       for (const address of config.listen) routes.set(address.key, runtime);
     }

@@ -7,6 +7,7 @@ import type { Balancer, BalancerEndpoint } from '../balancers/balancer.js';
 import { createBalancer } from '../balancers/index.js';
 import type { StateRegistry, ServiceState } from './state-registry.js';
 import { compileRoutes, type Router } from './http/router.js';
+import type { AccessWriter, AccessWriterFactory } from '../access-record.js';
 
 export class ClusterRuntime {
   readonly endpoints: readonly BalancerEndpoint[];
@@ -35,11 +36,16 @@ export class ServiceRuntime {
   /** Connections accepted under this generation of the service, for drains when it is removed. */
   readonly connections = new Set<Socket>();
 
+  /** Where this service's access log lines go; null when it has none. */
+  readonly accessLog: AccessWriter | null;
+
   constructor(
     readonly config: ServiceConfig,
     registry: StateRegistry,
+    accessWriters?: AccessWriterFactory,
   ) {
     this.state = registry.service(config.name);
+    this.accessLog = config.accessLog && accessWriters ? accessWriters(config.accessLog) : null;
     const clusters = new Map<string, ClusterRuntime>();
     for (const [name, cluster] of config.clusters) clusters.set(name, new ClusterRuntime(config, cluster, registry));
     this.clusters = clusters;

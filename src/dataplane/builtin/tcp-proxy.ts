@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import { recordFailure, recordSuccess } from './passive-health.js';
-import { observeTcpConnection } from '../../observability/exchange-observer.js';
+import { observeTcpConnection } from './exchange-observer.js';
 
 export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): void {
   const service = runtime.state;

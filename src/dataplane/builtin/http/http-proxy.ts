@@ -9,7 +9,7 @@ import { HTTP_ERRORS, sendHttpError, type HttpError } from './errors.js';
 import { clientResponseHeaders, scanned, scannedResponse, upstreamRequestHeaders } from './headers.js';
 import { poolFor } from './upstream-pool.js';
 import { recordFailure, recordSuccess } from '../passive-health.js';
-import { observeHttpExchange } from '../../../observability/exchange-observer.js';
+import { observeHttpExchange } from '../exchange-observer.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** Errors that mean the endpoint never saw the request: always safe to try another endpoint. */

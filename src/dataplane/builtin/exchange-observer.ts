@@ -3,9 +3,8 @@
 // Kept to O(1) work; building the log record happens only when access_log is configured.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { BalancerEndpoint } from '../dataplane/balancers/balancer.js';
-import type { ServiceRuntime } from '../dataplane/builtin/service-runtime.js';
-import { accessWriterFor } from './access-log.js';
+import type { BalancerEndpoint } from '../balancers/balancer.js';
+import type { ServiceRuntime } from './service-runtime.js';
 
 /** The response did not complete: the client left, or the endpoint cut it mid-body. */
 const INCOMPLETE = 'HITLESS_INCOMPLETE';
@@ -34,9 +33,9 @@ export function observeHttpExchange(
     endpoint.state.bytesIn += bytesIn;
     endpoint.state.bytesOut += bytesOut;
   }
-  const log = runtime.config.accessLog;
+  const log = runtime.accessLog;
   if (log === null) return;
-  accessWriterFor(log)({
+  log({
     time: new Date().toISOString(),
     client: peerOf(req.socket),
     service: runtime.config.name,
@@ -58,9 +57,9 @@ export function observeHttpExchange(
 
 /** tcp mode: one line per closed client connection (no latency histogram: connections, not requests). */
 export function observeTcpConnection(runtime: ServiceRuntime, client: Socket, startedMs: number, endpoint: string | null, tries: number, failed: boolean): void {
-  const log = runtime.config.accessLog;
+  const log = runtime.accessLog;
   if (log === null) return;
-  accessWriterFor(log)({
+  log({
     time: new Date().toISOString(),
     client: peerOf(client),
     service: runtime.config.name,
