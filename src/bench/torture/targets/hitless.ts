@@ -26,23 +26,31 @@ function projectRoot(): string {
 const ROOT = projectRoot();
 const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 
-export const hitlessTarget: TargetDefinition = {
-  name: 'hitless',
-  description: 'hitless, builtin data plane: apply (PUT /config, alternating two configs) or upgrade (POST /upgrade) per action',
-  unavailable: async () => (existsSync(MAIN) ? undefined : `${MAIN} not found: run "npm run build" first`),
-  version: async () => {
-    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version?: string };
-    const commit = (await capture('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).output.trim();
-    return `hitless ${pkg.version ?? '?'}${/^[0-9a-f]+$/.test(commit) ? ` (commit ${commit})` : ''}`;
-  },
-  start: startHitless,
-};
+function hitlessTargetFor(name: string, mode: 'tcp' | 'http'): TargetDefinition {
+  return {
+    name,
+    description: `hitless, builtin data plane in ${mode} mode: apply (PUT /config, alternating two configs) or upgrade (POST /upgrade) per action`,
+    unavailable: async () => (existsSync(MAIN) ? undefined : `${MAIN} not found: run "npm run build" first`),
+    version: async () => {
+      const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version?: string };
+      const commit = (await capture('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).output.trim();
+      return `hitless ${pkg.version ?? '?'}${/^[0-9a-f]+$/.test(commit) ? ` (commit ${commit})` : ''}`;
+    },
+    start: (context) => startHitless(context, mode),
+  };
+}
+
+/** tcp mode: connections are spliced; an apply must not disturb any of them. */
+export const hitlessTarget = hitlessTargetFor('hitless', 'tcp');
+/** http mode: keep-alive clients' next requests follow the new config on the same connection. */
+export const hitlessHttpTarget = hitlessTargetFor('hitless-http', 'http');
 
 export interface HitlessConfigOptions {
   readonly adminSocket: string;
   readonly port: number;
   readonly extraPort: number;
   readonly backends: readonly Backend[];
+  readonly mode: 'tcp' | 'http';
 }
 
 /** Config A: every backend, equal weights, round-robin. */
@@ -51,7 +59,7 @@ export function hitlessConfigA(o: HitlessConfigOptions): string {
   return `admin: { listen: "unix:${o.adminSocket}" }
 services:
   web:
-    mode: tcp
+    mode: ${o.mode}
     listen: 127.0.0.1:${o.port}
     balance: round-robin
     endpoints: [${endpoints}]
@@ -67,13 +75,13 @@ export function hitlessConfigB(o: HitlessConfigOptions): string {
   return `admin: { listen: "unix:${o.adminSocket}" }
 services:
   web:
-    mode: tcp
+    mode: ${o.mode}
     listen: 127.0.0.1:${o.port}
     balance: least-conn
     endpoints: [${endpoints}]
     timeouts: { connect: 2s, idle: 10m }
   extra:
-    mode: tcp
+    mode: ${o.mode}
     listen: 127.0.0.1:${o.extraPort}
     balance: round-robin
     endpoints: [127.0.0.1:${moved.httpPort}]
@@ -91,13 +99,14 @@ function staleNote(): string[] {
   }
 }
 
-async function startHitless(context: TargetContext): Promise<StartedTarget> {
+async function startHitless(context: TargetContext, mode: 'tcp' | 'http'): Promise<StartedTarget> {
   const dir = await makeTempDir('hitless');
   const options: HitlessConfigOptions = {
     adminSocket: join(dir.path, 'admin.sock'),
     port: await freePort(),
     extraPort: await freePort(),
     backends: context.backends,
+    mode,
   };
   const files = [join(dir.path, 'config-a.yaml'), join(dir.path, 'config-b.yaml')] as const;
   await writeFile(files[0], hitlessConfigA(options));
