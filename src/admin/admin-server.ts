@@ -117,7 +117,8 @@ export class AdminServer {
       case 'GET /config': {
         const current = controller.current;
         if (!current) return sendError(res, 404, ErrorCodes.NOT_FOUND, 'no config is running yet');
-        res.writeHead(200, { 'content-type': 'application/yaml', etag: `"${current.hash}"` });
+        // The ETag names the written config (what If-Match is checked against), not discovery's merge.
+        res.writeHead(200, { 'content-type': 'application/yaml', etag: `"${controller.base?.hash ?? current.hash}"` });
         res.end(current.text);
         return;
       }
@@ -140,7 +141,7 @@ export class AdminServer {
       const snapshot = parseConfig(text, 'request');
       const ifMatch = req.headers['if-match'];
       const record = await controller.apply(snapshot, { origin: 'admin', ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined, peer: peerOf(req) });
-      sendJson(res, 200, record, { etag: `"${record.hashAfter}"` });
+      sendJson(res, 200, record, { etag: `"${controller.base?.hash ?? record.hashAfter}"` });
     } catch (err) {
       this.sendFailure(res, err, peerOf(req));
     }

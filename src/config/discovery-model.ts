@@ -55,6 +55,8 @@ export interface DiscoverySettings {
 
 export interface CheckConfig {
   readonly type: 'tcp' | 'http';
+  /** Where to check, when not the registered port (e.g. a separate health/admin port). */
+  readonly port: number | null;
   readonly path: string;
   readonly interval: number;
   readonly timeout: number;

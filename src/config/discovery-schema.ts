@@ -97,6 +97,7 @@ export const discoveryDefaultsSchema = z.strictObject({
 
 const check = z.strictObject({
   type: z.enum(['tcp', 'http']).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
   path: z.string().startsWith('/').optional(),
   interval: duration.optional(),
   timeout: duration.optional(),
@@ -136,7 +137,7 @@ export const DISCOVERY_ALLOWED_KEYS: Record<string, readonly string[]> = {
   etcd: ['endpoints', 'prefix', 'ttl'],
   dns: ['name', 'type', 'port', 'server', 'min_ttl', 'max_ttl'],
   file: ['path'],
-  check: ['type', 'path', 'interval', 'timeout', 'rise', 'fall'],
+  check: ['type', 'port', 'path', 'interval', 'timeout', 'rise', 'fall'],
   registration: ['service', 'zookeeper', 'etcd', 'host', 'port', 'name', 'weight', 'labels', 'check'],
 };
 
@@ -193,6 +194,7 @@ export function normaliseRegistrations(list: readonly RawRegistration[] | undefi
       const c = DISCOVERY_DEFAULTS.check;
       const checkConfig: CheckConfig = Object.freeze({
         type: r.check?.type ?? c.type,
+        port: r.check?.port ?? null,
         path: r.check?.path ?? c.path,
         interval: r.check?.interval ?? c.interval,
         timeout: r.check?.timeout ?? c.timeout,

@@ -102,10 +102,13 @@ export class Controller {
     const desired = this.assemblerHook?.assemble(input) ?? input;
     const before = this.snapshot;
     const base = { at: new Date().toISOString(), origin: options.origin, hashBefore: before?.hash ?? null, ...(options.peer ? { peer: options.peer } : {}) };
-    if (options.ifMatch !== undefined && normaliseEtag(options.ifMatch) !== (before?.hash ?? '')) {
+    // If-Match is about the config a person or script wrote (the base), not about the endpoints
+    // discovery merged into it, which change all day.
+    const runningBase = this.baseSnapshot?.hash ?? '';
+    if (options.ifMatch !== undefined && normaliseEtag(options.ifMatch) !== runningBase) {
       throw new HitlessError(
         ErrorCodes.PRECONDITION_FAILED,
-        `If-Match ${options.ifMatch} does not match the running config ${before?.hash ?? '(none)'}; fetch GET /config and retry`,
+        `If-Match ${options.ifMatch} does not match the running config ${runningBase || '(none)'}; fetch GET /config and retry`,
       );
     }
     if (before && before.hash === desired.hash) {

@@ -21,6 +21,8 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
   private closed = false;
   client: Client;
   connected = false;
+  private stalledSince = Date.now();
+  private readonly watchdog: NodeJS.Timeout;
 
   private constructor(
     readonly hosts: string,
@@ -29,6 +31,14 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
     super();
     this.setMaxListeners(0);
     this.client = this.open();
+    // node-zookeeper-client stops its connect timer once TCP connects; a server that accepts but
+    // never answers the handshake (one still starting up) would hold it forever. Unstick it.
+    this.watchdog = setInterval(() => {
+      if (this.connected || Date.now() - this.stalledSince < STALL_MS) return;
+      this.stalledSince = Date.now();
+      internals(this.client).socket?.destroy();
+    }, 500);
+    this.watchdog.unref();
   }
 
   /** The shared session for these hosts and timeout; release() it when done. */
@@ -44,7 +54,34 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
     if (--this.refs > 0) return Promise.resolve();
     sessions.delete(`${this.hosts}|${this.sessionTimeout}`);
     this.closed = true;
+    clearInterval(this.watchdog);
     return closeClient(this.client);
+  }
+
+  /**
+   * One request with a deadline. node-zookeeper-client can lose a callback (it drops the request
+   * it was matching when a reply arrives out of order, then reconnects), which would stall its
+   * caller forever; on timeout the caller gets an error and the connection is dropped, so the
+   * client reconnects with the same session and re-arms the watches.
+   */
+  call<T>(run: (client: Client, callback: (err: Error | zookeeper.Exception | null, value: T) => void) => void): Promise<T> {
+    const client = this.client;
+    const ms = Math.max(2_000, this.sessionTimeout);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        reject(new Error(`zookeeper ${this.hosts}: no answer within ${ms} ms; reconnecting`));
+        if (client === this.client && this.connected) internals(client).socket?.destroy();
+      }, ms);
+      run(client, (err, value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(value);
+      });
+    });
   }
 
   private open(): Client {
@@ -52,8 +89,8 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
     const client = zookeeper.createClient(this.hosts, { sessionTimeout: this.sessionTimeout, spinDelay: 250, retries: 0 });
     this.fresh = true;
     client.on('state', (state) => {
-      if (process.env.ZKDEBUG) console.error('zk state', this.hosts, String(state), client === this.client);
       if (client !== this.client || this.closed) return;
+      this.stalledSince = Date.now();
       if (state === zookeeper.State.SYNC_CONNECTED) {
         this.connected = true;
         const fresh = this.fresh;
@@ -82,7 +119,7 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
  */
 export function closeClient(client: Client): Promise<void> {
   return new Promise((resolve) => {
-    const manager = (client as unknown as { connectionManager: ManagerInternals }).connectionManager;
+    const manager = internals(client);
     const done = () => {
       clearTimeout(timer);
       resolve();
@@ -100,8 +137,15 @@ export function closeClient(client: Client): Promise<void> {
   });
 }
 
+/** How long a connection attempt may go without any progress before it is abandoned and retried. */
+const STALL_MS = 3_000;
+
 /** ConnectionManager.STATES.CLOSING in node-zookeeper-client 1.x. */
 const CLOSING = -1;
+
+function internals(client: Client): ManagerInternals {
+  return (client as unknown as { connectionManager: ManagerInternals }).connectionManager;
+}
 
 interface ManagerInternals {
   state: number;

@@ -92,12 +92,10 @@ export class ZookeeperSource implements Source {
     if (!session?.connected) return false;
     const client = session.client;
     const path = this.target.path;
-    const children = await this.listChildren(client, path);
+    const children = await this.listChildren(session, path);
     if (children === null) {
       // No such znode: the registry holds no endpoints; an exists watch tells us when it appears.
-      const appeared = await new Promise<boolean>((resolve, reject) =>
-        client.exists(path, () => this.refresh(), (err, stat) => (err ? reject(err) : resolve(Boolean(stat)))),
-      );
+      const appeared = Boolean(await session.call<zookeeper.Stat | null>((c, cb) => c.exists(path, () => this.refresh(), cb)));
       if (appeared) return this.pass();
       this.entries.clear();
       return this.emit();
@@ -105,7 +103,7 @@ export class ZookeeperSource implements Source {
     const present = new Set(children);
     for (const name of this.entries.keys()) if (!present.has(name)) this.entries.delete(name);
     const missing = children.filter((name) => !this.entries.has(name));
-    await Promise.all(missing.map((name) => this.fetchChild(client, name)));
+    await Promise.all(missing.map((name) => this.fetchChild(session, name)));
     if (this.session !== session || client !== session.client) return false;
     return this.emit();
   }
@@ -118,37 +116,33 @@ export class ZookeeperSource implements Source {
     return true;
   }
 
-  private listChildren(client: zookeeper.Client, path: string): Promise<string[] | null> {
+  private async listChildren(session: ZookeeperSession, path: string): Promise<string[] | null> {
     const watcher = this.childWatchArmed ? undefined : () => {
       this.childWatchArmed = false;
       this.refresh();
     };
-    return new Promise((resolve, reject) => {
-      const done = (err: ZkError, children: string[]) => {
-        if (!err) {
-          if (watcher) this.childWatchArmed = true;
-          resolve(children);
-        } else if (isCode(err, zookeeper.Exception.NO_NODE)) resolve(null);
-        else reject(asError(err));
-      };
-      if (watcher) client.getChildren(path, watcher, done);
-      else client.getChildren(path, done);
-    });
+    try {
+      const children = await session.call<string[]>((c, cb) => (watcher ? c.getChildren(path, watcher, cb) : c.getChildren(path, cb)));
+      if (watcher) this.childWatchArmed = true;
+      return children;
+    } catch (err) {
+      if (isCode(err as ZkError, zookeeper.Exception.NO_NODE)) return null;
+      throw asError(err as ZkError);
+    }
   }
 
   /** Reads one child's data and arms its data watch; a child deleted meanwhile is just skipped. */
-  private fetchChild(client: zookeeper.Client, name: string): Promise<void> {
+  private async fetchChild(session: ZookeeperSession, name: string): Promise<void> {
     const watcher = () => {
       this.entries.delete(name);
       this.refresh();
     };
-    return new Promise((resolve, reject) => {
-      client.getData(`${this.target.path}/${name}`, watcher, (err, data) => {
-        if (!err) this.entries.set(name, parseEndpointJson(data));
-        if (!err || isCode(err, zookeeper.Exception.NO_NODE)) resolve();
-        else reject(asError(err));
-      });
-    });
+    try {
+      const data = await session.call<Buffer>((c, cb) => c.getData(`${this.target.path}/${name}`, watcher, cb));
+      this.entries.set(name, parseEndpointJson(data));
+    } catch (err) {
+      if (!isCode(err as ZkError, zookeeper.Exception.NO_NODE)) throw asError(err as ZkError);
+    }
   }
 }
 

@@ -6,7 +6,8 @@ import { connect } from 'node:net';
 import type { CheckConfig } from '../config/discovery-model.js';
 
 /** One probe: a TCP connect, or an HTTP GET that must answer 2xx, within `timeout`. */
-export function probe(check: CheckConfig, host: string, port: number): Promise<boolean> {
+export function probe(check: CheckConfig, host: string, servicePort: number): Promise<boolean> {
+  const port = check.port ?? servicePort;
   return new Promise((resolve) => {
     let settled = false;
     const finish = (ok: boolean) => {

@@ -113,6 +113,6 @@ export class ZookeeperRegistration implements RegistryEntry {
   }
 
   private call<T>(run: (cb: (err: Error | zookeeper.Exception | null, value: T) => void) => void): Promise<T> {
-    return new Promise((resolve, reject) => run((err, value) => (err ? reject(err) : resolve(value))));
+    return this.session.call<T>((_client, cb) => run(cb));
   }
 }

@@ -1,0 +1,240 @@
+// npm run bench:converge — how fast a registry change reaches traffic, and what an apply costs.
+//  For ZooKeeper and etcd (real servers from the Debian packages, on loopback), with N services x
+//  10 endpoints registered (N = 100 and 500) and a background writer churning random services
+//  (one endpoint moved every 20 ms): the time from a registry write that adds an endpoint to the
+//  first connection that reaches it through hitless (p50, p99, max over many changes), and the
+//  wall time and CPU of each discovery apply (does it grow with N, or only with the churn?).
+//  hitless runs in this process (Hitless.start, silent logger, default 20 ms coalescing window).
+//  Loopback only; the registries are stopped (by pid) at the end.
+import { createServer, type Server } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Etcd3 } from 'etcd3';
+import { stringify } from 'yaml';
+import { parseConfig } from '../src/config/load.js';
+import { etcdOptions } from '../src/discovery/etcd-client.js';
+import { ZookeeperSession } from '../src/discovery/zookeeper-session.js';
+import { Hitless } from '../src/hitless.js';
+import { silentLogger } from '../src/observability/log.js';
+import { EtcdServer, etcdMissing } from '../test/helpers/etcd.js';
+import { echoOnce } from '../test/helpers/tcp-client.js';
+import { ZookeeperServer, zookeeperMissing } from '../test/helpers/zookeeper.js';
+
+const CHANGES = Number(process.env.BENCH_CONVERGE_CHANGES ?? 200);
+const SIZES = (process.env.BENCH_CONVERGE_SERVICES ?? '100,500').split(',').map(Number);
+const ENDPOINTS = 10;
+const BASE_PORT = 25_000;
+const CHURN_MS = 20;
+
+interface Writer {
+  readonly kind: 'zookeeper' | 'etcd';
+  discovery(i: number): Record<string, unknown>;
+  put(service: number, id: string, value: object): Promise<void>;
+  remove(service: number, id: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+function zookeeperWriter(server: ZookeeperServer): Writer {
+  const session = ZookeeperSession.acquire([server.hosts], 30_000);
+  const path = (i: number) => `/bench/svc-${i}`;
+  return {
+    kind: 'zookeeper',
+    discovery: (i) => ({ zookeeper: { hosts: server.hosts, path: path(i) } }),
+    async put(i, id, value) {
+      const node = `${path(i)}/${id}`;
+      const data = Buffer.from(JSON.stringify(value));
+      await session.call<string>((c, cb) => c.mkdirp(path(i), cb));
+      try {
+        await session.call<string>((c, cb) => c.create(node, data, cb));
+      } catch {
+        await session.call((c, cb) => c.setData(node, data, cb));
+      }
+    },
+    remove: (i, id) => session.call<void>((c, cb) => c.remove(`${path(i)}/${id}`, (err) => cb(err, undefined))),
+    close: () => session.release(),
+  };
+}
+
+function etcdWriter(server: EtcdServer): Writer {
+  const client = new Etcd3(etcdOptions([server.url]));
+  const prefix = (i: number) => `/bench/svc-${i}/`;
+  return {
+    kind: 'etcd',
+    discovery: (i) => ({ etcd: { endpoints: [server.url], prefix: prefix(i) } }),
+    put: async (i, id, value) => void (await client.put(prefix(i) + id).value(JSON.stringify(value)).exec()),
+    remove: async (i, id) => void (await client.delete().key(prefix(i) + id).exec()),
+    close: async () => client.close(),
+  };
+}
+
+class Listener {
+  accepted = 0;
+  private waiter: (() => void) | null = null;
+  constructor(readonly server: Server) {
+    server.on('connection', (s) => {
+      this.accepted++;
+      this.waiter?.();
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+  }
+  get port(): number {
+    return (this.server.address() as { port: number }).port;
+  }
+  static async start(): Promise<Listener> {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, r));
+    return new Listener(server);
+  }
+  /** Resolves with performance.now() at the next connection. */
+  next(timeoutMs: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+      this.waiter = () => {
+        this.waiter = null;
+        clearTimeout(timer);
+        resolve(performance.now());
+      };
+    });
+  }
+}
+
+const pct = (s: readonly number[], q: number) => {
+  const sorted = [...s].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
+};
+
+async function runOne(writer: Writer, n: number, real: Listener[], extra: Listener[]) {
+  // Service 0 is probed: its endpoints are real listeners. The others point at addresses that
+  // are never connected to (nothing sends them traffic); they exist to be watched and churned.
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < ENDPOINTS; j++) {
+      const value = i === 0 ? { host: '127.0.0.1', port: real[j].port } : { host: `127.3.${i >> 8}.${i & 255}`, port: 9000 + j };
+      writes.push(writer.put(i, `ep-${j}`, value));
+      if (writes.length >= 200) await Promise.all(writes.splice(0));
+    }
+  }
+  await Promise.all(writes);
+  const services: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) services[`svc-${i}`] = { listen: `127.0.0.1:${BASE_PORT + i}`, discovery: writer.discovery(i) };
+  const text = stringify({ admin: { listen: `unix:/tmp/hitless-bench-converge-${process.pid}.sock` }, services });
+  const hitless = await Hitless.start({ snapshot: parseConfig(text, 'bench'), log: silentLogger() });
+
+  // Time and CPU of every discovery apply (bench-only instrumentation of the controller).
+  const applies: { ms: number; cpu: number }[] = [];
+  const c = hitless.controller as unknown as { applyNow: (...args: unknown[]) => Promise<unknown> };
+  const applyNow = c.applyNow.bind(c);
+  c.applyNow = async (...args) => {
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    try {
+      return await applyNow(...args);
+    } finally {
+      const used = process.cpuUsage(cpu);
+      applies.push({ ms: performance.now() - t, cpu: (used.user + used.system) / 1000 });
+    }
+  };
+
+  let running = true;
+  const clients = Array.from({ length: 4 }, async () => {
+    while (running) await echoOnce(BASE_PORT, 16, 5_000);
+  });
+  const churn = (async () => {
+    let k = 0;
+    while (running) {
+      const i = 1 + Math.floor(Math.random() * (n - 1));
+      await writer.put(i, `ep-${k++ % ENDPOINTS}`, { host: `127.3.${i >> 8}.${i & 255}`, port: 10_000 + Math.floor(Math.random() * 1000) }).catch(() => {});
+      await sleep(CHURN_MS);
+    }
+  })();
+
+  await sleep(500);
+  applies.length = 0;
+  const latencies: number[] = [];
+  for (let k = 0; k < CHANGES; k++) {
+    const target = extra[k % extra.length];
+    const reached = target.next(10_000);
+    const t0 = performance.now();
+    await writer.put(0, 'probe', { host: '127.0.0.1', port: target.port, weight: 100 });
+    latencies.push(
+      (await reached.catch((err: Error) => {
+        const svc = hitless.controller.current?.config.services.get('svc-0');
+        const status = hitless.discovery.describe().find((d) => d.service === 'svc-0');
+        throw new Error(`${err.message}; svc-0 runs ${svc?.endpoints.map((e) => e.key).join(' ')}; discovery ${JSON.stringify(status)}`);
+      })) - t0,
+    );
+    await writer.remove(0, 'probe');
+    await sleep(30);
+  }
+  running = false;
+  await Promise.all([...clients, churn]);
+  const result = {
+    registry: writer.kind,
+    services: n,
+    endpoints: n * ENDPOINTS,
+    changes: latencies.length,
+    p50: pct(latencies, 0.5),
+    p99: pct(latencies, 0.99),
+    max: pct(latencies, 1),
+    applies: applies.length,
+    applyMsP50: pct(applies.map((a) => a.ms), 0.5),
+    applyMsP99: pct(applies.map((a) => a.ms), 0.99),
+    applyCpuMsP50: pct(applies.map((a) => a.cpu), 0.5),
+  };
+  await hitless.stop(0);
+  return result;
+}
+
+async function main(): Promise<void> {
+  const real = await Promise.all(Array.from({ length: ENDPOINTS }, () => Listener.start()));
+  const extra = await Promise.all([Listener.start(), Listener.start()]);
+  const rows: Awaited<ReturnType<typeof runOne>>[] = [];
+  const registries: Array<[string, string | null, () => Promise<{ writer: Writer; stop: () => Promise<void> }>]> = [
+    ['zookeeper', zookeeperMissing(), async () => {
+      const server = await ZookeeperServer.launch();
+      const writer = zookeeperWriter(server);
+      return { writer, stop: async () => (await writer.close(), await server.destroy()) };
+    }],
+    ['etcd', etcdMissing(), async () => {
+      const server = await EtcdServer.launch();
+      const writer = etcdWriter(server);
+      return { writer, stop: async () => (await writer.close(), await server.destroy()) };
+    }],
+  ];
+  for (const [name, missing, launch] of registries) {
+    if (missing) {
+      console.log(`skipping ${name}: ${missing}`);
+      continue;
+    }
+    for (const n of SIZES) {
+      // A fresh registry per size, so the churn history of one run does not weigh on the next.
+      const { writer, stop } = await launch();
+      try {
+        const row = await runOne(writer, n, real, extra);
+        rows.push(row);
+        console.log(JSON.stringify(row));
+      } finally {
+        await stop();
+      }
+    }
+  }
+  const f = (x: number) => x.toFixed(1).padStart(7);
+  console.log(`\nregistry write → first connection reaching the new endpoint, ${CHANGES} changes each, churn: 1 endpoint moved every ${CHURN_MS} ms`);
+  console.log('registry    services endpoints    p50 ms  p99 ms  max ms | applies  apply ms p50  p99   cpu ms p50');
+  for (const r of rows) {
+    console.log(
+      `${r.registry.padEnd(11)} ${String(r.services).padStart(8)} ${String(r.endpoints).padStart(9)}  ${f(r.p50)} ${f(r.p99)} ${f(r.max)} | ${String(r.applies).padStart(7)} ${f(r.applyMsP50)} ${f(r.applyMsP99)} ${f(r.applyCpuMsP50)}`,
+    );
+  }
+  for (const name of ['zookeeper', 'etcd']) {
+    const [small, large] = [rows.find((r) => r.registry === name && r.services === SIZES[0]), rows.find((r) => r.registry === name && r.services === SIZES.at(-1))];
+    if (small && large && small !== large) {
+      console.log(`${name}: apply CPU p50 at ${large.services} services / at ${small.services} services = ${(large.applyCpuMsP50 / small.applyCpuMsP50).toFixed(2)}x (services x${large.services / small.services})`);
+    }
+  }
+  await Promise.all([...real, ...extra].map((l) => new Promise((r) => l.server.close(r))));
+}
+
+await main();
+process.exit(0);

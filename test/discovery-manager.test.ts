@@ -1,0 +1,95 @@
+// What control does with discovered sets, through a real in-process hitless and real file
+// sources: an apply touches only the services whose set changed (the others keep their frozen
+// config objects, so their runtimes are reused); `mode: add` keeps the static endpoints; a set
+// below `min_endpoints` and a broken source both hold the last known good set, visibly; and a
+// reload (PUT /config path: controller.apply) keeps the discovered endpoints in place.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { parseConfig } from '../src/config/load.js';
+import { Hitless } from '../src/hitless.js';
+import { silentLogger } from '../src/observability/log.js';
+import { reservePort } from './helpers/ports.js';
+import { waitFor } from './helpers/wait.js';
+
+describe('discovery manager: merging discovered sets into the running config', () => {
+  let dir: string;
+  let hitless: Hitless;
+  let configText: (extra?: string) => string;
+  const file = (name: string) => join(dir, `${name}.yaml`);
+  const write = (name: string, ports: number[]) => writeFileSync(file(name), stringify(ports.map((port) => ({ host: '127.0.0.1', port }))));
+  const endpoints = (name: string) => hitless.controller.current!.config.services.get(name)!.endpoints.map((e) => e.port);
+  const state = (name: string) => hitless.discovery.describe().find((d) => d.service === name)!;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hitless-discovery-manager-'));
+    write('a', [9001, 9002]);
+    write('b', [9101]);
+    write('c', [9201, 9202]);
+    const ports = [await reservePort(), await reservePort(), await reservePort()];
+    configText = (extra = '') =>
+      stringify({
+        admin: { listen: `unix:${join(dir, 'admin.sock')}` },
+        discovery_defaults: { coalesce: '10ms' },
+        services: {
+          a: { listen: `127.0.0.1:${ports[0]}`, discovery: { file: { path: file('a') }, min_endpoints: 2 } },
+          b: { listen: `127.0.0.1:${ports[1]}`, endpoints: ['127.0.0.1:9999'], discovery: { file: { path: file('b') }, mode: 'add' } },
+          c: { listen: `127.0.0.1:${ports[2]}`, discovery: { file: { path: file('c') } } },
+        },
+      }) + extra;
+    hitless = await Hitless.start({ snapshot: parseConfig(configText(), 'test'), log: silentLogger() });
+  });
+
+  after(async () => {
+    await hitless?.stop(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts with the discovered sets in place (mode add keeps the static endpoints)', () => {
+    assert.deepEqual(endpoints('a'), [9001, 9002]);
+    assert.deepEqual(endpoints('b'), [9999, 9101]);
+    assert.deepEqual(endpoints('c'), [9201, 9202]);
+    assert.equal(state('a').state, 'healthy');
+  });
+
+  it('rebuilds only the service whose set changed', async () => {
+    const before = hitless.controller.current!.config.services;
+    write('c', [9201, 9203]);
+    await waitFor('c to change', () => endpoints('c').includes(9203));
+    const now = hitless.controller.current!.config.services;
+    assert.equal(now.get('a'), before.get('a'), 'a keeps its frozen config object');
+    assert.equal(now.get('b'), before.get('b'), 'b keeps its frozen config object');
+    const last = hitless.controller.history.at(-1)!;
+    assert.equal(last.origin, 'discovery');
+    assert.deepEqual(last.plan?.services.changed.map((c) => c.name), ['c']);
+  });
+
+  it('holds the last known good set when a set falls below min_endpoints, and says so', async () => {
+    write('a', [9001]);
+    await waitFor('a to report the hold', () => /min_endpoints 2/.test(state('a').lastError ?? ''));
+    assert.equal(state('a').state, 'degraded');
+    assert.deepEqual(endpoints('a'), [9001, 9002]);
+    write('a', [9001, 9003]);
+    await waitFor('a to take the new set', () => endpoints('a').includes(9003));
+    assert.equal(state('a').state, 'healthy');
+  });
+
+  it('holds the last known good set when the source breaks (malformed file)', async () => {
+    writeFileSync(file('c'), '[ this is: not yaml');
+    await waitFor('c degraded', () => state('c').state === 'degraded');
+    assert.deepEqual(endpoints('c'), [9201, 9203]);
+    write('c', [9201]);
+    await waitFor('c healthy again', () => state('c').state === 'healthy' && endpoints('c').length === 1);
+  });
+
+  it('keeps the discovered endpoints across a reload of the file config', async () => {
+    const record = await hitless.controller.apply(parseConfig(configText('# reloaded\n'), 'test'), { origin: 'admin' });
+    assert.equal(record.result, 'applied');
+    assert.deepEqual(endpoints('a'), [9001, 9003]);
+    assert.deepEqual(endpoints('b'), [9999, 9101]);
+    assert.equal(hitless.controller.base?.text.endsWith('# reloaded\n'), true);
+  });
+});
