@@ -6,6 +6,7 @@ import { registerConfigCommands } from './config-commands.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerBenchCommand } from './bench-command.js';
+import { registerUpgradeCommand } from './upgrade-command.js';
 import { registerTopCommand } from './top-command.js';
 import { registerRegisterCommand } from './register-command.js';
 
@@ -21,6 +22,7 @@ registerConfigCommands(program);
 registerStatusCommand(program);
 registerDemoCommand(program);
 registerBenchCommand(program);
+registerUpgradeCommand(program);
 registerTopCommand(program);
 registerRegisterCommand(program);
 

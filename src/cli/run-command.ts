@@ -6,7 +6,7 @@ import { HitlessError } from '../errors.js';
 import { Hitless } from '../hitless.js';
 import { createLogger, type Logger } from '../observability/log.js';
 import { parseDuration } from '../config/duration.js';
-import { installUpgradeSignal, type Supervised } from '../process/supervised.js';
+import type { Supervised } from '../process/supervised.js';
 import { processOption, supervisedFromCli, type ProcessCliOptions } from '../process/process-options.js';
 
 export function registerRunCommand(program: Command): void {
@@ -26,13 +26,13 @@ export function registerRunCommand(program: Command): void {
       const supervised = supervisedFromCli(opts, (message) => fail(log, message), log);
       const hitless = await startOrExit(opts.config, log, supervised);
       installSignals(hitless, log, drainMs!);
-      if (supervised) installUpgradeSignal(supervised.supervisor, log);
+      supervised?.attach(hitless);
     });
 }
 
 export async function startOrExit(configPath: string, log: Logger, supervised?: Supervised): Promise<Hitless> {
   try {
-    const snapshot = await loadConfigFile(configPath);
+    const snapshot = await (supervised?.initialConfig?.() ?? loadConfigFile(configPath));
     const hitless = await Hitless.start({ snapshot, configPath, log, ...(supervised ? { driver: supervised.driver, adminExtension: supervised.adminExtension } : {}) });
     const status = hitless.controller.driver.status();
     log.info({ admin: hitless.adminAddress, listeners: status.listeners.map((l) => `${l.address} → ${l.service}`) }, 'hitless ready');

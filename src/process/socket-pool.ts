@@ -55,11 +55,23 @@ export class SupervisorSockets {
     this.entries.set(address.key, { address, handle: result, refs: 1, since: Date.now() });
   }
 
-  /** Adopts a listening socket inherited as file descriptor `fd` (supervisor upgrade). */
-  adopt(address: HostPort, fd: number): void {
-    const result = createServerHandle(null, -1, -1, fd, 0);
-    if (typeof result === 'number') throw bindError(address.key, result);
-    this.entries.set(address.key, { address, handle: result, refs: 1, since: Date.now() });
+  /**
+   * Adopts a listening socket inherited as file descriptor `fd` (supervisor upgrade), with no
+   * reference yet: the first apply takes it instead of binding; dropUnused() closes the rest.
+   */
+  adopt(key: string, fd: number): void {
+    const result = createServerHandle(null, 0, -1, fd, 0);
+    if (typeof result === 'number') throw bindError(key, result);
+    const address = { host: key.slice(0, key.lastIndexOf(':')).replace(/^\[|\]$/g, ''), port: Number(key.slice(key.lastIndexOf(':') + 1)), key };
+    this.entries.set(key, { address, handle: result, refs: 0, since: Date.now() });
+  }
+
+  dropUnused(): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.refs > 0) continue;
+      this.entries.delete(key);
+      entry.handle.close();
+    }
   }
 
   /** Drops a reference; the last one closes the supervisor's copy (workers close theirs). */
@@ -78,9 +90,9 @@ export class SupervisorSockets {
     return [...this.entries.keys()];
   }
 
-  /** The handles in key order, for passing them to a new supervisor as inherited fds. */
-  entriesForHandover(): Array<{ key: string; handle: TcpHandle }> {
-    return [...this.entries.values()].map((e) => ({ key: e.address.key, handle: e.handle }));
+  /** Key and file descriptor of every socket, for passing them to a new supervisor as inherited fds. */
+  descriptors(): Array<{ key: string; fd: number }> {
+    return [...this.entries.values()].flatMap((e) => (typeof e.handle.fd === 'number' && e.handle.fd >= 0 ? [{ key: e.address.key, fd: e.handle.fd }] : []));
   }
 
   since(key: string): number | undefined {

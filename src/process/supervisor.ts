@@ -68,6 +68,10 @@ export class Supervisor {
   private readonly poll: NodeJS.Timeout;
   private rr = 0;
   private readonly script = workerScript();
+  /** After a supervisor upgrade, idle connections of our draining workers go to the new supervisor. */
+  handoffSink: ((key: string, handle: TcpHandle) => void) | null = null;
+  /** Runs once the first generation is ready, before the first apply returns (supervisor upgrade). */
+  onFirstGeneration: (() => Promise<void>) | null = null;
 
   constructor(readonly options: SupervisorOptions) {
     // Keeps each worker's last counters fresh enough that a crash loses little of the totals.
@@ -109,13 +113,16 @@ export class Supervisor {
       }
       const digest = digestOf(desired);
       try {
-        if (!this.active) this.active = await this.startGeneration(desired, digest);
-        else await this.commitEverywhere(this.active, desired, digest);
+        if (!this.active) {
+          this.active = await this.startGeneration(desired, digest);
+          await this.onFirstGeneration?.();
+        } else await this.commitEverywhere(this.active, desired, digest);
       } catch (err) {
         for (const a of addresses) this.sockets.release(a.key);
         throw err;
       }
       if (this.config) for (const a of listenAddresses(this.config)) this.sockets.release(a.key);
+      else this.sockets.dropUnused();
       this.config = desired;
       this.digest = digest;
     });
@@ -172,7 +179,7 @@ export class Supervisor {
     } catch (err) {
       w.expectedExit = true;
       w.kill();
-      const exit = w.exit ? ` (it exited: ${w.exit.signal ?? `code ${w.exit.code}`})` : '';
+      const exit = w.exit && !(err as Error).message.includes('exited') ? ` (it exited: ${w.exit.signal ?? `code ${w.exit.code}`})` : '';
       throw new Error(`${(err as Error).message}${exit}`);
     }
     w.keys = new Set(keys);
@@ -279,7 +286,8 @@ export class Supervisor {
   }
 
   /** An idle keep-alive connection of a draining worker continues on a worker of the active generation. */
-  private forwardConnection(from: WorkerLink, key: string, handle: TcpHandle): void {
+  forwardConnection(from: WorkerLink | null, key: string, handle: TcpHandle): void {
+    if (this.handoffSink) return this.handoffSink(key, handle);
     const ready = (this.active?.workers ?? []).filter((w) => w.state === 'ready' && w !== from);
     const target = ready[this.rr++ % Math.max(1, ready.length)];
     if (!target) return handle.close();
@@ -287,6 +295,26 @@ export class Supervisor {
       () => handle.close(),
       () => handle.close(),
     );
+  }
+
+  /** Generation numbers continue across a supervisor upgrade. */
+  continueFrom(generation: number): void {
+    this.generations = Math.max(this.generations, generation);
+  }
+
+  /**
+   * The supervisor was replaced: every worker drains (idle connections go to `sink`), nothing is
+   * restarted any more; resolves when all have exited.
+   */
+  async retireAll(sink: (key: string, handle: TcpHandle) => void): Promise<void> {
+    await this.serial(async () => {
+      this.handoffSink = sink;
+      clearInterval(this.poll);
+      if (this.draining) this.cutShort(this.draining);
+      if (this.active) this.beginDrain(this.active);
+      this.active = null;
+    });
+    await Promise.all(this.allWorkers().map((w) => w.exited));
   }
 
   private onExit(w: WorkerLink): void {

@@ -23,10 +23,13 @@ export interface DrainResult {
 }
 
 const SCAN_MS = 20;
+const CLOSE_GRACE_MS = 1_000;
 
 export class ConnectionDrain {
   private deadline: number;
   private handedOff = 0;
+  /** Connections still open at the deadline: ended then, destroyed after a grace. */
+  private closing = 0;
   private readonly marked = new Set<HttpServer>();
   readonly done: Promise<DrainResult>;
 
@@ -41,17 +44,21 @@ export class ConnectionDrain {
 
   /** A newer upgrade shortens this drain (at most one draining generation at a time). */
   shorten(timeoutMs: number): void {
-    this.deadline = Math.min(this.deadline, Date.now() + timeoutMs);
+    if (this.closing === 0) this.deadline = Math.min(this.deadline, Date.now() + timeoutMs);
   }
 
   private loop(resolve: (r: DrainResult) => void): void {
     this.scan();
-    if (this.connections.size === 0) return resolve({ handedOff: this.handedOff, closedAtTimeout: 0 });
-    if (Date.now() >= this.deadline) {
-      const closed = this.connections.size;
+    if (this.connections.size === 0) return resolve({ handedOff: this.handedOff, closedAtTimeout: this.closing });
+    if (Date.now() >= this.deadline && this.closing === 0) {
+      // End (FIN) rather than destroy: a destroy with unread bytes in the kernel sends a reset.
+      this.closing = this.connections.size;
+      for (const socket of this.connections.keys()) socket.end();
+      this.deadline = Date.now() + CLOSE_GRACE_MS;
+    } else if (Date.now() >= this.deadline) {
       for (const socket of this.connections.keys()) socket.destroy();
       this.connections.clear();
-      return resolve({ handedOff: this.handedOff, closedAtTimeout: closed });
+      return resolve({ handedOff: this.handedOff, closedAtTimeout: this.closing });
     }
     setTimeout(() => this.loop(resolve), SCAN_MS);
   }

@@ -1,0 +1,75 @@
+// Code upgrades under load: a new worker generation takes over the supervisor's sockets and the
+// old one drains, handing idle keep-alive connections over; nothing is refused or reset.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { reservePort } from './helpers/ports.js';
+import { SupervisedHitless } from './helpers/process-harness.js';
+import { MixedLoad, summarize } from './helpers/process-load.js';
+import { mixedConfig, startBackends, type Backends } from './helpers/process-backends.js';
+import { sleep, waitFor } from './helpers/wait.js';
+
+describe('process model: code upgrades', () => {
+  let backends: Backends;
+  const started: SupervisedHitless[] = [];
+
+  before(async () => {
+    backends = await startBackends();
+  });
+  after(async () => {
+    for (const h of started) await h.kill();
+    await backends.stop();
+  });
+
+  it('20 upgrades under mixed load: 0 failed requests, 0 refused connections', async () => {
+    const ports = { http: await reservePort(), tcp: await reservePort() };
+    const h = await SupervisedHitless.start({ workers: 2, config: (admin) => mixedConfig(admin, ports, backends) });
+    started.push(h);
+    const before = await h.status();
+    const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 4 });
+    await sleep(300);
+    for (let i = 0; i < 20; i++) {
+      const res = await h.upgrade();
+      assert.equal(res.status, 200, `upgrade ${i + 1}: ${res.text}`);
+      await sleep(100);
+    }
+    await sleep(300);
+    const report = await load.stop();
+    const s = await h.status();
+    console.log(`20 upgrades: ${summarize(report)}; handed over ${s.process.upgrades.handedOffConnections} idle keep-alive connections`);
+    assert.equal(s.process.generation, before.process.generation + 20);
+    assert.equal(s.process.upgrades.ok, 20);
+    // The listening socket is the same one throughout (invariant 1).
+    assert.deepEqual(s.listeners.map((l) => l.socket), before.listeners.map((l) => l.socket));
+    assert.ok(report.newConnection.ok > 100 && report.keepAlive.ok > 100, 'the load ran');
+    assert.equal(report.newConnection.failed + report.newConnection.refused, 0, summarize(report));
+    assert.equal(report.keepAlive.failed + report.keepAlive.refused, 0, summarize(report));
+    assert.equal(report.longLived.failed + report.longLived.refused, 0, summarize(report));
+    // Long-lived connections end only when a later upgrade cuts the previous drain short.
+    assert.ok(report.longLived.closedByServer <= 4 * 20, summarize(report));
+  });
+
+  it('long-lived connections keep working on the old generation until they end or the drain timeout', async () => {
+    const ports = { http: await reservePort(), tcp: await reservePort() };
+    const h = await SupervisedHitless.start({ workers: 1, args: ['--upgrade-drain', '3s'], config: (admin) => mixedConfig(admin, ports, backends) });
+    started.push(h);
+    const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 0, pingMs: 5 });
+    const oldWorker = (await h.status()).process.workers[0].pid;
+    // Two connections on the old generation: one ends by itself, one outlives the drain timeout.
+    let upgraded = false;
+    let pingsAfterUpgrade = 0;
+    const ending = load.longLived(() => upgraded && pingsAfterUpgrade >= 40, () => upgraded && pingsAfterUpgrade++);
+    const outliving = load.longLived(() => false);
+    await waitFor('both long-lived connections to be open', () => load.report.longLived.opened === 2);
+    const res = await h.upgrade();
+    assert.equal(res.status, 200, res.text);
+    upgraded = true;
+    assert.equal(await ending, 'ended', 'the first connection kept echoing after the upgrade, then ended normally');
+    const status = await h.status();
+    assert.ok(status.process.workers.some((w) => w.pid === oldWorker && w.state === 'draining'), 'the old worker is still draining the other one');
+    assert.equal(await outliving, 'closed-by-server', 'the second was closed in an orderly way at the drain timeout');
+    await waitFor('the old worker to exit after its drain', async () => !(await h.status()).process.workers.some((w) => w.pid === oldWorker), { timeoutMs: 15_000 });
+    const report = await load.stop();
+    console.log(`drain: ${pingsAfterUpgrade} pings answered by the old generation after the upgrade; ${summarize(report)}`);
+    assert.equal(report.longLived.failed + report.longLived.refused, 0, summarize(report));
+  });
+});
