@@ -5,10 +5,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { signalAction } from '../actions.js';
-import { processTree } from '../proc-sampler.js';
 import { checkHaproxyConfig, haproxyBinary, haproxyConfig, haproxyVersion } from './haproxy-config.js';
 import { freePort } from './ports.js';
-import { exitDescription, makeTempDir, startChild, stopChild, stopPids, waitForPort } from './processes.js';
+import { makeTempDir, startServingChild } from './processes.js';
 import { loopbackEndpoint, type StartedTarget, type TargetContext, type TargetDefinition } from './target.js';
 
 export const haproxyMwTarget: TargetDefinition = {
@@ -27,28 +26,14 @@ async function startHaproxyMw(context: TargetContext): Promise<StartedTarget> {
   const endpoint = loopbackEndpoint(port);
   await writeFile(cfg, haproxyConfig({ port, backends: context.backends, statsSocket: join(dir.path, 'stats.sock') }));
   await checkHaproxyConfig(binary, cfg);
-  const { child, log } = startChild(binary, ['-W', '-f', cfg, '-p', join(dir.path, 'haproxy.pid')]);
-  const master = child.pid!;
-  const stop = async () => {
-    // Workers are the master's children; remember them before the master goes.
-    const tree = await processTree([master]);
-    await stopChild(child);
-    await stopPids(tree, dir.path);
-    await dir.remove();
-  };
-  try {
-    await waitForPort(endpoint, context.startTimeoutMs, () => exitDescription(child, log));
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  let stopped: Promise<void> | undefined;
+  const served = await startServingChild(binary, ['-W', '-f', cfg, '-p', join(dir.path, 'haproxy.pid')], endpoint, context.startTimeoutMs, dir, dir.path);
+  const master = served.pid;
   return {
     http: endpoint,
     action: context.action === 'none' ? undefined : signalAction('SIGUSR2', () => master),
     mainPid: master,
     roots: () => [master],
     notes: context.action === 'native' || context.action === 'none' ? [] : [`action "${context.action}" is not available for haproxy-mw; using kill -USR2`],
-    stop: () => (stopped ??= stop()),
+    stop: served.stop,
   };
 }

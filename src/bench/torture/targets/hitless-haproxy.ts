@@ -7,10 +7,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { haproxyChurnConfigs } from '../../../dataplane/haproxy/bench-hook.js';
 import { applyAction } from '../actions.js';
-import { processTree } from '../proc-sampler.js';
 import { haproxyBinary, haproxyVersion } from './haproxy-config.js';
 import { freePort } from './ports.js';
-import { capture, exitDescription, makeTempDir, startChild, stopChild, stopPids, waitForPort } from './processes.js';
+import { capture, makeTempDir, startServingChild } from './processes.js';
 import { loopbackEndpoint, type StartedTarget, type TargetContext, type TargetDefinition } from './target.js';
 
 function projectRoot(): string {
@@ -53,29 +52,16 @@ async function startHitlessHaproxy(context: TargetContext): Promise<StartedTarge
   await writeFile(files[0], configs[0]);
   await writeFile(files[1], configs[1]);
   const endpoint = loopbackEndpoint(port);
-  const { child, log } = startChild(process.execPath, [MAIN, 'run', '--config', files[0]]);
-  const root = child.pid!;
-  const stop = async () => {
-    // HAProxy's master and workers are hitless's children: remember them before hitless goes.
-    const tree = await processTree([root]);
-    await stopChild(child);
-    await stopPids(tree, undefined);
-    await dir.remove();
-  };
-  try {
-    await waitForPort(endpoint, context.startTimeoutMs, () => exitDescription(child, log));
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  // HAProxy's master and workers are hitless's children: the stop takes the whole tree.
+  const served = await startServingChild(process.execPath, [MAIN, 'run', '--config', files[0]], endpoint, context.startTimeoutMs, dir);
+  const root = served.pid;
   const notes = context.action === 'upgrade' ? ['action "upgrade" is not available for hitless-haproxy; using endpoint churn'] : [];
-  let stopped: Promise<void> | undefined;
   return {
     http: endpoint,
     action: context.action === 'none' ? undefined : applyAction(`unix:${adminSocket}`, files),
     mainPid: root,
     roots: () => [root],
     notes,
-    stop: () => (stopped ??= stop()),
+    stop: served.stop,
   };
 }

@@ -7,9 +7,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyAction, upgradeAction } from '../actions.js';
-import { processTree } from '../proc-sampler.js';
 import { freePort } from './ports.js';
-import { capture, exitDescription, makeTempDir, startChild, stopChild, stopPids, waitForPort } from './processes.js';
+import { capture, makeTempDir, startServingChild } from './processes.js';
 import { loopbackEndpoint, type StartedTarget, type TargetContext, type TargetDefinition } from './target.js';
 import type { Backend } from './backends.js';
 
@@ -112,30 +111,17 @@ async function startHitless(context: TargetContext, mode: 'tcp' | 'http'): Promi
   await writeFile(files[0], hitlessConfigA(options));
   await writeFile(files[1], hitlessConfigB(options));
   const endpoint = loopbackEndpoint(options.port);
-  const { child, log } = startChild(process.execPath, [MAIN, 'run', '--config', files[0]]);
-  const root = child.pid!;
-  const stop = async () => {
-    const tree = await processTree([root]);
-    await stopChild(child);
-    await stopPids(tree, undefined);
-    await dir.remove();
-  };
-  try {
-    await waitForPort(endpoint, context.startTimeoutMs, () => exitDescription(child, log));
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const served = await startServingChild(process.execPath, [MAIN, 'run', '--config', files[0]], endpoint, context.startTimeoutMs, dir);
+  const root = served.pid;
   const admin = `unix:${options.adminSocket}`;
   const action =
     context.action === 'none' ? undefined : context.action === 'upgrade' ? upgradeAction(admin) : applyAction(admin, files);
-  let stopped: Promise<void> | undefined;
   return {
     http: endpoint,
     action,
     mainPid: root,
     roots: () => [root],
     notes: staleNote(),
-    stop: () => (stopped ??= stop()),
+    stop: served.stop,
   };
 }

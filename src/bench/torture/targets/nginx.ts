@@ -3,9 +3,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { signalAction } from '../actions.js';
-import { processTree } from '../proc-sampler.js';
 import { freePort } from './ports.js';
-import { capture, exitDescription, findBinary, makeTempDir, startChild, stopChild, stopPids, waitForPort } from './processes.js';
+import { capture, findBinary, makeTempDir, startServingChild } from './processes.js';
 import { loopbackEndpoint, type StartedTarget, type TargetContext, type TargetDefinition } from './target.js';
 import type { Backend } from './backends.js';
 
@@ -78,28 +77,15 @@ async function startNginx(context: TargetContext): Promise<StartedTarget> {
     await dir.remove();
     throw new Error(`nginx -t rejected the config: ${check.output.trim().split('\n').slice(-3).join(' | ')}`);
   }
-  const { child, log } = startChild(binary, args);
-  const master = child.pid!;
-  const stop = async () => {
-    const tree = await processTree([master]);
-    await stopChild(child);
-    // Worker command lines do not name our directory; they are ours as children of our master.
-    await stopPids(tree, undefined);
-    await dir.remove();
-  };
-  try {
-    await waitForPort(endpoint, context.startTimeoutMs, () => exitDescription(child, log));
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  let stopped: Promise<void> | undefined;
+  // Worker command lines do not name our directory; they are ours as children of our master.
+  const served = await startServingChild(binary, args, endpoint, context.startTimeoutMs, dir);
+  const master = served.pid;
   return {
     http: endpoint,
     action: context.action === 'none' ? undefined : signalAction('SIGHUP', () => master),
     mainPid: master,
     roots: () => [master],
     notes: context.action === 'native' || context.action === 'none' ? [] : [`action "${context.action}" is not available for nginx; using kill -HUP`],
-    stop: () => (stopped ??= stop()),
+    stop: served.stop,
   };
 }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from '../traffic/budget.js';
 import type { Endpoint } from '../loopback.js';
+import { processTree } from '../proc-sampler.js';
 
 export async function makeTempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `hitless-torture-${prefix}-`));
@@ -150,4 +151,45 @@ export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM
 export function exitDescription(child: ChildProcess, log: () => string): string | undefined {
   if (child.exitCode === null && child.signalCode === null) return undefined;
   return `exited early (${child.exitCode ?? child.signalCode}): ${log().trim().split('\n').slice(-5).join(' | ')}`;
+}
+
+/** A target's main process, started and serving, with a stop that takes its whole tree down. */
+export interface ServingChild {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Idempotent: stops the process tree (children remembered first) and removes `dir`. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `file args`, waits until `endpoint` accepts, and returns a stop for the whole process
+ * tree; on a failed start it cleans up and throws. `marker`: a path the tree's command lines
+ * must contain for pids to be signalled (undefined: children of our own child are ours).
+ */
+export async function startServingChild(
+  file: string,
+  args: readonly string[],
+  endpoint: Endpoint,
+  timeoutMs: number,
+  dir: { remove(): Promise<void> },
+  marker?: string,
+): Promise<ServingChild> {
+  const { child, log } = startChild(file, args);
+  const pid = child.pid!;
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      // Children (workers, HAProxy under hitless) are remembered before their parent goes.
+      const tree = await processTree([pid]);
+      await stopChild(child);
+      await stopPids(tree, marker);
+      await dir.remove();
+    })());
+  try {
+    await waitForPort(endpoint, timeoutMs, () => exitDescription(child, log));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { child, pid, stop };
 }
