@@ -1,26 +1,11 @@
 // Checks made before anything changes: `haproxy -c` on the exact text to be loaded, and a bind
 // test of the listen addresses the new config adds (`-c` does not bind, and a reload that cannot
 // bind fails in the master, where we would only see it afterwards).
-import { spawn } from 'node:child_process';
+import { capture, type Captured } from '../../util/capture.js';
 import net from 'node:net';
 
-function run(binary: string, args: readonly string[], timeoutMs = 15_000): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const add = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-16_000));
-    child.stdout.on('data', add);
-    child.stderr.on('data', add);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: -1, output: err.message });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
+function run(binary: string, args: readonly string[]): Promise<Captured> {
+  return capture(binary, args, 15_000);
 }
 
 /** HAProxy's own complaint about `file` (its [ALERT] lines), or null when it accepts it. */

@@ -26,25 +26,7 @@ export async function findBinary(candidates: readonly string[]): Promise<string 
   return undefined;
 }
 
-/** Runs a command to completion and returns its output (for `haproxy -v`, config checks...). */
-export function capture(file: string, args: readonly string[], timeoutMs = 10_000): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const add = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-8000));
-    child.stdout.on('data', add);
-    child.stderr.on('data', add);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: -1, output: err.message });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+export { capture } from '../../../util/capture.js';
 
 /** Starts a long-running child whose output goes to a log we can show when it fails. */
 export function startChild(file: string, args: readonly string[], env?: NodeJS.ProcessEnv): { child: ChildProcess; log: () => string } {
