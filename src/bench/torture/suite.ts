@@ -96,6 +96,7 @@ async function runBuiltin(options: SuiteOptions, name: string, backends: Backend
     options.log(`torture: ${name} on ${started.http.host}:${started.http.port} (${action?.name ?? 'no action'})`);
     return await runTorture({
       ...options.shape,
+      ...actionPace(definition.maxActionRate, options.shape),
       target: name,
       http: started.http,
       action,
@@ -125,3 +126,9 @@ export function skippedResult(target: string, reason: string, shape: RunShape): 
   };
 }
 
+
+/** A target that caps its action rate (code upgrades) runs at that cap; the action count follows. */
+function actionPace(cap: number | undefined, shape: RunShape): Pick<RunShape, 'actionRate' | 'maxActions'> {
+  if (cap === undefined || cap >= shape.actionRate) return { actionRate: shape.actionRate, maxActions: shape.maxActions };
+  return { actionRate: cap, maxActions: Math.min(shape.maxActions, Math.ceil((cap * (shape.durationMs - shape.baselineMs)) / 1000) + 1) };
+}

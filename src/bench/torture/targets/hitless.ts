@@ -25,24 +25,41 @@ function projectRoot(): string {
 const ROOT = projectRoot();
 const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 
-function hitlessTargetFor(name: string, mode: 'tcp' | 'http'): TargetDefinition {
+interface HitlessVariant {
+  readonly mode: 'tcp' | 'http';
+  /** `--workers` for `hitless run` (absent: the run command's default). */
+  readonly workers?: number;
+  /** What the suite's default ("native") action is for this target. */
+  readonly native: 'apply' | 'upgrade';
+  readonly maxActionRate?: number;
+}
+
+function hitlessTargetFor(name: string, variant: HitlessVariant): TargetDefinition {
+  const { mode, native } = variant;
   return {
     name,
-    description: `hitless, builtin data plane in ${mode} mode: apply (PUT /config, alternating two configs) or upgrade (POST /upgrade) per action`,
+    maxActionRate: variant.maxActionRate,
+    description: `hitless, builtin data plane in ${mode} mode${variant.workers ? ` with ${variant.workers} workers` : ''}: ${native === 'upgrade' ? 'a code upgrade (POST /upgrade)' : 'an apply (PUT /config, alternating two configs)'} per action`,
     unavailable: async () => (existsSync(MAIN) ? undefined : `${MAIN} not found: run "npm run build" first`),
     version: async () => {
       const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version?: string };
       const commit = (await capture('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).output.trim();
       return `hitless ${pkg.version ?? '?'}${/^[0-9a-f]+$/.test(commit) ? ` (commit ${commit})` : ''}`;
     },
-    start: (context) => startHitless(context, mode),
+    start: (context) => startHitless(context, variant),
   };
 }
 
 /** tcp mode: connections are spliced; an apply must not disturb any of them. */
-export const hitlessTarget = hitlessTargetFor('hitless', 'tcp');
+export const hitlessTarget = hitlessTargetFor('hitless', { mode: 'tcp', native: 'apply' });
 /** http mode: keep-alive clients' next requests follow the new config on the same connection. */
-export const hitlessHttpTarget = hitlessTargetFor('hitless-http', 'http');
+export const hitlessHttpTarget = hitlessTargetFor('hitless-http', { mode: 'http', native: 'apply' });
+/**
+ * Code upgrades: a new generation of workers takes the sockets and the old one drains. One every
+ * 5 s: a newer upgrade cuts the previous drain short (at most one draining generation), so at
+ * 10/s long-lived connections could not outlive their generation; code upgrades are rare events.
+ */
+export const hitlessUpgradeTarget = hitlessTargetFor('hitless-upgrade', { mode: 'http', workers: 2, native: 'upgrade', maxActionRate: 0.2 });
 
 export interface HitlessConfigOptions {
   readonly adminSocket: string;
@@ -98,7 +115,8 @@ function staleNote(): string[] {
   }
 }
 
-async function startHitless(context: TargetContext, mode: 'tcp' | 'http'): Promise<StartedTarget> {
+async function startHitless(context: TargetContext, variant: HitlessVariant): Promise<StartedTarget> {
+  const { mode } = variant;
   const dir = await makeTempDir('hitless');
   const options: HitlessConfigOptions = {
     adminSocket: join(dir.path, 'admin.sock'),
@@ -111,11 +129,16 @@ async function startHitless(context: TargetContext, mode: 'tcp' | 'http'): Promi
   await writeFile(files[0], hitlessConfigA(options));
   await writeFile(files[1], hitlessConfigB(options));
   const endpoint = loopbackEndpoint(options.port);
-  const served = await startServingChild(process.execPath, [MAIN, 'run', '--config', files[0]], endpoint, context.startTimeoutMs, dir);
+  const workers = variant.workers === undefined ? [] : ['--workers', String(variant.workers)];
+  const served = await startServingChild(process.execPath, [MAIN, 'run', '--config', files[0], ...workers], endpoint, context.startTimeoutMs, dir);
   const root = served.pid;
   const admin = `unix:${options.adminSocket}`;
   const action =
-    context.action === 'none' ? undefined : context.action === 'upgrade' ? upgradeAction(admin) : applyAction(admin, files);
+    context.action === 'none'
+      ? undefined
+      : context.action === 'upgrade' || (context.action === 'native' && variant.native === 'upgrade')
+        ? upgradeAction(admin)
+        : applyAction(admin, files);
   return {
     http: endpoint,
     action,

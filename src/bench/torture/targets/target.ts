@@ -30,6 +30,8 @@ export interface StartedTarget {
 export interface TargetDefinition {
   readonly name: string;
   readonly description: string;
+  /** Actions per second this target is driven at, at most (the suite's rate otherwise). */
+  readonly maxActionRate?: number;
   /** The reason to skip this target on this machine (e.g. binary missing), or undefined. */
   unavailable(): Promise<string | undefined>;
   /** A line for the report's versions section, e.g. "HAProxy version 2.6.12". */
