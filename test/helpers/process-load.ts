@@ -56,6 +56,8 @@ export interface MixedLoadOptions {
   /** Concurrent long-lived connections kept open (reopened when the server closes one). */
   readonly longLived: number;
   readonly pingMs?: number;
+  /** Hard bound: the loops stop by themselves after this, even if a failed test never calls stop(). */
+  readonly maxMs?: number;
 }
 
 export class MixedLoad {
@@ -66,6 +68,8 @@ export class MixedLoad {
   private readonly sockets = new Set<Socket>();
 
   constructor(private readonly options: MixedLoadOptions) {
+    const bound = setTimeout(() => void this.stop(), options.maxMs ?? 180_000);
+    bound.unref();
     for (let i = 0; i < 2; i++) this.loops.push(this.loop(this.report.newConnection, false));
     for (let i = 0; i < 2; i++) this.loops.push(this.loop(this.report.keepAlive, this.agent));
     for (let i = 0; i < options.longLived; i++) this.loops.push(this.longLivedLoop());
