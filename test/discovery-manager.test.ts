@@ -10,6 +10,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
+import type { Config } from '../src/config/model.js';
+import { Controller } from '../src/control/controller.js';
+import { DiscoveryManager } from '../src/control/discovery-manager.js';
+import type { Driver } from '../src/dataplane/driver.js';
+import type { Source, SourceListener } from '../src/discovery/source.js';
 import { Hitless } from '../src/hitless.js';
 import { silentLogger } from '../src/observability/log.js';
 import { reservePort } from './helpers/ports.js';
@@ -91,5 +96,55 @@ describe('discovery manager: merging discovered sets into the running config', (
     assert.deepEqual(endpoints('a'), [9001, 9003]);
     assert.deepEqual(endpoints('b'), [9999, 9101]);
     assert.equal(hitless.controller.base?.text.endsWith('# reloaded\n'), true);
+  });
+});
+
+describe('discovery manager: a set that changes while the first apply is still running', () => {
+  it('is applied right after that apply commits (a supervisor starting its workers takes a while)', async (t) => {
+    // Fake timers fire the coalescing window exactly when the test says: no timing involved.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inDriver = new Promise<void>((resolve) => (entered = resolve));
+    const applied: Config[] = [];
+    let secondApply!: () => void;
+    const second = new Promise<void>((resolve) => (secondApply = resolve));
+    const driver: Driver = {
+      name: 'builtin',
+      async apply(desired) {
+        if (applied.length === 0) {
+          entered();
+          await gate;
+        }
+        applied.push(desired);
+        if (applied.length === 2) secondApply();
+        return { bound: [], released: [] };
+      },
+      status: () => ({ driver: 'builtin', services: [], listeners: [] }),
+      close: async () => {},
+    };
+    let listener!: SourceListener;
+    const source: Source = { description: 'fake', start: async (l) => void (listener = l), stop: async () => {} };
+    const controller = new Controller(driver, silentLogger());
+    const discovery = new DiscoveryManager(controller, silentLogger(), { createSource: () => source });
+    controller.setAssembler({ assemble: (b) => discovery.assemble(b), committed: (b) => discovery.committed(b), status: () => ({}) });
+    const snapshot = parseConfig(
+      stringify({ admin: { listen: 'unix:/nonexistent/admin.sock' }, discovery_defaults: { coalesce: '10ms' }, services: { d: { listen: '127.0.0.1:1', discovery: { file: { path: '/nonexistent' } } } } }),
+      'test',
+    );
+    discovery.committed(snapshot);
+    listener.onEndpoints([{ host: '127.0.0.1', port: 9001 }]);
+    t.mock.timers.tick(10); // nothing runs yet: that window opened before the first apply
+    const startup = controller.apply(snapshot, { origin: 'startup' });
+    await inDriver; // the startup config is assembled (with 9001 only) and in the driver
+    listener.onEndpoints([{ host: '127.0.0.1', port: 9001 }, { host: '127.0.0.1', port: 9002 }]);
+    t.mock.timers.tick(10); // this window closes while the startup apply is still in the driver
+    release();
+    await startup;
+    t.mock.timers.tick(10);
+    await second;
+    assert.deepEqual(applied[1].services.get('d')!.endpoints.map((e) => e.port), [9001, 9002]);
+    await discovery.stop();
   });
 });

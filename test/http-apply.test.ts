@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
+import { servingProcesses } from './helpers/admin.js';
 import { HitlessProcess } from './helpers/hitless-process.js';
 import { reservePort } from './helpers/ports.js';
 import { sleep, waitFor, within } from './helpers/wait.js';
@@ -144,9 +145,13 @@ describe('http applies', () => {
     assert.equal(closedSockets, 0, 'a keep-alive client connection was closed during the applies');
     assert.equal(probesOnReusedSockets, APPLIES, 'every post-apply probe went over a connection opened before the applies');
     // hitless's side too: P0 and P1 stay in their clusters through every apply (only the routes
-    // to them and the connect timeout change), so each kept its one pooled upstream connection.
-    assert.equal(b.P0.peers.size, 1, `hitless opened ${b.P0.peers.size} connections to P0`);
-    assert.equal(b.P1.peers.size, 1, `hitless opened ${b.P1.peers.size} connections to P1`);
+    // to them and the connect timeout change), so each serving process kept its one pooled
+    // upstream connection (workers pool separately; which ones got probes is the kernel's choice).
+    const processes = servingProcesses(status);
+    for (const name of ['P0', 'P1']) {
+      const peers = b[name].peers.size;
+      assert.ok(peers >= 1 && peers <= processes, `hitless opened ${peers} connections to ${name} (${processes} serving processes, one pool each)`);
+    }
     // Every request was counted out again: no in-flight count leaks across applies.
     agent.destroy();
     await waitFor('the service to have no request in flight', async () => (await hitless.status()).services[0].active === 0);

@@ -29,8 +29,11 @@ before(async () => {
   cleanup.push(() => A.close(), () => E.close(), () => hop.close());
   for (const k of Object.keys(port) as Array<keyof typeof port>) port[k] = await reservePort();
   const [r1, r2, r3] = [await refusedPort(), await refusedPort(), await refusedPort()];
+  // One worker: health (active checks, passive ejection counts) is each worker's own view, and
+  // the 503 tests count exactly how many answers it takes to change it.
   hitless = await HitlessProcess.start({
     logLevel: 'warn',
+    workers: 1,
     config: (admin) =>
       httpConfig(admin, {
         main: {

@@ -62,7 +62,9 @@ before(async () => {
   refused = await refusedPort();
   cleanup.push(...[G, H1, H2, E, C].map((b) => () => b.close()), () => resetter.close(), () => bodyResetter.close());
   for (const k of Object.keys(port) as Array<keyof typeof port>) port[k] = await reservePort();
-  hitless = await HitlessProcess.start({ logLevel: 'warn', config: (admin) => httpConfig(admin, services()) });
+  // One worker: health (active checks, passive ejection counts) is each worker's own view, and
+  // these tests count exactly how many answers it takes to change it.
+  hitless = await HitlessProcess.start({ logLevel: 'warn', workers: 1, config: (admin) => httpConfig(admin, services()) });
   cleanup.unshift(() => hitless.kill());
 });
 

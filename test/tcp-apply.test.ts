@@ -3,6 +3,7 @@
 // max_connections and connect retries behave as documented.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { renderConfig, loopback, type ServiceSpec } from './helpers/config-text.js';
 import { startEchoServers, type EchoServer } from './helpers/echo-server.js';
@@ -458,6 +459,9 @@ describe('signals: SIGHUP re-reads the file, SIGTERM drains and exits 0', () => 
   });
 });
 
+// Pinned to one worker: the kernel spreads connections over the workers sharing a socket, and
+// each worker enforces its share of max_connections, so which connection is over the cap is
+// only exact with one (the split is tested below).
 describe('limits and failures: max_connections, connect retry, no endpoint left', () => {
   let backends: EchoServer[] = [];
   let h: HitlessProcess;
@@ -468,6 +472,7 @@ describe('limits and failures: max_connections, connect retry, no endpoint left'
     backends = await startEchoServers(1);
     for (const k of Object.keys(ports) as Array<keyof typeof ports>) ports[k] = await reservePort();
     h = await HitlessProcess.start({
+      workers: 1,
       config: (admin) =>
         renderConfig({
           admin,
@@ -529,3 +534,51 @@ describe('limits and failures: max_connections, connect retry, no endpoint left'
     assert.equal(dead.endpoints.reduce((n, e) => n + e.failures, 0), 2, 'both endpoints tried once');
   });
 });
+
+describe('max_connections with workers: each enforces ceil(max / workers)', () => {
+  let backends: EchoServer[] = [];
+  let h: HitlessProcess;
+  const held: Socket[] = [];
+  let port = 0;
+
+  before(async () => {
+    backends = await startEchoServers(1);
+    port = await reservePort();
+    h = await HitlessProcess.start({
+      workers: 2,
+      config: (admin) => renderConfig({ admin, services: { capped: { listen: loopback(port), endpoints: [backends[0].address], max_connections: 3 } } }),
+    });
+  });
+
+  after(async () => {
+    for (const s of held) s.destroy();
+    await h?.kill();
+    await Promise.all(backends.map((b) => b.close()));
+  });
+
+  it('2 workers, max_connections 3: a share of 2 each, so between 2 and 4 of 6 held connections are served', async () => {
+    // Which worker accepts a connection is the kernel's choice: the bounds hold whatever it chose.
+    let served = 0;
+    for (let i = 0; i < 6; i++) {
+      const { socket, echoed } = await holdOrRejected(port);
+      if (echoed) {
+        served++;
+        held.push(socket);
+      }
+    }
+    const capped = serviceOf(await h.status(), 'capped');
+    assert.ok(served >= 2 && served <= 4, `${served} connections served`);
+    assert.equal(capped.active, served);
+    assert.equal(capped.rejected, 6 - served);
+  });
+});
+
+/** Connects and sends a line: served (echoed; the socket stays open) or refused over the cap (closed). */
+function holdOrRejected(port: number): Promise<{ socket: Socket; echoed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.write('hello?'));
+    socket.on('error', () => {});
+    socket.once('data', () => resolve({ socket, echoed: true }));
+    socket.once('close', () => resolve({ socket, echoed: false }));
+  });
+}

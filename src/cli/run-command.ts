@@ -23,7 +23,8 @@ export function registerRunCommand(program: Command): void {
       const log = createLogger(opts.logLevel);
       const drainMs = parseDuration(opts.drain);
       if (drainMs === undefined) fail(log, `--drain ${opts.drain}: expected a duration such as 500ms, 2s, 10m`);
-      const supervised = supervisedFromCli(opts, (message) => fail(log, message), log);
+      const peekDriver = () => loadConfigFile(opts.config).then((s) => s.config.dataplane.driver, () => undefined);
+      const supervised = await supervisedFromCli(opts, (message) => fail(log, message), log, peekDriver);
       const hitless = await startOrExit(opts.config, log, supervised);
       installSignals(hitless, log, drainMs!);
       supervised?.attach(hitless);

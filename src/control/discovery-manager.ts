@@ -77,6 +77,8 @@ export class DiscoveryManager implements Assembler {
   private readonly makeSource: (config: DiscoveryConfig) => Source;
   /** While start() waits: called whenever a source answers for the first time. */
   private onAnswer: (() => void) | null = null;
+  /** A set changed before the first apply committed; applied right after it. */
+  private pendingUntilCommit = false;
 
   constructor(
     private readonly controller: Controller,
@@ -121,6 +123,10 @@ export class DiscoveryManager implements Assembler {
   /** Follows the running base config: a source per service with `discovery:`, none for the others. */
   committed(base: ConfigSnapshot): void {
     if (this.stopped) return;
+    if (this.pendingUntilCommit) {
+      this.pendingUntilCommit = false;
+      this.schedule();
+    }
     this.coalesceMs = base.config.discovery.coalesce;
     const wanted = new Map<string, DiscoveryConfig>();
     for (const [name, service] of base.config.services) if (service.discovery) wanted.set(name, service.discovery);
@@ -225,7 +231,10 @@ export class DiscoveryManager implements Assembler {
     this.timer = setTimeout(() => {
       this.timer = null;
       const base = this.controller.base;
-      if (!base || this.stopped) return;
+      if (this.stopped) return;
+      // The first apply has not committed yet (a supervisor still starting its workers): it may
+      // have assembled its config before this change, so apply again once it has committed.
+      if (!base) return void (this.pendingUntilCommit = true);
       this.controller.apply(base, { origin: 'discovery' }).catch((err: Error) => {
         this.log.error({ err: err.message }, 'discovered endpoints could not be applied; the running config keeps serving');
       });

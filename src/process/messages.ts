@@ -30,7 +30,9 @@ export type SupervisorMessage =
   /** Stop accepting; hand idle connections over (when `handoff`), let the rest finish for `timeoutMs`. */
   | { readonly t: 'drain'; readonly timeoutMs: number; readonly handoff: boolean }
   /** Shutdown: stop accepting, let connections finish for `timeoutMs`, exit. */
-  | { readonly t: 'stop'; readonly timeoutMs: number };
+  | { readonly t: 'stop'; readonly timeoutMs: number }
+  /** SIGHUP reached the supervisor: reopen access log files (logrotate). */
+  | { readonly t: 'reopen-logs' };
 
 export interface WorkerStatus {
   readonly pid: number;
@@ -51,6 +53,8 @@ export type WorkerMessage =
 
 /** The worker's generation number and the fault hook travel in its environment. */
 export const ENV_GENERATION = 'HITLESS_WORKER_GENERATION';
+/** Workers per generation: each enforces its share of a service's max_connections. */
+export const ENV_WORKER_COUNT = 'HITLESS_WORKER_COUNT';
 /**
  * Test-only hook (documented in src/process/README.md): when this env var names a file that
  * exists when a worker starts, the file's content decides the fault: "crash" exits at startup,

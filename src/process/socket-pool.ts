@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import { readlinkSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import type { HostPort } from '../config/address.js';
-import { BindError } from '../dataplane/builtin/listener-pool.js';
+import { BindError, bindMessage } from '../dataplane/builtin/listener-pool.js';
 import type { TcpHandle } from './messages.js';
 
 interface Entry {
@@ -118,13 +118,5 @@ export class SupervisorSockets {
 
 function bindError(key: string, errno: number): BindError {
   const code = getSystemErrorName(errno);
-  const why =
-    code === 'EADDRINUSE'
-      ? 'address already in use (another process, or another listener of this config, holds it)'
-      : code === 'EACCES'
-        ? 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)'
-        : code === 'EADDRNOTAVAIL'
-          ? 'no local interface has that address'
-          : code;
-  return new BindError(key, code, `cannot listen on ${key}: ${why}`);
+  return new BindError(key, code, bindMessage(key, { code, message: code }));
 }

@@ -83,6 +83,7 @@ export function createSupervised(options: SupervisorOptions): Supervised {
     ...(initialConfig ? { initialConfig } : {}),
     attach(instance: Hitless) {
       hitless = instance;
+      process.on('SIGHUP', () => supervisor.reopenLogs());
       process.on('SIGUSR2', () => {
         log.info('SIGUSR2: upgrading the workers to the code on disk');
         supervisor.upgrade().catch((err: Error) => log.error({ err: err.message }, 'upgrade failed'));

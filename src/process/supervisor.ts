@@ -9,6 +9,7 @@ import { serialize } from 'node:v8';
 import type { HostPort } from '../config/address.js';
 import type { Config, ConfigSnapshot } from '../config/model.js';
 import type { DataplaneStatus, ServiceStatus } from '../dataplane/driver.js';
+import { BindError } from '../dataplane/builtin/listener-pool.js';
 import { ApplyError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { CrashPolicy } from './crash-policy.js';
@@ -103,13 +104,15 @@ export class Supervisor {
     return this.serial(async () => {
       if (this.stopping) throw new ApplyError('hitless is shutting down; the config was not applied');
       if (desired.dataplane.driver !== 'builtin') {
-        throw new ApplyError(`--workers runs the builtin data plane; dataplane.driver ${desired.dataplane.driver} needs "hitless run" without --workers`);
+        throw new ApplyError(`--workers runs the builtin data plane; dataplane.driver ${desired.dataplane.driver} runs in one process: "hitless run --workers 0"`);
       }
       const addresses = listenAddresses(desired);
       try {
         this.sockets.acquireAll(addresses);
       } catch (err) {
-        throw new ApplyError(`config rejected, nothing changed: ${(err as Error).message}`, [{ message: (err as Error).message }]);
+        const e = err as Error;
+        const detail = e instanceof BindError ? { address: e.address, errno: e.errno, message: e.message } : { message: e.message };
+        throw new ApplyError(`config rejected, nothing changed: ${e.message}`, [detail]);
       }
       const digest = digestOf(desired);
       try {
@@ -167,7 +170,7 @@ export class Supervisor {
   }
 
   private async startWorker(generation: number, slot: number, config: Config, digest: string): Promise<WorkerLink> {
-    const w = new WorkerLink(this.script, generation, slot, this.options.log, (link, msg, handle) => this.onMessage(link, msg, handle));
+    const w = new WorkerLink(this.script, generation, slot, this.options.log, (link, msg, handle) => this.onMessage(link, msg, handle), this.options.workers);
     void w.exited.then(() => this.onExit(w));
     const keys = listenAddresses(config).map((a) => a.key);
     try {
@@ -178,9 +181,12 @@ export class Supervisor {
       });
     } catch (err) {
       w.expectedExit = true;
+      // A worker that lost its IPC channel is exiting by itself: wait (bounded) to say how,
+      // whichever of its exit and the failed request was seen first.
+      if (!w.alive || !w.child.connected) await Promise.race([w.exited, new Promise((r) => setTimeout(r, KILL_GRACE_MS).unref())]);
+      const exit = w.exit;
       w.kill();
-      const exit = w.exit && !(err as Error).message.includes('exited') ? ` (it exited: ${w.exit.signal ?? `code ${w.exit.code}`})` : '';
-      throw new Error(`${(err as Error).message}${exit}`);
+      throw new Error(exit ? `worker ${w.pid} exited: ${exit.signal ?? `code ${exit.code}`} before it reported ready` : (err as Error).message);
     }
     w.keys = new Set(keys);
     w.configHash = digest;
@@ -297,6 +303,11 @@ export class Supervisor {
     );
   }
 
+  /** SIGHUP: the workers write the access logs, so they reopen them (logrotate). */
+  reopenLogs(): void {
+    for (const w of this.allWorkers()) w.post({ t: 'reopen-logs' });
+  }
+
   /** Generation numbers continue across a supervisor upgrade. */
   continueFrom(generation: number): void {
     this.generations = Math.max(this.generations, generation);
@@ -373,7 +384,11 @@ export class Supervisor {
     return { driver: 'builtin', services, listeners };
   }
 
-  /** Shutdown: every worker stops accepting and drains for up to `drainMs`; then the sockets close. */
+  /**
+   * Shutdown: every worker stops accepting and drains for up to `drainMs`. Our copies of the
+   * sockets close at once too: a socket stays in LISTEN while any process holds it, and after a
+   * stop new connections must be refused, not queued for nobody.
+   */
   stop(drainMs: number): Promise<void> {
     this.stopping ??= (async () => {
       await this.lock.catch(() => {});
@@ -384,8 +399,8 @@ export class Supervisor {
         w.post({ t: 'stop', timeoutMs: drainMs });
         killLater(w, drainMs + KILL_GRACE_MS);
       }
-      await Promise.all(all.map((w) => w.exited));
       this.sockets.closeAll();
+      await Promise.all(all.map((w) => w.exited));
     })();
     return this.stopping;
   }

@@ -3,7 +3,7 @@
 // every pending request at once, so a crash mid-apply is seen immediately, not at a timeout.
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../observability/log.js';
-import { ENV_GENERATION, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerStatus } from './messages.js';
+import { ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerStatus } from './messages.js';
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
 
@@ -44,12 +44,13 @@ export class WorkerLink {
     readonly slot: number,
     private readonly log: Logger,
     onMessage: (link: WorkerLink, msg: WorkerMessage, handle: unknown) => void,
+    workerCount = 1,
     env: NodeJS.ProcessEnv = process.env,
   ) {
     this.child = fork(script, [], {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...env, [ENV_GENERATION]: String(generation) },
+      env: { ...env, [ENV_GENERATION]: String(generation), [ENV_WORKER_COUNT]: String(workerCount) },
     });
     this.child.on('message', (msg: WorkerMessage, handle: unknown) => {
       if (msg.t === 'reply') this.settle(msg);

@@ -9,9 +9,10 @@ import type { Config, ConfigSnapshot } from '../config/model.js';
 import { diffConfigs } from '../control/plan.js';
 import { BuiltinDriver } from '../dataplane/builtin/builtin-driver.js';
 import { BindError } from '../dataplane/builtin/listener-pool.js';
+import { accessWriterFor, reopenAccessLogs } from '../observability/access-log.js';
 import { createLogger } from '../observability/log.js';
 import { ConnectionDrain, freezeForHandoff } from './worker-drain.js';
-import { ENV_FAULT_FILE, ENV_GENERATION, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus } from './messages.js';
+import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus } from './messages.js';
 
 const generation = Number(process.env[ENV_GENERATION] ?? 0);
 const log = createLogger().child({ role: 'worker', generation });
@@ -42,7 +43,9 @@ let digest: string | null = null;
 let prepared: ConfigSnapshot | null = null;
 let drain: ConnectionDrain | null = null;
 
-const driver = new BuiltinDriver({ bind: listenOnHandle });
+// Access logs are written here (each worker appends to the same files); max_connections is
+// split between the workers of a generation, which share every listening socket.
+const driver = new BuiltinDriver({ bind: listenOnHandle, accessWriters: accessWriterFor, connectionShares: Number(process.env[ENV_WORKER_COUNT] ?? 1) || 1 });
 
 /** The pool's binder: listen on the handle the supervisor sent for this address. */
 async function listenOnHandle(server: Server, address: HostPort): Promise<void> {
@@ -158,7 +161,13 @@ process.on('message', (msg: SupervisorMessage, raw?: object) => {
       startDrain(msg.timeoutMs, msg.handoff);
       return;
     case 'stop':
+      // Unused handles keep the socket listening too: a stopped hitless refuses new connections.
+      for (const h of handles.values()) h.close();
+      handles.clear();
       void driver.close(msg.timeoutMs).then(() => process.exit(0));
+      return;
+    case 'reopen-logs':
+      reopenAccessLogs();
       return;
     default:
       handle(msg).then(

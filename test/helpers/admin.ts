@@ -58,6 +58,13 @@ export interface StatusDoc {
   listeners: Array<{ address: string; service: string | null; state: string; socket: string | null; connections: number }>;
   lastApply: ApplyRecordDoc | null;
   applies: ApplyRecordDoc[];
+  /** Present when a supervisor runs workers (`hitless run --workers N`, N ≥ 1). */
+  process?: { workersPerGeneration: number };
+}
+
+/** Processes that serve the listeners, each with its own upstream pools and counters: 1 without a supervisor. */
+export function servingProcesses(status: StatusDoc): number {
+  return status.process?.workersPerGeneration ?? 1;
 }
 
 export interface ApplyRecordDoc {

@@ -15,6 +15,12 @@ export interface StartOptions {
   readonly drain?: string;
   readonly logLevel?: string;
   readonly readyTimeoutMs?: number;
+  /**
+   * `--workers N` (absent: the default of `hitless run`). Tests of exact per-process state
+   * (one upstream pool, passive health counts, a max_connections cap) pin 1: one worker still
+   * runs behind the supervisor, but nothing is split between processes.
+   */
+  readonly workers?: number;
 }
 
 export interface Exit {
@@ -54,7 +60,8 @@ export class HitlessProcess {
     const socketPath = join(dir, 'admin.sock');
     const configPath = join(dir, 'hitless.yaml');
     writeFileSync(configPath, options.config(`unix:${socketPath}`));
-    const child = spawn(process.execPath, [CLI, 'run', '--config', configPath, '--drain', options.drain ?? '500ms', '--log-level', options.logLevel ?? 'info'], {
+    const workers = options.workers === undefined ? [] : ['--workers', String(options.workers)];
+    const child = spawn(process.execPath, [CLI, 'run', '--config', configPath, '--drain', options.drain ?? '500ms', '--log-level', options.logLevel ?? 'info', ...workers], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

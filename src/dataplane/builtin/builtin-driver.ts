@@ -24,6 +24,11 @@ interface Generation {
 export interface BuiltinDriverOptions {
   readonly bind?: Binder;
   readonly accessWriters?: AccessWriterFactory;
+  /**
+   * How many processes accept on the same listening sockets (a supervisor's workers): each one
+   * enforces ceil(max_connections / shares), so the whole stays within about max_connections.
+   */
+  readonly connectionShares?: number;
 }
 
 const EMPTY: Generation = { services: new Map(), routes: new Map(), listeners: new Map() };
@@ -39,6 +44,7 @@ export class BuiltinDriver implements Driver {
   private closing: Promise<void> | null = null;
 
   private readonly accessWriters: AccessWriterFactory | undefined;
+  private readonly connectionShares: number;
 
   /**
    * `bind`: how listening sockets are opened (default: bind them here; a worker gets them from its
@@ -47,6 +53,7 @@ export class BuiltinDriver implements Driver {
   constructor(options: BuiltinDriverOptions = {}) {
     this.pool = new ListenerPool((socket, listener) => this.accept(socket, listener), options.bind);
     this.accessWriters = options.accessWriters;
+    this.connectionShares = Math.max(1, Math.floor(options.connectionShares ?? 1));
   }
 
   private accept(socket: Socket, listener: PooledListener): void {
@@ -93,7 +100,7 @@ export class BuiltinDriver implements Driver {
     const rebuilt = [...plan.services.added, ...plan.services.changed.map((c) => c.name)];
     for (const name of rebuilt) {
       const config = desired.services.get(name)!;
-      const runtime = new ServiceRuntime(config, this.registry, this.accessWriters);
+      const runtime = new ServiceRuntime(config, this.registry, this.accessWriters, this.connectionShares);
       services.set(name, runtime);
       for (const address of config.listen) routes.set(address.key, runtime);
     }

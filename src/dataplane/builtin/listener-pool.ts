@@ -164,7 +164,8 @@ function listen(server: Server, address: HostPort): Promise<void> {
   });
 }
 
-function bindMessage(key: string, err: NodeJS.ErrnoException): string {
+/** Why `key` could not be bound, with what to do about it (also the supervisor's, for its sockets). */
+export function bindMessage(key: string, err: { readonly code?: string; readonly message: string }): string {
   switch (err.code) {
     case 'EADDRINUSE':
       return `cannot listen on ${key}: address already in use (another process, or another listener of this config, holds it); choose a free port or stop what holds it (try: ss -ltnp 'sport = :${key.split(':').pop()}')`;

@@ -38,13 +38,17 @@ export class ServiceRuntime {
 
   /** Where this service's access log lines go; null when it has none. */
   readonly accessLog: AccessWriter | null;
+  /** This process's share of max_connections (all of it unless workers share the sockets); null: no cap. */
+  readonly maxConnections: number | null;
 
   constructor(
     readonly config: ServiceConfig,
     registry: StateRegistry,
     accessWriters?: AccessWriterFactory,
+    connectionShares = 1,
   ) {
     this.state = registry.service(config.name);
+    this.maxConnections = connectionShare(config.maxConnections, connectionShares);
     this.accessLog = config.accessLog && accessWriters ? accessWriters(config.accessLog) : null;
     const clusters = new Map<string, ClusterRuntime>();
     for (const [name, cluster] of config.clusters) clusters.set(name, new ClusterRuntime(config, cluster, registry));
@@ -57,4 +61,9 @@ export class ServiceRuntime {
   *allEndpoints(): Iterable<{ cluster: ClusterRuntime; endpoint: BalancerEndpoint }> {
     for (const cluster of this.clusters.values()) for (const endpoint of cluster.endpoints) yield { cluster, endpoint };
   }
+}
+
+/** Each of `shares` processes accepting on the same sockets enforces ceil(max / shares). */
+export function connectionShare(max: number | null, shares: number): number | null {
+  return max === null ? null : Math.ceil(max / Math.max(1, shares));
 }

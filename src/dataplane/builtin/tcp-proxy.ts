@@ -8,7 +8,8 @@ import { observeTcpConnection } from './exchange-observer.js';
 
 export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): void {
   const service = runtime.state;
-  const { maxConnections, timeouts } = runtime.config;
+  const { timeouts } = runtime.config;
+  const { maxConnections } = runtime;
   client.on('error', () => {}); // errors surface as 'close'; an unhandled one would crash the process
   if (maxConnections !== null && service.active >= maxConnections) {
     // Over the cap: refuse politely with a FIN so clients see an orderly close, and count it.
