@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `hitless` command line. Each subcommand lives in its own file and registers itself here.
 import { Command } from 'commander';
+import { VERSION } from '../version.js';
 import { registerRunCommand } from './run-command.js';
 import { registerConfigCommands } from './config-commands.js';
 import { registerStatusCommand } from './status-command.js';
@@ -13,6 +14,7 @@ import { registerRegisterCommand } from './register-command.js';
 const program = new Command()
   .name('hitless')
   .description('A TCP/HTTP load balancer whose configuration changes and upgrades never cost a connection.')
+  .version(VERSION, '-V, --version')
   .showHelpAfterError()
   // Usage errors (unknown command or option, missing argument) exit 2, as docs/operations.md says.
   .exitOverride((err) => process.exit(err.code.startsWith('commander.') && err.exitCode === 1 ? 2 : err.exitCode));
