@@ -206,7 +206,8 @@ services:
     endpoints: [127.0.0.1:${backend}]
 `;
       writeFileSync(join(dir, `hitless-${port}.yaml`), config);
-      const argv = [...extraNodeArgs, cli, 'run', '--config', join(dir, `hitless-${port}.yaml`), '--drain', '100ms', '--log-level', 'warn'];
+      // One process (--workers 0), as HAProxy runs one thread and nginx one worker here.
+      const argv = [...extraNodeArgs, cli, 'run', '--config', join(dir, `hitless-${port}.yaml`), '--workers', '0', '--drain', '100ms', '--log-level', 'warn'];
       const child = start(name, process.execPath, argv, PROXY_CPU);
       await waitListening(port, name);
       return child;

@@ -144,7 +144,8 @@ async function startHitless(dir: string, backendPort: number): Promise<Proxy> {
     cfg,
     `admin:\n  listen: unix:${join(dir, 'hitless-admin.sock')}\nservices:\n  bench:\n    mode: tcp\n    listen: 127.0.0.1:${port}\n    endpoints: [127.0.0.1:${backendPort}]\n    timeouts: { connect: 2s, idle: 1m }\n`,
   );
-  const child = start(process.execPath, [CLI, 'run', '--config', cfg, '--log-level', 'warn', '--drain', '0'], 'hitless');
+  // One process (--workers 0), as HAProxy runs one thread here: the CPU read from this pid is all of it.
+  const child = start(process.execPath, [CLI, 'run', '--config', cfg, '--workers', '0', '--log-level', 'warn', '--drain', '0'], 'hitless');
   await waitListening(port, child, 'hitless');
   return { name: 'hitless', port, pid: child.pid!, stop: () => stopChild(child) };
 }

@@ -3,10 +3,13 @@
 // Paths use "*" for map keys and "[]" for list items. A key missing here is listed as
 // undocumented by the generator, and `--check` fails on it.
 import { DEFAULTS } from '../src/config/schema.js';
+import { DISCOVERY_DEFAULTS } from '../src/config/discovery-schema.js';
 
 const ms = (n: number): string => (n % 3_600_000 === 0 ? `${n / 3_600_000}h` : n % 60_000 === 0 ? `${n / 60_000}m` : n % 1000 === 0 ? `${n / 1000}s` : `${n}ms`);
 const t = DEFAULTS.timeouts;
 const h = DEFAULTS.health;
+const dd = DISCOVERY_DEFAULTS;
+const hp = DEFAULTS.dataplane.haproxy;
 
 export interface KeyText {
   readonly text: string;
@@ -53,6 +56,20 @@ const endpoints = (prefix: string): Record<string, KeyText> => ({
   [`${prefix}[].weight`]: { default: String(DEFAULTS.weight), text: 'Share of traffic relative to the other endpoints; 0 drains it.' },
 });
 
+const zookeeper = (prefix: string, use: string): Record<string, KeyText> => ({
+  [prefix]: { text: `ZooKeeper: ${use}` },
+  [`${prefix}.hosts`]: { type: '"host:port,host:port" or list', text: 'The ensemble members. Sources and registrations with the same hosts and session_timeout share one session.' },
+  [`${prefix}.path`]: { type: 'absolute znode path', text: "The service's parent znode (e.g. /services/web); its children are the endpoints, each holding nerve's JSON." },
+  [`${prefix}.session_timeout`]: { type: DURATION, default: ms(dd.sessionTimeout), text: 'ZooKeeper session timeout asked for; on expiry a new session is opened and watches (or the ephemeral node) re-created.' },
+});
+
+const etcd = (prefix: string, use: string): Record<string, KeyText> => ({
+  [prefix]: { text: `etcd (v3): ${use}` },
+  [`${prefix}.endpoints`]: { type: 'URL or list', text: 'Client URLs of the cluster; "host:port" means http://host:port.' },
+  [`${prefix}.endpoints[]`]: { type: 'URL or "host:port"', text: 'One client URL.' },
+  [`${prefix}.prefix`]: { text: "Key prefix of the service (a trailing \"/\" is added if missing, so /web never matches /web2/…); each key under it is one endpoint, its value nerve's JSON." },
+});
+
 export const KEY_TEXT: Record<string, KeyText> = {
   admin: { text: 'The admin API (status, config, metrics, dashboard).' },
   'admin.listen': { type: '"unix:/path" or "ip:port"', default: 'unix:$TMPDIR/hitless-admin.sock (os.tmpdir())', text: 'Where the admin API listens. A unix socket is created with mode 0600. A non-loopback TCP address requires admin.token (the config is refused otherwise).' },
@@ -91,4 +108,49 @@ export const KEY_TEXT: Record<string, KeyText> = {
   'services.*.access_log.path': { type: 'path or "stderr"', text: 'File to append to (created if missing, reopened on SIGHUP for logrotate), or "stderr". Buffered: lines reach the file within a second.' },
   'services.*.access_log.format': { default: DEFAULTS.accessLogFormat, text: 'json (one object per line) or combined (nginx combined + key=value fields).' },
   'services.*.discovery': { text: "Where the default cluster's endpoints are discovered (ZooKeeper, etcd, DNS, a file); see the discovery documentation." },
+  ...zookeeper('services.*.discovery.zookeeper', 'the endpoints are the children of a znode, watched.'),
+  ...etcd('services.*.discovery.etcd', 'the endpoints are the keys under a prefix, listed then watched.'),
+  'services.*.discovery.dns': { text: 'DNS: the endpoints are the records of a name, re-resolved when they expire.' },
+  'services.*.discovery.dns.name': { text: 'The name to resolve.' },
+  'services.*.discovery.dns.type': { default: 'A', text: 'Record type. SRV uses only the lowest priority, with its ports and weights (weight 0 counts as 1; targets resolved by A records), and is re-polled every 30s clamped to min_ttl..max_ttl (no TTL is available).' },
+  'services.*.discovery.dns.port': { text: 'Port given to A/AAAA addresses; required for them (SRV records carry their own).' },
+  'services.*.discovery.dns.server': { type: '"host:port"', default: "the system's resolver", text: 'Resolver to query.' },
+  'services.*.discovery.dns.min_ttl': { type: DURATION, default: ms(dd.minTtl), text: 'Shortest time between queries, whatever the TTL (guards against TTL 0); also the retry interval after a failed query.' },
+  'services.*.discovery.dns.max_ttl': { type: DURATION, default: ms(dd.maxTtl), text: 'Longest time between queries, whatever the TTL; at least min_ttl.' },
+  'services.*.discovery.file': { text: 'A YAML or JSON file holding a list of endpoints ("host:port" strings or nerve\'s objects), re-read when it changes (replacing it by rename is seen too).' },
+  'services.*.discovery.file.path': { type: 'path', text: 'The file; relative paths are resolved against the working directory. Missing or unparsable: the last good set stays.' },
+  'services.*.discovery.mode': { default: dd.mode, text: 'replace: the discovered set replaces the static endpoints of the default cluster (which serve until the first good set); add: it is added to them (duplicates dropped).' },
+  'services.*.discovery.min_endpoints': { default: `discovery_defaults.min_endpoints (${dd.minEndpoints})`, text: 'A set smaller than this is not applied: the last known good set (or the static endpoints) stays and the source shows degraded. 0 accepts an empty set.' },
+  discovery_defaults: { text: 'Settings for every service with discovery:.' },
+  'discovery_defaults.coalesce': { type: DURATION, default: ms(dd.coalesce), text: 'Discovery changes arriving within this window of the first one are applied together, as one apply.' },
+  'discovery_defaults.initial_wait': { type: DURATION, default: ms(dd.initialWait), text: "At startup, how long to wait for every source's first answer before the first apply; sources still silent then start with their static endpoints." },
+  'discovery_defaults.min_endpoints': { default: String(dd.minEndpoints), text: 'Default of services.*.discovery.min_endpoints.' },
+  register: { text: "This host's services to announce in ZooKeeper or etcd (nerve's way) while they pass a local health check; withdrawn when it fails or hitless stops." },
+  'register[]': { text: 'One registration: exactly one of zookeeper or etcd.' },
+  'register[].service': { text: 'Name of the registered service, shown in logs and status (need not be a hitless service).' },
+  ...zookeeper('register[].zookeeper', "announced as an ephemeral sequential znode NAME_ + sequence under path; it vanishes if hitless dies."),
+  ...etcd('register[].etcd', 'announced as the key prefix + NAME under a kept-alive lease; it vanishes when the lease runs out if hitless dies.'),
+  'register[].etcd.ttl': { type: DURATION, default: `${dd.leaseTtl}s`, text: 'Lease TTL, rounded to whole seconds (at least 2s): how long the key outlives hitless.' },
+  'register[].host': { text: 'Host or IP to announce; the health check connects to it as well.' },
+  'register[].port': { text: 'Port to announce (and to check, unless check.port is set).' },
+  'register[].name': { default: 'host:port', text: 'Instance name written into the registry entry; also names the znode/key ("/" becomes "_").' },
+  'register[].weight': { default: 'not written (readers use 1)', text: 'Weight written into the registry entry.' },
+  'register[].labels': { text: 'Labels written into the registry entry.' },
+  'register[].labels.*': { type: 'string', text: 'One label value.' },
+  'register[].check': { text: 'The local health check that decides whether the service is announced; it starts down, so the service is announced only after rise successes.' },
+  'register[].check.type': { default: dd.check.type, text: 'A TCP connect, or an HTTP GET expecting 2xx.' },
+  'register[].check.port': { default: 'register[].port', text: 'Port to check, when not the announced one (e.g. a separate health port).' },
+  'register[].check.path': { default: dd.check.path, text: 'HTTP check path.' },
+  'register[].check.interval': { type: DURATION, default: ms(dd.check.interval), text: 'Time between checks.' },
+  'register[].check.timeout': { type: DURATION, default: ms(dd.check.timeout), text: 'A check slower than this fails.' },
+  'register[].check.rise': { default: String(dd.check.rise), text: 'Consecutive successes that announce the service.' },
+  'register[].check.fall': { default: String(dd.check.fall), text: 'Consecutive failures that withdraw it.' },
+  dataplane: { text: 'Which data plane runs the services.' },
+  'dataplane.driver': { default: DEFAULTS.dataplane.driver, text: 'builtin: hitless proxies the traffic itself; haproxy: hitless renders haproxy.cfg and drives a master-worker HAProxy (endpoint changes through its runtime API, other changes by reload). Changing it needs a restart.' },
+  'dataplane.haproxy': { text: 'HAProxy settings; used only with driver: haproxy.' },
+  'dataplane.haproxy.binary': { type: 'absolute path', default: hp.binary, text: 'The HAProxy executable. Changing it needs a restart.' },
+  'dataplane.haproxy.state_dir': { type: 'absolute path', default: '$TMPDIR/hitless-haproxy-PID', text: 'Directory for the rendered haproxy.cfg, the master and stats sockets and the server-state file; created with mode 0700 (and removed on exit if hitless created it). Changing it needs a restart.' },
+  'dataplane.haproxy.threads': { default: String(hp.threads), text: 'HAProxy nbthread.' },
+  'dataplane.haproxy.hard_stop_after': { type: DURATION, default: ms(hp.hardStopAfter), text: 'HAProxy hard-stop-after: after a reload, old workers still serving connections are stopped after this long.' },
+  'dataplane.haproxy.max_reloads': { default: String(hp.maxReloads), text: 'HAProxy mworker-max-reloads: a worker that has survived this many reloads is terminated.' },
 };
