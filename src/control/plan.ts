@@ -51,17 +51,45 @@ export function diffConfigs(running: Config | null, desired: Config): Plan {
   }
   for (const name of before.keys()) if (!after.has(name)) removed.push(name);
 
-  const oldListen = listenKeys(before);
-  const newListen = listenKeys(after);
-  const listeners = {
-    add: [...newListen].filter((k) => !oldListen.has(k)),
-    keep: [...newListen].filter((k) => oldListen.has(k)),
-    remove: [...oldListen].filter((k) => !newListen.has(k)),
-  };
+  const listeners = diffListeners(before, after, added, removed, changed);
   const adminChanged =
     running !== null && (running.admin.listen.key !== desired.admin.listen.key || running.admin.token !== desired.admin.token);
   const empty = added.length === 0 && removed.length === 0 && changed.length === 0 && !adminChanged;
   return { listeners, services: { added, removed, changed, unchanged }, adminChanged, empty };
+}
+
+/**
+ * Listener changes, from the services that changed only (an apply costs what it changes). An
+ * address leaving one service and joining another is in both sets, so it is kept, never rebound.
+ * `keep` lists every address and is computed only when someone reads it (status, tests).
+ */
+function diffListeners(
+  before: ReadonlyMap<string, ServiceConfig>,
+  after: ReadonlyMap<string, ServiceConfig>,
+  added: readonly string[],
+  removed: readonly string[],
+  changed: readonly ServiceChange[],
+): Plan['listeners'] {
+  const gone = new Set<string>();
+  const fresh = new Set<string>();
+  for (const name of removed) for (const l of before.get(name)!.listen) gone.add(l.key);
+  for (const name of added) for (const l of after.get(name)!.listen) fresh.add(l.key);
+  for (const { name } of changed) {
+    const was = before.get(name)!.listen;
+    const now = after.get(name)!.listen;
+    for (const l of was) if (!now.some((n) => n.key === l.key)) gone.add(l.key);
+    for (const l of now) if (!was.some((o) => o.key === l.key)) fresh.add(l.key);
+  }
+  const add = [...fresh].filter((k) => !gone.has(k));
+  const remove = [...gone].filter((k) => !fresh.has(k));
+  const addSet = new Set(add);
+  return {
+    add,
+    remove,
+    get keep() {
+      return [...listenKeys(after)].filter((k) => !addSet.has(k));
+    },
+  };
 }
 
 function listenKeys(services: ReadonlyMap<string, ServiceConfig>): Set<string> {
