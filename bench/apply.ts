@@ -7,7 +7,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -17,6 +16,7 @@ import { diffConfigs } from '../src/control/plan.js';
 import { Hitless } from '../src/hitless.js';
 import { silentLogger } from '../src/observability/log.js';
 import { VERSION } from '../src/version.js';
+import { freePort } from './lib/free-port.js';
 
 const BASE_PORT = 20_000;
 const REPS = Number(process.env.BENCH_APPLY_REPS ?? 50);
@@ -157,18 +157,6 @@ async function benchHitless(n: number, dir: string): Promise<{ startMs: number }
 // ---------------------------------------------------------------------------------------------
 // HAProxy: the same services as `listen` sections, mode tcp.
 
-function freePort(low: number, high: number): Promise<number> {
-  const tryPort = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
-    });
-  return (async () => {
-    for (let port = low; port <= high; port++) if (await tryPort(port)) return port;
-    throw new Error(`no free port in ${low}-${high}`);
-  })();
-}
 
 function renderHaproxy(n: number, generation: readonly number[], probePort: number, tag: string, statsSocket: string): string {
   const out = [

@@ -5,12 +5,13 @@
 // proxy's CPU time is utime+stime from /proc/<pid>/stat before and after each run. Loopback only.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../src/version.js';
+import { freePort } from './lib/free-port.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -42,18 +43,6 @@ interface LoadResult {
 
 const children: ChildProcess[] = [];
 
-function freePort(low: number, high: number): Promise<number> {
-  const tryPort = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
-    });
-  return (async () => {
-    for (let port = low; port <= high; port++) if (await tryPort(port)) return port;
-    throw new Error(`no free port in ${low}-${high}`);
-  })();
-}
 
 async function waitListening(port: number, child: ChildProcess, what: string): Promise<void> {
   const deadline = Date.now() + 15_000;

@@ -3,25 +3,14 @@
 // weights), applied through HAProxy's runtime API without any reload.
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { haproxyChurnConfigs } from '../../../dataplane/haproxy/bench-hook.js';
 import { applyAction } from '../actions.js';
 import { haproxyBinary, haproxyVersion } from './haproxy-config.js';
 import { freePort } from './ports.js';
 import { capture, makeTempDir, startServingChild } from './processes.js';
 import { loopbackEndpoint, type StartedTarget, type TargetContext, type TargetDefinition } from './target.js';
-
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (dirname(dir) !== dir) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'src', 'cli'))) return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
-}
-
-const MAIN = join(projectRoot(), 'dist', 'cli', 'main.js');
+import { MAIN } from './hitless.js';
 
 export const hitlessHaproxyTarget: TargetDefinition = {
   name: 'hitless-haproxy',

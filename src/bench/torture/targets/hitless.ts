@@ -23,7 +23,7 @@ function projectRoot(): string {
 }
 
 const ROOT = projectRoot();
-const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
+export const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 
 interface HitlessVariant {
   readonly mode: 'tcp' | 'http';
