@@ -5,20 +5,26 @@ import type { Etcd3, Lease } from 'etcd3';
 import type { EtcdTarget } from '../config/discovery-model.js';
 import { acquireEtcd, releaseEtcd } from '../discovery/etcd-client.js';
 import type { RegistryEntry } from './registry-entry.js';
+import { SerialReconciler } from './serial-reconciler.js';
 
 const RETRY_MS = 500;
 
 export class EtcdRegistration implements RegistryEntry {
+  private readonly reconciler = new SerialReconciler(
+    () => {
+      if (this.stopped || this.wanted === this.written) return null;
+      return this.wanted ? this.register() : this.revoke();
+    },
+    (err) => this.onError(new Error(`${this.description}: ${err.message}`)),
+    RETRY_MS,
+  );
   readonly description: string;
   private readonly client: Etcd3;
   private readonly key: string;
   private lease: Lease | null = null;
   private written = false;
   private wanted = false;
-  private busy = false;
-  private again = false;
   private stopped = false;
-  private retry: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly target: EtcdTarget & { readonly ttl: number },
@@ -43,34 +49,13 @@ export class EtcdRegistration implements RegistryEntry {
   async stop(): Promise<void> {
     this.wanted = false;
     this.stopped = true;
-    if (this.retry) clearTimeout(this.retry);
-    while (this.busy) await new Promise((r) => setTimeout(r, 10));
+    await this.reconciler.settle();
     await this.revoke();
     releaseEtcd(this.client);
   }
 
   private reconcile(): void {
-    if (this.busy) {
-      this.again = true;
-      return;
-    }
-    if (this.stopped || this.wanted === this.written) return;
-    this.busy = true;
-    this.again = false;
-    (this.wanted ? this.register() : this.revoke()).then(
-      () => this.done(),
-      (err: Error) => {
-        this.onError(new Error(`${this.description}: ${err.message}`));
-        this.done();
-        this.retry = setTimeout(() => this.reconcile(), RETRY_MS);
-        this.retry.unref();
-      },
-    );
-  }
-
-  private done(): void {
-    this.busy = false;
-    if (this.again) this.reconcile();
+    this.reconciler.run();
   }
 
   private async register(): Promise<void> {

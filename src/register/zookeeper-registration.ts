@@ -5,16 +5,22 @@ import zookeeper from 'node-zookeeper-client';
 import type { ZookeeperTarget } from '../config/discovery-model.js';
 import { ZookeeperSession } from '../discovery/zookeeper-session.js';
 import type { RegistryEntry } from './registry-entry.js';
+import { SerialReconciler } from './serial-reconciler.js';
 
 export class ZookeeperRegistration implements RegistryEntry {
+  private readonly reconciler = new SerialReconciler(
+    () => {
+      if (this.stopped || !this.session.connected || this.wanted === (this.node !== null)) return null;
+      return this.wanted ? this.create() : this.remove();
+    },
+    (err) => this.onError(err),
+    500,
+  );
   readonly description: string;
   private readonly session: ZookeeperSession;
   private node: string | null = null;
   private wanted = false;
-  private busy = false;
-  private again = false;
   private stopped = false;
-  private retry: NodeJS.Timeout | null = null;
   private readonly onConnected = (fresh: boolean) => {
     if (fresh) this.node = null;
     this.reconcile();
@@ -44,9 +50,8 @@ export class ZookeeperRegistration implements RegistryEntry {
   async stop(): Promise<void> {
     this.wanted = false;
     this.stopped = true;
-    if (this.retry) clearTimeout(this.retry);
     this.session.off('connected', this.onConnected);
-    while (this.busy) await new Promise((r) => setTimeout(r, 10));
+    await this.reconciler.settle();
     // Removing first makes the deregistration immediate for watchers; closing the session would too.
     if (this.node && this.session.connected) await this.call<void>((cb) => this.session.client.remove(this.node!, cb)).catch(() => {});
     this.node = null;
@@ -55,28 +60,7 @@ export class ZookeeperRegistration implements RegistryEntry {
 
   /** Makes the registry match `wanted`; serialised, and retried while the session is up. */
   private reconcile(): void {
-    if (this.busy) {
-      this.again = true;
-      return;
-    }
-    if (this.stopped || !this.session.connected || this.wanted === (this.node !== null)) return;
-    this.busy = true;
-    this.again = false;
-    const step = this.wanted ? this.create() : this.remove();
-    step.then(
-      () => this.done(),
-      (err: Error) => {
-        this.onError(err);
-        this.done();
-        this.retry = setTimeout(() => this.reconcile(), 500);
-        this.retry.unref();
-      },
-    );
-  }
-
-  private done(): void {
-    this.busy = false;
-    if (this.again) this.reconcile();
+    this.reconciler.run();
   }
 
   private async create(): Promise<void> {

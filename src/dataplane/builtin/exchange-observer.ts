@@ -17,6 +17,8 @@ export function observeHttpExchange(
   cluster: string | null,
   endpoint: BalancerEndpoint | null,
   tries: number,
+  /** The request body's declared length (scanned with the headers; req.headers is never built). */
+  bytesIn: number,
   bytesOut: number,
   /** The code of the answer hitless made itself (502, 503, 504...), null when the endpoint answered. */
   error: string | null,
@@ -24,9 +26,6 @@ export function observeHttpExchange(
   const ms = performance.now() - startedMs;
   const state = runtime.state;
   state.latency.observe(ms);
-  // Request bodies are counted by their declared length: the relay streams them without a counter.
-  const declared = req.headers['content-length'];
-  const bytesIn = declared === undefined ? 0 : Number(declared) || 0;
   state.bytesIn += bytesIn;
   state.bytesOut += bytesOut;
   if (endpoint !== null) {

@@ -42,7 +42,7 @@ export interface ForwardInfo {
  * What the pass over the request headers learned besides the headers themselves; filled by
  * upstreamRequestHeaders (one object per process: requests are handled one at a time).
  */
-export const scanned = { host: undefined as string | undefined, hasBody: false, upgrade: undefined as string | undefined };
+export const scanned = { host: undefined as string | undefined, hasBody: false, contentLength: 0, upgrade: undefined as string | undefined };
 
 /** The request headers to send upstream, as a flat [name, value, ...] list. Fills `scanned`. */
 export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo): string[] {
@@ -54,6 +54,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   let hasXfHost = false;
   let host: string | undefined;
   let hasBody = false;
+  let contentLength = 0;
   let upgrade: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
@@ -75,6 +76,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
           break;
         case 'content-length':
           if (value !== '0') hasBody = true;
+          contentLength = Number(value) || 0;
           break;
         case 'x-forwarded-for':
           xff = xff === null ? value : `${xff}, ${value}`;
@@ -104,6 +106,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   if (info.upgrade && upgrade) result.push('connection', 'upgrade', 'upgrade', upgrade);
   scanned.host = host;
   scanned.hasBody = hasBody;
+  scanned.contentLength = contentLength;
   scanned.upgrade = upgrade;
   return result;
 }

@@ -28,7 +28,7 @@ export function proxyHttpRequest(req: IncomingMessage, res: ServerResponse, runt
   // so Node never has to build req.headers (a lower-cased object) for a proxied request.
   const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http', upgrade: false });
   const cluster = runtime.route(scanned.host, url);
-  new ProxiedRequest(req, res, runtime, cluster, headers, scanned.hasBody).attempt();
+  new ProxiedRequest(req, res, runtime, cluster, headers, scanned.hasBody, scanned.contentLength).attempt();
 }
 
 function answer(runtime: ServiceRuntime, res: ServerResponse, error: HttpError, close = false): void {
@@ -60,6 +60,8 @@ class ProxiedRequest implements Dispatcher.DispatchHandler {
     private readonly cluster: ClusterRuntime,
     private readonly headers: string[],
     private readonly hasBody: boolean,
+    /** Declared request body length, for byte counters and the access log. */
+    private readonly bytesIn: number,
   ) {
     res.once('close', this.onClientClose);
   }
@@ -193,7 +195,7 @@ class ProxiedRequest implements Dispatcher.DispatchHandler {
   private readonly onClientClose = (): void => {
     this.runtime.state.active--;
     const own = this.settled && !this.responseStarted ? (this.lastError?.code ?? null) : null;
-    observeHttpExchange(this.runtime, this.req, this.res, this.started, this.cluster.config.name, this.endpoint, this.tried?.size ?? 0, this.bytesOut, own);
+    observeHttpExchange(this.runtime, this.req, this.res, this.started, this.cluster.config.name, this.endpoint, this.tried?.size ?? 0, this.bytesIn, this.bytesOut, own);
     if (!this.res.writableFinished) {
       this.settled = true;
       this.abortUpstream?.(new Error('client went away'));
