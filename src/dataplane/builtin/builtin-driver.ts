@@ -74,6 +74,7 @@ export class BuiltinDriver implements Driver {
   private frontendFor(key: string, runtime: ServiceRuntime): HttpFrontend {
     const existing = this.frontends.get(key);
     if (existing && existing.maxHeaderBytes === runtime.config.limits.maxHeaderBytes) return existing;
+    existing?.retire();
     const frontend = new HttpFrontend(runtime.config.limits.maxHeaderBytes, () => this.current.routes.get(key), runtime);
     this.frontends.set(key, frontend);
     return frontend;
@@ -110,6 +111,7 @@ export class BuiltinDriver implements Driver {
 
     for (const key of plan.listeners.remove) {
       this.pool.release(old.listeners.get(key)!, old.routes.get(key)?.config.timeouts.drain ?? 0);
+      this.frontends.get(key)?.retire();
       this.frontends.delete(key);
     }
     for (const name of plan.services.removed) {

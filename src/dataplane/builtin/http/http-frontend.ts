@@ -18,6 +18,9 @@ export class HttpFrontend {
   /** The last http runtime seen: serves requests arriving on a listener that is being drained. */
   private last: ServiceRuntime;
   private draining = false;
+  private retired = false;
+  /** Connections handed to this frontend and still open. */
+  private readonly sockets = new Set<Socket>();
 
   constructor(
     readonly maxHeaderBytes: number,
@@ -40,8 +43,23 @@ export class HttpFrontend {
 
   /** Hands an accepted connection to Node's HTTP parser. */
   accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      if (this.retired && this.sockets.size === 0) this.server.close();
+    });
     this.server.emit('connection', socket);
     socket.resume();
+  }
+
+  /**
+   * No new connections will come (listener removed, or a replacement frontend took over). Once
+   * the ones it has are gone, close the server: that stops Node's timeout-check interval, which
+   * would otherwise keep every retired frontend alive (a leak under a storm of applies).
+   */
+  retire(): void {
+    this.retired = true;
+    if (this.sockets.size === 0) this.server.close();
   }
 
   /** Timeouts that Node reads live; called when the service's generation changes. */
