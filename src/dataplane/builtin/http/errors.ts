@@ -4,6 +4,7 @@ import type { ServerResponse } from 'node:http';
 export const HTTP_ERRORS = {
   NO_ENDPOINT: { status: 503, code: 'HITLESS_ERR_NO_HEALTHY_ENDPOINT', text: 'no healthy endpoint' },
   CONNECT_FAILED: { status: 502, code: 'HITLESS_ERR_UPSTREAM_CONNECT', text: 'could not connect to an endpoint' },
+  BAD_RESPONSE: { status: 502, code: 'HITLESS_ERR_UPSTREAM_BAD_RESPONSE', text: 'the endpoint sent a malformed response' },
   UPSTREAM_FAILED: { status: 502, code: 'HITLESS_ERR_UPSTREAM_RESET', text: 'the endpoint closed the connection before answering' },
   CONNECT_TIMEOUT: { status: 504, code: 'HITLESS_ERR_UPSTREAM_CONNECT_TIMEOUT', text: 'timed out connecting to an endpoint' },
   RESPONSE_TIMEOUT: { status: 504, code: 'HITLESS_ERR_UPSTREAM_TIMEOUT', text: 'the endpoint did not answer in time' },

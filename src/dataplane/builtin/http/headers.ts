@@ -42,7 +42,7 @@ export interface ForwardInfo {
  * What the pass over the request headers learned besides the headers themselves; filled by
  * upstreamRequestHeaders (one object per process: requests are handled one at a time).
  */
-export const scanned = { host: undefined as string | undefined, hasBody: false, contentLength: 0, upgrade: undefined as string | undefined };
+export const scanned = { host: undefined as string | undefined, hasBody: false, chunked: false, contentLength: 0, upgrade: undefined as string | undefined };
 
 /** The request headers to send upstream, as a flat [name, value, ...] list. Fills `scanned`. */
 export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo): string[] {
@@ -54,19 +54,20 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   let hasXfHost = false;
   let host: string | undefined;
   let hasBody = false;
+  let chunked = false;
   let contentLength = 0;
   let upgrade: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const value = raw[i + 1];
     const n = name.length;
-    // host 4, forwarded 9, x-forwarded-for 15, x-forwarded-host 16, x-forwarded-proto 17,
-    // content-length 14, plus the hop-by-hop lengths.
-    if (n === 4 || n === 9 || n === 14 || n === 15 || hopLength(n)) {
+    // host 4, expect 6, forwarded 9, x-forwarded-for 15, x-forwarded-host 16,
+    // x-forwarded-proto 17, content-length 14, plus the hop-by-hop lengths.
+    if (n === 4 || n === 6 || n === 9 || n === 14 || n === 15 || hopLength(n)) {
       const lower = name.toLowerCase();
       if (HOP_BY_HOP.has(lower)) {
         if (lower === 'connection') listed = addConnectionTokens(value, listed);
-        else if (lower === 'transfer-encoding') hasBody = true;
+        else if (lower === 'transfer-encoding') hasBody = chunked = true;
         else if (lower === 'upgrade') upgrade = value;
         continue;
       }
@@ -74,6 +75,9 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
         case 'host':
           host = value;
           break;
+        case 'expect':
+          // node:http already answered the client's 100-continue; the endpoint must not wait for it.
+          continue;
         case 'content-length':
           if (value !== '0') hasBody = true;
           contentLength = Number(value) || 0;
@@ -106,36 +110,20 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   if (info.upgrade && upgrade) result.push('connection', 'upgrade', 'upgrade', upgrade);
   scanned.host = host;
   scanned.hasBody = hasBody;
+  scanned.chunked = chunked;
   scanned.contentLength = contentLength;
   scanned.upgrade = upgrade;
   return result;
 }
 
-/** What the pass over the response headers learned: the declared body length, or -1. */
-export const scannedResponse = { contentLength: -1 };
-
-/** The response headers to send to the client: upstream's minus hop-by-hop, as a flat list. */
-export function clientResponseHeaders(raw: readonly Buffer[]): string[] {
-  let listed: Set<string> | null = null;
-  const out: string[] = [];
-  let contentLength = -1;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString('latin1');
-    if (name.length === 14 && name.toLowerCase() === 'content-length') contentLength = Number(raw[i + 1].toString('latin1'));
-    else if (hopLength(name.length)) {
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) {
-        if (lower === 'connection') listed = addConnectionTokens(raw[i + 1].toString('latin1'), listed);
-        continue;
-      }
-    }
-    out.push(name, raw[i + 1].toString('latin1'));
-  }
-  scannedResponse.contentLength = Number.isSafeInteger(contentLength) ? contentLength : -1;
-  return listed === null ? out : dropListed(out, listed);
-}
-
-export function headerValue(raw: readonly string[], lowerName: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === lowerName) return raw[i + 1];
-  return undefined;
+/**
+ * The request head for an endpoint, one string written in one call. A body whose length the client
+ * did not declare (node:http de-chunked it) is chunked again towards the endpoint.
+ */
+export function requestHead(method: string, url: string, headers: readonly string[], chunked: boolean, hostMissing: boolean, fallbackHost: string): string {
+  let text = `${method} ${url} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  if (hostMissing) text += `host: ${fallbackHost}\r\n`;
+  if (chunked) text += 'transfer-encoding: chunked\r\n';
+  return `${text}\r\n`;
 }

@@ -66,7 +66,9 @@ export class HttpFrontend {
   configure(runtime: ServiceRuntime): void {
     const t = runtime.config.timeouts;
     this.server.headersTimeout = t.header;
-    this.server.keepAliveTimeout = t.idle;
+    // One inactivity timeout for the whole connection (idle keep-alive included). A separate
+    // keepAliveTimeout would make Node re-arm a socket timer twice per request.
+    this.server.keepAliveTimeout = 0;
     this.server.timeout = t.idle;
     this.last = runtime;
   }

@@ -1,19 +1,28 @@
-// One HTTP request through a service: route to a cluster, pick an endpoint, dispatch on the
-// endpoint's undici pool, stream the answer back with backpressure, retry when that is safe.
+// One HTTP request through a service: route to a cluster, pick an endpoint, send the request on
+// one of the endpoint's pooled connections, stream the answer back with backpressure, retry when
+// that is safe.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
 import type { ClusterRuntime, ServiceRuntime } from '../service-runtime.js';
-import { BodyRelay } from './body-relay.js';
 import { HTTP_ERRORS, sendHttpError, type HttpError } from './errors.js';
-import { clientResponseHeaders, scanned, scannedResponse, upstreamRequestHeaders } from './headers.js';
+import { requestHead, scanned, upstreamRequestHeaders } from './headers.js';
 import { poolFor } from './upstream-pool.js';
+import type { ExchangeHandler, UpstreamConnection, UpstreamError } from './upstream-connection.js';
+import type { ResponseHead } from './response-head.js';
 import { recordFailure, recordSuccess } from '../passive-health.js';
 import { observeHttpExchange } from '../exchange-observer.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-/** Errors that mean the endpoint never saw the request: always safe to try another endpoint. */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
+const CHUNKED_END = '0\r\n\r\n';
+
+const ERROR_FOR: Record<UpstreamError['code'], HttpError> = {
+  CONNECT_FAILED: HTTP_ERRORS.CONNECT_FAILED,
+  CONNECT_TIMEOUT: HTTP_ERRORS.CONNECT_TIMEOUT,
+  RESPONSE_TIMEOUT: HTTP_ERRORS.RESPONSE_TIMEOUT,
+  BODY_TIMEOUT: HTTP_ERRORS.UPSTREAM_FAILED,
+  RESET: HTTP_ERRORS.UPSTREAM_FAILED,
+  BAD_RESPONSE: HTTP_ERRORS.BAD_RESPONSE,
+};
 
 export function proxyHttpRequest(req: IncomingMessage, res: ServerResponse, runtime: ServiceRuntime): void {
   const service = runtime.state;
@@ -28,7 +37,7 @@ export function proxyHttpRequest(req: IncomingMessage, res: ServerResponse, runt
   // so Node never has to build req.headers (a lower-cased object) for a proxied request.
   const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http', upgrade: false });
   const cluster = runtime.route(scanned.host, url);
-  new ProxiedRequest(req, res, runtime, cluster, headers, scanned.hasBody, scanned.contentLength).attempt();
+  new ProxiedRequest(req, res, runtime, cluster, headers, scanned).attempt(false);
 }
 
 function answer(runtime: ServiceRuntime, res: ServerResponse, error: HttpError, close = false): void {
@@ -37,18 +46,26 @@ function answer(runtime: ServiceRuntime, res: ServerResponse, error: HttpError, 
   sendHttpError(res, error, close);
 }
 
-class ProxiedRequest implements Dispatcher.DispatchHandler {
+class ProxiedRequest implements ExchangeHandler {
   private tried: Set<string> | null = null;
   private endpoint: BalancerEndpoint | null = null;
-  private relay: BodyRelay | null = null;
-  private abortUpstream: ((err: Error) => void) | null = null;
-  private resumeUpstream: (() => void) | null = null;
-  /** The response's declared length (-1: none); when the bytes reach it, the response is ended. */
-  private lastByte = -1;
+  private conn: UpstreamConnection | null = null;
+  private readonly hasBody: boolean;
+  /** The client's body had no declared length: it is chunked again towards the endpoint. */
+  private readonly chunked: boolean;
+  private readonly hostMissing: boolean;
+  /** Declared request body length, for byte counters and the access log. */
+  private readonly bytesIn: number;
+  private bodyAttached = false;
+  private bodyEnded = false;
+  /** True once any body byte left the client's stream: from then on the request cannot be replayed. */
+  private bodySent = false;
+  /** A pooled connection the endpoint had dropped was replaced by a fresh one (once per request). */
+  private staleRetried = false;
   private ended = false;
   private responseStarted = false;
   private settled = false;
-  private inFlight = false;
+  private lastError: HttpError | null = null;
   /** For the latency histogram and access log (observability): one clock read, one counter. */
   private readonly started = performance.now();
   private bytesOut = 0;
@@ -59,64 +76,97 @@ class ProxiedRequest implements Dispatcher.DispatchHandler {
     private readonly runtime: ServiceRuntime,
     private readonly cluster: ClusterRuntime,
     private readonly headers: string[],
-    private readonly hasBody: boolean,
-    /** Declared request body length, for byte counters and the access log. */
-    private readonly bytesIn: number,
+    scan: typeof scanned,
   ) {
+    this.hasBody = scan.hasBody;
+    this.chunked = scan.chunked;
+    this.hostMissing = scan.host === undefined;
+    this.bytesIn = scan.contentLength;
     res.once('close', this.onClientClose);
   }
 
-  attempt(): void {
+  /** sameEndpoint: the last try failed on a stale pooled connection; use a fresh one to the same endpoint. */
+  attempt(sameEndpoint: boolean): void {
     const config = this.runtime.config;
-    const tries = this.tried?.size ?? 0;
-    const endpoint = tries <= config.retries ? this.cluster.balancer.pick({ clientKey: this.req.socket.remoteAddress, exclude: this.tried ?? undefined }) : undefined;
-    if (!endpoint) {
-      this.finishWith(tries === 0 ? HTTP_ERRORS.NO_ENDPOINT : (this.lastError ?? HTTP_ERRORS.CONNECT_FAILED));
-      return;
+    let endpoint: BalancerEndpoint | undefined;
+    if (sameEndpoint) {
+      endpoint = this.endpoint!;
+      this.runtime.state.retries++;
+    } else {
+      const tries = this.tried?.size ?? 0;
+      endpoint = tries <= config.retries ? this.cluster.balancer.pick({ clientKey: this.req.socket.remoteAddress, exclude: this.tried ?? undefined }) : undefined;
+      if (!endpoint) {
+        this.finishWith(tries === 0 ? HTTP_ERRORS.NO_ENDPOINT : (this.lastError ?? HTTP_ERRORS.CONNECT_FAILED));
+        return;
+      }
+      if (tries > 0) this.runtime.state.retries++;
+      (this.tried ??= new Set()).add(endpoint.key);
+      this.endpoint = endpoint;
     }
-    if (tries > 0) this.runtime.state.retries++;
-    (this.tried ??= new Set()).add(endpoint.key);
-    this.endpoint = endpoint;
     endpoint.state.active++;
     endpoint.state.total++;
-    this.inFlight = true;
-    this.relay = this.hasBody ? new BodyRelay(this.req) : null;
-    poolFor(endpoint, config.timeouts.connect).dispatch(
-      {
-        path: this.req.url ?? '/',
-        method: this.req.method ?? 'GET',
-        headers: this.headers,
-        body: this.relay,
-        headersTimeout: config.timeouts.response,
-        bodyTimeout: config.timeouts.idle,
-      },
-      this,
-    );
+    const conn = (this.conn = poolFor(endpoint, config.timeouts.connect).acquire(sameEndpoint));
+    const head = requestHead(this.req.method ?? 'GET', this.req.url ?? '/', this.headers, this.chunked, this.hostMissing, endpoint.key);
+    conn.start(this, this.req.method ?? 'GET', head, config.timeouts.response, config.timeouts.idle);
   }
 
-  private lastError: HttpError | null = null;
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortUpstream = abort;
+  onReady(): void {
+    if (!this.hasBody) return this.conn!.endRequest();
+    // The body is read only now that the endpoint is connected: a connect failure leaves it
+    // unread, so the request can still go to another endpoint.
+    if (!this.bodyAttached) {
+      this.bodyAttached = true;
+      this.req.on('data', this.onBody);
+      this.req.once('end', this.onBodyEnd);
+    }
+    if (this.bodyEnded) this.onBodyEnd();
+    else this.req.resume();
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true; // 1xx: Node already answered Expect: 100-continue itself
-    this.responseStarted = true;
+  private readonly onBody = (chunk: Buffer): void => {
+    this.bodySent = true;
+    const conn = this.conn;
+    if (conn === null) return;
+    if (!conn.writeBody(chunk, this.chunked)) this.req.pause();
+  };
+
+  private readonly onBodyEnd = (): void => {
+    this.bodyEnded = true;
+    this.bodySent = true; // the request is complete on the wire: replaying it could repeat it
+    this.conn?.endRequest(this.chunked ? CHUNKED_END : undefined);
+  };
+
+  onDrain(): void {
+    this.req.resume();
+  }
+
+  onHead(head: ResponseHead): boolean {
     const endpoint = this.endpoint!;
-    if (statusCode >= 500) recordFailure(endpoint.state, this.cluster.config.health.passive);
+    const res = this.res;
+    if (res.destroyed) {
+      this.release();
+      return false;
+    }
+    try {
+      res.writeHead(head.status, head.reason, head.headers);
+    } catch {
+      // node:http refused a header name or value (control characters, obs-fold...): never
+      // forward what a client must not see.
+      recordFailure(endpoint.state, this.cluster.config.health.passive);
+      this.release();
+      this.finishWith(HTTP_ERRORS.BAD_RESPONSE);
+      return false;
+    }
+    this.responseStarted = true;
+    if (head.status >= 500) recordFailure(endpoint.state, this.cluster.config.health.passive);
     else recordSuccess(endpoint.state);
-    this.runtime.state.responses[Math.floor(statusCode / 100)]++;
-    if (this.res.destroyed) return false;
-    this.res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders));
-    this.lastByte = scannedResponse.contentLength;
-    this.resumeUpstream = resume;
+    this.runtime.state.responses[Math.floor(head.status / 100)]++;
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
+  onData(chunk: Buffer, last: boolean): boolean {
     this.bytesOut += chunk.length;
-    if (this.bytesOut === this.lastByte) {
+    if (last) {
       // The declared length is complete: headers and the last bytes go out in one write, without
       // the cork-until-next-tick that write() then end() costs for every small response.
       this.ended = true;
@@ -124,25 +174,23 @@ class ProxiedRequest implements Dispatcher.DispatchHandler {
       return true;
     }
     if (this.res.write(chunk)) return true;
-    // Backpressure: undici stops reading until the client has drained what was written.
-    this.res.once('drain', this.onDrain);
+    // Backpressure: the endpoint's connection stops reading until the client has drained.
+    this.res.once('drain', this.onResponseDrain);
     return false;
   }
 
-  private readonly onDrain = (): void => {
-    this.resumeUpstream?.();
+  private readonly onResponseDrain = (): void => {
+    this.conn?.resume();
   };
 
-  onComplete(): void {
+  onEnd(): void {
     this.release();
     if (!this.ended) this.res.end();
   }
 
-  onError(err: Error): void {
+  onError(err: UpstreamError): void {
     this.release();
     if (this.settled) return;
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const endpoint = this.endpoint!;
     if (this.responseStarted) {
       // Bytes already went to the client: nothing can be retried or answered; cut it so the
       // client sees a truncated response rather than a silently short one.
@@ -150,29 +198,33 @@ class ProxiedRequest implements Dispatcher.DispatchHandler {
       this.res.destroy(err);
       return;
     }
-    const connectFailure = CONNECT_ERRORS.has(code);
-    if (code !== 'UND_ERR_ABORTED') recordFailure(endpoint.state, this.cluster.config.health.passive);
-    this.lastError =
-      code === 'UND_ERR_CONNECT_TIMEOUT' ? HTTP_ERRORS.CONNECT_TIMEOUT
-      : code === 'UND_ERR_HEADERS_TIMEOUT' ? HTTP_ERRORS.RESPONSE_TIMEOUT
-      : connectFailure ? HTTP_ERRORS.CONNECT_FAILED
-      : HTTP_ERRORS.UPSTREAM_FAILED;
-    if (this.canRetry(connectFailure, code)) {
-      this.attempt();
+    if (this.res.destroyed) return;
+    const replayable = this.replayable(err);
+    // A pooled connection the endpoint closed while idle is not the endpoint failing: replace it
+    // with a fresh connection to the same endpoint, and do not count it against its health.
+    if (err.code === 'RESET' && err.reused && err.beforeResponse && replayable && !this.staleRetried) {
+      this.staleRetried = true;
+      this.attempt(true);
+      return;
+    }
+    recordFailure(this.endpoint!.state, this.cluster.config.health.passive);
+    this.lastError = ERROR_FOR[err.code];
+    if (replayable && err.code !== 'RESPONSE_TIMEOUT' && err.code !== 'BAD_RESPONSE') {
+      this.attempt(false);
       return;
     }
     this.finishWith(this.lastError);
   }
 
   /**
-   * Before any response byte: a connect failure never reached the endpoint; a reset of a reused
-   * connection did, so only idempotent requests whose body (if any) was not sent are replayed.
+   * Before any response byte: a connect failure never reached the endpoint; a reset after the
+   * request was sent may have, so only an idempotent request, or one whose body had not started
+   * (the endpoint cannot have acted on half a request), is replayed.
    */
-  private canRetry(connectFailure: boolean, code: string): boolean {
-    if (this.res.destroyed || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_ABORTED') return false;
-    const bodySent = this.relay?.started ?? false;
-    if (connectFailure) return !bodySent;
-    return !bodySent && IDEMPOTENT.has(this.req.method ?? 'GET');
+  private replayable(err: UpstreamError): boolean {
+    if (!err.beforeResponse || this.bodySent) return false;
+    if (err.code === 'CONNECT_FAILED' || err.code === 'CONNECT_TIMEOUT') return true;
+    return this.hasBody || IDEMPOTENT.has(this.req.method ?? 'GET');
   }
 
   private finishWith(error: HttpError): void {
@@ -180,25 +232,26 @@ class ProxiedRequest implements Dispatcher.DispatchHandler {
     this.settled = true;
     this.lastError = error; // what the access log reports
     // A body we began to read and then abandoned cannot be resynchronised: close after answering.
-    answer(this.runtime, this.res, error, this.relay?.started === true && !this.req.complete);
+    answer(this.runtime, this.res, error, this.bodySent && !this.req.complete);
   }
 
+  /** The exchange with the current endpoint is over (the connection went back to its pool or closed). */
   private release(): void {
-    if (this.inFlight) {
-      this.endpoint!.state.active--;
-      this.inFlight = false;
-    }
-    this.abortUpstream = null;
-    this.relay?.destroy();
+    if (this.conn === null) return;
+    this.conn = null;
+    this.endpoint!.state.active--;
+    if (this.bodyAttached && !this.req.complete) this.req.pause();
   }
 
   private readonly onClientClose = (): void => {
     this.runtime.state.active--;
     const own = this.settled && !this.responseStarted ? (this.lastError?.code ?? null) : null;
     observeHttpExchange(this.runtime, this.req, this.res, this.started, this.cluster.config.name, this.endpoint, this.tried?.size ?? 0, this.bytesIn, this.bytesOut, own);
-    if (!this.res.writableFinished) {
+    if (!this.res.writableFinished && this.conn !== null) {
       this.settled = true;
-      this.abortUpstream?.(new Error('client went away'));
+      const conn = this.conn;
+      this.release();
+      conn.abort();
     }
   };
 }

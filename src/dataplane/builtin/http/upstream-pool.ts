@@ -1,58 +1,76 @@
-// One undici Pool per endpoint identity, kept across applies with the endpoint's state, so
-// pooled keep-alive connections to endpoints survive config changes too — a change of
-// timeouts.connect included: the pool's connector reads the timeout in effect at each connect.
-import { Pool, buildConnector } from 'undici';
+// Keep-alive connections to one endpoint, kept with the endpoint's identity (EndpointState) across
+// applies, so pooled connections to endpoints survive config changes too. The connect timeout is
+// read at each connect, so a change of timeouts.connect needs no new pool.
 import type { EndpointState } from '../../endpoint-state.js';
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
-
-interface PoolEntry {
-  readonly pool: Pool;
-  connectTimeout: number;
-}
-
-const pools = new WeakMap<EndpointState, PoolEntry>();
-
-/** One connector per distinct connect timeout (a handful per process). */
-const connectors = new Map<number, buildConnector.connector>();
-function connectorFor(timeout: number): buildConnector.connector {
-  let c = connectors.get(timeout);
-  if (!c) connectors.set(timeout, (c = buildConnector({ timeout })));
-  return c;
-}
+import { UpstreamConnection, type ConnectionOwner } from './upstream-connection.js';
 
 /**
  * Idle pooled connections are dropped after this, below the 5 s keep-alive default of Node and
  * nginx backends, so we rarely reuse a connection the endpoint is about to close.
  */
 const KEEP_ALIVE_MS = 4_000;
+/** Idle connections kept per endpoint beyond this are closed (busy ones are not limited). */
+const MAX_IDLE = 512;
 
-export function poolFor(endpoint: BalancerEndpoint, connectTimeout: number): Pool {
-  const state = endpoint.state;
-  const entry = pools.get(state);
-  if (entry) {
-    entry.connectTimeout = connectTimeout;
-    return entry.pool;
+export class EndpointPool implements ConnectionOwner {
+  /** Most recently used last: reuse the warmest connection, let the coldest expire. */
+  private readonly idle: UpstreamConnection[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    public connectTimeout: number,
+  ) {}
+
+  /** An idle pooled connection, or a new one (fresh: always new, after a stale one failed). */
+  acquire(fresh = false): UpstreamConnection {
+    if (!fresh) {
+      const pooled = this.idle.pop();
+      if (pooled !== undefined) return pooled;
+    }
+    return new UpstreamConnection(this.host, this.port, this, this.connectTimeout);
   }
-  const created: PoolEntry = {
-    connectTimeout,
-    pool: new Pool(`http://${endpoint.key}`, {
-      connect: (options, callback) => connectorFor(created.connectTimeout)(options, callback),
-      keepAliveTimeout: KEEP_ALIVE_MS,
-      keepAliveMaxTimeout: 60_000,
-      pipelining: 1,
-      // Our own timeouts are set per request; the pool's defaults must never cut a streaming body.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    }),
-  };
-  pools.set(state, created);
-  state.resources.push({ close: () => closePool(state) });
-  return created.pool;
+
+  release(conn: UpstreamConnection): void {
+    if (this.closed || this.idle.length >= MAX_IDLE) return conn.close();
+    conn.parkIdle(KEEP_ALIVE_MS);
+    this.idle.push(conn);
+  }
+
+  forget(conn: UpstreamConnection): void {
+    const i = this.idle.lastIndexOf(conn);
+    if (i !== -1) this.idle.splice(i, 1);
+  }
+
+  /** Graceful: idle connections close now, busy ones when their exchange ends. */
+  close(): void {
+    this.closed = true;
+    for (const conn of this.idle.splice(0)) conn.close();
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
 }
 
-/** Graceful: in-flight requests finish, then the pool's connections close. */
-function closePool(state: EndpointState): Promise<void> {
-  const entry = pools.get(state);
+const pools = new WeakMap<EndpointState, EndpointPool>();
+
+export function poolFor(endpoint: BalancerEndpoint, connectTimeout: number): EndpointPool {
+  const state = endpoint.state;
+  let pool = pools.get(state);
+  if (pool !== undefined) {
+    pool.connectTimeout = connectTimeout;
+    return pool;
+  }
+  pool = new EndpointPool(endpoint.host, endpoint.port, connectTimeout);
+  pools.set(state, pool);
+  state.resources.push({ close: () => closePool(state) });
+  return pool;
+}
+
+function closePool(state: EndpointState): void {
+  pools.get(state)?.close();
   pools.delete(state);
-  return entry ? entry.pool.close().catch(() => {}) : Promise.resolve();
 }

@@ -1,0 +1,34 @@
+// Upstream connections' timeouts (connect, response, body idle, pooled keep-alive) as plain
+// deadline numbers checked by one timer, instead of a Node timer per socket re-armed several
+// times per request: setting a deadline is one assignment on the hot path.
+
+/** Timeouts fire within this much of their deadline. */
+const RESOLUTION_MS = 50;
+
+export interface HasDeadline {
+  /** performance.now() value after which onDeadline is called; Infinity for none. */
+  deadline: number;
+  onDeadline(now: number): void;
+}
+
+const watched = new Set<HasDeadline>();
+let timer: NodeJS.Timeout | null = null;
+
+function sweep(): void {
+  const now = performance.now();
+  for (const item of watched) if (item.deadline <= now) item.onDeadline(now);
+  if (watched.size === 0 && timer !== null) {
+    clearInterval(timer);
+    timer = null;
+  }
+}
+
+export function watchDeadline(item: HasDeadline): void {
+  watched.add(item);
+  // unref: pending upstream timeouts alone must not keep a stopping process alive.
+  if (timer === null) timer = setInterval(sweep, RESOLUTION_MS).unref();
+}
+
+export function unwatchDeadline(item: HasDeadline): void {
+  watched.delete(item);
+}

@@ -1,0 +1,118 @@
+// An endpoint's response head, parsed once from the bytes up to the blank line. hitless decides
+// the body framing itself (RFC 9112 §6.3) so that it never trusts a response it cannot delimit:
+// anything ambiguous either closes the upstream connection after the response or is refused (502).
+// Header names and values are validated later by node:http's writeHead, which rejects what a
+// client must never see (control characters, obs-fold), and that rejection also becomes a 502.
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** Lengths of the names this parser looks at; every other name is passed on without lower-casing. */
+function interesting(n: number): boolean {
+  return n === 14 || n === 10 || n === 17 || n === 2 || n === 7 || n === 16;
+}
+
+export interface ResponseHead {
+  readonly status: number;
+  readonly reason: string;
+  /** For the client: upstream's headers minus hop-by-hop ones, as a flat [name, value, ...] list. */
+  readonly headers: string[];
+  /** How the body ends: a byte count, chunked framing, the connection closing, or no body. */
+  readonly framing: 'length' | 'chunked' | 'close' | 'none';
+  /** The declared Content-Length (framing 'length'), else -1. */
+  readonly contentLength: number;
+  /** False when the endpoint asked to close, spoke HTTP/1.0 without keep-alive, or framing is 'close'. */
+  readonly keepAlive: boolean;
+}
+
+export class BadResponseError extends Error {
+  readonly code = 'HITLESS_UPSTREAM_BAD_RESPONSE';
+}
+
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/;
+
+/**
+ * `text` is the head without its final CRLFCRLF, decoded as latin1. `requestMethod` matters:
+ * a response to HEAD has no body whatever it declares.
+ */
+export function parseResponseHead(text: string, requestMethod: string): ResponseHead {
+  let lineEnd = text.indexOf('\r\n');
+  if (lineEnd === -1) lineEnd = text.length;
+  const m = STATUS_LINE.exec(text.slice(0, lineEnd));
+  if (m === null) throw new BadResponseError(`malformed status line: ${JSON.stringify(text.slice(0, Math.min(lineEnd, 80)))}`);
+  const http10 = m[1] === '0';
+  const status = Number(m[2]);
+  const headers: string[] = [];
+  let contentLength = -1;
+  let chunked = false;
+  let otherCoding = false;
+  let closeAsked = false;
+  let keepAliveAsked = false;
+  let listed: Set<string> | null = null;
+  let pos = lineEnd + 2;
+  while (pos < text.length) {
+    let end = text.indexOf('\r\n', pos);
+    if (end === -1) end = text.length;
+    const colon = text.indexOf(':', pos);
+    if (colon === -1 || colon >= end || colon === pos) throw new BadResponseError(`malformed header line: ${JSON.stringify(text.slice(pos, Math.min(end, pos + 80)))}`);
+    const name = text.slice(pos, colon);
+    const value = text.slice(colon + 1, end).trim();
+    pos = end + 2;
+    if (interesting(name.length)) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-length') {
+        const n = /^\d{1,15}$/.test(value) ? Number(value) : NaN;
+        // Two different lengths (or a non-number) make the body's end unknowable: refuse.
+        if (Number.isNaN(n) || (contentLength !== -1 && contentLength !== n)) throw new BadResponseError(`invalid Content-Length: ${JSON.stringify(value)}`);
+        if (contentLength === -1) headers.push(name, value);
+        contentLength = n;
+        continue;
+      }
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'transfer-encoding') {
+          const codings = value.toLowerCase();
+          // Chunked must be the final coding; any other transfer coding means "until close".
+          if (/(?:^|,)\s*chunked\s*$/.test(codings)) chunked = true;
+          else otherCoding = true;
+        } else if (lower === 'connection') {
+          for (const token of value.toLowerCase().split(',')) {
+            const t = token.trim();
+            if (t === 'close') closeAsked = true;
+            else if (t === 'keep-alive') keepAliveAsked = true;
+            else if (t !== '') (listed ??= new Set()).add(t);
+          }
+        }
+        continue;
+      }
+    }
+    headers.push(name, value);
+  }
+  const noBody = requestMethod === 'HEAD' || status === 204 || status === 304 || status < 200;
+  let framing: ResponseHead['framing'];
+  if (noBody) framing = 'none';
+  else if (otherCoding) framing = 'close';
+  else if (chunked) framing = 'chunked';
+  else if (contentLength !== -1) framing = contentLength === 0 ? 'none' : 'length';
+  else framing = 'close';
+  // Transfer-Encoding beats Content-Length (RFC 9112 §6.3), and such a response may be a smuggling
+  // attempt: its length header is not passed on, and the connection is not reused.
+  const transferAndLength = (chunked || otherCoding) && contentLength !== -1;
+  if (transferAndLength && !noBody) dropContentLength(headers);
+  const keepAlive = !closeAsked && !transferAndLength && framing !== 'close' && (!http10 || keepAliveAsked);
+  return {
+    status,
+    reason: m[3] ?? '',
+    headers: listed === null ? headers : headers.filter((_, i, all) => !listed.has((i % 2 === 0 ? all[i] : all[i - 1]).toLowerCase())),
+    framing,
+    contentLength: framing === 'length' ? contentLength : -1,
+    keepAlive,
+  };
+}
+
+function dropContentLength(headers: string[]): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].toLowerCase() === 'content-length') {
+      headers.splice(i, 2);
+      return;
+    }
+  }
+}

@@ -1,0 +1,338 @@
+// One keep-alive HTTP/1.1 connection to an endpoint, carrying one exchange at a time. It writes
+// the request head as one string, streams the body the proxy hands it, and delimits the response
+// itself (response-head.ts, chunked-decoder.ts) so the body's bytes reach the client without being
+// re-parsed or copied. Everything it knows about a failure goes into UpstreamError, which is what
+// the proxy needs to decide whether a retry is safe.
+import { connect, type Socket } from 'node:net';
+import { ChunkedDecoder } from './chunked-decoder.js';
+import { BadResponseError, parseResponseHead, type ResponseHead } from './response-head.js';
+import { unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
+
+/** A response head larger than this is refused (502), as HAProxy's tune.bufsize does. */
+const MAX_RESPONSE_HEAD = 64 * 1024;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+/**
+ * Every upstream read lands here first (reads are synchronous, so one buffer serves all
+ * connections) and is copied out at its real size: cheaper than Node's default of a fresh 64 KiB
+ * allocation per read, and it skips the Readable stream machinery on the hot path.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+export interface ExchangeHandler {
+  /** The connection is up and the head was written: the request body may be sent now. */
+  onReady(): void;
+  /** Return false if the head cannot be forwarded (the exchange is then aborted). */
+  onHead(head: ResponseHead): boolean;
+  /** Body bytes; `last` marks the slice that ends a Content-Length body. False = client is full. */
+  onData(chunk: Buffer, last: boolean): boolean;
+  /** The whole response arrived. */
+  onEnd(): void;
+  onError(err: UpstreamError): void;
+  /** The request body may be written again after writeBody returned false. */
+  onDrain(): void;
+}
+
+export type UpstreamErrorCode =
+  | 'CONNECT_FAILED'
+  | 'CONNECT_TIMEOUT'
+  | 'RESPONSE_TIMEOUT'
+  | 'BODY_TIMEOUT'
+  | 'RESET'
+  | 'BAD_RESPONSE';
+
+export class UpstreamError extends Error {
+  constructor(
+    readonly code: UpstreamErrorCode,
+    message: string,
+    /** No byte of a response had arrived: the request may be retried if it is safe to. */
+    readonly beforeResponse: boolean,
+    /** The connection had carried an earlier exchange (a pooled one the endpoint may have dropped). */
+    readonly reused: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export interface ConnectionOwner {
+  /** The exchange finished cleanly and the connection may carry another. */
+  release(conn: UpstreamConnection): void;
+  /** The connection closed; forget it. */
+  forget(conn: UpstreamConnection): void;
+}
+
+const enum Phase {
+  Connecting,
+  Idle,
+  AwaitingHead,
+  Body,
+  Closed,
+}
+
+export class UpstreamConnection implements HasDeadline {
+  deadline = Infinity;
+  private phase = Phase.Connecting;
+  private handler: ExchangeHandler | null = null;
+  private method = 'GET';
+  /** Timeouts of the current exchange (they come from the config the request started with). */
+  private responseTimeout = 0;
+  private idleTimeout = 0;
+  private exchanges = 0;
+  private partialHead: Buffer | null = null;
+  private head: ResponseHead | null = null;
+  private remaining = 0;
+  private chunked: ChunkedDecoder | null = null;
+  private requestDone = false;
+  private reusable = true;
+
+  private readonly socket: Socket;
+  /** onData asked to wait: reading stops until resume(). */
+  private paused = false;
+
+  constructor(
+    host: string,
+    port: number,
+    private readonly owner: ConnectionOwner,
+    connectTimeout: number,
+  ) {
+    this.deadline = performance.now() + connectTimeout;
+    watchDeadline(this);
+    const socket = (this.socket = connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.onRead } }));
+    socket.once('connect', this.onConnect);
+    socket.on('drain', this.onSocketDrain);
+    socket.once('end', this.onSocketEnd);
+    socket.once('error', this.onSocketError);
+    socket.once('close', this.onSocketClose);
+  }
+
+  get idle(): boolean {
+    return this.phase === Phase.Idle;
+  }
+
+  /** Starts an exchange: the head goes out now (queued until connected), the body when onReady says. */
+  start(handler: ExchangeHandler, method: string, head: string, responseTimeout: number, idleTimeout: number): void {
+    this.handler = handler;
+    this.method = method;
+    this.responseTimeout = responseTimeout;
+    this.idleTimeout = idleTimeout;
+    this.head = null;
+    this.chunked = null;
+    this.requestDone = false;
+    this.socket.write(head, 'latin1');
+    if (this.phase === Phase.Connecting) return; // onConnect continues
+    this.phase = Phase.AwaitingHead;
+    this.deadline = performance.now() + responseTimeout;
+    handler.onReady();
+  }
+
+  /** Request body bytes, in chunked framing when asked. False: wait for onDrain. */
+  writeBody(chunk: Buffer, chunked: boolean): boolean {
+    if (this.phase === Phase.AwaitingHead) this.deadline = performance.now() + this.responseTimeout;
+    if (!chunked) return this.socket.write(chunk);
+    if (chunk.length === 0) return true; // a zero-size chunk would end the body
+    this.socket.cork();
+    this.socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    this.socket.write(chunk);
+    const ok = this.socket.write('\r\n', 'latin1');
+    this.socket.uncork();
+    return ok;
+  }
+
+  /** The request is completely written (its body, if any, included). */
+  endRequest(trailer?: string): void {
+    if (trailer !== undefined) this.socket.write(trailer);
+    this.requestDone = true;
+  }
+
+  /** Resumes reading the response after onData returned false. */
+  resume(): void {
+    this.paused = false;
+    if (this.phase !== Phase.Closed) this.socket.resume();
+  }
+
+  /** The client went away mid-exchange: drop the connection without telling the handler. */
+  abort(): void {
+    this.handler = null;
+    this.close();
+  }
+
+  /** Back in the pool: the deadline becomes the keep-alive expiry. */
+  parkIdle(keepAliveMs: number): void {
+    this.phase = Phase.Idle;
+    this.deadline = performance.now() + keepAliveMs;
+  }
+
+  close(): void {
+    if (this.phase === Phase.Closed) return;
+    this.phase = Phase.Closed;
+    unwatchDeadline(this);
+    this.socket.destroy();
+  }
+
+  onDeadline(): void {
+    const phase = this.phase;
+    if (phase === Phase.Idle || phase === Phase.Closed) return this.close();
+    if (phase === Phase.Connecting) return this.fail('CONNECT_TIMEOUT', 'timed out connecting');
+    if (phase === Phase.AwaitingHead) return this.fail('RESPONSE_TIMEOUT', 'no response in time');
+    this.fail('BODY_TIMEOUT', 'response body stalled');
+  }
+
+  private readonly onConnect = (): void => {
+    if (this.phase !== Phase.Connecting) return;
+    const handler = this.handler;
+    if (handler === null) {
+      // Connected for nobody (the exchange was aborted meanwhile): it still may serve the pool.
+      this.phase = Phase.Idle;
+      this.owner.release(this);
+      return;
+    }
+    this.phase = Phase.AwaitingHead;
+    this.deadline = performance.now() + this.responseTimeout;
+    handler.onReady();
+  };
+
+  private readonly onSocketDrain = (): void => {
+    this.handler?.onDrain();
+  };
+
+  private readonly onRead = (nread: number, shared: Buffer): boolean => {
+    const chunk = Buffer.allocUnsafe(nread);
+    shared.copy(chunk, 0, 0, nread);
+    this.onSocketData(chunk);
+    return !this.paused;
+  };
+
+  private onSocketData(buf: Buffer): void {
+    const handler = this.handler;
+    if (handler === null || this.phase === Phase.Idle) {
+      // Bytes nobody asked for: the connection is out of step with the endpoint.
+      this.close();
+      return;
+    }
+    let start = 0;
+    if (this.head === null) {
+      if (this.partialHead !== null) {
+        buf = Buffer.concat([this.partialHead, buf]);
+        this.partialHead = null;
+      }
+      start = this.readHead(buf, handler);
+      if (start < 0) return;
+    }
+    this.readBody(buf, start, handler);
+  }
+
+  /** Parses the head at the start of buf; returns where the body starts, or -1 (need more / failed). */
+  private readHead(buf: Buffer, handler: ExchangeHandler): number {
+    let offset = 0;
+    for (;;) {
+      const end = buf.indexOf(CRLFCRLF, offset);
+      if (end === -1) {
+        if (buf.length - offset > MAX_RESPONSE_HEAD) this.fail('BAD_RESPONSE', `response head larger than ${MAX_RESPONSE_HEAD} bytes`);
+        else this.partialHead = offset === 0 ? buf : buf.subarray(offset);
+        return -1;
+      }
+      let head: ResponseHead;
+      try {
+        head = parseResponseHead(buf.toString('latin1', offset, end), this.method);
+      } catch (err) {
+        this.fail('BAD_RESPONSE', (err as BadResponseError).message);
+        return -1;
+      }
+      offset = end + 4;
+      if (head.status === 101) {
+        this.fail('BAD_RESPONSE', 'unexpected 101 Switching Protocols');
+        return -1;
+      }
+      if (head.status >= 200) {
+        this.head = head;
+        this.phase = Phase.Body;
+        this.deadline = performance.now() + this.idleTimeout;
+        this.reusable = head.keepAlive;
+        if (!handler.onHead(head)) {
+          this.abort();
+          return -1;
+        }
+        if (head.framing === 'length') this.remaining = head.contentLength;
+        else if (head.framing === 'chunked') this.chunked = new ChunkedDecoder();
+        else if (head.framing === 'none') {
+          this.finish(buf.length > offset);
+          return -1;
+        }
+        return offset;
+      }
+      // 1xx interim responses (100 Continue, 103 Early Hints): skipped; node:http answered the
+      // client's Expect itself. The final response follows.
+    }
+  }
+
+  private readBody(buf: Buffer, start: number, handler: ExchangeHandler): void {
+    const head = this.head!;
+    this.deadline = performance.now() + this.idleTimeout;
+    let writable = true;
+    if (head.framing === 'length') {
+      const available = buf.length - start;
+      if (available === 0) return;
+      const n = available < this.remaining ? available : this.remaining;
+      this.remaining -= n;
+      const slice = start === 0 && n === buf.length ? buf : buf.subarray(start, start + n);
+      const last = this.remaining === 0;
+      writable = handler.onData(slice, last);
+      if (last) return this.finish(available > n);
+    } else if (head.framing === 'chunked') {
+      let end: number;
+      try {
+        end = this.chunked!.feed(buf, start, (slice) => {
+          if (!handler.onData(slice, false)) writable = false;
+        });
+      } catch (err) {
+        return this.fail('BAD_RESPONSE', `bad chunked framing: ${(err as Error).message}`);
+      }
+      if (end >= 0) return this.finish(end < buf.length);
+    } else if (buf.length > start) {
+      writable = handler.onData(start === 0 ? buf : buf.subarray(start), false);
+    }
+    if (!writable) this.paused = true;
+  }
+
+  /** The response is complete. The connection goes back to the pool only if nothing is left over. */
+  private finish(extraBytes: boolean): void {
+    const handler = this.handler!;
+    this.handler = null;
+    this.exchanges++;
+    if (this.reusable && this.requestDone && !extraBytes && this.phase !== Phase.Closed) {
+      this.phase = Phase.Idle;
+      this.owner.release(this);
+    } else {
+      this.close();
+    }
+    handler.onEnd();
+  }
+
+  private fail(code: UpstreamErrorCode, message: string): void {
+    const handler = this.handler;
+    this.handler = null;
+    const beforeResponse = this.head === null;
+    this.close();
+    handler?.onError(new UpstreamError(code, message, beforeResponse, this.exchanges > 0));
+  }
+
+  private readonly onSocketEnd = (): void => {
+    // A response delimited by the connection closing is complete now; anything else was cut.
+    if (this.handler !== null && this.head?.framing === 'close') {
+      this.reusable = false;
+      return this.finish(false);
+    }
+    this.fail('RESET', 'the endpoint closed the connection');
+  };
+
+  private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
+    if (this.phase === Phase.Connecting) this.fail('CONNECT_FAILED', `${err.code ?? 'error'}: ${err.message}`);
+    else this.fail('RESET', `${err.code ?? 'error'}: ${err.message}`);
+  };
+
+  private readonly onSocketClose = (): void => {
+    if (this.handler !== null) this.fail('RESET', 'the connection closed');
+    this.phase = Phase.Closed;
+    unwatchDeadline(this);
+    this.owner.forget(this);
+  };
+}
