@@ -225,9 +225,12 @@ export class UpstreamConnection implements HasDeadline {
     let offset = 0;
     for (;;) {
       const end = buf.indexOf(CRLFCRLF, offset);
+      if ((end === -1 ? buf.length : end) - offset > MAX_RESPONSE_HEAD) {
+        this.fail('BAD_RESPONSE', `response head larger than ${MAX_RESPONSE_HEAD} bytes`);
+        return -1;
+      }
       if (end === -1) {
-        if (buf.length - offset > MAX_RESPONSE_HEAD) this.fail('BAD_RESPONSE', `response head larger than ${MAX_RESPONSE_HEAD} bytes`);
-        else this.partialHead = offset === 0 ? buf : buf.subarray(offset);
+        this.partialHead = offset === 0 ? buf : buf.subarray(offset);
         return -1;
       }
       let head: ResponseHead;
