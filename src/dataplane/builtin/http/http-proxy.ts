@@ -116,25 +116,26 @@ class ProxiedRequest implements ExchangeHandler {
     // unread, so the request can still go to another endpoint.
     if (!this.bodyAttached) {
       this.bodyAttached = true;
-      this.req.on('data', this.onBody);
-      this.req.once('end', this.onBodyEnd);
+      // Bound here, not per request: most requests have no body.
+      this.req.on('data', (chunk: Buffer) => this.onBody(chunk));
+      this.req.once('end', () => this.onBodyEnd());
     }
     if (this.bodyEnded) this.onBodyEnd();
     else this.req.resume();
   }
 
-  private readonly onBody = (chunk: Buffer): void => {
+  private onBody(chunk: Buffer): void {
     this.bodySent = true;
     const conn = this.conn;
     if (conn === null) return;
     if (!conn.writeBody(chunk, this.chunked)) this.req.pause();
-  };
+  }
 
-  private readonly onBodyEnd = (): void => {
+  private onBodyEnd(): void {
     this.bodyEnded = true;
     this.bodySent = true; // the request is complete on the wire: replaying it could repeat it
     this.conn?.endRequest(this.chunked ? CHUNKED_END : undefined);
-  };
+  }
 
   onDrain(): void {
     this.req.resume();
@@ -175,13 +176,9 @@ class ProxiedRequest implements ExchangeHandler {
     }
     if (this.res.write(chunk)) return true;
     // Backpressure: the endpoint's connection stops reading until the client has drained.
-    this.res.once('drain', this.onResponseDrain);
+    this.res.once('drain', () => this.conn?.resume());
     return false;
   }
-
-  private readonly onResponseDrain = (): void => {
-    this.conn?.resume();
-  };
 
   onEnd(): void {
     this.release();

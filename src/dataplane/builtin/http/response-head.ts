@@ -28,8 +28,6 @@ export class BadResponseError extends Error {
   readonly code = 'HITLESS_UPSTREAM_BAD_RESPONSE';
 }
 
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/;
-
 /**
  * `text` is the head without its final CRLFCRLF, decoded as latin1. `requestMethod` matters:
  * a response to HEAD has no body whatever it declares.
@@ -37,10 +35,15 @@ const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/;
 export function parseResponseHead(text: string, requestMethod: string): ResponseHead {
   let lineEnd = text.indexOf('\r\n');
   if (lineEnd === -1) lineEnd = text.length;
-  const m = STATUS_LINE.exec(text.slice(0, lineEnd));
-  if (m === null) throw new BadResponseError(`malformed status line: ${JSON.stringify(text.slice(0, Math.min(lineEnd, 80)))}`);
-  const http10 = m[1] === '0';
-  const status = Number(m[2]);
+  // "HTTP/1.x NNN reason": checked by hand, it runs once per response.
+  const minor = text.charCodeAt(7);
+  const status = statusCode(text);
+  const afterCode = text.charCodeAt(12);
+  if (!text.startsWith('HTTP/1.') || (minor !== 48 && minor !== 49) || text.charCodeAt(8) !== 32 || status < 100 || (lineEnd > 12 && afterCode !== 32)) {
+    throw new BadResponseError(`malformed status line: ${JSON.stringify(text.slice(0, Math.min(lineEnd, 80)))}`);
+  }
+  const http10 = minor === 48;
+  const reason = lineEnd > 13 ? text.slice(13, lineEnd) : '';
   const headers: string[] = [];
   let contentLength = -1;
   let chunked = false;
@@ -55,7 +58,7 @@ export function parseResponseHead(text: string, requestMethod: string): Response
     const colon = text.indexOf(':', pos);
     if (colon === -1 || colon >= end || colon === pos) throw new BadResponseError(`malformed header line: ${JSON.stringify(text.slice(pos, Math.min(end, pos + 80)))}`);
     const name = text.slice(pos, colon);
-    const value = text.slice(colon + 1, end).trim();
+    const value = fieldValue(text, colon + 1, end);
     pos = end + 2;
     if (interesting(name.length)) {
       const lower = name.toLowerCase();
@@ -100,7 +103,7 @@ export function parseResponseHead(text: string, requestMethod: string): Response
   const keepAlive = !closeAsked && !transferAndLength && framing !== 'close' && (!http10 || keepAliveAsked);
   return {
     status,
-    reason: m[3] ?? '',
+    reason,
     headers: listed === null ? headers : headers.filter((_, i, all) => !listed.has((i % 2 === 0 ? all[i] : all[i - 1]).toLowerCase())),
     framing,
     contentLength: framing === 'length' ? contentLength : -1,
@@ -115,4 +118,28 @@ function dropContentLength(headers: string[]): void {
       return;
     }
   }
+}
+
+/** The three digits at 9..11, or -1. */
+function statusCode(text: string): number {
+  let code = 0;
+  for (let i = 9; i < 12; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (!(c >= 0 && c <= 9)) return -1;
+    code = code * 10 + c;
+  }
+  return code;
+}
+
+/** The field value between `start` and `end` without its surrounding optional whitespace (SP, HTAB). */
+function fieldValue(text: string, start: number, end: number): string {
+  let s = start;
+  let e = end;
+  while (s < e && isOws(text.charCodeAt(s))) s++;
+  while (e > s && isOws(text.charCodeAt(e - 1))) e--;
+  return text.slice(s, e);
+}
+
+function isOws(c: number): boolean {
+  return c === 32 || c === 9;
 }
