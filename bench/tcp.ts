@@ -62,8 +62,22 @@ async function waitListening(port: number, child: ChildProcess, what: string): P
   throw new Error(`${what} is not listening on ${port} after 15 s`);
 }
 
-function start(command: string, args: readonly string[], what: string): ChildProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * As bench:http does: the proxy gets the last CPU to itself, the backend and wrk share the others,
+ * so proxies are compared on equal terms and not against the load generator for one CPU.
+ * BENCH_TCP_PIN=0 turns it off.
+ */
+const PIN = process.env.BENCH_TCP_PIN !== '0' && cpus().length >= 2 && existsSync('/usr/bin/taskset');
+const PROXY_CPU = String(cpus().length - 1);
+const LOAD_CPUS = `0-${Math.max(0, cpus().length - 2)}`;
+
+function pinned(cpu: string, command: string, args: readonly string[]): [string, readonly string[]] {
+  return PIN ? ['/usr/bin/taskset', ['-c', cpu, command, ...args]] : [command, args];
+}
+
+function start(command: string, args: readonly string[], what: string, cpu = PROXY_CPU): ChildProcess {
+  const [cmd, argv] = pinned(cpu, command, args);
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => {
     err += c.toString();
@@ -121,7 +135,7 @@ http {
 }
 `,
   );
-  const child = start(NGINX, ['-p', prefix, '-c', conf, '-e', join(prefix, 'logs/error.log')], 'nginx');
+  const child = start(NGINX, ['-p', prefix, '-c', conf, '-e', join(prefix, 'logs/error.log')], 'nginx', LOAD_CPUS);
   await waitListening(port, child, 'nginx');
   return { port, child };
 }
@@ -206,7 +220,8 @@ function runLoad(port: number, kind: Kind, seconds: number): Promise<LoadResult>
     const args = WRK
       ? ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...(close ? ['-H', 'Connection: close'] : []), `http://127.0.0.1:${port}/`]
       : ['-e', NODE_LOADGEN, String(port), String(CONNECTIONS), String(seconds), close ? '1' : '0'];
-    const child = spawn(WRK ?? process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = pinned(LOAD_CPUS, WRK ?? process.execPath, args);
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -260,6 +275,7 @@ async function main(): Promise<void> {
     console.log(`bench:tcp — hitless ${VERSION} on node ${process.version}; ${haproxyVersion}`);
     console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, linux ${release()}; backend ${nginxVersion} (1 worker, return 200)`);
     console.log(`load: ${loadgen}, 1 thread, ${CONNECTIONS} connections, ${ROUNDS} runs of ${DURATION_S} s per proxy and traffic kind (alternating order, each after ${WARMUP_S} s warm-up); proxy CPU from /proc/<pid>/stat (utime+stime)`);
+    console.log(PIN ? `pinning: proxy on CPU ${PROXY_CPU}; nginx and the load generator on CPU ${LOAD_CPUS}` : 'pinning: none');
     if (!existsSync(NGINX)) throw new Error(`${NGINX} not found: the backend of this benchmark is nginx (apt-get install nginx-light)`);
 
     const backend = await startNginx(dir);
