@@ -67,7 +67,12 @@ export class HaproxyDriver implements Driver {
     this.runtime = new RuntimeChanger(this.process.worker, log);
   }
 
-  /** Applies are queued; when several wait, the newest that commits also settles the older ones. */
+  /**
+   * Applies are queued; when several wait, the newest that commits also settles the older ones, so
+   * structural applies issued together cost one reload, and those arriving during a reload share
+   * the next one. (The controller awaits each apply before sending the next, so its applies reach
+   * the driver one at a time; coalescing those has to happen there.)
+   */
   apply(desired: Config, plan: Plan): Promise<ApplyReport> {
     if (this.closing) return Promise.reject(new ApplyError('hitless is shutting down; the config was not applied'));
     return new Promise((resolve, reject) => {
@@ -80,6 +85,8 @@ export class HaproxyDriver implements Driver {
     if (this.pumping) return;
     this.pumping = true;
     try {
+      // One turn of the event loop first, so applies issued together form one batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0);
         for (let i = batch.length - 1; i >= 0; i--) {

@@ -119,6 +119,13 @@ function backendTimeouts(mode: ServiceConfig['mode'], t: Timeouts): string[] {
 
 function frontendBlock(service: ServiceConfig): string[] {
   const lines = [`frontend ${service.name}`, `  mode ${service.mode}`];
+  // On a reload the old worker soft-stops, and HAProxy 2.6 then closes its idle front
+  // connections at once, "idle" including one it has just accepted and not read yet: that client
+  // is reset ("socket hang up"; here about 1 request in 5-10 reloads, new and keep-alive
+  // connections alike, whatever the reload path). With this option the old worker keeps such a
+  // connection, answers its request with "Connection: close", and exits once all are closed
+  // (hard-stop-after bounds it): 0 failures in 560 reloads under load. tcp mode has no such state.
+  if (service.mode === 'http') lines.push('  option idle-close-on-response');
   for (const l of service.listen) lines.push(`  bind ${l.key}`);
   if (service.maxConnections !== null) lines.push(`  maxconn ${service.maxConnections}`);
   lines.push(...frontendTimeouts(service.mode, service.timeouts));
