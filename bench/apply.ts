@@ -1,6 +1,7 @@
 // npm run bench:apply — what one config change costs hitless, in a config of 1,000 tcp services
-// (and of 100, to compare), split into parse+validate, plan and driver apply; and, in the same
-// run, what `haproxy -c` and an HAProxy reload cost for the same 1,000 services.
+// (and of 100, to compare), given as the full text (YAML, and JSON) as PUT /config receives it:
+// split into parse+validate, plan and driver apply; and, in the same run, what `haproxy -c` and an
+// HAProxy reload cost for the same 1,000 services.
 //
 // hitless runs in this process (Hitless.start, silent logger) with every service listening on its
 // own loopback port from 20000 up. Endpoints are never connected to, so they need not exist.
@@ -49,8 +50,29 @@ function renderHitless(admin: string, n: number, generation: readonly number[]):
   return out.join('');
 }
 
+type Format = 'YAML' | 'JSON';
+const FORMATS: readonly Format[] = ['YAML', 'JSON'];
+
+/** The same config as JSON, on one line (what a script PUTs). */
+function renderJson(admin: string, n: number, generation: readonly number[]): string {
+  const services: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) {
+    const a = `127.1.${i >> 8}.${i & 255}`;
+    services[`svc-${String(i).padStart(5, '0')}`] = {
+      listen: `127.0.0.1:${BASE_PORT + i}`,
+      endpoints: [`${a}:8080`, { address: `${a}:8081`, weight: 2 }, `${a}:${10_000 + generation[i]}`],
+    };
+  }
+  return JSON.stringify({ admin: { listen: admin }, services });
+}
+
+const render = (format: Format, admin: string, n: number, generation: readonly number[]): string =>
+  format === 'YAML' ? renderHitless(admin, n, generation) : renderJson(admin, n, generation);
+
 interface Row {
   readonly what: string;
+  /** The text the change came as (hitless rows), or "-". */
+  readonly format: Format | '-';
   readonly config: string;
   readonly change: string;
   readonly stats: Stats;
@@ -61,10 +83,10 @@ const rows: Row[] = [];
 const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
 
 function printTable(title: string, table: readonly Row[]): void {
-  const header = ['operation', 'config', 'change', 'median ms', 'p90 ms', 'max ms', 'runs'];
-  const body = table.map((r) => [r.what, r.config, r.change, fmt(r.stats.median), fmt(r.stats.p90), fmt(r.stats.max), String(r.n)]);
+  const header = ['operation', 'text', 'config', 'change', 'median ms', 'p90 ms', 'max ms', 'runs'];
+  const body = table.map((r) => [r.what, r.format, r.config, r.change, fmt(r.stats.median), fmt(r.stats.p90), fmt(r.stats.max), String(r.n)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
   console.log(`\n${title}`);
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -103,49 +125,53 @@ async function benchHitless(n: number, dir: string): Promise<{ startMs: number }
     }
   };
   let cursor = 0;
-  const nextText = (touched: number): string => {
+  const nextText = (touched: number, format: Format): string => {
     for (let j = 0; j < touched; j++) generation[(cursor + j) % n]++;
     cursor = (cursor + touched) % n;
-    return renderHitless(admin, n, generation);
+    return render(format, admin, n, generation);
   };
   try {
-    for (const touched of [1, 10, 100].filter((k) => k <= n)) {
-      const samples = { parse: [] as number[], plan: [] as number[], driver: [] as number[], apply: [] as number[], total: [] as number[] };
-      for (let rep = 0; rep < WARMUP + REPS; rep++) {
-        const text = nextText(touched);
-        const a = performance.now();
-        const snapshot = parseConfig(text, 'bench.yaml');
-        const b = performance.now();
-        const plan = diffConfigs(controller.current!.config, snapshot.config);
-        const c = performance.now();
-        const record = await controller.apply(snapshot, { origin: 'admin' });
-        const d = performance.now();
-        if (record.result !== 'applied') throw new Error(`apply ${rep}: ${record.result}`);
-        if (plan.services.changed.length !== touched) throw new Error(`expected ${touched} changed services, plan has ${plan.services.changed.length}`);
-        if (rep < WARMUP) continue;
-        samples.parse.push(b - a);
-        samples.plan.push(c - b);
-        samples.driver.push(driverMs);
-        samples.apply.push(d - c);
-        samples.total.push(b - a + (d - c));
+    for (const format of FORMATS) {
+      for (const touched of [1, 10, 100].filter((k) => k <= n)) {
+        const samples = { parse: [] as number[], plan: [] as number[], driver: [] as number[], apply: [] as number[], total: [] as number[] };
+        for (let rep = 0; rep < WARMUP + REPS; rep++) {
+          const text = nextText(touched, format);
+          const a = performance.now();
+          const snapshot = parseConfig(text, 'bench.yaml');
+          const b = performance.now();
+          const plan = diffConfigs(controller.current!.config, snapshot.config);
+          const c = performance.now();
+          const record = await controller.apply(snapshot, { origin: 'admin' });
+          const d = performance.now();
+          if (record.result !== 'applied') throw new Error(`apply ${rep}: ${record.result}`);
+          if (plan.services.changed.length !== touched) throw new Error(`expected ${touched} changed services, plan has ${plan.services.changed.length}`);
+          if (rep < WARMUP) continue;
+          samples.parse.push(b - a);
+          samples.plan.push(c - b);
+          samples.driver.push(driverMs);
+          samples.apply.push(d - c);
+          samples.total.push(b - a + (d - c));
+        }
+        const change = touched === 1 ? '1 endpoint' : `1 endpoint x ${touched} svc`;
+        const config = `${n} svc`;
+        rows.push({ what: 'hitless parse + validate', format, config, change, stats: stats(samples.parse), n: REPS });
+        rows.push({ what: 'hitless plan (diff)', format, config, change, stats: stats(samples.plan), n: REPS });
+        rows.push({ what: 'hitless driver apply', format, config, change, stats: stats(samples.driver), n: REPS });
+        rows.push({ what: 'hitless controller apply (plan+driver)', format, config, change, stats: stats(samples.apply), n: REPS });
+        rows.push({ what: 'hitless total (parse + apply)', format, config, change, stats: stats(samples.total), n: REPS });
       }
-      const change = touched === 1 ? '1 endpoint' : `1 endpoint x ${touched} svc`;
-      const config = `${n} svc`;
-      rows.push({ what: 'hitless parse + validate', config, change, stats: stats(samples.parse), n: REPS });
-      rows.push({ what: 'hitless plan (diff)', config, change, stats: stats(samples.plan), n: REPS });
-      rows.push({ what: 'hitless driver apply', config, change, stats: stats(samples.driver), n: REPS });
-      rows.push({ what: 'hitless controller apply (plan+driver)', config, change, stats: stats(samples.apply), n: REPS });
-      rows.push({ what: 'hitless total (parse + apply)', config, change, stats: stats(samples.total), n: REPS });
     }
     // End to end as a script sees it: PUT /config over the admin unix socket (body, parse, apply, answer).
-    const roundTrips: number[] = [];
-    for (let rep = 0; rep < WARMUP + REPS; rep++) {
-      const text = nextText(1);
-      const start = performance.now();
-      await adminPut(socketPath, text);
-      if (rep >= WARMUP) roundTrips.push(performance.now() - start);
+    for (const format of FORMATS) {
+      const roundTrips: number[] = [];
+      for (let rep = 0; rep < WARMUP + REPS; rep++) {
+        const text = nextText(1, format);
+        const start = performance.now();
+        await adminPut(socketPath, text);
+        if (rep >= WARMUP) roundTrips.push(performance.now() - start);
+      }
+      rows.push({ what: 'hitless PUT /config round trip', format, config: `${n} svc`, change: '1 endpoint', stats: stats(roundTrips), n: REPS });
     }
-    rows.push({ what: 'hitless PUT /config round trip', config: `${n} svc`, change: '1 endpoint', stats: stats(roundTrips), n: REPS });
     const listening = driver.status().listeners.filter((l) => l.state === 'active').length;
     if (listening !== n) throw new Error(`expected ${n} active listeners, status shows ${listening}`);
   } finally {
@@ -232,7 +258,7 @@ async function benchHaproxy(n: number, dir: string): Promise<{ version: string }
     if (r.status !== 0) throw new Error(`haproxy -c failed: ${r.stderr}`);
     if (rep > 0) checks.push(performance.now() - start);
   }
-  rows.push({ what: 'haproxy -c', config: `${n} listen`, change: '-', stats: stats(checks), n: checks.length });
+  rows.push({ what: 'haproxy -c', format: '-', config: `${n} listen`, change: '-', stats: stats(checks), n: checks.length });
 
   // Master-worker with fd passing ("seamless"): USR2 to the master, until the new worker serves.
   const master: ChildProcess = spawn(HAPROXY, ['-W', '-S', join(dir, 'master.sock'), '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -258,7 +284,7 @@ async function benchHaproxy(n: number, dir: string): Promise<{ version: string }
       });
       reloads.push(performance.now() - start);
     }
-    rows.push({ what: 'haproxy reload (-W, USR2) until new worker serves', config: `${n} listen`, change: '1 endpoint', stats: stats(reloads), n: reloads.length });
+    rows.push({ what: 'haproxy reload (-W, USR2) until new worker serves', format: '-', config: `${n} listen`, change: '1 endpoint', stats: stats(reloads), n: reloads.length });
   } finally {
     master.kill('SIGTERM');
     await new Promise((r) => (master.exitCode !== null ? r(null) : master.once('exit', r)));
@@ -285,7 +311,7 @@ async function benchHaproxy(n: number, dir: string): Promise<{ version: string }
       await waitForTag(probePort, `sf-${rep}`, 30_000);
       restarts.push(performance.now() - start);
     }
-    rows.push({ what: 'haproxy -sf restart until new process serves', config: `${n} listen`, change: '1 endpoint', stats: stats(restarts), n: restarts.length });
+    rows.push({ what: 'haproxy -sf restart until new process serves', format: '-', config: `${n} listen`, change: '1 endpoint', stats: stats(restarts), n: restarts.length });
   } finally {
     for (const pid of pids) if (pidAlive(pid)) process.kill(pid, 'SIGTERM');
   }
@@ -305,22 +331,32 @@ async function main(): Promise<void> {
 
     printTable('apply cost (ms)', rows);
 
-    const row = (what: string, config: string, change: string) => rows.find((r) => r.what === what && r.config === config && r.change === change);
-    const total1 = row('hitless total (parse + apply)', '1000 svc', '1 endpoint')!;
-    const apply1 = row('hitless controller apply (plan+driver)', '1000 svc', '1 endpoint')!;
+    const row = (what: string, format: Format, config: string, change: string) =>
+      rows.find((r) => r.what === what && r.format === format && r.config === config && r.change === change)!;
     console.log('\nscaling (median)');
-    for (const what of ['hitless parse + validate', 'hitless plan (diff)', 'hitless driver apply', 'hitless total (parse + apply)']) {
-      const s100 = row(what, '100 svc', '1 endpoint')!.stats.median;
-      const s1000 = row(what, '1000 svc', '1 endpoint')!.stats.median;
-      const c10 = row(what, '1000 svc', '1 endpoint x 10 svc')!.stats.median;
-      const c100 = row(what, '1000 svc', '1 endpoint x 100 svc')!.stats.median;
+    for (const format of FORMATS) {
+      for (const what of ['hitless parse + validate', 'hitless plan (diff)', 'hitless driver apply', 'hitless total (parse + apply)']) {
+        const s100 = row(what, format, '100 svc', '1 endpoint').stats.median;
+        const s1000 = row(what, format, '1000 svc', '1 endpoint').stats.median;
+        const c10 = row(what, format, '1000 svc', '1 endpoint x 10 svc').stats.median;
+        const c100 = row(what, format, '1000 svc', '1 endpoint x 100 svc').stats.median;
+        console.log(
+          `  ${format} ${what.padEnd(30)} config 100 -> 1000 svc: x${(s1000 / s100).toFixed(1)}   change 1 -> 10 -> 100 svc (in 1000): x${(c10 / s1000).toFixed(1)}, x${(c100 / s1000).toFixed(1)}`,
+        );
+      }
+    }
+    console.log('\ngoal "median under 5 ms for one endpoint change in 1,000 services" (full text, parse + validate + plan + apply):');
+    for (const format of FORMATS) {
+      const total = row('hitless total (parse + apply)', format, '1000 svc', '1 endpoint').stats.median;
+      const small = row('hitless total (parse + apply)', format, '100 svc', '1 endpoint').stats.median;
+      const put = row('hitless PUT /config round trip', format, '1000 svc', '1 endpoint').stats.median;
       console.log(
-        `  ${what.padEnd(30)} config 100 -> 1000 svc: x${(s1000 / s100).toFixed(1)}   change 1 -> 10 -> 100 svc (in 1000): x${(c10 / s1000).toFixed(1)}, x${(c100 / s1000).toFixed(1)}`,
+        `  ${format}: ${fmt(total)} ms (${total < 5 ? 'met' : 'NOT met'}); 100 services ${fmt(small)} ms; PUT /config round trip over the admin socket ${fmt(put)} ms`,
       );
     }
-    console.log(
-      `\ngoal "median under 5 ms for one endpoint change in 1,000 services": total ${fmt(total1.stats.median)} ms (${total1.stats.median < 5 ? 'met' : 'NOT met'}); apply without parsing ${fmt(apply1.stats.median)} ms (${apply1.stats.median < 5 ? 'met' : 'NOT met'})`,
-    );
+    const apply1 = row('hitless controller apply (plan+driver)', 'YAML', '1000 svc', '1 endpoint');
+    console.log(`  apply without parsing (plan + driver): ${fmt(apply1.stats.median)} ms`);
+    const total1 = row('hitless total (parse + apply)', 'YAML', '1000 svc', '1 endpoint');
     const check = rows.find((r) => r.what === 'haproxy -c');
     const usr2 = rows.find((r) => r.what.startsWith('haproxy reload'));
     const sf = rows.find((r) => r.what.startsWith('haproxy -sf'));
@@ -328,7 +364,7 @@ async function main(): Promise<void> {
       const haproxyTotal = check.stats.median + usr2.stats.median;
       console.log(`${haproxyVersion}`);
       console.log(
-        `ratio (median): haproxy -c + USR2 reload ${fmt(haproxyTotal)} ms / hitless total ${fmt(total1.stats.median)} ms = ${(haproxyTotal / total1.stats.median).toFixed(1)}x; ` +
+        `ratio (median): haproxy -c + USR2 reload ${fmt(haproxyTotal)} ms / hitless total (YAML) ${fmt(total1.stats.median)} ms = ${(haproxyTotal / total1.stats.median).toFixed(1)}x; ` +
           `haproxy -c + -sf restart ${fmt(check.stats.median + sf.stats.median)} ms = ${((check.stats.median + sf.stats.median) / total1.stats.median).toFixed(1)}x`,
       );
     }

@@ -2,48 +2,31 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import jsyaml from 'js-yaml';
 import type { z } from 'zod';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
-import { DEFAULTS, describe, rawConfigSchema, type RawConfig } from './schema.js';
-import type { Config, ConfigSnapshot, ServiceConfig } from './model.js';
-import { normaliseClusters } from './normalise-clusters.js';
-import { freezeMap } from './freeze-map.js';
-import { setFingerprint } from './fingerprint.js';
-import { DISCOVERY_ALLOWED_KEYS, normaliseDiscovery, normaliseDiscoverySettings, normaliseRegistrations } from './discovery-schema.js';
-import { isLoopback, parseAdminAddress } from './address.js';
+import { describe, rawConfigSchema } from './schema.js';
+import type { ConfigSnapshot } from './model.js';
+import { DISCOVERY_ALLOWED_KEYS } from './discovery-schema.js';
+import { parseIncremental } from './incremental.js';
+import { normalise } from './normalise.js';
 
 export function hashConfigText(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Parses YAML (JSON is YAML too) into a snapshot; throws ConfigError listing every problem. */
-export function parseConfig(text: string, file: string): ConfigSnapshot {
-  const config = parseFast(text);
-  if (config) return Object.freeze({ config, source: file, text, hash: hashConfigText(text) });
-  return parseLocated(text, file);
-}
-
 /**
- * The common case, a valid config, through a parser about ten times faster than the one that
- * tracks positions. Anything wrong and we parse again with positions to report it precisely.
+ * Parses YAML (JSON is YAML too) into a snapshot; throws ConfigError listing every problem.
+ * A valid config takes the incremental fast path (incremental.ts), which reuses the services that
+ * did not change since the last parse; anything it doubts is parsed again here with positions.
  */
-function parseFast(text: string): Config | null {
-  let data: unknown;
-  try {
-    data = jsyaml.load(text, { schema: jsyaml.CORE_SCHEMA });
-  } catch {
-    return null;
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) return null;
-  const parsed = rawConfigSchema.safeParse(data);
-  if (!parsed.success) return null;
-  let valid = true;
-  const config = normalise(parsed.data, () => (valid = false));
-  return valid ? config : null;
+export function parseConfig(text: string, file: string): ConfigSnapshot {
+  const config = parseIncremental(text);
+  if (config) return Object.freeze({ config, source: file, text, hash: hashConfigText(text) });
+  return parseConfigLocated(text, file);
 }
 
-function parseLocated(text: string, file: string): ConfigSnapshot {
+/** The whole text through the parser that keeps positions, no cache: the reference the fast path must agree with. */
+export function parseConfigLocated(text: string, file: string): ConfigSnapshot {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const at = (offset: number, path: readonly PropertyKey[], message: string): ConfigProblem => {
@@ -205,88 +188,4 @@ function valueAt(doc: Document, path: readonly PropertyKey[]): unknown {
 
 function firstLine(text: string): string {
   return text.split('\n')[0];
-}
-
-/** Applies defaults and the checks that span several keys (duplicate listeners, admin clashes). */
-function fingerprinted(print: string, service: ServiceConfig): ServiceConfig {
-  const frozen = Object.freeze(service);
-  setFingerprint(frozen, print);
-  return frozen;
-}
-
-function normalise(raw: RawConfig, problem: (path: PropertyKey[], message: string) => void): Config {
-  const d = raw.defaults ?? {};
-  const services = new Map<string, ServiceConfig>();
-  const listenOwner = new Map<string, string>();
-  // Settings every service inherits are part of each service's fingerprint.
-  const inherited = JSON.stringify([raw.defaults ?? null, raw.discovery_defaults ?? null]);
-  for (const [name, s] of Object.entries(raw.services)) {
-    s.listen.forEach((addr, i) => {
-      const owner = listenOwner.get(addr.key);
-      const path = ['services', name, 'listen', ...(s.listen.length > 1 ? [i] : [])];
-      if (owner) problem(path, `listen address ${addr.key} is already used by service "${owner}"; each address belongs to one service`);
-      else listenOwner.set(addr.key, name);
-    });
-    const mode = s.mode ?? DEFAULTS.mode;
-    const clusters = normaliseClusters(name, s, d, mode, problem);
-    const main = clusters.clusters.get(clusters.defaultCluster);
-    services.set(
-      name,
-      fingerprinted(`${inherited}\n${JSON.stringify(s)}`, {
-        name,
-        mode,
-        listen: Object.freeze(s.listen),
-        balance: main?.balance ?? DEFAULTS.balance,
-        endpoints: main?.endpoints ?? Object.freeze([]),
-        health: main?.health ?? Object.freeze({ active: null, passive: null }),
-        ...clusters,
-        limits: Object.freeze({
-          maxHeaderBytes: s.limits?.max_header_bytes ?? d.limits?.max_header_bytes ?? DEFAULTS.limits.maxHeaderBytes,
-          maxUrlBytes: s.limits?.max_url_bytes ?? d.limits?.max_url_bytes ?? DEFAULTS.limits.maxUrlBytes,
-        }),
-        timeouts: Object.freeze({
-          connect: s.timeouts?.connect ?? d.timeouts?.connect ?? DEFAULTS.timeouts.connect,
-          idle: s.timeouts?.idle ?? d.timeouts?.idle ?? (mode === 'http' ? DEFAULTS.httpIdle : DEFAULTS.timeouts.idle),
-          drain: s.timeouts?.drain ?? d.timeouts?.drain ?? DEFAULTS.timeouts.drain,
-          header: s.timeouts?.header ?? d.timeouts?.header ?? DEFAULTS.timeouts.header,
-          response: s.timeouts?.response ?? d.timeouts?.response ?? DEFAULTS.timeouts.response,
-        }),
-        retries: s.retries ?? d.retries ?? DEFAULTS.retries,
-        maxConnections: s.max_connections ?? d.max_connections ?? null,
-        discovery: normaliseDiscovery(s.discovery, raw.discovery_defaults),
-        accessLog: s.access_log ? Object.freeze({ path: s.access_log.path, format: s.access_log.format ?? DEFAULTS.accessLogFormat }) : null,
-      }),
-    );
-  }
-  const defaultAdmin = parseAdminAddress(DEFAULTS.adminListen);
-  const adminListen = raw.admin?.listen ?? (defaultAdmin.ok ? defaultAdmin.value : undefined)!;
-  if (adminListen.kind === 'tcp' && listenOwner.has(adminListen.key)) {
-    problem(['admin', 'listen'], `admin address ${adminListen.key} is also the listen address of service "${listenOwner.get(adminListen.key)}"`);
-  }
-  // Anyone who can reach a non-loopback admin port could reconfigure the proxy: demand a token.
-  if (adminListen.kind === 'tcp' && !isLoopback(adminListen.host) && !raw.admin?.token) {
-    problem(['admin', 'listen'], `admin address ${adminListen.key} is not loopback: set admin.token (16+ characters) so that only holders of it can change the config, or listen on 127.0.0.1 or a unix socket`);
-  }
-  return Object.freeze({
-    admin: Object.freeze({ listen: adminListen, token: raw.admin?.token ?? null, auditLog: raw.admin?.audit_log ?? null }),
-    services: freezeMap(services),
-    discovery: normaliseDiscoverySettings(raw.discovery_defaults),
-    register: normaliseRegistrations(raw.register),
-    dataplane: normaliseDataplane(raw.dataplane),
-  });
-}
-
-function normaliseDataplane(raw: RawConfig['dataplane']): Config['dataplane'] {
-  const d = DEFAULTS.dataplane.haproxy;
-  const h = raw?.haproxy;
-  return Object.freeze({
-    driver: raw?.driver ?? DEFAULTS.dataplane.driver,
-    haproxy: Object.freeze({
-      binary: h?.binary ?? d.binary,
-      stateDir: h?.state_dir ?? d.stateDir,
-      threads: h?.threads ?? d.threads,
-      hardStopAfter: h?.hard_stop_after ?? d.hardStopAfter,
-      maxReloads: h?.max_reloads ?? d.maxReloads,
-    }),
-  });
 }

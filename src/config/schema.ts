@@ -124,7 +124,8 @@ const endpoint = z.union([
   }),
 ]);
 
-const serviceName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names use letters, digits, ".", "_" and "-"');
+/** A service's name (a key of `services:`). */
+export const serviceNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names use letters, digits, ".", "_" and "-"');
 
 const clusterName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'cluster names use letters, digits, ".", "_" and "-"');
 
@@ -142,7 +143,8 @@ const route = z.strictObject({
   cluster: clusterName,
 });
 
-const service = z.strictObject({
+/** One entry of `services:`; incremental.ts validates services one at a time with it. */
+export const serviceSchema = z.strictObject({
   mode: z.enum(SERVICE_MODES).optional(),
   listen: z.union([listenAddress.transform((a) => [a]), z.array(listenAddress).min(1)]),
   balance: z.enum(BALANCE_ALGORITHMS).optional(),
@@ -198,13 +200,13 @@ export const rawConfigSchema = z.strictObject({
       max_connections: z.number().int().min(1).optional(),
     })
     .optional(),
-  services: z.record(serviceName, service).default({}),
+  services: z.record(serviceNameSchema, serviceSchema).default({}),
   discovery_defaults: z.lazy(() => discoveryDefaultsSchema).optional(),
   register: z.lazy(() => registerSchema).optional(),
   dataplane: dataplane.optional(),
 });
 
 export type RawConfig = z.output<typeof rawConfigSchema>;
-export type RawService = z.output<typeof service>;
+export type RawService = z.output<typeof serviceSchema>;
 export type RawHealth = z.output<typeof health>;
 export type RawCluster = z.output<typeof cluster>;
