@@ -1,5 +1,7 @@
 // One client connection in tcp mode: pick an endpoint, connect (retrying on the next endpoint),
-// then splice the two sockets with stream backpressure. Buffers are passed through, never copied.
+// then splice the two sockets with backpressure. Client bytes are passed through as Node read them;
+// endpoint bytes are read into one shared buffer and copied out at their real size (cheaper than
+// Node's fresh 64 KiB allocation per read, and no Readable machinery on that direction).
 import { connect, type Socket } from 'node:net';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
@@ -44,7 +46,7 @@ export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): voi
       return;
     }
     tried.add(endpoint.key);
-    const upstream = connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+    const upstream = connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true, noDelay: true, onread: { buffer: READ_BUFFER, callback: (n, buf) => relayToClient(client, n, buf) } });
     upstream.setTimeout(timeouts.connect);
     const onConnectFailure = (): void => {
       upstream.destroy();
@@ -97,9 +99,25 @@ function splice(client: Socket, upstream: Socket, endpoint: BalancerEndpoint, id
     state.bytesOut += upstream.bytesRead;
     closeAfterFlush(client);
   });
-  client.pipe(upstream);
-  upstream.pipe(client);
+  // Client → endpoint: Node's buffers as they are; a full endpoint pauses the client.
+  client.on('data', (chunk: Buffer) => {
+    if (!upstream.write(chunk)) client.pause();
+  });
+  upstream.on('drain', () => client.resume());
+  client.once('end', () => upstream.end());
+  // Endpoint → client: relayToClient (the onread callback); a full client pauses the endpoint.
+  client.on('drain', () => upstream.resume());
+  upstream.once('end', () => client.end());
   client.resume();
+}
+
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** Endpoint bytes for the client; returning false pauses the endpoint until the client drains. */
+function relayToClient(client: Socket, nread: number, shared: Uint8Array): boolean {
+  const chunk = Buffer.allocUnsafe(nread);
+  chunk.set(shared.subarray(0, nread));
+  return client.write(chunk);
 }
 
 /**
