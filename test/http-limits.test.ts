@@ -14,7 +14,7 @@ let hitless: HitlessProcess;
 let A: HttpBackend;
 let E: HttpBackend;
 let hop: RawServer;
-const port = { main: 0, refused: 0, down: 0, ejected: 0, hop: 0 };
+const port = { main: 0, refused: 0, down: 0, ejected: 0, hop: 0, idle: 0 };
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 
 const HOP_RESPONSE =
@@ -50,6 +50,7 @@ before(async () => {
         },
         ejected: { listen: `127.0.0.1:${port.ejected}`, endpoints: [E.address], health: { passive: { consecutive_failures: 2, ejection: '60s' } } },
         hop: { listen: `127.0.0.1:${port.hop}`, endpoints: [hop.address] },
+        idle: { listen: `127.0.0.1:${port.idle}`, endpoints: [A.address], timeouts: { idle: '1s' } },
       }),
   });
   cleanup.unshift(() => hitless.kill());
@@ -113,6 +114,14 @@ describe('http limits and error answers', () => {
     assert.match(text, /x-hitless-error: HITLESS_ERR_HEADER_TIMEOUT/i);
     assert.ok(closed, 'the slow connection was closed');
     await stillServing();
+  });
+
+  it('idle keep-alive: requests inside timeouts.idle share the connection, then an idle one is closed', async () => {
+    const get = 'GET / HTTP/1.1\r\nHost: t\r\n\r\n';
+    // Two requests 400 ms apart (inside the 1 s idle timeout), then silence.
+    const { text, closed } = await rawExchange(port.idle, [get, get], { gapMs: 400, timeoutMs: 8_000 });
+    assert.equal(text.split('HTTP/1.1 200 OK').length - 1, 2, text);
+    assert.ok(closed, 'the idle keep-alive connection was closed by hitless');
   });
 
   it('response timeout → 504 with x-hitless-error', async () => {
