@@ -38,6 +38,8 @@ const SCRIPTS: Record<string, Script> = {
   '/bad-chunk': { pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n'] },
   '/extra-bytes': { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokGARBAGE'] },
   '/ok': { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'] },
+  // Answers as soon as the head arrives, without reading the body.
+  '/early': { pieces: ['HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope'], close: true },
 };
 
 interface ScriptedEndpoint {
@@ -193,6 +195,20 @@ describe('upstream response framing', () => {
       assert.equal((await request(port, '/ok')).body, 'ok');
     });
   }
+
+  it('an endpoint answering before it read the whole body: the client gets the answer and its connection stays usable', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const early = await request(port, '/early', { method: 'POST', body: Buffer.alloc(32 * 1024 * 1024, 120), agent });
+      assert.equal(early.status, 413);
+      assert.equal(early.body, 'nope');
+      const next = await request(port, '/ok', { agent });
+      assert.equal(next.body, 'ok');
+      assert.equal(next.localPort, early.localPort, 'same client connection');
+    } finally {
+      agent.destroy();
+    }
+  });
 
   it('broken chunked framing after the head went out: the client sees a cut response, not a short one', async () => {
     const outcome = await new Promise<string>((resolve) => {

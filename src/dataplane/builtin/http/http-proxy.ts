@@ -183,6 +183,9 @@ class ProxiedRequest implements ExchangeHandler {
   onEnd(): void {
     this.release();
     if (!this.ended) this.res.end();
+    // The endpoint answered before reading the whole body (a 413, say): read and drop the rest,
+    // as Node does for an unread body, so the client's next request on this connection is parsed.
+    if (this.bodyAttached && !this.req.complete) this.req.resume();
   }
 
   onError(err: UpstreamError): void {
@@ -229,7 +232,7 @@ class ProxiedRequest implements ExchangeHandler {
     this.settled = true;
     this.lastError = error; // what the access log reports
     // A body we began to read and then abandoned cannot be resynchronised: close after answering.
-    answer(this.runtime, this.res, error, this.bodySent && !this.req.complete);
+    answer(this.runtime, this.res, error, this.bodyAttached && !this.req.complete);
   }
 
   /** The exchange with the current endpoint is over (the connection went back to its pool or closed). */

@@ -104,10 +104,6 @@ export class UpstreamConnection implements HasDeadline {
     socket.once('close', this.onSocketClose);
   }
 
-  get idle(): boolean {
-    return this.phase === Phase.Idle;
-  }
-
   /** Starts an exchange: the head goes out now (queued until connected), the body when onReady says. */
   start(handler: ExchangeHandler, method: string, head: string, responseTimeout: number, idleTimeout: number): void {
     this.handler = handler;
