@@ -3,7 +3,8 @@
 //  10 endpoints registered (N = 100 and 500) and a background writer churning random services
 //  (one endpoint moved every 20 ms): the time from a registry write that adds an endpoint to the
 //  first connection that reaches it through hitless (p50, p99, max over many changes), and the
-//  wall time and CPU of each discovery apply (does it grow with N, or only with the churn?).
+//  wall time and CPU of each discovery apply, and that CPU per service change it applied (does it
+//  grow with N, or only with the churn?).
 //  hitless runs in this process (Hitless.start, silent logger, default 20 ms coalescing window).
 //  Loopback only; the registries are stopped (by pid) at the end.
 import { createServer, type Server } from 'node:net';
@@ -14,6 +15,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
 import { etcdOptions } from '../src/discovery/etcd-client.js';
 import { ZookeeperSession } from '../src/discovery/zookeeper-session.js';
+import type { ApplyRecord } from '../src/control/controller.js';
 import { Hitless } from '../src/hitless.js';
 import { silentLogger } from '../src/observability/log.js';
 import { EtcdServer, etcdMissing } from '../test/helpers/etcd.js';
@@ -104,6 +106,8 @@ const pct = (s: readonly number[], q: number) => {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 };
 
+const sum = (s: readonly number[]) => s.reduce((a, b) => a + b, 0);
+
 async function runOne(writer: Writer, n: number, real: Listener[], extra: Listener[]) {
   // Service 0 is probed: its endpoints are real listeners. The others point at addresses that
   // are never connected to (nothing sends them traffic); they exist to be watched and churned.
@@ -121,18 +125,23 @@ async function runOne(writer: Writer, n: number, real: Listener[], extra: Listen
   const text = stringify({ admin: { listen: `unix:/tmp/hitless-bench-converge-${process.pid}.sock` }, services });
   const hitless = await Hitless.start({ snapshot: parseConfig(text, 'bench'), log: silentLogger() });
 
-  // Time and CPU of every discovery apply (bench-only instrumentation of the controller).
-  const applies: { ms: number; cpu: number }[] = [];
+  // Time and CPU of every discovery apply, and how many services it changed (bench-only
+  // instrumentation of the controller).
+  const applies: { ms: number; cpu: number; changed: number }[] = [];
   const c = hitless.controller as unknown as { applyNow: (...args: unknown[]) => Promise<unknown> };
   const applyNow = c.applyNow.bind(c);
   c.applyNow = async (...args) => {
     const cpu = process.cpuUsage();
     const t = performance.now();
+    let changed = 0;
     try {
-      return await applyNow(...args);
+      const record = (await applyNow(...args)) as ApplyRecord;
+      const services = record.plan?.services;
+      changed = services ? services.added.length + services.removed.length + services.changed.length : 0;
+      return record;
     } finally {
       const used = process.cpuUsage(cpu);
-      applies.push({ ms: performance.now() - t, cpu: (used.user + used.system) / 1000 });
+      applies.push({ ms: performance.now() - t, cpu: (used.user + used.system) / 1000, changed });
     }
   };
 
@@ -181,6 +190,9 @@ async function runOne(writer: Writer, n: number, real: Listener[], extra: Listen
     applyMsP50: pct(applies.map((a) => a.ms), 0.5),
     applyMsP99: pct(applies.map((a) => a.ms), 0.99),
     applyCpuMsP50: pct(applies.map((a) => a.cpu), 0.5),
+    changedPerApply: sum(applies.map((a) => a.changed)) / applies.length,
+    /** All apply CPU over all service changes applied: the cost of one change. */
+    cpuUsPerChange: (1000 * sum(applies.map((a) => a.cpu))) / sum(applies.map((a) => a.changed)),
   };
   await hitless.stop(0);
   return result;
@@ -221,16 +233,18 @@ async function main(): Promise<void> {
   }
   const f = (x: number) => x.toFixed(1).padStart(7);
   console.log(`\nregistry write → first connection reaching the new endpoint, ${CHANGES} changes each, churn: 1 endpoint moved every ${CHURN_MS} ms`);
-  console.log('registry    services endpoints    p50 ms  p99 ms  max ms | applies  apply ms p50  p99   cpu ms p50');
+  console.log('registry    services endpoints    p50 ms  p99 ms  max ms | applies  apply ms p50  p99   cpu ms p50  changed/apply  cpu µs/change');
   for (const r of rows) {
     console.log(
-      `${r.registry.padEnd(11)} ${String(r.services).padStart(8)} ${String(r.endpoints).padStart(9)}  ${f(r.p50)} ${f(r.p99)} ${f(r.max)} | ${String(r.applies).padStart(7)} ${f(r.applyMsP50)} ${f(r.applyMsP99)} ${f(r.applyCpuMsP50)}`,
+      `${r.registry.padEnd(11)} ${String(r.services).padStart(8)} ${String(r.endpoints).padStart(9)}  ${f(r.p50)} ${f(r.p99)} ${f(r.max)} | ${String(r.applies).padStart(7)} ${f(r.applyMsP50)} ${f(r.applyMsP99)} ${f(r.applyCpuMsP50)}  ${f(r.changedPerApply).padStart(13)}  ${f(r.cpuUsPerChange).padStart(13)}`,
     );
   }
   for (const name of ['zookeeper', 'etcd']) {
     const [small, large] = [rows.find((r) => r.registry === name && r.services === SIZES[0]), rows.find((r) => r.registry === name && r.services === SIZES.at(-1))];
     if (small && large && small !== large) {
-      console.log(`${name}: apply CPU p50 at ${large.services} services / at ${small.services} services = ${(large.applyCpuMsP50 / small.applyCpuMsP50).toFixed(2)}x (services x${large.services / small.services})`);
+      console.log(
+        `${name}: at ${large.services} services / at ${small.services} services (services x${large.services / small.services}): apply CPU p50 ${(large.applyCpuMsP50 / small.applyCpuMsP50).toFixed(2)}x, CPU per change ${(large.cpuUsPerChange / small.cpuUsPerChange).toFixed(2)}x`,
+      );
     }
   }
   await Promise.all([...real, ...extra].map((l) => new Promise((r) => l.server.close(r))));

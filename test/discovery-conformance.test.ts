@@ -1,8 +1,10 @@
 // One conformance suite for every discovery source: each runs against its real registry
 // (ZooKeeper, etcd, a DNS server speaking the wire protocol, a file on disk) and must report the
-// same story: the initial set, an addition, a change, a removal, a malformed entry (reported,
-// never passed on as an endpoint, the rest kept), the registry going down (an error) and coming
-// back (the current set again, and later changes still seen), and an explicitly empty set.
+// same story: the initial set, an addition, a change, a removal, an entry removed and registered
+// again at once, a malformed entry (reported, never passed on as an endpoint, the rest kept), the
+// registry going down (an error) and coming back (the current set again, and later changes still
+// seen), and an explicitly empty set. ZooKeeper also gets a watch event and the reply that armed
+// the watch delivered together (deterministically), which once cost a re-registration.
 import assert from 'node:assert/strict';
 import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +19,7 @@ import { ZookeeperSession } from '../src/discovery/zookeeper-session.js';
 import type { DiscoveredEndpoint, Source, SourceListener } from '../src/discovery/source.js';
 import { DnsServer } from './helpers/dns-server.js';
 import { EtcdServer, etcdMissing } from './helpers/etcd.js';
-import { waitFor } from './helpers/wait.js';
+import { sleep, waitFor, within } from './helpers/wait.js';
 import { ZookeeperServer, zookeeperMissing } from './helpers/zookeeper.js';
 
 interface Entry {
@@ -281,6 +283,17 @@ for (const driver of [zookeeperDriver(), etcdDriver(), dnsDriver(), fileDriver()
       await recorder.expectSet('after removing c', [a, bMoved]);
     });
 
+    it('sees an entry removed and registered again at once (a quick re-registration), and later changes', async () => {
+      for (let i = 0; i < 5; i++) {
+        await driver.remove('b');
+        await driver.put('b', bMoved);
+      }
+      await driver.put('c', c);
+      await recorder.expectSet('after b re-registered and c added', [a, bMoved, c]);
+      await driver.remove('c');
+      await recorder.expectSet('after removing c again', [a, bMoved]);
+    });
+
     it('reports malformed data as a problem, never as an endpoint, and keeps the rest', async () => {
       const mark = recorder.mark();
       await driver.corrupt('b');
@@ -317,3 +330,80 @@ for (const driver of [zookeeperDriver(), etcdDriver(), dnsDriver(), fileDriver()
     });
   });
 }
+
+// ZooKeeper sends a watch event right behind the reply that armed the watch when the change comes
+// just after the listing (a node deleted and re-created at once, under load). node-zookeeper-client
+// handles both in one socket read, so the watcher runs before the code after `await getChildren`.
+// The test makes that happen on purpose: it pauses the source's socket while the server answers
+// the listing and then fires the watch; on resume the buffered chunks are handed to the client
+// back to back, in one synchronous run, as if they had come in one read.
+describe('zookeeper source: a watch event read together with the reply that armed it', { skip: zookeeperMissing() ?? false }, () => {
+  const path = '/conformance/same-read';
+  let server: ZookeeperServer;
+  let writer: ZookeeperSession;
+  let shared: ZookeeperSession;
+  let source: Source | null = null;
+  const create = (name: string, e: Entry) => writer.call<string>((c, cb) => c.create(`${path}/${name}`, Buffer.from(json(e)), cb));
+  const exists = (name: string) => writer.call<zookeeper.Stat | null>((c, cb) => c.exists(`${path}/${name}`, cb));
+
+  before(async () => {
+    server = await ZookeeperServer.launch();
+    writer = ZookeeperSession.acquire([server.hosts], 30_000);
+    await writer.call<string>((c, cb) => c.mkdirp(path, cb));
+    await create('a', a);
+  });
+
+  after(async () => {
+    await source?.stop();
+    await shared?.release();
+    await writer?.release();
+    await server?.destroy();
+  });
+
+  it('still sees later changes (the child watch is re-armed)', async () => {
+    const target = { kind: 'zookeeper', hosts: [server.hosts], path, sessionTimeout: 5_000 } as const;
+    // The session the source will use (shared per ensemble and timeout), to reach its socket.
+    shared = ZookeeperSession.acquire(target.hosts, target.sessionTimeout);
+    const recorder = new Recorder();
+    source = createSource(target);
+    await source.start(recorder);
+    await recorder.expectSet('initial', [a]);
+
+    const client = shared.client;
+    const socket = (client as unknown as { connectionManager: { socket: import('node:net').Socket } }).connectionManager.socket;
+    const getChildren = client.getChildren.bind(client) as (...args: unknown[]) => void;
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    let hold = true;
+    // The next listing that arms a watch: send it, stop reading, and (same session, so after the
+    // listing in ZooKeeper's order) create x, which fires that watch.
+    (client as unknown as { getChildren: (...args: unknown[]) => void }).getChildren = (...args: unknown[]) => {
+      getChildren(...args);
+      if (!hold || args.length < 3 || typeof args[1] !== 'function') return;
+      hold = false;
+      socket.pause();
+      client.create(`${path}/x`, Buffer.from(json(c)), () => {});
+      held();
+    };
+    try {
+      await create('b', b); // fires the current child watch: the source lists again and arms a new one
+      await within(15_000, 'the source to list again after b was created', holding);
+      await waitFor('x to exist', async () => Boolean(await exists('x')));
+      // The listing's reply, the watch event and the create's reply are all buffered once the
+      // unread byte count has stopped growing.
+      let last = -1;
+      await waitFor('the replies to wait unread', async () => {
+        const now = socket.readableLength;
+        const stable = now > 0 && now === last;
+        last = now;
+        await sleep(50);
+        return stable;
+      });
+    } finally {
+      socket.resume();
+    }
+    await recorder.expectSet('after b and x', [a, b, c]);
+    await create('y', d);
+    await recorder.expectSet('after y, created once the watch had fired', [a, b, c, d]);
+  });
+});

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
+import type { FileTarget } from '../src/config/discovery-model.js';
 import type { Config } from '../src/config/model.js';
 import { Controller } from '../src/control/controller.js';
 import { DiscoveryManager } from '../src/control/discovery-manager.js';
@@ -145,6 +146,107 @@ describe('discovery manager: a set that changes while the first apply is still r
     t.mock.timers.tick(10);
     await second;
     assert.deepEqual(applied[1].services.get('d')!.endpoints.map((e) => e.port), [9001, 9002]);
+    await discovery.stop();
+  });
+});
+
+describe('discovery manager: a discovery apply patches the assembled config', () => {
+  // Fake sources and a recording driver: what is asserted is what the controller hands the driver.
+  const names = ['a', 'b', 'c', 'd'];
+  const text = stringify({
+    admin: { listen: 'unix:/nonexistent/admin.sock' },
+    // The window never closes within a test: each step applies the running base itself.
+    discovery_defaults: { coalesce: '1h' },
+    services: {
+      ...Object.fromEntries(names.map((n, i) => [n, { listen: `127.0.0.1:${i + 1}`, discovery: { file: { path: `/nonexistent/${n}` } } }])),
+      plain: { listen: '127.0.0.1:9', endpoints: ['127.0.0.1:9000'] },
+    },
+  });
+  const set = (...ports: number[]) => ports.map((port) => ({ host: '127.0.0.1', port }));
+
+  async function start(fail: () => boolean = () => false) {
+    const listeners = new Map<string, SourceListener>();
+    const driver: Driver = {
+      name: 'builtin',
+      async apply() {
+        if (fail()) throw new Error('refused by the test');
+        return { bound: [], released: [] };
+      },
+      status: () => ({ driver: 'builtin', services: [], listeners: [] }),
+      close: async () => {},
+    };
+    const controller = new Controller(driver, silentLogger());
+    const discovery = new DiscoveryManager(controller, silentLogger(), {
+      createSource: (config) => ({
+        description: 'fake',
+        start: async (l) => void listeners.set((config.target as FileTarget).path.split('/').at(-1)!, l),
+        stop: async () => {},
+      }),
+    });
+    controller.setAssembler({ assemble: (b) => discovery.assemble(b), committed: (b) => discovery.committed(b), status: () => ({}) });
+    const snapshot = parseConfig(text, 'test');
+    discovery.committed(snapshot);
+    names.forEach((n, i) => listeners.get(n)!.onEndpoints(set(9000 + 10 * i)));
+    await controller.apply(snapshot, { origin: 'startup' });
+    const step = async (changes: Record<string, number[]>) => {
+      for (const [n, ports] of Object.entries(changes)) listeners.get(n)!.onEndpoints(set(...ports));
+      return controller.apply(controller.base!, { origin: 'discovery' });
+    };
+    return { controller, discovery, step, snapshot };
+  }
+
+  it('hands the driver only the changed services, and keeps every other frozen object', async () => {
+    const { controller, discovery, step } = await start();
+    const before = controller.current!.config;
+    const record = await step({ b: [9011, 9012] });
+    const after = controller.current!.config;
+    assert.deepEqual(record.plan!.services.changed.map((c) => c.name), ['b']);
+    assert.deepEqual(record.plan!.services.changed[0].endpoints, { added: ['127.0.0.1:9011', '127.0.0.1:9012'], removed: ['127.0.0.1:9010'], reweighted: [] });
+    assert.deepEqual(record.plan!.services.unchanged, ['a', 'c', 'd', 'plain']);
+    for (const n of ['a', 'c', 'd', 'plain']) assert.equal(after.services.get(n), before.services.get(n), `${n} keeps its object`);
+    assert.equal(after.admin, before.admin);
+    assert.throws(() => (after.services as Map<string, unknown>).delete('a'), TypeError, 'the assembled map is frozen too');
+    await discovery.stop();
+  });
+
+  it('the hash names the content: a set changed and changed back gives the same hash, and the same as a fresh assembly', async () => {
+    const { controller, discovery, step } = await start();
+    const original = controller.current!.hash;
+    await step({ a: [9001], c: [9021, 9022] });
+    const changed = controller.current!.hash;
+    assert.notEqual(changed, original);
+    assert.equal((await step({ c: [9021, 9022] })).result, 'noop', 'a set reported again unchanged is no apply');
+    // A new base with the same text is assembled from scratch: same content, same hash.
+    assert.equal(discovery.assemble(parseConfig(text, 'test')).hash, changed);
+    await step({ a: [9000], c: [9020] });
+    assert.equal(controller.current!.hash, original);
+    await discovery.stop();
+  });
+
+  it('after a rejected apply, the next one still carries every change the driver has not seen', async () => {
+    let refuse = false;
+    const { controller, discovery, step } = await start(() => refuse);
+    refuse = true;
+    await assert.rejects(step({ a: [9001] }), /refused by the test/);
+    refuse = false;
+    const record = await step({ d: [9031] });
+    assert.deepEqual(record.plan!.services.changed.map((c) => c.name).sort(), ['a', 'd']);
+    assert.deepEqual(controller.current!.config.services.get('a')!.endpoints.map((e) => e.port), [9001]);
+    await discovery.stop();
+  });
+
+  it('a reload (new base) keeps the discovered sets and follows changes made meanwhile', async () => {
+    const { controller, discovery, step, snapshot } = await start();
+    await step({ b: [9011] });
+    const reloaded = parseConfig(`${text}# reloaded\n`, 'test');
+    const record = await controller.apply(reloaded, { origin: 'admin' });
+    assert.equal(record.result, 'applied');
+    assert.notEqual(controller.current!.hash, reloaded.hash, 'the assembled hash covers the discovered sets');
+    assert.equal(controller.base, reloaded);
+    assert.deepEqual(controller.current!.config.services.get('b')!.endpoints.map((e) => e.port), [9011]);
+    await step({ b: [9012] });
+    assert.deepEqual(controller.current!.config.services.get('b')!.endpoints.map((e) => e.port), [9012]);
+    assert.notEqual(controller.base, snapshot);
     await discovery.stop();
   });
 });

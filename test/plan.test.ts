@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/model.js';
-import { diffConfigs, summarizePlan, type Plan, type ServiceChange } from '../src/control/plan.js';
+import { HashTree } from '../src/config/fingerprint.js';
+import { diffConfigs, recordDerivation, summarizePlan, type Plan, type ServiceChange } from '../src/control/plan.js';
 
 interface Svc {
   listen: string | string[];
@@ -234,5 +235,95 @@ describe('diffConfigs', () => {
     const web = change(plan, 'web');
     assert.deepEqual(web.endpoints, { added: [], removed: [], reweighted: [] });
     assert.equal(plan.empty, false);
+  });
+});
+
+describe('diffConfigs of a derived config (what the discovery assembler records)', () => {
+  /** `from` with the services of `replaced` swapped in, recorded as derived from it. */
+  function derive(from: Config, replaced: Config, names: string[], record = names): Config {
+    const services = new Map(from.services);
+    for (const name of names) {
+      const service = replaced.services.get(name);
+      if (service) services.set(name, service);
+      else services.delete(name);
+    }
+    const next = Object.freeze({ ...from, services });
+    recordDerivation(next, from, record);
+    return next;
+  }
+
+  it('compares only the services named (the others are the same objects)', () => {
+    const running = config(base);
+    const next = derive(running, config({ ...base, web: { ...base.web, endpoints: ['127.0.0.1:7109'] } }), ['web']);
+    const plan = diffConfigs(running, next);
+    assert.deepEqual(plan.services.changed.map((c) => c.name), ['web']);
+    assert.deepEqual(change(plan, 'web').endpoints, { added: ['127.0.0.1:7109'], removed: ['127.0.0.1:7101', '127.0.0.1:7102'], reweighted: [] });
+    assert.deepEqual(plan.services.unchanged, ['api', 'db']);
+    assert.deepEqual(plan.listeners, { add: [], keep: ['127.0.0.1:7000', '127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003'], remove: [] });
+    assert.deepEqual(plan, diffConfigs(config(base), next), 'the same plan as a full comparison');
+  });
+
+  it('reports a named service added or removed, with its listeners', () => {
+    const running = config(base);
+    const { db: _db, ...rest } = base;
+    const next = derive(running, config({ ...rest, cache: { listen: '127.0.0.1:7004' } }), ['db', 'cache']);
+    const plan = diffConfigs(running, next);
+    assert.deepEqual(plan.services.added, ['cache']);
+    assert.deepEqual(plan.services.removed, ['db']);
+    assert.deepEqual(plan.listeners.add, ['127.0.0.1:7004']);
+    assert.deepEqual(plan.listeners.remove, ['127.0.0.1:7003']);
+  });
+
+  it('falls back to comparing every service when the running config is not the one it was derived from', () => {
+    const first = config(base);
+    const running = config({ ...base, db: { ...base.db, endpoints: ['127.0.0.1:7309'] } });
+    // Derived from `first` (say, an apply that was rejected), while `running` differs in db too.
+    const next = derive(first, config({ ...base, web: { ...base.web, endpoints: ['127.0.0.1:7109'] } }), ['web']);
+    assert.deepEqual(sorted(diffConfigs(running, next).services.changed.map((c) => c.name)), ['db', 'web']);
+    assert.deepEqual(diffConfigs(null, next).services.added, ['web', 'api', 'db']);
+  });
+
+  it('keeps only the latest step, so old configs are not held in a chain', () => {
+    const a = config(base);
+    const b = derive(a, config({ ...base, web: { ...base.web, endpoints: ['127.0.0.1:7109'] } }), ['web']);
+    const c = derive(b, config({ ...base, api: { ...base.api, retries: 9 } }), ['api']);
+    // b no longer records its step from a: diffing a → b compares everything (same result).
+    assert.deepEqual(diffConfigs(a, b).services.changed.map((x) => x.name), ['web']);
+    assert.deepEqual(diffConfigs(b, c).services.changed.map((x) => x.name), ['api']);
+  });
+});
+
+describe('HashTree', () => {
+  const leaves = (n: number, tag = '') => Array.from({ length: n }, (_, i) => `leaf ${i}${tag}`);
+
+  it('changing leaves gives the root a tree built from the new leaves has', () => {
+    for (const n of [1, 2, 3, 5, 8, 13, 100]) {
+      const tree = new HashTree(leaves(n));
+      const expected = leaves(n);
+      for (const i of new Set([0, n >> 1, n - 1])) {
+        tree.set(i, `changed ${i}`);
+        expected[i] = `changed ${i}`;
+        assert.equal(tree.root, new HashTree(expected).root, `n=${n}, leaf ${i}`);
+      }
+      for (let i = 0; i < n; i++) tree.set(i, `leaf ${i}`);
+      assert.equal(tree.root, new HashTree(leaves(n)).root, `n=${n}, back to the original leaves`);
+    }
+  });
+
+  it('the root depends on every leaf, their order and their count', () => {
+    const roots = new Set([
+      new HashTree([]).root,
+      new HashTree(['a']).root,
+      new HashTree(['a', 'b']).root,
+      new HashTree(['b', 'a']).root,
+      new HashTree(['a', 'b', 'c']).root,
+      new HashTree(['a', 'b', 'c', 'd']).root,
+      new HashTree(['a', 'b', 'c', 'e']).root,
+    ]);
+    assert.equal(roots.size, 7);
+  });
+
+  it('refuses a leaf outside the tree', () => {
+    assert.throws(() => new HashTree(['a']).set(1, 'b'), RangeError);
   });
 });

@@ -1,6 +1,10 @@
-// A cheap identity for services parsed from text: the loader records the raw service's JSON, so
-// the diff of two configs compares one string per service instead of walking every field.
-// Objects built elsewhere (discovery merges) have none and are compared field by field.
+// Cheap identities for config parts, so that comparing or hashing a config costs what changed.
+//
+// Fingerprints: the loader records the raw service's JSON, so the diff of two configs compares
+// one string per service instead of walking every field. Objects built elsewhere (discovery
+// merges) have none and are compared field by field.
+import { createHash } from 'node:crypto';
+
 const prints = new WeakMap<object, string>();
 
 export function setFingerprint(target: object, print: string): void {
@@ -9,4 +13,51 @@ export function setFingerprint(target: object, print: string): void {
 
 export function fingerprintOf(target: object): string | undefined {
   return prints.get(target);
+}
+
+const LEAF = Buffer.from([0]);
+const NODE = Buffer.from([1]);
+
+function sha256(...parts: Buffer[]): Buffer {
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  return hash.digest();
+}
+
+/**
+ * A binary hash tree over a fixed number of leaves (a Merkle tree): its root names the content
+ * of every leaf, and changing k leaves costs k·log2(n) hashes instead of rehashing all n.
+ * Leaves and inner nodes are hashed with different prefixes; an odd node is promoted unchanged.
+ */
+export class HashTree {
+  /** levels[0] holds the leaf hashes, the last level the root. */
+  private readonly levels: Buffer[][];
+
+  constructor(leaves: readonly string[]) {
+    let level = leaves.map((l) => sha256(LEAF, Buffer.from(l)));
+    this.levels = [level];
+    while (level.length > 1) {
+      const up: Buffer[] = [];
+      for (let i = 0; i < level.length; i += 2) up.push(i + 1 < level.length ? sha256(NODE, level[i], level[i + 1]) : level[i]);
+      this.levels.push((level = up));
+    }
+  }
+
+  get size(): number {
+    return this.levels[0].length;
+  }
+
+  set(index: number, leaf: string): void {
+    if (index < 0 || index >= this.size) throw new RangeError(`leaf ${index} is outside a tree of ${this.size}`);
+    this.levels[0][index] = sha256(LEAF, Buffer.from(leaf));
+    for (let l = 1, i = index >> 1; l < this.levels.length; l++, i >>= 1) {
+      const below = this.levels[l - 1];
+      this.levels[l][i] = 2 * i + 1 < below.length ? sha256(NODE, below[2 * i], below[2 * i + 1]) : below[2 * i];
+    }
+  }
+
+  /** Hex digest of the whole tree (of nothing, for a tree without leaves). */
+  get root(): string {
+    return (this.levels.at(-1)![0] ?? sha256(NODE)).toString('hex');
+  }
 }

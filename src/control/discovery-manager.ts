@@ -3,17 +3,23 @@
 // bursts into one apply per coalescing window, and (as the controller's assembler) merges the
 // sets into whatever file/API config is being applied.
 //
-// Cost: an apply rebuilds the ServiceConfig of services whose set changed and reuses the frozen
-// objects of all others, so the plan finds them identical by reference and the driver keeps
-// their runtimes.
+// Cost: a discovery apply costs what changed, not the number of services. The assembled config
+// of the same base is patched: only the services whose set changed since the last assembly get
+// a new ServiceConfig (all others keep their frozen objects, so the driver keeps their runtimes),
+// the config hash is the root of a hash tree updated for those leaves only, and the plan is told
+// which services to compare (plan.ts recordDerivation). A new base (reload, PUT /config) is
+// assembled from scratch.
 import { createHash } from 'node:crypto';
 import { joinHostPort } from '../config/address.js';
 import type { DiscoveryConfig } from '../config/discovery-model.js';
+import { HashTree } from '../config/fingerprint.js';
+import { freezeMap } from '../config/freeze-map.js';
 import type { ConfigSnapshot, EndpointConfig, ServiceConfig } from '../config/model.js';
 import { createSource, sameTarget } from '../discovery/create-source.js';
 import type { DiscoveredEndpoint, Source } from '../discovery/source.js';
 import type { Logger } from '../observability/log.js';
 import type { Assembler, Controller } from './controller.js';
+import { recordDerivation } from './plan.js';
 
 export type SourceState = 'starting' | 'healthy' | 'degraded';
 
@@ -65,6 +71,15 @@ class Discovered {
   }
 }
 
+/** The last assembly: patched in place of a rebuild while the base stays the same. */
+interface Assembly {
+  readonly base: ConfigSnapshot;
+  assembled: ConfigSnapshot;
+  /** One leaf per service of `base` with `discovery:`, at the position given by `leaves`. */
+  readonly tree: HashTree;
+  readonly leaves: ReadonlyMap<string, number>;
+}
+
 export interface DiscoveryManagerOptions {
   readonly createSource?: (config: DiscoveryConfig) => Source;
 }
@@ -79,6 +94,11 @@ export class DiscoveryManager implements Assembler {
   private onAnswer: (() => void) | null = null;
   /** A set changed before the first apply committed; applied right after it. */
   private pendingUntilCommit = false;
+  private assembly: Assembly | null = null;
+  /** Services whose entry changed (set, source) since `assembly` was made. */
+  private readonly dirty = new Set<string>();
+  /** The base committed() last followed; the same one again has nothing to follow. */
+  private followed: ConfigSnapshot | null = null;
 
   constructor(
     private readonly controller: Controller,
@@ -103,21 +123,68 @@ export class DiscoveryManager implements Assembler {
     });
   }
 
+  /** `base` with the discovered sets in place: the last assembly patched, while `base` is the same object. */
   assemble(base: ConfigSnapshot): ConfigSnapshot {
-    if (this.entries.size === 0) return base;
+    if (this.entries.size === 0) {
+      this.assembly = null;
+      return base;
+    }
+    const last = this.assembly;
+    if (last?.base !== base) return this.assembleAll(base);
+    if (this.dirty.size === 0) return last.assembled;
+    const from = last.assembled.config;
+    const services = new Map(from.services);
+    const touched: string[] = [];
+    for (const name of this.dirty) {
+      const leaf = last.leaves.get(name);
+      if (leaf === undefined) continue; // not a discovered service of this base
+      const merged = this.merge(name, base.config.services.get(name)!);
+      last.tree.set(leaf, merged.leaf);
+      if (services.get(name) === merged.service) continue;
+      services.set(name, merged.service);
+      touched.push(name);
+    }
+    this.dirty.clear();
+    if (touched.length === 0) return last.assembled;
+    const config: typeof from = Object.freeze({ ...from, services: freezeMap(services) });
+    recordDerivation(config, from, touched);
+    last.assembled = this.snapshot(base, config, last.tree);
+    return last.assembled;
+  }
+
+  private assembleAll(base: ConfigSnapshot): ConfigSnapshot {
     const services = new Map<string, ServiceConfig>();
-    const hash = createHash('sha256').update(base.hash);
+    const leaves = new Map<string, number>();
+    const prints: string[] = [];
     for (const [name, service] of base.config.services) {
-      const entry = this.entries.get(name);
-      if (!entry || !service.discovery || !sameTarget(entry.config.target, service.discovery.target) || entry.good === null) {
+      if (!service.discovery) {
         services.set(name, service);
         continue;
       }
-      services.set(name, entry.mergeInto(service));
-      hash.update(`\n${name}\n${entry.digest}`);
+      const merged = this.merge(name, service);
+      services.set(name, merged.service);
+      leaves.set(name, prints.length);
+      prints.push(merged.leaf);
     }
-    const config = Object.freeze({ ...base.config, services });
-    return Object.freeze({ ...base, config, hash: hash.digest('hex') });
+    this.dirty.clear();
+    const tree = new HashTree(prints);
+    const config = Object.freeze({ ...base.config, services: freezeMap(services) });
+    this.assembly = { base, assembled: this.snapshot(base, config, tree), tree, leaves };
+    return this.assembly.assembled;
+  }
+
+  /** `service` with its discovered set in place, and the hash-tree leaf that names that content. */
+  private merge(name: string, service: ServiceConfig): { service: ServiceConfig; leaf: string } {
+    const entry = this.entries.get(name);
+    if (!entry || !service.discovery || !sameTarget(entry.config.target, service.discovery.target) || entry.good === null) {
+      return { service, leaf: `${name}\n-` };
+    }
+    return { service: entry.mergeInto(service), leaf: `${name}\n=${entry.digest}` };
+  }
+
+  private snapshot(base: ConfigSnapshot, config: ConfigSnapshot['config'], tree: HashTree): ConfigSnapshot {
+    const hash = createHash('sha256').update(`${base.hash}\n${tree.root}`).digest('hex');
+    return Object.freeze({ ...base, config, hash });
   }
 
   /** Follows the running base config: a source per service with `discovery:`, none for the others. */
@@ -127,6 +194,8 @@ export class DiscoveryManager implements Assembler {
       this.pendingUntilCommit = false;
       this.schedule();
     }
+    if (base === this.followed) return;
+    this.followed = base;
     this.coalesceMs = base.config.discovery.coalesce;
     const wanted = new Map<string, DiscoveryConfig>();
     for (const [name, service] of base.config.services) if (service.discovery) wanted.set(name, service.discovery);
@@ -137,6 +206,7 @@ export class DiscoveryManager implements Assembler {
         continue;
       }
       this.entries.delete(name);
+      this.dirty.add(name);
       void entry.source.stop();
       if (config) this.open(name, config, entry);
     }
@@ -175,6 +245,7 @@ export class DiscoveryManager implements Assembler {
       entry.digest = previous.digest;
     }
     this.entries.set(name, entry);
+    this.dirty.add(name);
     entry.source
       .start({
         onEndpoints: (endpoints, problems) => this.entries.get(name) === entry && this.onEndpoints(entry, endpoints, problems ?? []),
@@ -199,6 +270,7 @@ export class DiscoveryManager implements Assembler {
     if (entry.good !== null && digest === entry.digest) return;
     entry.good = Object.freeze(endpoints);
     entry.digest = digest;
+    this.dirty.add(entry.name);
     this.schedule();
   }
 

@@ -33,29 +33,58 @@ export interface Plan {
 // `balance`, `endpoints` and `health` mirror the default cluster, so `clusters` covers them all.
 const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog'] as const;
 
+/**
+ * What an assembler knows about a config it derived from another: `next` is `from` with, at
+ * most, the services named in `touched` replaced, added or removed (everything else is the same
+ * objects). diffConfigs(from, next) then compares only those, so a discovery apply costs what
+ * changed rather than the number of services. Only the latest step is kept per config, so no
+ * chain of old configs stays reachable through it.
+ */
+const derivations = new WeakMap<Config, { readonly from: Config; readonly touched: readonly string[] }>();
+
+export function recordDerivation(next: Config, from: Config, touched: readonly string[]): void {
+  derivations.delete(from);
+  derivations.set(next, { from, touched });
+}
+
 export function diffConfigs(running: Config | null, desired: Config): Plan {
   const before = running?.services ?? new Map<string, ServiceConfig>();
   const after = desired.services;
   const added: string[] = [];
   const removed: string[] = [];
   const changed: ServiceChange[] = [];
-  const unchanged: string[] = [];
-  for (const [name, service] of after) {
+  const derived = derivations.get(desired);
+  const partial = running !== null && derived?.from === running;
+  for (const name of partial ? derived.touched : after.keys()) {
+    const service = after.get(name);
     const old = before.get(name);
-    if (!old) added.push(name);
+    if (!service) {
+      if (old) removed.push(name);
+    } else if (!old) added.push(name);
     else {
       const change = diffService(old, service);
       if (change) changed.push(change);
-      else unchanged.push(name);
     }
   }
-  for (const name of before.keys()) if (!after.has(name)) removed.push(name);
+  if (!partial) for (const name of before.keys()) if (!after.has(name)) removed.push(name);
 
   const listeners = diffListeners(before, after, added, removed, changed);
   const adminChanged =
     running !== null && (running.admin.listen.key !== desired.admin.listen.key || running.admin.token !== desired.admin.token);
   const empty = added.length === 0 && removed.length === 0 && changed.length === 0 && !adminChanged;
-  return { listeners, services: { added, removed, changed, unchanged }, adminChanged, empty };
+  // Like listeners.keep, every name is listed only when someone reads it (status, tests).
+  let unchanged: string[] | null = null;
+  const services = {
+    added,
+    removed,
+    changed,
+    get unchanged(): string[] {
+      if (unchanged) return unchanged;
+      const other = new Set([...added, ...changed.map((c) => c.name)]);
+      return (unchanged = [...after.keys()].filter((name) => !other.has(name)));
+    },
+  };
+  return { listeners, services, adminChanged, empty };
 }
 
 /**

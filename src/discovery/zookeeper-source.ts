@@ -19,14 +19,21 @@ export class ZookeeperSource implements Source {
   private listener: SourceListener | null = null;
   /** Child name → its parsed data, for children whose data watch is armed. */
   private readonly entries = new Map<string, ParsedEntry>();
-  private childWatchArmed = false;
+  /**
+   * The watcher of the child watch we believe armed on the server, or null. Set before the
+   * getChildren that arms it is sent and cleared by that watcher itself: the client may deliver
+   * the reply and the watch event in one socket read, firing the watcher before our code after
+   * `await` runs, so "armed" must never be set after the fact (it would stay true with no watch
+   * left on the server, and every later re-registration would go unseen).
+   */
+  private childWatch: (() => void) | null = null;
   private refreshing = false;
   private again = false;
   private erred = false;
   private readonly onConnected = (fresh: boolean) => {
     if (fresh) {
       this.entries.clear();
-      this.childWatchArmed = false;
+      this.childWatch = null;
     }
     this.refresh();
   };
@@ -117,29 +124,39 @@ export class ZookeeperSource implements Source {
   }
 
   private async listChildren(session: ZookeeperSession, path: string): Promise<string[] | null> {
-    const watcher = this.childWatchArmed ? undefined : () => {
-      this.childWatchArmed = false;
-      this.refresh();
-    };
+    let watcher: (() => void) | undefined;
+    if (this.childWatch === null) {
+      const armed = () => {
+        if (this.childWatch === armed) this.childWatch = null;
+        this.refresh();
+      };
+      this.childWatch = watcher = armed;
+    }
     try {
-      const children = await session.call<string[]>((c, cb) => (watcher ? c.getChildren(path, watcher, cb) : c.getChildren(path, cb)));
-      if (watcher) this.childWatchArmed = true;
-      return children;
+      return await session.call<string[]>((c, cb) => (watcher ? c.getChildren(path, watcher, cb) : c.getChildren(path, cb)));
     } catch (err) {
+      // Not armed (or not known to be): arm one on the next listing. At worst two watchers fire.
+      if (watcher && this.childWatch === watcher) this.childWatch = null;
       if (isCode(err as ZkError, zookeeper.Exception.NO_NODE)) return null;
       throw asError(err as ZkError);
     }
   }
 
-  /** Reads one child's data and arms its data watch; a child deleted meanwhile is just skipped. */
+  /**
+   * Reads one child's data and arms its data watch; a child deleted meanwhile is just skipped.
+   * A watch that fires before the read's continuation runs (same socket read as the reply) means
+   * the data is already stale: it is not kept, and the pass that the watcher asked for reads it again.
+   */
   private async fetchChild(session: ZookeeperSession, name: string): Promise<void> {
+    let fired = false;
     const watcher = () => {
+      fired = true;
       this.entries.delete(name);
       this.refresh();
     };
     try {
       const data = await session.call<Buffer>((c, cb) => c.getData(`${this.target.path}/${name}`, watcher, cb));
-      this.entries.set(name, parseEndpointJson(data));
+      if (!fired) this.entries.set(name, parseEndpointJson(data));
     } catch (err) {
       if (!isCode(err as ZkError, zookeeper.Exception.NO_NODE)) throw asError(err as ZkError);
     }
