@@ -102,7 +102,7 @@ export const KEY_TEXT: Record<string, KeyText> = {
   'services.*.routes[].cluster': { text: 'The cluster matching requests go to.' },
   ...timeouts('services.*.timeouts'),
   ...limits('services.*.limits'),
-  'services.*.retries': { default: String(DEFAULTS.retries), text: 'Other endpoints tried after a failed connect (http: also idempotent requests whose reused connection was reset).' },
+  'services.*.retries': { default: String(DEFAULTS.retries), text: 'Other endpoints tried after a failed connect (http: also a request reset before any response byte when it is idempotent or its body had not started; a pooled connection the endpoint had already closed is replaced by a fresh one to the same endpoint without counting as a try).' },
   'services.*.max_connections': { default: 'unlimited', text: 'Cap on concurrent client connections; tcp connections beyond it are closed at once, counted as rejected. With worker processes (`hitless run --workers N`, the default) each worker enforces its share, ceil(max_connections / N): the kernel spreads connections over the workers, so a connection may be refused by a full worker while another has room, and the total can reach N × ceil(max_connections / N).' },
   'services.*.access_log': { text: 'One line per request (http) or connection (tcp); see docs/access-log.md.' },
   'services.*.access_log.path': { type: 'path or "stderr"', text: 'File to append to (created if missing, reopened on SIGHUP for logrotate), or "stderr". Buffered: lines reach the file within a second.' },
