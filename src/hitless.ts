@@ -8,8 +8,6 @@ import type { Driver } from './dataplane/driver.js';
 import { Controller, type ApplyRecord } from './control/controller.js';
 import { DiscoveryManager } from './control/discovery-manager.js';
 import { Registrar } from './register/registrar.js';
-import { createDriver } from './dataplane/create-driver.js';
-import { accessWriterFor } from './observability/access-log.js';
 import { ErrorCodes, HitlessError } from './errors.js';
 import type { Logger } from './observability/log.js';
 import { Telemetry } from './observability/telemetry.js';
@@ -38,7 +36,7 @@ export class Hitless {
 
   /** Binds every listener and the admin API, or throws with nothing left open. */
   static async start(options: HitlessOptions): Promise<Hitless> {
-    const controller = new Controller(options.driver ?? createDriver(options.snapshot.config, options.log, { accessWriters: accessWriterFor }), options.log);
+    const controller = new Controller(options.driver ?? (await configuredDriver(options)), options.log);
     // Before the first apply, so the startup apply is counted (metrics) and audited too.
     const telemetry = new Telemetry(controller, options.log);
     // Discovery and registration follow every committed config (startup, SIGHUP, PUT /config);
@@ -108,4 +106,13 @@ export class Hitless {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * The data plane the config names, loaded only when needed: the supervisor of `run --workers N`
+ * passes its own driver (its workers run the data plane) and so never loads one.
+ */
+async function configuredDriver(options: HitlessOptions): Promise<Driver> {
+  const [{ createDriver }, { accessWriterFor }] = await Promise.all([import('./dataplane/create-driver.js'), import('./observability/access-log.js')]);
+  return createDriver(options.snapshot.config, options.log, { accessWriters: accessWriterFor });
 }

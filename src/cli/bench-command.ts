@@ -1,11 +1,11 @@
 // `hitless bench torture`: the reload-torture benchmark, against built-in targets it starts itself
-// or against your own proxy on loopback. The work is in src/bench/torture/.
+// or against your own proxy on loopback. The work is in src/bench/torture/, loaded only when
+// `bench` is the command: even the list of built-in targets that the help shows (see below).
 import { Command, Option } from 'commander';
-import { parseTortureOptions, type RawTortureOptions } from '../bench/torture/cli-options.js';
-import { runTortureCommand } from '../bench/torture/torture-command.js';
-import { BUILTIN_TARGETS } from '../bench/torture/targets/registry.js';
+import type { RawTortureOptions } from '../bench/torture/cli-options.js';
+import type { TargetDefinition } from '../bench/torture/targets/target.js';
 
-const EXAMPLES = `
+const examples = (targets: readonly TargetDefinition[]) => `
 Examples:
   # every built-in target, 10 actions/s for 30 s each, with a report
   hitless bench torture --targets all --report ./torture-report
@@ -24,15 +24,16 @@ with --long-lived-mode raw, talk line-echo directly to --tcp. The built-in targe
 backends that do both.
 
 Built-in targets (skipped with a note when their binary is missing):
-${BUILTIN_TARGETS.map((t) => `  ${t.name.padEnd(11)} ${t.description}`).join('\n')}
+${targets.map((t) => `  ${t.name.padEnd(11)} ${t.description}`).join('\n')}
 `;
 
 export function registerBenchCommand(program: Command): void {
   const bench = program.command('bench').description('Benchmarks that users can run against their own proxies.');
-  bench
+  const targets = new Option('--targets <list>'); // described once the targets are loaded (below)
+  const torture = bench
     .command('torture')
     .description('Run traffic through a target while an action (reload, apply, upgrade) fires at a given rate; count every failure.')
-    .addOption(new Option('--targets <list>', `built-in targets to start and torture, comma-separated, or "all" (${BUILTIN_TARGETS.map((t) => t.name).join(', ')})`))
+    .addOption(targets)
     .option('--http <addr>', 'your own target: its HTTP address (host:port on loopback)')
     .option('--tcp <addr>', 'your own target: a TCP line-echo address for --long-lived-mode raw')
     .option('--name <name>', 'your own target: its name in the results', 'external')
@@ -57,14 +58,24 @@ export function registerBenchCommand(program: Command): void {
     .option('--backends <n>', 'bundled backend processes behind the built-in targets', '3')
     .option('--json', 'print the results as JSON on stdout (the tables go to stderr)')
     .option('--report <dir>', 'write a Markdown report with SVG and PNG charts and results.json into DIR')
-    .addHelpText('after', EXAMPLES)
     .action(async (raw: RawTortureOptions, command: Command) => {
+      const { parseTortureOptions } = await import('../bench/torture/cli-options.js');
       let options;
       try {
         options = parseTortureOptions(raw);
       } catch (err) {
         command.error(`error: ${err instanceof Error ? err.message : String(err)}`, { exitCode: 2 });
       }
+      const { runTortureCommand } = await import('../bench/torture/torture-command.js');
       await runTortureCommand(options, { command: `hitless ${process.argv.slice(2).join(' ')}`, stdout: process.stdout, stderr: process.stderr });
     });
+
+  // Commander runs this hook before it parses anything after `bench` (torture's options, --help,
+  // `bench help torture`), and for no other command: they never load the targets' modules.
+  const describeTargets = async () => {
+    const { BUILTIN_TARGETS } = await import('../bench/torture/targets/registry.js');
+    targets.description = `built-in targets to start and torture, comma-separated, or "all" (${BUILTIN_TARGETS.map((t) => t.name).join(', ')})`;
+    torture.addHelpText('after', examples(BUILTIN_TARGETS));
+  };
+  program.hook('preSubcommand', (_program, subcommand) => (subcommand === bench ? describeTargets() : undefined));
 }

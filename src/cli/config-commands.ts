@@ -1,10 +1,9 @@
 // `hitless validate FILE` and `hitless apply FILE --admin ADDR`.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { loadConfigFile } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
 import { adminRequest, errorMessage } from './admin-client.js';
-import { DEFAULTS } from '../config/schema.js';
+import { DEFAULT_ADMIN } from './defaults.js';
 
 export function registerConfigCommands(program: Command): void {
   program
@@ -13,6 +12,7 @@ export function registerConfigCommands(program: Command): void {
     .argument('<file>', 'config file (YAML or JSON)')
     .option('--json', 'print the result as JSON on stdout ({valid, hash, services} or {valid: false, problems})')
     .action(async (file: string, opts: { json?: boolean }) => {
+      const { loadConfigFile } = await import('../config/load.js');
       try {
         const snapshot = await loadConfigFile(file);
         const n = snapshot.config.services.size;
@@ -30,7 +30,7 @@ export function registerConfigCommands(program: Command): void {
     .command('apply')
     .description('send a config file to a running hitless; exit 0 when applied, 1 when rejected (with the reason)')
     .argument('<file>', 'config file (YAML or JSON)')
-    .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULTS.adminListen)
+    .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULT_ADMIN)
     .option('--token <token>', 'admin bearer token (default: $HITLESS_ADMIN_TOKEN)')
     .option('--if-match <hash>', 'apply only if the running config has this hash')
     .option('--json', 'print the apply record (or the error document) as JSON on stdout')

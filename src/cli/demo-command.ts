@@ -2,9 +2,6 @@
 // from the bundled examples/demo.yaml, with a printed tour of what to try.
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { startDemoBackends } from '../demo/demo-backends.js';
-import { createLogger } from '../observability/log.js';
-import { installSignals, startOrExit } from './run-command.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 
@@ -13,6 +10,11 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description('run hitless on the bundled example config in front of bundled demo backends')
     .action(async () => {
+      const [{ startDemoBackends }, { createLogger }, { installSignals, startOrExit }] = await Promise.all([
+        import('../demo/demo-backends.js'),
+        import('../observability/log.js'),
+        import('./serve.js'),
+      ]);
       const log = createLogger();
       try {
         await startDemoBackends('127.0.0.1', [7101, 7102, 7103]);

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 // The `hitless` command line. Each subcommand lives in its own file and registers itself here.
+// Those files hold definitions (options, help) and import only what defining needs; an action
+// imports its implementation when it runs. So `--version` loads little, and the supervisor of
+// `hitless run` holds only what it serves (no benchmark, demo or register code).
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerRunCommand } from './run-command.js';

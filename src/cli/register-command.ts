@@ -1,10 +1,7 @@
 // `hitless register --config FILE`: only the `register:` part of a config — health-check this
 // host's services and keep them registered — without proxying anything (nerve's role).
 import type { Command } from 'commander';
-import { loadConfigFile } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
-import { createLogger } from '../observability/log.js';
-import { Registrar } from '../register/registrar.js';
 
 export function registerRegisterCommand(program: Command): void {
   program
@@ -13,6 +10,11 @@ export function registerRegisterCommand(program: Command): void {
     .requiredOption('-c, --config <file>', 'config file (YAML or JSON) with a register: list')
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.HITLESS_LOG_LEVEL ?? 'info')
     .action(async (opts: { config: string; logLevel: string }) => {
+      const [{ loadConfigFile }, { createLogger }, { Registrar }] = await Promise.all([
+        import('../config/load.js'),
+        import('../observability/log.js'),
+        import('../register/registrar.js'),
+      ]);
       const log = createLogger(opts.logLevel);
       const load = async () => (await loadConfigFile(opts.config)).config.register;
       let list;

@@ -1,12 +1,7 @@
-// `hitless run --config FILE`: the long-running proxy, in the foreground.
+// `hitless run --config FILE`: the long-running proxy, in the foreground. The definition is all
+// that loads up front; the action imports what it runs (see main.ts).
 import type { Command } from 'commander';
-import { loadConfigFile } from '../config/load.js';
-import { ConfigError } from '../config/errors.js';
-import { HitlessError } from '../errors.js';
-import { Hitless } from '../hitless.js';
-import { createLogger, type Logger } from '../observability/log.js';
 import { parseDuration } from '../config/duration.js';
-import type { Supervised } from '../process/supervised.js';
 import { processOption, supervisedFromCli, type ProcessCliOptions } from '../process/process-options.js';
 
 export function registerRunCommand(program: Command): void {
@@ -20,6 +15,11 @@ export function registerRunCommand(program: Command): void {
     .option('--upgrade-drain <duration>', 'after a code upgrade, how long the old workers\' long-lived connections may continue', '60s')
     .option('--ready-timeout <duration>', 'how long a new worker may take to report ready before its upgrade fails', '15s')
     .action(async (opts: { config: string; drain: string; logLevel: string } & ProcessCliOptions) => {
+      const [{ createLogger }, { loadConfigFile }, { fail, installSignals, startOrExit }] = await Promise.all([
+        import('../observability/log.js'),
+        import('../config/load.js'),
+        import('./serve.js'),
+      ]);
       const log = createLogger(opts.logLevel);
       const drainMs = parseDuration(opts.drain);
       if (drainMs === undefined) fail(log, `--drain ${opts.drain}: expected a duration such as 500ms, 2s, 10m`);
@@ -29,45 +29,4 @@ export function registerRunCommand(program: Command): void {
       installSignals(hitless, log, drainMs!);
       supervised?.attach(hitless);
     });
-}
-
-export async function startOrExit(configPath: string, log: Logger, supervised?: Supervised): Promise<Hitless> {
-  try {
-    const snapshot = await (supervised?.initialConfig?.() ?? loadConfigFile(configPath));
-    const hitless = await Hitless.start({ snapshot, configPath, log, ...(supervised ? { driver: supervised.driver, adminExtension: supervised.adminExtension } : {}) });
-    const status = hitless.controller.driver.status();
-    log.info({ admin: hitless.adminAddress, listeners: status.listeners.map((l) => `${l.address} → ${l.service}`) }, 'hitless ready');
-    return hitless;
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof HitlessError) fail(log, err.message);
-    throw err;
-  }
-}
-
-function fail(log: Logger, message: string): never {
-  log.fatal(message);
-  process.stderr.write(`hitless: ${message}\n`);
-  process.exit(1);
-}
-
-export function installSignals(hitless: Hitless, log: Logger, drainMs: number): void {
-  process.on('SIGHUP', () => {
-    log.info('SIGHUP: re-reading the config');
-    hitless.reload().catch((err: Error) => log.error({ err: err.message }, 'reload rejected; the running config keeps serving'));
-  });
-  const stop = (signal: string) => {
-    log.info({ drainMs }, `${signal}: no longer accepting; draining open connections`);
-    hitless.stop(drainMs).then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: Error) => {
-        log.error({ err }, 'stop failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
 }

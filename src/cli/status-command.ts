@@ -1,7 +1,7 @@
 // `hitless status --admin ADDR [--json]`: what is running, as tables.
 import type { Command } from 'commander';
 import type { StatusDocument } from '../admin/status.js';
-import { DEFAULTS } from '../config/schema.js';
+import { DEFAULT_ADMIN } from './defaults.js';
 import { adminRequest, errorMessage } from './admin-client.js';
 import { renderTable } from './table.js';
 import { quantileMs } from '../observability/quantile.js';
@@ -10,7 +10,7 @@ export function registerStatusCommand(program: Command): void {
   program
     .command('status')
     .description('show services, endpoints, listeners and recent applies of a running hitless')
-    .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULTS.adminListen)
+    .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULT_ADMIN)
     .option('--token <token>', 'admin bearer token (default: $HITLESS_ADMIN_TOKEN)')
     .option('--json', 'print the raw status document')
     .action(async (opts: { admin: string; token?: string; json?: boolean }) => {

@@ -3,7 +3,7 @@
 // proxy for it). q or Ctrl-C quits. With --json: one JSON line per interval, for scripts.
 import type { Command } from 'commander';
 import type { StatusDocument } from '../admin/status.js';
-import { DEFAULTS } from '../config/schema.js';
+import { DEFAULT_ADMIN } from './defaults.js';
 import { parseDuration } from '../config/duration.js';
 import { histogramDelta, quantileMs } from '../observability/quantile.js';
 import { rate, serviceTotals, type Rate } from '../observability/rate-sampler.js';
@@ -32,7 +32,7 @@ export function registerTopCommand(program: Command): void {
   program
     .command('top')
     .description('live per-service rates of a running hitless (q or Ctrl-C quits)')
-    .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULTS.adminListen)
+    .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULT_ADMIN)
     .option('--token <token>', 'admin bearer token (default: $HITLESS_ADMIN_TOKEN)')
     .option('--interval <duration>', 'time between snapshots', '1s')
     .option('--count <n>', 'stop after this many intervals (default: run until q or Ctrl-C)')

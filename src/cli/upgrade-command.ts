@@ -2,14 +2,14 @@
 // from the code now on disk (or, with --supervisor, re-exec the supervisor too), and report how
 // it went. Exit status 1 when the upgrade failed (the running generation keeps serving).
 import type { Command } from 'commander';
-import { DEFAULTS } from '../config/schema.js';
+import { DEFAULT_ADMIN } from './defaults.js';
 import { adminRequest, errorMessage } from './admin-client.js';
 
 export function registerUpgradeCommand(program: Command): void {
   program
     .command('upgrade')
     .description('start new worker processes from the code on disk; the old ones drain (needs "hitless run --workers N")')
-    .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULTS.adminListen)
+    .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULT_ADMIN)
     .option('--token <token>', 'admin bearer token (default: $HITLESS_ADMIN_TOKEN)')
     .option('--supervisor', 're-exec the supervisor as well, handing its listening sockets over')
     .option('--json', 'print the raw answer')

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { Option } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import type { Logger } from '../observability/log.js';
-import { createSupervised, type Supervised } from './supervised.js';
+import type { Supervised } from './supervised.js';
 
 export interface ProcessCliOptions {
   readonly workers?: string;
@@ -41,5 +41,7 @@ export async function supervisedFromCli(opts: ProcessCliOptions, fail: (message:
   if (upgradeDrainMs === undefined) fail(`--upgrade-drain ${opts.upgradeDrain}: expected a duration such as 500ms, 2s, 10m`);
   const readyTimeoutMs = parseDuration(opts.readyTimeout);
   if (readyTimeoutMs === undefined || readyTimeoutMs <= 0) fail(`--ready-timeout ${opts.readyTimeout}: expected a duration such as 5s`);
+  // Loaded here, not at the top: `hitless run --help` and the other commands need processOption only.
+  const { createSupervised } = await import('./supervised.js');
   return createSupervised({ workers, log, upgradeDrainMs: upgradeDrainMs!, readyTimeoutMs: readyTimeoutMs! });
 }

@@ -1,0 +1,49 @@
+// What `hitless run` and `hitless demo` share once they run: start a Hitless (or exit 1 with the
+// reason) and the signals that reload and stop it. Loaded by their actions only.
+import { loadConfigFile } from '../config/load.js';
+import { ConfigError } from '../config/errors.js';
+import { HitlessError } from '../errors.js';
+import { Hitless } from '../hitless.js';
+import type { Logger } from '../observability/log.js';
+import type { Supervised } from '../process/supervised.js';
+
+export async function startOrExit(configPath: string, log: Logger, supervised?: Supervised): Promise<Hitless> {
+  try {
+    const snapshot = await (supervised?.initialConfig?.() ?? loadConfigFile(configPath));
+    const hitless = await Hitless.start({ snapshot, configPath, log, ...(supervised ? { driver: supervised.driver, adminExtension: supervised.adminExtension } : {}) });
+    const status = hitless.controller.driver.status();
+    log.info({ admin: hitless.adminAddress, listeners: status.listeners.map((l) => `${l.address} → ${l.service}`) }, 'hitless ready');
+    return hitless;
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof HitlessError) fail(log, err.message);
+    throw err;
+  }
+}
+
+export function fail(log: Logger, message: string): never {
+  log.fatal(message);
+  process.stderr.write(`hitless: ${message}\n`);
+  process.exit(1);
+}
+
+export function installSignals(hitless: Hitless, log: Logger, drainMs: number): void {
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: re-reading the config');
+    hitless.reload().catch((err: Error) => log.error({ err: err.message }, 'reload rejected; the running config keeps serving'));
+  });
+  const stop = (signal: string) => {
+    log.info({ drainMs }, `${signal}: no longer accepting; draining open connections`);
+    hitless.stop(drainMs).then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: Error) => {
+        log.error({ err }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
