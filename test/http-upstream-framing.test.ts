@@ -15,6 +15,8 @@ import { httpConfig, request } from './helpers/http-client.js';
 interface Script {
   readonly pieces: string[];
   readonly close?: boolean;
+  /** Close the connection this long after answering (an endpoint's own keep-alive timeout). */
+  readonly closeIdleAfterMs?: number;
 }
 
 const CHUNKED_SPLIT: Script = {
@@ -38,6 +40,7 @@ const SCRIPTS: Record<string, Script> = {
   '/bad-chunk': { pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n'] },
   '/extra-bytes': { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokGARBAGE'] },
   '/ok': { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'] },
+  '/short-keepalive': { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'], closeIdleAfterMs: 60 },
   // Answers as soon as the head arrives, without reading the body.
   '/early': { pieces: ['HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope'], close: true },
 };
@@ -75,6 +78,7 @@ async function scriptedEndpoint(): Promise<ScriptedEndpoint> {
         await sleep(15);
       }
       if (script.close) socket.end();
+      if (script.closeIdleAfterMs !== undefined) setTimeout(() => socket.end(), script.closeIdleAfterMs);
       busy = false;
       void serve();
     };
@@ -207,6 +211,14 @@ describe('upstream response framing', () => {
       assert.equal(next.localPort, early.localPort, 'same client connection');
     } finally {
       agent.destroy();
+    }
+  });
+
+  it('an endpoint closing its idle keep-alive connections: every later request still succeeds, none counted as a failure', async () => {
+    for (let i = 0; i < 15; i++) {
+      const r = await request(port, '/short-keepalive');
+      assert.equal(r.body, 'ok', `request ${i}`);
+      await sleep(40 + (i % 5) * 10); // around the endpoint's 60 ms idle close
     }
   });
 

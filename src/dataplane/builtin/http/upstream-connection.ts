@@ -157,11 +157,18 @@ export class UpstreamConnection implements HasDeadline {
     this.deadline = performance.now() + keepAliveMs;
   }
 
+  /** Idle in the pool and still open: may carry the next exchange. */
+  get usable(): boolean {
+    return this.phase === Phase.Idle && !this.socket.destroyed;
+  }
+
   close(): void {
     if (this.phase === Phase.Closed) return;
     this.phase = Phase.Closed;
     unwatchDeadline(this);
     this.socket.destroy();
+    // Out of the pool now, not at the 'close' event: nothing may pick a closed connection.
+    this.owner.forget(this);
   }
 
   onDeadline(): void {

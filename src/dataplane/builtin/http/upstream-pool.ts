@@ -27,8 +27,7 @@ export class EndpointPool implements ConnectionOwner {
   /** An idle pooled connection, or a new one (fresh: always new, after a stale one failed). */
   acquire(fresh = false): UpstreamConnection {
     if (!fresh) {
-      const pooled = this.idle.pop();
-      if (pooled !== undefined) return pooled;
+      for (let pooled = this.idle.pop(); pooled !== undefined; pooled = this.idle.pop()) if (pooled.usable) return pooled;
     }
     return new UpstreamConnection(this.host, this.port, this, this.connectTimeout);
   }
