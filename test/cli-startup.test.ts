@@ -1,8 +1,10 @@
 // What the built CLI loads, seen through a module-resolution hook in the processes it starts:
 // defining the commands (all that `--version` or `--help` needs) loads no dependency but
 // commander, and the supervisor of `hitless run` loads no benchmark, demo or data plane code —
-// those stay in the processes that run them. This guards the imports that keep the supervisor's
-// memory and the CLI's startup small (the figures themselves are machine-dependent: not asserted).
+// those stay in the processes that run them — nor, for a config without ZooKeeper or etcd, their
+// client libraries (etcd3 brings gRPC and protobufjs: 13–16 MB). This guards the imports that
+// keep the supervisor's memory and the CLI's startup small (the figures themselves are
+// machine-dependent: not asserted).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -66,7 +68,7 @@ describe('what the CLI loads', () => {
     }
   });
 
-  it('the supervisor of hitless run loads no benchmark, demo or data plane code; its worker does run the data plane', async () => {
+  it('the supervisor of hitless run loads no benchmark, demo, data plane or unused registry client code; its worker does run the data plane', async () => {
     const [listen, endpoint] = [await reservePort(), await reservePort()];
     const h = await SupervisedHitless.start({
       workers: 1,
@@ -83,5 +85,11 @@ describe('what the CLI loads', () => {
     const forbidden = [/\/dist\/bench\//, /\/dist\/demo\//, /\/dist\/dataplane\/builtin\/builtin-driver\.js$/, /\/dist\/dataplane\/haproxy\//, /\/node_modules\/(vega|vega-lite|@resvg\/resvg-js|hdr-histogram-js)\//];
     const found = supervisor.filter((u) => forbidden.some((re) => re.test(u)));
     assert.deepEqual(found, [], `the supervisor loaded:\n${found.join('\n')}`);
+    // The config has no discovery: or register:, so no registry client either (they load with
+    // the first source or registration that uses them). Control: the trace does name packages.
+    assert.ok(packages(supervisor).includes('zod'), `the trace names the supervisor's packages: ${packages(supervisor).join(', ')}`);
+    const registryCode = [/\/dist\/discovery\/(zookeeper|etcd)-/, /\/dist\/register\/(zookeeper|etcd)-/, /\/node_modules\/(node-zookeeper-client|etcd3|@grpc\/[^/]+|protobufjs)\//];
+    const clients = supervisor.filter((u) => registryCode.some((re) => re.test(u)));
+    assert.deepEqual(clients, [], `a supervisor without discovery or registration loaded registry clients:\n${clients.join('\n')}`);
   });
 });

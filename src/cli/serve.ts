@@ -2,6 +2,7 @@
 // reason) and the signals that reload and stop it. Loaded by their actions only.
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
+import { CoalescedRun } from '../control/coalesced-run.js';
 import { HitlessError } from '../errors.js';
 import { Hitless } from '../hitless.js';
 import type { Logger } from '../observability/log.js';
@@ -27,9 +28,17 @@ export function fail(log: Logger, message: string): never {
 }
 
 export function installSignals(hitless: Hitless, log: Logger, drainMs: number): void {
+  // A burst of SIGHUPs is one re-read (plus at most one after a running one): the file's latest
+  // content is what counts, and every re-read costs an apply (with HAProxy, a reload).
+  const reread = new CoalescedRun(async (signals) => {
+    if (signals === 1) log.info('SIGHUP: re-reading the config');
+    else log.info({ signals }, `SIGHUP: re-reading the config once for ${signals} signals (coalesced)`);
+    await hitless.reload().catch((err: Error) => log.error({ err: err.message }, 'reload rejected; the running config keeps serving'));
+  });
   process.on('SIGHUP', () => {
-    log.info('SIGHUP: re-reading the config');
-    hitless.reload().catch((err: Error) => log.error({ err: err.message }, 'reload rejected; the running config keeps serving'));
+    const outcome = reread.request();
+    if (outcome === 'queued') log.info('SIGHUP during a re-read: one more re-read follows it; further signals until then are coalesced into it');
+    else if (outcome === 'folded') log.debug('SIGHUP coalesced into the pending re-read');
   });
   const stop = (signal: string) => {
     log.info({ drainMs }, `${signal}: no longer accepting; draining open connections`);

@@ -9,6 +9,7 @@ import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { EtcdTarget } from '../config/discovery-model.js';
 import { acquireEtcd, releaseEtcd } from './etcd-client.js';
 import { collectEntries, parseEndpointJson, type ParsedEntry } from './parse-endpoint.js';
+import { etcdName } from './registry-names.js';
 import type { Source, SourceListener } from './source.js';
 
 const RETRY_MS = 500;
@@ -27,7 +28,7 @@ export class EtcdSource implements Source {
   private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly target: EtcdTarget) {
-    this.description = `etcd ${target.endpoints.join(',')} ${target.prefix}`;
+    this.description = etcdName(target);
   }
 
   async start(listener: SourceListener): Promise<void> {

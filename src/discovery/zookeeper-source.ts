@@ -8,6 +8,7 @@
 import zookeeper from 'node-zookeeper-client';
 import type { ZookeeperTarget } from '../config/discovery-model.js';
 import { collectEntries, parseEndpointJson, type ParsedEntry } from './parse-endpoint.js';
+import { zookeeperName } from './registry-names.js';
 import type { Source, SourceListener } from './source.js';
 import { ZookeeperSession } from './zookeeper-session.js';
 
@@ -40,7 +41,7 @@ export class ZookeeperSource implements Source {
   private readonly onDisconnected = (reason: string) => this.fail(new Error(reason));
 
   constructor(private readonly target: ZookeeperTarget) {
-    this.description = `zookeeper ${target.hosts.join(',')}${target.path}`;
+    this.description = zookeeperName(target);
   }
 
   async start(listener: SourceListener): Promise<void> {

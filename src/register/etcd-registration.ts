@@ -4,6 +4,7 @@
 import type { Etcd3, Lease } from 'etcd3';
 import type { EtcdTarget } from '../config/discovery-model.js';
 import { acquireEtcd, releaseEtcd } from '../discovery/etcd-client.js';
+import { etcdName } from '../discovery/registry-names.js';
 import type { RegistryEntry } from './registry-entry.js';
 import { SerialReconciler } from './serial-reconciler.js';
 
@@ -33,7 +34,7 @@ export class EtcdRegistration implements RegistryEntry {
     private readonly onError: (error: Error) => void,
   ) {
     this.key = `${target.prefix}${name}`;
-    this.description = `etcd ${target.endpoints.join(',')} ${this.key}`;
+    this.description = etcdName(target, this.key);
     this.client = acquireEtcd(target.endpoints);
   }
 

@@ -3,10 +3,9 @@
 // registry agree. sync() follows config reloads (unchanged entries keep running untouched).
 import type { RegistrationConfig } from '../config/discovery-model.js';
 import type { Logger } from '../observability/log.js';
-import { EtcdRegistration } from './etcd-registration.js';
+import { createEntry } from './create-entry.js';
 import { HealthChecker } from './health-check.js';
 import type { RegistryEntry } from './registry-entry.js';
-import { ZookeeperRegistration } from './zookeeper-registration.js';
 
 export interface RegistrationStatus {
   readonly service: string;
@@ -33,10 +32,7 @@ class Registration {
       this.lastError = err.message;
       log.warn({ ...fields, err: err.message }, 'registration problem; retrying');
     };
-    this.entry =
-      target.kind === 'zookeeper'
-        ? new ZookeeperRegistration(target, `${name.replace(/\//g, '_')}_`, Buffer.from(value), onError)
-        : new EtcdRegistration(target, name.replace(/\//g, '_'), value, onError);
+    this.entry = createEntry(target, name, value, onError);
     this.checker = new HealthChecker(config.check, host, port, (up) => {
       log.info({ ...fields, registry: this.entry.description }, up ? 'check passing: registering' : 'check failing: deregistering');
       this.entry.setWanted(up);

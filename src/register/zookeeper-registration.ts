@@ -3,6 +3,7 @@
 // session (after an expiry) has lost the node, so it is created again.
 import zookeeper from 'node-zookeeper-client';
 import type { ZookeeperTarget } from '../config/discovery-model.js';
+import { zookeeperName } from '../discovery/registry-names.js';
 import { ZookeeperSession } from '../discovery/zookeeper-session.js';
 import type { RegistryEntry } from './registry-entry.js';
 import { SerialReconciler } from './serial-reconciler.js';
@@ -33,7 +34,7 @@ export class ZookeeperRegistration implements RegistryEntry {
     private readonly data: Buffer,
     private readonly onError: (error: Error) => void,
   ) {
-    this.description = `zookeeper ${target.hosts.join(',')}${target.path}/${prefix}`;
+    this.description = zookeeperName(target, `/${prefix}`);
     this.session = ZookeeperSession.acquire(target.hosts, target.sessionTimeout);
     this.session.on('connected', this.onConnected);
   }
