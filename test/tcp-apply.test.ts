@@ -463,9 +463,10 @@ describe('signals: SIGHUP re-reads the file, SIGTERM drains and exits 0', () => 
     t.diagnostic(`${BURST} SIGHUPs → ${burst.length} apply(s): ${burst.map((r) => `${r.origin} ${r.result}`).join(', ')}`);
     assert.equal(status.config?.hash, sha256(texts.at(-1)!));
     assert.ok(burst.every((r) => r.origin === 'sighup' && r.result !== 'rejected'), JSON.stringify(burst));
-    // One re-read for the first signal, one for all that came during it; a third only if the
-    // test process was descheduled mid-burst for longer than a re-read.
-    assert.ok(burst.length >= 1 && burst.length <= 3, `${burst.length} applies for a burst of ${BURST} SIGHUPs`);
+    // One re-read for the first signal, one for all that came during it (typically 2). A re-read
+    // that finishes mid-burst (a few ms with workers; longer on a loaded machine than the loop)
+    // lets one more start, so the bound is loose; without coalescing this burst gave 15-16.
+    assert.ok(burst.length >= 1 && burst.length <= 8, `${burst.length} applies for a burst of ${BURST} SIGHUPs`);
     // How many signals each re-read answered (the kernel may merge some before delivery: not asserted).
     t.diagnostic(h.logs().match(/SIGHUP: re-reading the config once for \d+ signals \(coalesced\)/g)?.join('; ') ?? 'no re-read answered more than one signal');
     assert.deepEqual(await echoOnce(port), { ok: true });
