@@ -5,7 +5,10 @@
 //  first connection that reaches it through hitless (p50, p99, max over many changes), and the
 //  wall time and CPU of each discovery apply, and that CPU per service change it applied (does it
 //  grow with N, or only with the churn?).
-//  hitless runs in this process (Hitless.start, silent logger, default 20 ms coalescing window).
+//  hitless runs in this process (Hitless.start, silent logger, default 20 ms coalescing window):
+//  alone (--workers 0), then as the supervisor of 2 worker processes (what `hitless run` does by
+//  default); BENCH_CONVERGE_WORKERS=0,2 chooses. With workers, "cpu" is the supervisor's only (the
+//  workers' CPU also carries the probe traffic), while the apply's wall time covers both.
 //  Loopback only; the registries are stopped (by pid) at the end.
 import { createServer, type Server } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -17,6 +20,7 @@ import { etcdOptions } from '../src/discovery/etcd-client.js';
 import { ZookeeperSession } from '../src/discovery/zookeeper-session.js';
 import type { ApplyRecord } from '../src/control/controller.js';
 import { Hitless } from '../src/hitless.js';
+import { createSupervised } from '../src/process/supervised.js';
 import { silentLogger } from '../src/observability/log.js';
 import { EtcdServer, etcdMissing } from '../test/helpers/etcd.js';
 import { echoOnce } from '../test/helpers/tcp-client.js';
@@ -24,6 +28,7 @@ import { ZookeeperServer, zookeeperMissing } from '../test/helpers/zookeeper.js'
 
 const CHANGES = Number(process.env.BENCH_CONVERGE_CHANGES ?? 200);
 const SIZES = (process.env.BENCH_CONVERGE_SERVICES ?? '100,500').split(',').map(Number);
+const WORKERS = (process.env.BENCH_CONVERGE_WORKERS ?? '0,2').split(',').map(Number);
 const ENDPOINTS = 10;
 const BASE_PORT = 25_000;
 const CHURN_MS = 20;
@@ -108,7 +113,16 @@ const pct = (s: readonly number[], q: number) => {
 
 const sum = (s: readonly number[]) => s.reduce((a, b) => a + b, 0);
 
-async function runOne(writer: Writer, n: number, real: Listener[], extra: Listener[]) {
+/** hitless in this process, or (workers > 0) this process as the supervisor of `workers` worker processes. */
+async function startHitless(text: string, workers: number): Promise<Hitless> {
+  const snapshot = parseConfig(text, 'bench');
+  const log = silentLogger();
+  if (workers === 0) return Hitless.start({ snapshot, log });
+  const supervised = createSupervised({ workers, log, readyTimeoutMs: 60_000, upgradeDrainMs: 1_000 });
+  return Hitless.start({ snapshot, log, driver: supervised.driver, adminExtension: supervised.adminExtension });
+}
+
+async function runOne(writer: Writer, n: number, workers: number, real: Listener[], extra: Listener[]) {
   // Service 0 is probed: its endpoints are real listeners. The others point at addresses that
   // are never connected to (nothing sends them traffic); they exist to be watched and churned.
   const writes: Promise<void>[] = [];
@@ -123,7 +137,7 @@ async function runOne(writer: Writer, n: number, real: Listener[], extra: Listen
   const services: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) services[`svc-${i}`] = { listen: `127.0.0.1:${BASE_PORT + i}`, discovery: writer.discovery(i) };
   const text = stringify({ admin: { listen: `unix:/tmp/hitless-bench-converge-${process.pid}.sock` }, services });
-  const hitless = await Hitless.start({ snapshot: parseConfig(text, 'bench'), log: silentLogger() });
+  const hitless = await startHitless(text, workers);
 
   // Time and CPU of every discovery apply, and how many services it changed (bench-only
   // instrumentation of the controller).
@@ -180,6 +194,7 @@ async function runOne(writer: Writer, n: number, real: Listener[], extra: Listen
   await Promise.all([...clients, churn]);
   const result = {
     registry: writer.kind,
+    workers,
     services: n,
     endpoints: n * ENDPOINTS,
     changes: latencies.length,
@@ -219,32 +234,37 @@ async function main(): Promise<void> {
       console.log(`skipping ${name}: ${missing}`);
       continue;
     }
-    for (const n of SIZES) {
-      // A fresh registry per size, so the churn history of one run does not weigh on the next.
-      const { writer, stop } = await launch();
-      try {
-        const row = await runOne(writer, n, real, extra);
-        rows.push(row);
-        console.log(JSON.stringify(row));
-      } finally {
-        await stop();
+    for (const workers of WORKERS) {
+      for (const n of SIZES) {
+        // A fresh registry per size, so the churn history of one run does not weigh on the next.
+        const { writer, stop } = await launch();
+        try {
+          const row = await runOne(writer, n, workers, real, extra);
+          rows.push(row);
+          console.log(JSON.stringify(row));
+        } finally {
+          await stop();
+        }
       }
     }
   }
   const f = (x: number) => x.toFixed(1).padStart(7);
   console.log(`\nregistry write → first connection reaching the new endpoint, ${CHANGES} changes each, churn: 1 endpoint moved every ${CHURN_MS} ms`);
-  console.log('registry    services endpoints    p50 ms  p99 ms  max ms | applies  apply ms p50  p99   cpu ms p50  changed/apply  cpu µs/change');
+  console.log('registry   workers services endpoints    p50 ms  p99 ms  max ms | applies  apply ms p50  p99   cpu ms p50  changed/apply  cpu µs/change');
   for (const r of rows) {
     console.log(
-      `${r.registry.padEnd(11)} ${String(r.services).padStart(8)} ${String(r.endpoints).padStart(9)}  ${f(r.p50)} ${f(r.p99)} ${f(r.max)} | ${String(r.applies).padStart(7)} ${f(r.applyMsP50)} ${f(r.applyMsP99)} ${f(r.applyCpuMsP50)}  ${f(r.changedPerApply).padStart(13)}  ${f(r.cpuUsPerChange).padStart(13)}`,
+      `${r.registry.padEnd(10)} ${String(r.workers).padStart(7)} ${String(r.services).padStart(8)} ${String(r.endpoints).padStart(9)}  ${f(r.p50)} ${f(r.p99)} ${f(r.max)} | ${String(r.applies).padStart(7)} ${f(r.applyMsP50)} ${f(r.applyMsP99)} ${f(r.applyCpuMsP50)}  ${f(r.changedPerApply).padStart(13)}  ${f(r.cpuUsPerChange).padStart(13)}`,
     );
   }
   for (const name of ['zookeeper', 'etcd']) {
-    const [small, large] = [rows.find((r) => r.registry === name && r.services === SIZES[0]), rows.find((r) => r.registry === name && r.services === SIZES.at(-1))];
-    if (small && large && small !== large) {
-      console.log(
-        `${name}: at ${large.services} services / at ${small.services} services (services x${large.services / small.services}): apply CPU p50 ${(large.applyCpuMsP50 / small.applyCpuMsP50).toFixed(2)}x, CPU per change ${(large.cpuUsPerChange / small.cpuUsPerChange).toFixed(2)}x`,
-      );
+    for (const workers of WORKERS) {
+      const at = (n: number | undefined) => rows.find((r) => r.registry === name && r.workers === workers && r.services === n);
+      const [small, large] = [at(SIZES[0]), at(SIZES.at(-1))];
+      if (small && large && small !== large) {
+        console.log(
+          `${name}, --workers ${workers}: at ${large.services} services / at ${small.services} services (services x${large.services / small.services}): apply wall p50 ${(large.applyMsP50 / small.applyMsP50).toFixed(2)}x, apply CPU p50 ${(large.applyCpuMsP50 / small.applyCpuMsP50).toFixed(2)}x, CPU per change ${(large.cpuUsPerChange / small.cpuUsPerChange).toFixed(2)}x`,
+        );
+      }
     }
   }
   await Promise.all([...real, ...extra].map((l) => new Promise((r) => l.server.close(r))));

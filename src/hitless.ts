@@ -43,11 +43,16 @@ export class Hitless {
     // both stay idle (no connections) while the config has no `discovery:` / `register:`.
     const discovery = new DiscoveryManager(controller, options.log);
     const registrar = new Registrar(options.log);
+    // sync() only starts and stops registrations to match the list it is given, so the list it
+    // matched last needs no second pass: a discovery apply keeps the base, and so the same list.
+    let synced: ConfigSnapshot['config']['register'] | null = null;
     controller.setAssembler({
       assemble: (base) => discovery.assemble(base),
       committed: (base) => {
         discovery.committed(base);
-        void registrar.sync(base.config.register);
+        if (base.config.register === synced) return;
+        synced = base.config.register;
+        void registrar.sync(synced);
       },
       status: () => ({ ...discovery.status(), registrations: registrar.status() }),
     });

@@ -25,7 +25,10 @@ export class ClusterDriver implements Driver {
   }
 }
 
-/** Who serves: the supervisor, each worker (pid, generation, config, state), restarts and upgrades. */
+/**
+ * Who serves: the supervisor, each worker (pid, generation, state, the config digest it computed
+ * and how many configs it committed as patches or whole), restarts and upgrades.
+ */
 export function processSection(s: Supervisor) {
   const workers = s.allWorkers().map((w) => ({
     pid: w.pid,
@@ -34,6 +37,7 @@ export function processSection(s: Supervisor) {
     state: w.state,
     configHash: w.configHash,
     inSync: w.state !== 'ready' || w.configHash === s.configDigest,
+    committed: { ...w.committed },
     startedAt: new Date(w.startedAt).toISOString(),
     rssBytes: w.lastStatus?.rssBytes ?? null,
     connections: w.lastStatus?.openConnections ?? null,

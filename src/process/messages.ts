@@ -3,6 +3,7 @@
 // listening sockets supervisor → worker, idle keep-alive connections worker → supervisor → worker.
 import type { ConfigSnapshot } from '../config/model.js';
 import type { DataplaneStatus } from '../dataplane/driver.js';
+import type { ConfigPatch } from './config-patch.js';
 
 /** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside Node's internals. */
 export interface TcpHandle {
@@ -13,9 +14,17 @@ export interface TcpHandle {
 
 /** Requests carry an id; the worker answers each with one `reply` of the same id. */
 export type WorkerRequest =
-  /** Prepare (phase 1): check every listen address has a handle; build nothing yet. */
+  /**
+   * Prepare (phase 1) with the whole config: check every listen address has a handle; build
+   * nothing yet. Sent to a new worker (start, restart, upgrade) and to one that cannot patch.
+   */
   | { readonly t: 'prepare'; readonly id: number; readonly snapshot: ConfigSnapshot }
-  /** Commit (phase 2): apply the prepared snapshot (swap). */
+  /**
+   * Prepare (phase 1) with a patch of the running config: refused with NEED_FULL_CONFIG when
+   * this worker does not run the patch's base; only the patch's services' addresses are checked.
+   */
+  | { readonly t: 'prepare-patch'; readonly id: number; readonly patch: ConfigPatch }
+  /** Commit (phase 2): apply the prepared config (swap); the reply carries the digest now running. */
   | { readonly t: 'commit'; readonly id: number }
   /** Abort: forget the prepared snapshot, close the handles only it needed. */
   | { readonly t: 'abort'; readonly id: number }
@@ -44,12 +53,15 @@ export interface WorkerStatus {
 }
 
 export type WorkerMessage =
-  | { readonly t: 'reply'; readonly id: number; readonly ok: true; readonly value?: WorkerStatus }
-  | { readonly t: 'reply'; readonly id: number; readonly ok: false; readonly error: string }
+  | { readonly t: 'reply'; readonly id: number; readonly ok: true; readonly value?: WorkerStatus; readonly configHash?: string }
+  | { readonly t: 'reply'; readonly id: number; readonly ok: false; readonly error: string; readonly code?: string }
   /** Handing an idle connection (the handle beside it) to the next generation. */
   | { readonly t: 'conn'; readonly key: string }
   /** Every connection of a draining worker has ended (or was closed at the timeout); it exits next. */
   | { readonly t: 'drained'; readonly handedOff: number; readonly closedAtTimeout: number; readonly final: WorkerStatus };
+
+/** A refusal code: this worker cannot apply the patch (another base); send it the whole config. */
+export const NEED_FULL_CONFIG = 'need-full-config';
 
 /** The worker's generation number and the fault hook travel in its environment. */
 export const ENV_GENERATION = 'HITLESS_WORKER_GENERATION';

@@ -2,21 +2,21 @@
 // of worker processes that serve them. It applies configs to all workers as one transaction,
 // replaces the generation for code upgrades (new one ready first, old one drains), and restarts
 // crashed workers, while its own copy of each socket keeps the port open throughout.
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { serialize } from 'node:v8';
 import type { HostPort } from '../config/address.js';
 import type { Config, ConfigSnapshot } from '../config/model.js';
 import type { DataplaneStatus, ServiceStatus } from '../dataplane/driver.js';
 import { BindError } from '../dataplane/builtin/listener-pool.js';
 import { ApplyError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
+import { ConfigDigest } from './config-digest.js';
+import { changeBetween, listenKeys, type ConfigChange } from './config-patch.js';
 import { CrashPolicy } from './crash-policy.js';
-import type { TcpHandle, WorkerMessage } from './messages.js';
+import { NEED_FULL_CONFIG, type TcpHandle, type WorkerMessage } from './messages.js';
 import { SupervisorSockets } from './socket-pool.js';
 import { mergeListeners, mergeServices, retire } from './status-aggregate.js';
-import { WorkerLink } from './worker-link.js';
+import { WorkerLink, WorkerRefusal } from './worker-link.js';
 
 export interface SupervisorOptions {
   readonly workers: number;
@@ -53,7 +53,11 @@ const STATUS_POLL_MS = 2_000;
 export class Supervisor {
   readonly sockets = new SupervisorSockets();
   private config: Config | null = null;
+  /** The digest of `config` (what every in-sync worker reports), and the state that updates it per patch. */
   private digest: string | null = null;
+  private digestOf: ConfigDigest | null = null;
+  /** Applies completed so far (a status refresh that overlaps one asks again). */
+  private applied = 0;
   active: Generation | null = null;
   draining: Generation | null = null;
   private readonly retiring = new Set<WorkerLink>();
@@ -99,48 +103,75 @@ export class Supervisor {
     return run;
   }
 
-  /** Binds new addresses here, then prepare + commit on every worker; or throws with nothing changed. */
+  /**
+   * Binds new addresses here, then prepare + commit on every worker; or throws with nothing
+   * changed. After the first, an apply sends each worker a patch of the config it runs and binds
+   * or releases only the addresses that changed: it costs what changed, not the service count.
+   */
   apply(desired: Config): Promise<void> {
     return this.serial(async () => {
       if (this.stopping) throw new ApplyError('hitless is shutting down; the config was not applied');
       if (desired.dataplane.driver !== 'builtin') {
         throw new ApplyError(`--workers runs the builtin data plane; dataplane.driver ${desired.dataplane.driver} runs in one process: "hitless run --workers 0"`);
       }
-      const addresses = listenAddresses(desired);
+      const change = this.config && this.digestOf ? changeBetween(this.config, desired, this.digestOf) : null;
+      const fresh = change ? null : ConfigDigest.of(desired);
+      const digest = change?.digest.value ?? fresh!.value;
+      const bind = change?.bind ?? listenAddresses(desired);
       try {
-        this.sockets.acquireAll(addresses);
+        this.sockets.acquireAll(bind);
       } catch (err) {
         const e = err as Error;
         const detail = e instanceof BindError ? { address: e.address, errno: e.errno, message: e.message } : { message: e.message };
         throw new ApplyError(`config rejected, nothing changed: ${e.message}`, [detail]);
       }
-      const digest = digestOf(desired);
       try {
         if (!this.active) {
           this.active = await this.startGeneration(desired, digest);
           await this.onFirstGeneration?.();
-        } else await this.commitEverywhere(this.active, desired, digest);
+        } else await this.commitEverywhere(this.active, desired, digest, change);
       } catch (err) {
-        for (const a of addresses) this.sockets.release(a.key);
+        for (const a of bind) this.sockets.release(a.key);
         throw err;
       }
-      if (this.config) for (const a of listenAddresses(this.config)) this.sockets.release(a.key);
-      else this.sockets.dropUnused();
+      if (change) {
+        for (const key of change.release) this.sockets.release(key);
+        change.digest.commit();
+      } else {
+        this.sockets.dropUnused();
+        this.digestOf = fresh;
+      }
       this.config = desired;
       this.digest = digest;
+      this.applied++;
     });
   }
 
-  private async commitEverywhere(gen: Generation, desired: Config, digest: string): Promise<void> {
+  /**
+   * Two-phase commit over the ready workers: a patch to each one that runs the patch's base,
+   * the whole config to the others (or to one that refuses the patch for another base).
+   */
+  private async commitEverywhere(gen: Generation, desired: Config, digest: string, change: ConfigChange | null): Promise<void> {
     const workers = gen.workers.filter((w) => w.state === 'ready');
-    const snapshot = snapshotOf(desired, digest);
-    const keys = listenAddresses(desired).map((a) => a.key);
-    const prepared = await Promise.allSettled(
-      workers.map(async (w) => {
-        await this.sendListeners(w, keys);
-        await w.request({ t: 'prepare', snapshot }, REQUEST_TIMEOUT_MS);
-      }),
-    );
+    let whole: { snapshot: ConfigSnapshot; keys: string[] } | null = null;
+    const wholeConfig = () => (whole ??= { snapshot: snapshotOf(desired, digest), keys: listenKeys(desired.services.values()) });
+    const prepare = async (w: WorkerLink): Promise<'patch' | 'whole'> => {
+      if (change && w.configHash === change.patch.base) {
+        try {
+          await this.sendListeners(w, change.listen);
+          await w.request({ t: 'prepare-patch', patch: change.patch }, REQUEST_TIMEOUT_MS);
+          return 'patch';
+        } catch (err) {
+          if (!(err instanceof WorkerRefusal && err.code === NEED_FULL_CONFIG)) throw err;
+          this.options.log.warn({ workerPid: w.pid, reason: err.message }, 'worker cannot apply the config patch; sending it the whole config');
+        }
+      }
+      const { snapshot, keys } = wholeConfig();
+      await this.sendListeners(w, keys);
+      await w.request({ t: 'prepare', snapshot }, REQUEST_TIMEOUT_MS);
+      return 'whole';
+    };
+    const prepared = await Promise.allSettled(workers.map(prepare));
     // A worker that died meanwhile is not a refusal: it restarts on whatever config wins.
     const refusals = prepared.flatMap((r, i) => (r.status === 'rejected' && workers[i].alive ? [`worker ${workers[i].pid}: ${(r.reason as Error).message}`] : []));
     if (refusals.length > 0) {
@@ -150,15 +181,28 @@ export class Supervisor {
     const committed = await Promise.allSettled(workers.map((w) => w.request({ t: 'commit' }, REQUEST_TIMEOUT_MS)));
     committed.forEach((r, i) => {
       const w = workers[i];
-      if (r.status === 'fulfilled') {
-        w.keys = new Set(keys);
-        w.configHash = digest;
+      const how = prepared[i];
+      if (r.status === 'fulfilled' && how.status === 'fulfilled') {
+        if (how.value === 'whole') w.keys = new Set(wholeConfig().keys);
+        else {
+          for (const key of change!.release) w.keys.delete(key);
+          for (const key of change!.listen) w.keys.add(key);
+        }
+        w.committed[how.value]++;
+        this.committedOn(w, r.value.configHash, digest);
       } else if (w.alive) {
         // Never left silently on the old config: replaced, and the replacement starts on the new one.
-        this.options.log.error({ workerPid: w.pid, err: (r.reason as Error).message }, 'worker failed to commit the config; replacing it');
+        const err = r.status === 'rejected' ? (r.reason as Error).message : 'no prepare';
+        this.options.log.error({ workerPid: w.pid, err }, 'worker failed to commit the config; replacing it');
         w.kill();
       }
     });
+  }
+
+  /** Records the digest a worker reports it now runs; one that differs from ours is logged (status shows it). */
+  private committedOn(w: WorkerLink, reported: string | undefined, digest: string): void {
+    w.configHash = reported ?? null;
+    if (reported !== digest) this.options.log.error({ workerPid: w.pid, worker: reported?.slice(0, 12), supervisor: digest.slice(0, 12) }, 'worker runs a config whose digest differs from the supervisor\'s');
   }
 
   private async sendListeners(w: WorkerLink, keys: readonly string[]): Promise<void> {
@@ -172,12 +216,13 @@ export class Supervisor {
   private async startWorker(generation: number, slot: number, config: Config, digest: string): Promise<WorkerLink> {
     const w = new WorkerLink(this.script, generation, slot, this.options.log, (link, msg, handle) => this.onMessage(link, msg, handle), this.options.workers);
     void w.exited.then(() => this.onExit(w));
-    const keys = listenAddresses(config).map((a) => a.key);
+    const keys = listenKeys(config.services.values());
+    let reported: string | undefined;
     try {
       await within(this.options.readyTimeoutMs, `worker ${w.pid} did not report ready within ${this.options.readyTimeoutMs} ms`, async () => {
         await this.sendListeners(w, keys);
         await w.request({ t: 'prepare', snapshot: snapshotOf(config, digest) }, this.options.readyTimeoutMs);
-        await w.request({ t: 'commit' }, this.options.readyTimeoutMs);
+        reported = (await w.request({ t: 'commit' }, this.options.readyTimeoutMs)).configHash;
       });
     } catch (err) {
       w.expectedExit = true;
@@ -189,7 +234,8 @@ export class Supervisor {
       throw new Error(exit ? `worker ${w.pid} exited: ${exit.signal ?? `code ${exit.code}`} before it reported ready` : (err as Error).message);
     }
     w.keys = new Set(keys);
-    w.configHash = digest;
+    w.committed.whole++;
+    this.committedOn(w, reported, digest);
     w.state = 'ready';
     return w;
   }
@@ -359,16 +405,24 @@ export class Supervisor {
     }, delayMs);
   }
 
-  /** Asks every live worker for its status (bounded wait); the last answer stays for the others. */
+  /**
+   * Asks every live worker for its status (bounded wait); the last answer stays for the others.
+   * An apply that completes meanwhile may have been answered from before it: then it asks again
+   * (a few times at most), so a status read after an apply completed always shows that apply.
+   */
   async refreshStatus(timeoutMs = 2_000): Promise<void> {
-    await Promise.allSettled(
-      this.allWorkers()
-        .filter((w) => w.alive && w.state !== 'starting')
-        .map(async (w) => {
-          const value = await w.request({ t: 'status' }, timeoutMs);
-          if (value) w.lastStatus = value;
-        }),
-    );
+    for (let round = 0; round < 3; round++) {
+      const applied = this.applied;
+      await Promise.allSettled(
+        this.allWorkers()
+          .filter((w) => w.alive && w.state !== 'starting')
+          .map(async (w) => {
+            const { value } = await w.request({ t: 'status' }, timeoutMs);
+            if (value) w.lastStatus = value;
+          }),
+      );
+      if (this.applied === applied) return;
+    }
   }
 
   status(): DataplaneStatus {
@@ -413,11 +467,6 @@ function killLater(w: WorkerLink, ms: number): void {
 
 function listenAddresses(config: Config): HostPort[] {
   return [...config.services.values()].flatMap((s) => s.listen);
-}
-
-/** Identifies a config across processes (the workers' status shows it; equal means in sync). */
-function digestOf(config: Config): string {
-  return createHash('sha256').update(serialize(config)).digest('hex');
 }
 
 function snapshotOf(config: Config, digest: string): ConfigSnapshot {

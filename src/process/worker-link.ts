@@ -16,8 +16,20 @@ export interface WorkerExit {
 type Req = SupervisorMessage & { id: number };
 type RequestBody = Req extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
+export type WorkerReply = Extract<WorkerMessage, { t: 'reply'; ok: true }>;
+
+/** A worker's refusal; `code` (e.g. NEED_FULL_CONFIG) when it says what to do instead. */
+export class WorkerRefusal extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
 interface Pending {
-  resolve(value: WorkerStatus | undefined): void;
+  resolve(reply: WorkerReply): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
 }
@@ -28,8 +40,10 @@ export class WorkerLink {
   state: WorkerState = 'starting';
   /** Addresses whose listening handle this worker holds (those of the config it committed). */
   keys = new Set<string>();
-  /** The config digest it committed last. */
+  /** The config digest it runs: what it reported when it committed last. */
   configHash: string | null = null;
+  /** Configs it committed, by how they crossed IPC: as a patch of its own, or whole. */
+  readonly committed = { patch: 0, whole: 0 };
   lastStatus: WorkerStatus | null = null;
   exit: WorkerExit | null = null;
   /** Set before the supervisor stops or replaces it: its exit is not a crash. */
@@ -80,7 +94,7 @@ export class WorkerLink {
     return this.exit === null;
   }
 
-  request(body: RequestBody, timeoutMs: number): Promise<WorkerStatus | undefined> {
+  request(body: RequestBody, timeoutMs: number): Promise<WorkerReply> {
     if (!this.alive || !this.child.connected) return Promise.reject(new Error(`worker ${this.pid} is not running`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -116,7 +130,7 @@ export class WorkerLink {
     if (!p) return;
     this.pending.delete(msg.id);
     clearTimeout(p.timer);
-    if (msg.ok) p.resolve(msg.value);
-    else p.reject(new Error(msg.error));
+    if (msg.ok) p.resolve(msg);
+    else p.reject(new WorkerRefusal(msg.error, msg.code));
   }
 }

@@ -5,14 +5,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Socket, type Server } from 'node:net';
 import type { HostPort } from '../config/address.js';
-import type { Config, ConfigSnapshot } from '../config/model.js';
-import { diffConfigs } from '../control/plan.js';
+import type { Config } from '../config/model.js';
+import { diffConfigs, recordDerivation } from '../control/plan.js';
 import { BuiltinDriver } from '../dataplane/builtin/builtin-driver.js';
 import { BindError } from '../dataplane/builtin/listener-pool.js';
 import { accessWriterFor, reopenAccessLogs } from '../observability/access-log.js';
 import { createLogger } from '../observability/log.js';
+import { ConfigDigest, type DigestStep } from './config-digest.js';
+import { applyPatch, listenKeys } from './config-patch.js';
 import { ConnectionDrain, freezeForHandoff } from './worker-drain.js';
-import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus } from './messages.js';
+import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, NEED_FULL_CONFIG, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus } from './messages.js';
 
 const generation = Number(process.env[ENV_GENERATION] ?? 0);
 const log = createLogger().child({ role: 'worker', generation });
@@ -39,9 +41,16 @@ const servers = new Map<string, Server>();
 /** Every open accepted connection and the address it came in on: what a drain walks. */
 const connections = new Map<Socket, string>();
 let current: Config | null = null;
-let digest: string | null = null;
-let prepared: ConfigSnapshot | null = null;
+/** The digest of `current`, computed here: what status reports and what a patch's base must be. */
+let digest: ConfigDigest | null = null;
+/** A prepared config; `touched` when it is a patch of `current` (its plan compares only those). */
+let prepared: { readonly config: Config; readonly touched: readonly string[] | null; readonly digest: DigestStep } | null = null;
 let drain: ConnectionDrain | null = null;
+
+/** A refusal that asks the supervisor for the whole config instead of a patch. */
+class NeedFullConfig extends Error {
+  readonly code = NEED_FULL_CONFIG;
+}
 
 // Access logs are written here (each worker appends to the same files); max_connections is
 // split between the workers of a generation, which share every listening socket.
@@ -67,46 +76,75 @@ async function listenOnHandle(server: Server, address: HostPort): Promise<void> 
   });
 }
 
-function listenKeys(config: Config): string[] {
-  return [...config.services.values()].flatMap((s) => s.listen.map((l) => l.key));
-}
+type Reply = { readonly value?: WorkerStatus; readonly configHash?: string };
 
-async function handle(req: WorkerRequest): Promise<WorkerStatus | undefined> {
+async function handle(req: WorkerRequest): Promise<Reply> {
   switch (req.t) {
     case 'prepare': {
-      if (drain) throw new Error('this worker is draining');
-      if (fault === 'hang') await new Promise(() => {}); // test hook: never listen, never report ready
-      const missing = listenKeys(req.snapshot.config).filter((k) => !handles.has(k) && !servers.get(k)?.listening);
-      if (missing.length > 0) throw new Error(`no listening socket received for ${missing.join(', ')}`);
-      prepared = req.snapshot;
-      return undefined;
+      await ready();
+      const { config, hash } = req.snapshot;
+      checkListening(listenKeys(config.services.values()));
+      const computed = ConfigDigest.of(config);
+      // Not a refusal: this worker reports its own digest, so status shows the disagreement.
+      if (computed.value !== hash) log.error({ worker: computed.value.slice(0, 12), supervisor: hash.slice(0, 12) }, 'the config digest computed here differs from the supervisor\'s');
+      prepared = { config, touched: null, digest: { value: computed.value, commit: () => (digest = computed) } };
+      return {};
+    }
+    case 'prepare-patch': {
+      await ready();
+      const { patch } = req;
+      if (!current || !digest || digest.value !== patch.base) {
+        throw new NeedFullConfig(`this worker runs config ${digest?.value.slice(0, 12) ?? '(none)'}, the patch is for ${patch.base.slice(0, 12)}`);
+      }
+      checkListening(listenKeys(patch.services));
+      const step = digest.next(patch.services, patch.removed, patch.top);
+      if (step.value !== patch.hash) throw new NeedFullConfig(`the patched config's digest here is ${step.value.slice(0, 12)}, the supervisor's ${patch.hash.slice(0, 12)}`);
+      const next = applyPatch(current, patch);
+      prepared = { config: next.config, touched: next.touched, digest: step };
+      return {};
     }
     case 'commit': {
       if (!prepared) throw new Error('commit without prepare');
       const next = prepared;
       prepared = null;
+      // The patched config keeps our unchanged service objects: the plan compares only the patch's.
+      if (next.touched && current) recordDerivation(next.config, current, next.touched);
       await driver.apply(next.config, diffConfigs(current, next.config));
       current = next.config;
-      digest = next.hash;
+      next.digest.commit();
       dropUnusedHandles();
-      return undefined;
+      return { configHash: next.digest.value };
     }
     case 'abort':
       prepared = null;
       dropUnusedHandles();
-      return undefined;
+      return {};
     case 'status':
-      return workerStatus();
+      return { value: workerStatus() };
+    default:
+      throw new Error(`unknown request ${(req as { t: string }).t}`);
   }
 }
 
+async function ready(): Promise<void> {
+  if (drain) throw new Error('this worker is draining');
+  if (fault === 'hang') await new Promise(() => {}); // test hook: never listen, never report ready
+}
+
+/** Every address the next config serves must have a handle from the supervisor, or be listening already. */
+function checkListening(keys: readonly string[]): void {
+  const missing = keys.filter((k) => !handles.has(k) && !servers.get(k)?.listening);
+  if (missing.length > 0) throw new Error(`no listening socket received for ${missing.join(', ')}`);
+}
+
 function workerStatus(): WorkerStatus {
-  return { pid: process.pid, generation, configHash: digest, rssBytes: process.memoryUsage.rss(), openConnections: connections.size, dataplane: driver.status() };
+  return { pid: process.pid, generation, configHash: digest?.value ?? null, rssBytes: process.memoryUsage.rss(), openConnections: connections.size, dataplane: driver.status() };
 }
 
 /** Handles for addresses the running config does not use (an aborted apply's) are closed. */
 function dropUnusedHandles(): void {
-  const wanted = new Set(current ? listenKeys(current) : []);
+  if (handles.size === 0) return; // the usual case: every handle sent was listened on
+  const wanted = new Set(current ? listenKeys(current.services.values()) : []);
   for (const [key, h] of handles) {
     if (wanted.has(key)) continue;
     handles.delete(key);
@@ -171,8 +209,8 @@ process.on('message', (msg: SupervisorMessage, raw?: object) => {
       return;
     default:
       handle(msg).then(
-        (value) => send({ t: 'reply', id: msg.id, ok: true, ...(value ? { value } : {}) }),
-        (err: Error) => send({ t: 'reply', id: msg.id, ok: false, error: err.message }),
+        (reply) => send({ t: 'reply', id: msg.id, ok: true, ...reply }),
+        (err: Error & { code?: string }) => send({ t: 'reply', id: msg.id, ok: false, error: err.message, ...(err.code ? { code: err.code } : {}) }),
       );
   }
 });

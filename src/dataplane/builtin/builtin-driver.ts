@@ -13,12 +13,16 @@ import { proxyTcpConnection } from './tcp-proxy.js';
 import { HttpFrontend } from './http/http-frontend.js';
 import { ActiveHealthChecks } from './health/active-health.js';
 
+/**
+ * The running state. Its maps change only inside apply()'s synchronous swap step, after
+ * everything that can fail is done, so no connection ever sees half an apply.
+ */
 interface Generation {
-  readonly services: ReadonlyMap<string, ServiceRuntime>;
+  readonly services: Map<string, ServiceRuntime>;
   /** Listen address → the service runtime new connections on it go to. */
-  readonly routes: ReadonlyMap<string, ServiceRuntime>;
+  readonly routes: Map<string, ServiceRuntime>;
   /** The pool reference this generation holds on each address. */
-  readonly listeners: ReadonlyMap<string, PooledListener>;
+  readonly listeners: Map<string, PooledListener>;
 }
 
 export interface BuiltinDriverOptions {
@@ -31,8 +35,6 @@ export interface BuiltinDriverOptions {
   readonly connectionShares?: number;
 }
 
-const EMPTY: Generation = { services: new Map(), routes: new Map(), listeners: new Map() };
-
 export class BuiltinDriver implements Driver {
   readonly name = 'builtin';
   private readonly pool: ListenerPool;
@@ -40,7 +42,7 @@ export class BuiltinDriver implements Driver {
   private readonly health = new ActiveHealthChecks();
   /** The HTTP parser side of each listening address in http mode, kept across applies. */
   private readonly frontends = new Map<string, HttpFrontend>();
-  private current: Generation = EMPTY;
+  private readonly current: Generation = { services: new Map(), routes: new Map(), listeners: new Map() };
   private closing: Promise<void> | null = null;
 
   private readonly accessWriters: AccessWriterFactory | undefined;
@@ -81,43 +83,46 @@ export class BuiltinDriver implements Driver {
   }
 
   /**
-   * Binds the plan's new addresses, builds runtimes only for added and changed services, and swaps
-   * in one assignment. Unchanged services keep their runtime and their listener reference, so an
-   * apply costs what it changes, not the size of the config.
+   * Binds the plan's new addresses, builds runtimes only for added and changed services, then
+   * swaps them in, in one synchronous step that cannot fail. Unchanged services keep their
+   * runtime and their listener reference, and the running maps are updated in place for the
+   * services the plan names, so an apply costs what it changes, not the size of the config.
    */
   async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
     if (this.closing) throw new ApplyError('hitless is shutting down; the config was not applied');
-    const old = this.current;
     const bound = await this.bindAll(plan.listeners.add, desired);
-    // From here on everything is synchronous: the swap is one step (invariant 2).
-    const services = new Map(old.services);
-    const routes = new Map(old.routes);
-    const listeners = new Map(old.listeners);
+    const rebuilt = [...plan.services.added, ...plan.services.changed.map((c) => c.name)];
+    let runtimes: ServiceRuntime[];
+    try {
+      runtimes = rebuilt.map((name) => new ServiceRuntime(desired.services.get(name)!, this.registry, this.accessWriters, this.connectionShares));
+    } catch (err) {
+      for (const listener of bound) this.pool.release(listener, 0);
+      throw err;
+    }
+    // The swap (invariant 2): synchronous, and nothing below can fail, so new connections see
+    // either the old state or the whole new one. What only the old state held is noted first.
+    const { services, routes, listeners } = this.current;
+    const released = plan.listeners.remove.map((key) => ({ key, listener: listeners.get(key)!, drainMs: routes.get(key)?.config.timeouts.drain ?? 0 }));
+    const retired = plan.services.removed.flatMap((name) => services.get(name) ?? []);
     for (const name of plan.services.removed) services.delete(name);
     for (const key of plan.listeners.remove) {
       routes.delete(key);
       listeners.delete(key);
     }
-    const rebuilt = [...plan.services.added, ...plan.services.changed.map((c) => c.name)];
-    for (const name of rebuilt) {
-      const config = desired.services.get(name)!;
-      const runtime = new ServiceRuntime(config, this.registry, this.accessWriters, this.connectionShares);
+    rebuilt.forEach((name, i) => {
+      const runtime = runtimes[i];
       services.set(name, runtime);
-      for (const address of config.listen) routes.set(address.key, runtime);
-    }
+      for (const address of runtime.config.listen) routes.set(address.key, runtime);
+    });
     for (const listener of bound) listeners.set(listener.key, listener);
-    this.current = { services, routes, listeners };
     for (const listener of bound) this.pool.activate(listener);
 
-    for (const key of plan.listeners.remove) {
-      this.pool.release(old.listeners.get(key)!, old.routes.get(key)?.config.timeouts.drain ?? 0);
+    for (const { key, listener, drainMs } of released) {
+      this.pool.release(listener, drainMs);
       this.frontends.get(key)?.retire();
       this.frontends.delete(key);
     }
-    for (const name of plan.services.removed) {
-      const runtime = old.services.get(name);
-      if (runtime) drainConnections(runtime);
-    }
+    for (const runtime of retired) drainConnections(runtime);
     const touched = [...rebuilt, ...plan.services.removed];
     // Endpoints no longer configured: their pooled connections close once their requests finish.
     for (const state of this.registry.prune(desired.services, touched)) for (const r of state.resources) void r.close();

@@ -1,0 +1,154 @@
+// The supervisor → worker config patch and the digest both sides compute (src/process/
+// config-patch.ts, config-digest.ts), in process: a worker that rebuilds the next config from its
+// own (a structured clone, as IPC delivers it) and the patch ends with the same digest as the
+// whole config would give, keeps its unchanged service objects, and receives only what changed.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { deserialize, serialize } from 'node:v8';
+import { freezeMap } from '../src/config/freeze-map.js';
+import { parseConfig } from '../src/config/load.js';
+import type { Config, ServiceConfig } from '../src/config/model.js';
+import { diffConfigs, recordDerivation } from '../src/control/plan.js';
+import { ConfigDigest, DIGEST_FIELDS } from '../src/process/config-digest.js';
+import { applyPatch, changeBetween, type ConfigPatch } from '../src/process/config-patch.js';
+
+const ADMIN = { listen: 'unix:/tmp/hitless-patch-test.sock' };
+
+function services(n: number, port = 7000): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) out[`svc-${i}`] = { mode: 'tcp', listen: `127.0.0.1:${port + i}`, endpoints: [`127.0.1.1:${9000 + i}`, `127.0.1.2:${9000 + i}`] };
+  return out;
+}
+
+const parse = (data: Record<string, unknown>): Config => parseConfig(JSON.stringify({ admin: ADMIN, ...data }), 'patch-test.yaml').config;
+const clone = <T>(value: T): T => deserialize(serialize(value)) as T;
+
+/** What discovery-manager does: one service's endpoints replaced, every other object kept. */
+function rediscover(from: Config, name: string, endpoints: string[]): Config {
+  const base = from.services.get(name)!;
+  const eps = Object.freeze(endpoints.map((a) => Object.freeze({ host: a.split(':')[0], port: Number(a.split(':')[1]), key: a, weight: 1 })));
+  const cluster = base.clusters.get(base.defaultCluster)!;
+  const service: ServiceConfig = Object.freeze({ ...base, endpoints: eps, clusters: new Map([...base.clusters, [base.defaultCluster, Object.freeze({ ...cluster, endpoints: eps })]]) });
+  const config = Object.freeze({ ...from, services: freezeMap(new Map(from.services).set(name, service)) });
+  recordDerivation(config, from, [name]);
+  return config;
+}
+
+/** Another value of the same shape. */
+function different(value: unknown): unknown {
+  if (value === null) return 1;
+  if (typeof value === 'number') return value + 1;
+  if (typeof value === 'string') return `${value}x`;
+  if (Array.isArray(value)) return value.length > 0 ? [...value, ...value] : [{ host: null, path: '/x', cluster: 'default' }];
+  if (value instanceof Map) return new Map([...value, ['extra', [...value.values()][0]]]);
+  return { ...(value as object), extra: 1 };
+}
+
+/** Supervisor and worker state side by side; every step is checked against a digest of the whole. */
+class Pair {
+  supervisor: Config;
+  worker: Config;
+  readonly supervisorDigest: ConfigDigest;
+  readonly workerDigest: ConfigDigest;
+
+  constructor(config: Config) {
+    this.supervisor = config;
+    this.worker = clone(config);
+    this.supervisorDigest = ConfigDigest.of(config);
+    this.workerDigest = ConfigDigest.of(this.worker);
+    assert.equal(this.workerDigest.value, this.supervisorDigest.value, 'the digest survives a structured clone');
+  }
+
+  step(next: Config): ConfigPatch {
+    const change = changeBetween(this.supervisor, next, this.supervisorDigest);
+    const patch = clone(change.patch);
+    assert.equal(patch.base, this.workerDigest.value);
+    const workerStep = this.workerDigest.next(patch.services, patch.removed, patch.top);
+    assert.equal(workerStep.value, patch.hash, 'the worker computes the digest the supervisor announced');
+    const before = this.worker;
+    const rebuilt = applyPatch(before, patch);
+    recordDerivation(rebuilt.config, before, rebuilt.touched);
+    const plan = diffConfigs(before, rebuilt.config);
+    const reference = diffConfigs(this.supervisor, next);
+    assert.deepEqual([plan.services.added, plan.services.removed, plan.services.changed.map((c) => c.name)], [reference.services.added, reference.services.removed, reference.services.changed.map((c) => c.name)]);
+    assert.deepEqual([[...plan.listeners.add].sort(), [...plan.listeners.remove].sort()], [[...reference.listeners.add].sort(), [...reference.listeners.remove].sort()]);
+    for (const [name, service] of rebuilt.config.services) {
+      if (!rebuilt.touched.includes(name)) assert.equal(service, before.services.get(name), `${name}: the worker keeps its own object`);
+    }
+    change.digest.commit();
+    workerStep.commit();
+    this.supervisor = next;
+    this.worker = rebuilt.config;
+    const whole = ConfigDigest.of(next).value;
+    assert.equal(this.supervisorDigest.value, whole, 'the patched digest is the digest of the whole config');
+    assert.equal(ConfigDigest.of(clone(this.worker)).value, whole, "the worker's config is the supervisor's");
+    return patch;
+  }
+}
+
+describe('config patch (supervisor → worker)', () => {
+  it('every field the digest covers is one the plan compares (a service the plan keeps is not sent)', () => {
+    const config = parse({ services: services(1) });
+    const service = config.services.get('svc-0')!;
+    for (const field of DIGEST_FIELDS) {
+      const changed = { ...service, [field]: different(service[field]) } as ServiceConfig;
+      const plan = diffConfigs(config, { ...config, services: new Map([['svc-0', changed]]) });
+      assert.deepEqual(
+        plan.services.changed.map((c) => c.name),
+        ['svc-0'],
+        `a change of ${field} alone is in the plan`,
+      );
+    }
+  });
+
+  it('discovery applies send only the changed service; admin applies add, remove, change and move services and the top settings', () => {
+    const pair = new Pair(parse({ services: services(50) }));
+    for (let k = 0; k < 20; k++) {
+      const name = `svc-${(k * 7) % 50}`;
+      const patch = pair.step(rediscover(pair.supervisor, name, [`127.0.2.${k}:80`, `127.0.3.${k}:81`]));
+      assert.deepEqual(patch.services.map((s) => s.name), [name]);
+      assert.deepEqual(patch.removed, []);
+      assert.equal(patch.top, undefined, 'a derived config shares the top settings');
+    }
+    // An admin apply (a new parse): svc-3 removed, svc-4 changed, svc-50 added on svc-3's old
+    // address (moved, not rebound), and discovery_defaults changed. The services discovery
+    // changed above return to their static endpoints (no assembler here), so they travel too.
+    const edited = services(50);
+    delete edited['svc-3'];
+    (edited['svc-4'] as { endpoints: string[] }).endpoints = ['127.0.9.9:1'];
+    edited['svc-50'] = { mode: 'tcp', listen: '127.0.0.1:7003', endpoints: ['127.0.9.9:2'] };
+    const next = parse({ services: edited, discovery_defaults: { coalesce: '50ms' } });
+    const patch = pair.step(next);
+    const sent = patch.services.map((s) => s.name);
+    assert.ok(sent.includes('svc-4') && sent.includes('svc-50') && sent.includes('svc-7'), sent.join(' '));
+    assert.ok(!sent.includes('svc-1') && !sent.includes('svc-2') && !sent.includes('svc-3'), sent.join(' '));
+    assert.deepEqual(patch.removed, ['svc-3']);
+    assert.ok(patch.top, 'the top settings travel when they change');
+    const change = changeBetween(pair.supervisor, parse({ services: edited, discovery_defaults: { coalesce: '50ms' } }), ConfigDigest.of(pair.supervisor));
+    assert.equal(change.patch.services.length, 0, 'reparsing the same text changes nothing');
+    assert.deepEqual([change.bind, change.release], [[], []]);
+    // Discovery again on top of the new base.
+    pair.step(rediscover(pair.supervisor, 'svc-50', ['127.0.9.9:3']));
+  });
+
+  it('binds and releases only the addresses that come and go', () => {
+    const from = parse({ services: services(3) });
+    const edited = services(3);
+    (edited['svc-1'] as { listen: string[] }).listen = ['127.0.0.1:7001', '127.0.0.1:7100'];
+    delete edited['svc-2'];
+    const change = changeBetween(from, parse({ services: edited }), ConfigDigest.of(from));
+    assert.deepEqual(change.bind.map((a) => a.key), ['127.0.0.1:7100']);
+    assert.deepEqual(change.release, ['127.0.0.1:7002']);
+    assert.deepEqual(change.listen, ['127.0.0.1:7001', '127.0.0.1:7100']);
+  });
+
+  it('the digest does not depend on service order, and names every setting the workers use', () => {
+    const a = parse({ services: services(5) });
+    const reversed = Object.fromEntries(Object.entries(services(5)).reverse());
+    assert.equal(ConfigDigest.of(parse({ services: reversed })).value, ConfigDigest.of(a).value);
+    const other = services(5);
+    (other['svc-2'] as { endpoints: string[] }).endpoints = ['127.0.1.1:9002'];
+    assert.notEqual(ConfigDigest.of(parse({ services: other })).value, ConfigDigest.of(a).value);
+    assert.notEqual(ConfigDigest.of(parse({ services: services(5), admin: { listen: 'unix:/tmp/other.sock' } })).value, ConfigDigest.of(a).value);
+  });
+});
