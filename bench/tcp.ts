@@ -1,6 +1,6 @@
 // npm run bench:tcp — requests per proxy-CPU-second through hitless (tcp mode, one process) and
-// through HAProxy (mode tcp, nbthread 1), in the same run, for a new connection per request and
-// for keep-alive traffic. The backend is nginx (`return 200`, one worker) so that backend CPU is
+// through HAProxy (mode tcp, nbthread 1) and a bare Node pipe proxy (Node's own floor), in the
+// same run, for a new connection per request and for keep-alive traffic. The backend is nginx (`return 200`, one worker) so that backend CPU is
 // not Node's; the load generator is wrk (or, without it, a Node client in its own process). The
 // proxy's CPU time is utime+stime from /proc/<pid>/stat before and after each run. Loopback only.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -153,6 +153,29 @@ async function startHitless(dir: string, backendPort: number): Promise<Proxy> {
   return { name: 'hitless', port, pid: child.pid!, stop: () => stopChild(child) };
 }
 
+/**
+ * The floor of a Node proxy: accept, connect, pipe, nothing else (no balancing, retries, timeouts,
+ * counters). What this costs per connection is what Node itself costs, whatever a proxy adds.
+ */
+const NODE_PIPE = `
+const net = require('node:net');
+const [port, backend] = process.argv.slice(1).map(Number);
+net.createServer({ noDelay: true }, (c) => {
+  const u = net.connect({ host: '127.0.0.1', port: backend, noDelay: true });
+  c.on('error', () => u.destroy());
+  u.on('error', () => c.destroy());
+  c.pipe(u);
+  u.pipe(c);
+}).listen(port, '127.0.0.1');
+`;
+
+async function startNodePipe(backendPort: number): Promise<Proxy> {
+  const port = await freePort(22_000, 22_999);
+  const child = start(process.execPath, ['-e', NODE_PIPE, String(port), String(backendPort)], 'node-pipe');
+  await waitListening(port, child, 'node-pipe');
+  return { name: 'node-pipe', port, pid: child.pid!, stop: () => stopChild(child) };
+}
+
 async function startHaproxy(dir: string, backendPort: number): Promise<Proxy> {
   const port = await freePort(22_000, 22_999);
   const cfg = join(dir, 'haproxy.cfg');
@@ -290,6 +313,7 @@ async function main(): Promise<void> {
     proxies.push(await startHitless(dir, backend.port));
     if (existsSync(HAPROXY)) proxies.push(await startHaproxy(dir, backend.port));
     else console.log(`${HAPROXY} not found: HAProxy runs skipped`);
+    proxies.push(await startNodePipe(backend.port));
 
     const results: Measurement[] = [];
     for (const kind of KINDS) {
@@ -325,11 +349,13 @@ async function main(): Promise<void> {
     for (const kind of KINDS) {
       const h = results.find((m) => m.proxy === 'hitless' && m.kind === kind);
       const x = results.find((m) => m.proxy === 'HAProxy' && m.kind === kind);
+      const floor = results.find((m) => m.proxy === 'node-pipe' && m.kind === kind);
       if (!h || !x) continue;
       const perCpu = (m: Measurement) => m.load.requests / m.cpu;
       console.log(
         `${kind}: hitless/HAProxy = ${(perCpu(h) / perCpu(x)).toFixed(2)}x requests per proxy-CPU-second ` +
-          `(${(h.load.requests / h.load.seconds / (x.load.requests / x.load.seconds)).toFixed(2)}x req/s); goal >= 0.9x`,
+          `(${(h.load.requests / h.load.seconds / (x.load.requests / x.load.seconds)).toFixed(2)}x req/s); goal >= 0.9x` +
+          (floor ? `; the bare Node pipe reaches ${(perCpu(floor) / perCpu(x)).toFixed(2)}x, hitless is ${(perCpu(h) / perCpu(floor)).toFixed(2)}x of it` : ''),
       );
     }
   } finally {
