@@ -1,6 +1,7 @@
 // The real `hitless run --config FILE` as a child process, with its admin API on a unix socket in
 // a private temp dir. Ready means: GET /status answers. Cleanup kills only this child, by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { reapOnExit } from './reap.js';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,10 +62,10 @@ export class HitlessProcess {
     const configPath = join(dir, 'hitless.yaml');
     writeFileSync(configPath, options.config(`unix:${socketPath}`));
     const workers = options.workers === undefined ? [] : ['--workers', String(options.workers)];
-    const child = spawn(process.execPath, [CLI, 'run', '--config', configPath, '--drain', options.drain ?? '500ms', '--log-level', options.logLevel ?? 'info', ...workers], {
+    const child = reapOnExit(spawn(process.execPath, [CLI, 'run', '--config', configPath, '--drain', options.drain ?? '500ms', '--log-level', options.logLevel ?? 'info', ...workers], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    }));
     const h = new HitlessProcess(child, dir, configPath, socketPath);
     const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
     for (;;) {

@@ -2,6 +2,7 @@
 // (spawned here), its workers (found through /proc), the admin API on a unix socket. Cleanup
 // kills by pid every process of the tree it ever saw, and is safe to call twice.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { reapOnExit } from './reap.js';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +57,7 @@ export class SupervisedHitless {
     const configPath = join(dir, 'hitless.yaml');
     writeFileSync(configPath, options.config(`unix:${join(dir, 'admin.sock')}`));
     const args = [CLI, 'run', '--config', configPath, '--workers', String(options.workers), '--drain', '500ms', ...(options.args ?? [])];
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HITLESS_LOG_LEVEL: 'info', ...options.env } });
+    const child = reapOnExit(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HITLESS_LOG_LEVEL: 'info', ...options.env } }));
     const h = new SupervisedHitless(child, dir);
     await waitFor(`hitless --workers ${options.workers} to answer GET /status`, async () => {
       if (child.exitCode !== null) throw new Error(`hitless exited (${child.exitCode}):\n${h.logs()}`);

@@ -2,6 +2,7 @@
 // temp data dir. It can be killed (SIGKILL, like a crash) and started again on the same port
 // with the same data, frozen (SIGSTOP) and thawed. Only this child is ever signalled, by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { reapOnExit } from './reap.js';
 import { rmSync } from 'node:fs';
 import { waitFor } from './wait.js';
 
@@ -29,7 +30,7 @@ export abstract class RegistryProcess {
   async start(timeoutMs = 20_000): Promise<void> {
     if (this.child) return;
     const { file, args } = this.command();
-    const child = spawn(file, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = reapOnExit(spawn(file, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] }));
     const keep = (c: Buffer) => (this.output = (this.output + c.toString()).slice(-20_000));
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
