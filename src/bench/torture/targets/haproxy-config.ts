@@ -10,6 +10,12 @@ export interface HaproxyConfigOptions {
   readonly backends: readonly Backend[];
   /** Master-worker seamless reloads need the listeners exposed on a stats socket. */
   readonly statsSocket?: string;
+  /**
+   * `option idle-close-on-response` (HAProxy >= 2.6): on soft stop, the old worker answers the
+   * idle keep-alive and just-accepted connections it holds instead of closing them. hitless
+   * renders it for its HAProxy data plane; the stock peers run without it.
+   */
+  readonly idleCloseOnResponse?: boolean;
 }
 
 export function haproxyConfig(options: HaproxyConfigOptions): string {
@@ -28,7 +34,7 @@ defaults
   # Long-lived connections are Upgrade tunnels; they may idle between pings.
   timeout tunnel 1h
   timeout http-keep-alive 60s
-
+${options.idleCloseOnResponse ? '  option idle-close-on-response\n' : ''}
 frontend web
   bind 127.0.0.1:${options.port}
   default_backend app

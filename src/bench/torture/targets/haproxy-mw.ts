@@ -15,16 +15,25 @@ export const haproxyMwTarget: TargetDefinition = {
   description: 'HAProxy master-worker, seamless reload: kill -USR2 <master> per action (expose-fd listeners, 1 thread, mode http)',
   unavailable: async () => ((await haproxyBinary()) ? undefined : 'haproxy not found (/usr/sbin/haproxy)'),
   version: haproxyVersion,
-  start: startHaproxyMw,
+  start: (context) => startHaproxyMw(context, 'haproxy-mw', false),
 };
 
-async function startHaproxyMw(context: TargetContext): Promise<StartedTarget> {
+/** The same, tuned as hitless tunes the HAProxy it drives: does the option alone remove the losses? */
+export const haproxyMwIdleCloseTarget: TargetDefinition = {
+  name: 'haproxy-mw-icor',
+  description: 'HAProxy master-worker as haproxy-mw, plus "option idle-close-on-response" (what hitless renders for the HAProxy it drives)',
+  unavailable: async () => ((await haproxyBinary()) ? undefined : 'haproxy not found (/usr/sbin/haproxy)'),
+  version: haproxyVersion,
+  start: (context) => startHaproxyMw(context, 'haproxy-mw-icor', true),
+};
+
+async function startHaproxyMw(context: TargetContext, name: string, idleCloseOnResponse: boolean): Promise<StartedTarget> {
   const binary = (await haproxyBinary())!;
-  const dir = await makeTempDir('haproxy-mw');
+  const dir = await makeTempDir(name);
   const cfg = join(dir.path, 'haproxy.cfg');
   const port = await freePort();
   const endpoint = loopbackEndpoint(port);
-  await writeFile(cfg, haproxyConfig({ port, backends: context.backends, statsSocket: join(dir.path, 'stats.sock') }));
+  await writeFile(cfg, haproxyConfig({ port, backends: context.backends, statsSocket: join(dir.path, 'stats.sock'), idleCloseOnResponse }));
   await checkHaproxyConfig(binary, cfg);
   const served = await startServingChild(binary, ['-W', '-f', cfg, '-p', join(dir.path, 'haproxy.pid')], endpoint, context.startTimeoutMs, dir, dir.path);
   const master = served.pid;
@@ -33,7 +42,7 @@ async function startHaproxyMw(context: TargetContext): Promise<StartedTarget> {
     action: context.action === 'none' ? undefined : signalAction('SIGUSR2', () => master),
     mainPid: master,
     roots: () => [master],
-    notes: context.action === 'native' || context.action === 'none' ? [] : [`action "${context.action}" is not available for haproxy-mw; using kill -USR2`],
+    notes: context.action === 'native' || context.action === 'none' ? [] : [`action "${context.action}" is not available for ${name}; using kill -USR2`],
     stop: served.stop,
   };
 }
