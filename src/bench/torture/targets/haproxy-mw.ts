@@ -10,22 +10,28 @@ import { freePort } from './ports.js';
 import { makeTempDir, startServingChild } from './processes.js';
 import { loopbackEndpoint, type StartedTarget, type TargetContext, type TargetDefinition } from './target.js';
 
-export const haproxyMwTarget: TargetDefinition = {
-  name: 'haproxy-mw',
-  description: 'HAProxy master-worker, seamless reload: kill -USR2 <master> per action (expose-fd listeners, 1 thread, mode http)',
-  unavailable: async () => ((await haproxyBinary()) ? undefined : 'haproxy not found (/usr/sbin/haproxy)'),
-  version: haproxyVersion,
-  start: (context) => startHaproxyMw(context, 'haproxy-mw', false),
-};
+export const haproxyMwTarget = masterWorkerTarget(
+  'haproxy-mw',
+  'HAProxy master-worker, seamless reload: kill -USR2 <master> per action (expose-fd listeners, 1 thread, mode http)',
+  false,
+);
 
 /** The same, tuned as hitless tunes the HAProxy it drives: does the option alone remove the losses? */
-export const haproxyMwIdleCloseTarget: TargetDefinition = {
-  name: 'haproxy-mw-icor',
-  description: 'HAProxy master-worker as haproxy-mw, plus "option idle-close-on-response" (what hitless renders for the HAProxy it drives)',
-  unavailable: async () => ((await haproxyBinary()) ? undefined : 'haproxy not found (/usr/sbin/haproxy)'),
-  version: haproxyVersion,
-  start: (context) => startHaproxyMw(context, 'haproxy-mw-icor', true),
-};
+export const haproxyMwIdleCloseTarget = masterWorkerTarget(
+  'haproxy-mw-icor',
+  'HAProxy master-worker as haproxy-mw, plus "option idle-close-on-response" (what hitless renders for the HAProxy it drives)',
+  true,
+);
+
+function masterWorkerTarget(name: string, description: string, idleCloseOnResponse: boolean): TargetDefinition {
+  return {
+    name,
+    description,
+    unavailable: async () => ((await haproxyBinary()) ? undefined : 'haproxy not found (/usr/sbin/haproxy)'),
+    version: haproxyVersion,
+    start: (context) => startHaproxyMw(context, name, idleCloseOnResponse),
+  };
+}
 
 async function startHaproxyMw(context: TargetContext, name: string, idleCloseOnResponse: boolean): Promise<StartedTarget> {
   const binary = (await haproxyBinary())!;
