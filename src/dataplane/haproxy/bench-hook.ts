@@ -24,7 +24,7 @@ services:
 `;
 }
 
-/** Config A: every backend, weight 1. Config B: the last backend removed, weights 1..n-1. */
+/** Config A: every backend, weight 1. Config B: the last backend removed, the others weighted 2, 3, ... */
 export function haproxyChurnConfigs(o: HaproxyChurnOptions): readonly [string, string] {
   const all = o.backendPorts.map((p) => `"127.0.0.1:${p}"`);
   const kept = o.backendPorts.length > 1 ? o.backendPorts.slice(0, -1) : o.backendPorts;

@@ -46,10 +46,6 @@ export class Reloader {
 
   constructor(private readonly process: HaproxyProcess) {}
 
-  get busy(): boolean {
-    return this.running !== null;
-  }
-
   /** Resolves once a reload that started after this call has put a new worker in place. */
   request(): Promise<void> {
     if (!this.running) {
@@ -58,11 +54,6 @@ export class Reloader {
     }
     this.next ??= waiter();
     return this.next.promise;
-  }
-
-  /** Resolves when no reload is running (the worker socket then talks to the newest worker). */
-  async idle(): Promise<void> {
-    while (this.running) await this.running.catch(() => undefined);
   }
 
   private startNext(): void {

@@ -28,8 +28,6 @@ export interface BackendSpec {
   readonly name: string;
   readonly service: string;
   readonly cluster: string;
-  /** Whether `add server` / `del server` work here: the algorithm must be dynamic. */
-  readonly dynamic: boolean;
   /** Keywords every server line of this backend carries after its weight (checks, observe). */
   readonly serverOptions: string;
   /** What a removed server's connections may take to finish before it is deleted. */
@@ -154,7 +152,8 @@ const BALANCE: Record<BalanceAlgorithm, string[]> = {
   'round-robin': ['  balance roundrobin'],
   'least-conn': ['  balance leastconn'],
   'random-two': ['  balance random(2)'],
-  // Consistent hashing keeps the algorithm dynamic, so servers can still be added at runtime.
+  // Consistent hashing keeps the algorithm dynamic, so servers can still be added at runtime:
+  // every algorithm here must be dynamic (HAProxy 2.6), runtime-changes.ts relies on it.
   'source-hash': ['  balance source', '  hash-type consistent'],
 };
 
@@ -169,8 +168,6 @@ function backendSpec(service: ServiceConfig, cluster: ClusterConfig): BackendSpe
     name: backendName(service.name, cluster.name),
     service: service.name,
     cluster: cluster.name,
-    // All four algorithms we render are dynamic in HAProxy 2.6 (map-based `balance source` is not).
-    dynamic: true,
     serverOptions: serverOptions(service, cluster),
     drainMs: service.timeouts.drain,
     servers,

@@ -30,7 +30,6 @@ export function diffServers(current: RenderedConfig, next: RenderedConfig): Serv
     if (old.serverOptions !== backend.serverOptions) return `health settings of ${backend.name} changed`;
     const changed = old.servers.size !== backend.servers.size || [...backend.servers.values()].some((s) => old.servers.get(s.name)?.weight !== s.weight);
     if (!changed) continue;
-    if (!backend.dynamic) return `${backend.name} uses a static balance algorithm`;
     for (const server of backend.servers.values()) {
       const was = old.servers.get(server.name);
       if (!was) {

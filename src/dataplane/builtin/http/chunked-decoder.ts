@@ -22,10 +22,6 @@ export class ChunkedDecoder {
   private line = '';
   private trailerBytes = 0;
 
-  get done(): boolean {
-    return this.state === State.Done;
-  }
-
   /**
    * Decodes `buf` from `start`; calls `data` with each slice of body bytes (no copy). Returns the
    * index just after the body's last byte when the body ended inside `buf`, else -1. Throws on

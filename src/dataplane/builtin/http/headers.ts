@@ -3,29 +3,50 @@
 // This runs for every request, so it makes one pass over the raw list and lower-cases a name only
 // when its length is one of the names it cares about (most names are skipped by length alone).
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/** Hop-by-hop header names (RFC 9110 §7.6.1): dropped at the proxy, requests and responses alike. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** Lengths of the hop-by-hop names: 2 te, 7 trailer/upgrade, 10 connection/keep-alive, 16, 17. */
-function hopLength(n: number): boolean {
+export function hopLength(n: number): boolean {
   return n === 10 || n === 2 || n === 7 || n === 17 || n === 16;
 }
 
-/** Adds the lower-case names listed in a Connection header value (hop-by-hop too) to `tokens`. */
-function addConnectionTokens(value: string, tokens: Set<string> | null): Set<string> | null {
+/** The two Connection options that are not header names; only responses act on them (reuse). */
+export interface ConnectionOptions {
+  close: boolean;
+  keepAlive: boolean;
+}
+
+/**
+ * Adds the lower-case names listed in a Connection header value (hop-by-hop too) to `tokens`,
+ * creating the set on first need. "close" and "keep-alive" are options, not names: they are
+ * noted in `options` when the caller passes one.
+ */
+export function addConnectionTokens(value: string, tokens: Set<string> | null, options?: ConnectionOptions): Set<string> | null {
   // The usual values ("keep-alive", "close") list nothing: no split, no allocation.
   if (value.length <= 10 && value.indexOf(',') === -1) {
     const v = value.trim().toLowerCase();
-    if (v === 'keep-alive' || v === 'close' || v === '') return tokens;
+    if (v === 'keep-alive' || v === 'close' || v === '') {
+      if (options !== undefined) noteOption(v, options);
+      return tokens;
+    }
   }
   for (const t of value.split(',')) {
     const name = t.trim().toLowerCase();
-    if (name && name !== 'close' && name !== 'keep-alive') (tokens ??= new Set()).add(name);
+    if (name === 'close' || name === 'keep-alive') {
+      if (options !== undefined) noteOption(name, options);
+    } else if (name) (tokens ??= new Set()).add(name);
   }
   return tokens;
 }
 
+function noteOption(option: string, options: ConnectionOptions): void {
+  if (option === 'close') options.close = true;
+  else if (option === 'keep-alive') options.keepAlive = true;
+}
+
 /** Drops the names listed by Connection (rare: only when a Connection header lists extra names). */
-function dropListed(out: string[], listed: Set<string>): string[] {
+export function dropListed(out: readonly string[], listed: ReadonlySet<string>): string[] {
   const kept: string[] = [];
   for (let i = 0; i < out.length; i += 2) if (!listed.has(out[i].toLowerCase())) kept.push(out[i], out[i + 1]);
   return kept;
@@ -42,7 +63,7 @@ export interface ForwardInfo {
  * What the pass over the request headers learned besides the headers themselves; filled by
  * upstreamRequestHeaders (one object per process: requests are handled one at a time).
  */
-export const scanned = { host: undefined as string | undefined, hasBody: false, chunked: false, contentLength: 0, upgrade: undefined as string | undefined };
+export const scanned = { host: undefined as string | undefined, hasBody: false, chunked: false, contentLength: 0 };
 
 /** The request headers to send upstream, as a flat [name, value, ...] list. Fills `scanned`. */
 export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo): string[] {
@@ -112,7 +133,6 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   scanned.hasBody = hasBody;
   scanned.chunked = chunked;
   scanned.contentLength = contentLength;
-  scanned.upgrade = upgrade;
   return result;
 }
 

@@ -3,12 +3,11 @@
 // anything ambiguous either closes the upstream connection after the response or is refused (502).
 // Header names and values are validated later by node:http's writeHead, which rejects what a
 // client must never see (control characters, obs-fold), and that rejection also becomes a 502.
+import { addConnectionTokens, dropListed, HOP_BY_HOP, hopLength, type ConnectionOptions } from './headers.js';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
-/** Lengths of the names this parser looks at; every other name is passed on without lower-casing. */
+/** Lengths of the names this parser looks at (content-length 14, hop-by-hop); others pass unlowered. */
 function interesting(n: number): boolean {
-  return n === 14 || n === 10 || n === 17 || n === 2 || n === 7 || n === 16;
+  return n === 14 || hopLength(n);
 }
 
 export interface ResponseHead {
@@ -48,8 +47,7 @@ export function parseResponseHead(text: string, requestMethod: string): Response
   let contentLength = -1;
   let chunked = false;
   let otherCoding = false;
-  let closeAsked = false;
-  let keepAliveAsked = false;
+  const connection: ConnectionOptions = { close: false, keepAlive: false };
   let listed: Set<string> | null = null;
   let pos = lineEnd + 2;
   while (pos < text.length) {
@@ -77,12 +75,7 @@ export function parseResponseHead(text: string, requestMethod: string): Response
           if (/(?:^|,)\s*chunked\s*$/.test(codings)) chunked = true;
           else otherCoding = true;
         } else if (lower === 'connection') {
-          for (const token of value.toLowerCase().split(',')) {
-            const t = token.trim();
-            if (t === 'close') closeAsked = true;
-            else if (t === 'keep-alive') keepAliveAsked = true;
-            else if (t !== '') (listed ??= new Set()).add(t);
-          }
+          listed = addConnectionTokens(value, listed, connection);
         }
         continue;
       }
@@ -100,11 +93,11 @@ export function parseResponseHead(text: string, requestMethod: string): Response
   // attempt: its length header is not passed on, and the connection is not reused.
   const transferAndLength = (chunked || otherCoding) && contentLength !== -1;
   if (transferAndLength && !noBody) dropContentLength(headers);
-  const keepAlive = !closeAsked && !transferAndLength && framing !== 'close' && (!http10 || keepAliveAsked);
+  const keepAlive = !connection.close && !transferAndLength && framing !== 'close' && (!http10 || connection.keepAlive);
   return {
     status,
     reason,
-    headers: listed === null ? headers : headers.filter((_, i, all) => !listed.has((i % 2 === 0 ? all[i] : all[i - 1]).toLowerCase())),
+    headers: listed === null ? headers : dropListed(headers, listed),
     framing,
     contentLength: framing === 'length' ? contentLength : -1,
     keepAlive,

@@ -4,8 +4,7 @@ import { connect, type Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { ServiceRuntime } from '../service-runtime.js';
 import { upstreamRequestHeaders } from './headers.js';
-import { rawErrorResponse } from './errors.js';
-import { HTTP_ERRORS } from './errors.js';
+import { HTTP_ERRORS, rawErrorResponse } from './errors.js';
 import { recordFailure, recordSuccess } from '../passive-health.js';
 
 export function proxyUpgrade(req: IncomingMessage, client: Socket, head: Buffer, runtime: ServiceRuntime): void {

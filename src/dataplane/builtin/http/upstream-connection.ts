@@ -336,9 +336,8 @@ export class UpstreamConnection implements HasDeadline {
   };
 
   private readonly onSocketClose = (): void => {
+    // fail() closes too; close() is idempotent and destroying a closed socket does nothing.
     if (this.handler !== null) this.fail('RESET', 'the connection closed');
-    this.phase = Phase.Closed;
-    unwatchDeadline(this);
-    this.owner.forget(this);
+    else this.close();
   };
 }

@@ -48,10 +48,6 @@ export class EndpointPool implements ConnectionOwner {
     this.closed = true;
     for (const conn of this.idle.splice(0)) conn.close();
   }
-
-  get idleCount(): number {
-    return this.idle.length;
-  }
 }
 
 const pools = new WeakMap<EndpointState, EndpointPool>();
