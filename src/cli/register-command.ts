@@ -1,7 +1,6 @@
 // `hitless register --config FILE`: only the `register:` part of a config — health-check this
 // host's services and keep them registered — without proxying anything (nerve's role).
 import type { Command } from 'commander';
-import { ConfigError } from '../config/errors.js';
 
 export function registerRegisterCommand(program: Command): void {
   program
@@ -21,8 +20,7 @@ export function registerRegisterCommand(program: Command): void {
       try {
         list = await load();
       } catch (err) {
-        const message = err instanceof ConfigError ? err.message : (err as Error).message;
-        process.stderr.write(`hitless: ${message}\n`);
+        process.stderr.write(`hitless: ${(err as Error).message}\n`);
         process.exit(1);
       }
       if (list.length === 0) log.warn(`${opts.config} has no register: entries; nothing to do until it has (SIGHUP re-reads)`);

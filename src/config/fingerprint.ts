@@ -18,6 +18,11 @@ export function fingerprintOf(target: object): string | undefined {
 const LEAF = Buffer.from([0]);
 const NODE = Buffer.from([1]);
 
+/** SHA-256 of a text, hex: the one text hash (config ETags, the workers' config digest, assembled configs). */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
 function sha256(...parts: Buffer[]): Buffer {
   const hash = createHash('sha256');
   for (const p of parts) hash.update(p);

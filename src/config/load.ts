@@ -1,18 +1,14 @@
 // Text → validated, frozen Config. Every problem is reported with file:line:col and key path.
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
+import { sha256Hex } from './fingerprint.js';
 import { describe, rawConfigSchema } from './schema.js';
 import type { ConfigSnapshot } from './model.js';
 import { DISCOVERY_ALLOWED_KEYS } from './discovery-schema.js';
 import { parseIncremental } from './incremental.js';
 import { normalise } from './normalise.js';
-
-export function hashConfigText(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
 
 /**
  * Parses YAML (JSON is YAML too) into a snapshot; throws ConfigError listing every problem.
@@ -21,7 +17,7 @@ export function hashConfigText(text: string): string {
  */
 export function parseConfig(text: string, file: string): ConfigSnapshot {
   const config = parseIncremental(text);
-  if (config) return Object.freeze({ config, source: file, text, hash: hashConfigText(text) });
+  if (config) return Object.freeze({ config, source: file, text, hash: sha256Hex(text) });
   return parseConfigLocated(text, file);
 }
 
@@ -48,7 +44,7 @@ export function parseConfigLocated(text: string, file: string): ConfigSnapshot {
   const problems: ConfigProblem[] = [];
   const config = normalise(parsed.data, (path, message) => problems.push(at(locate(doc, path, false), path, message)));
   if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze({ config, source: file, text, hash: hashConfigText(text) });
+  return Object.freeze({ config, source: file, text, hash: sha256Hex(text) });
 }
 
 export async function loadConfigFile(path: string): Promise<ConfigSnapshot> {

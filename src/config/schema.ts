@@ -209,4 +209,3 @@ export const rawConfigSchema = z.strictObject({
 export type RawConfig = z.output<typeof rawConfigSchema>;
 export type RawService = z.output<typeof serviceSchema>;
 export type RawHealth = z.output<typeof health>;
-export type RawCluster = z.output<typeof cluster>;

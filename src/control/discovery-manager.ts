@@ -9,10 +9,9 @@
 // the config hash is the root of a hash tree updated for those leaves only, and the plan is told
 // which services to compare (plan.ts recordDerivation). A new base (reload, PUT /config) is
 // assembled from scratch.
-import { createHash } from 'node:crypto';
 import { joinHostPort } from '../config/address.js';
 import type { DiscoveryConfig } from '../config/discovery-model.js';
-import { HashTree } from '../config/fingerprint.js';
+import { HashTree, sha256Hex } from '../config/fingerprint.js';
 import { freezeMap } from '../config/freeze-map.js';
 import type { ConfigSnapshot, EndpointConfig, ServiceConfig } from '../config/model.js';
 import { createSource, sameTarget } from '../discovery/create-source.js';
@@ -183,7 +182,7 @@ export class DiscoveryManager implements Assembler {
   }
 
   private snapshot(base: ConfigSnapshot, config: ConfigSnapshot['config'], tree: HashTree): ConfigSnapshot {
-    const hash = createHash('sha256').update(`${base.hash}\n${tree.root}`).digest('hex');
+    const hash = sha256Hex(`${base.hash}\n${tree.root}`);
     return Object.freeze({ ...base, config, hash });
   }
 

@@ -1,5 +1,6 @@
 // diff(running, desired) → a typed plan. Pure: no I/O, so it is unit-tested on its own and used
 // unchanged by validation (which computes the plan and stops) and by every driver.
+import type { HostPort } from '../config/address.js';
 import type { Config, ServiceConfig } from '../config/model.js';
 import { fingerprintOf } from '../config/fingerprint.js';
 
@@ -116,15 +117,19 @@ function diffListeners(
     add,
     remove,
     get keep() {
-      return [...listenKeys(after)].filter((k) => !addSet.has(k));
+      // A Set, as before: a validated config never repeats a key, a hand-built one might.
+      return [...new Set(listenKeys(after.values()))].filter((k) => !addSet.has(k));
     },
   };
 }
 
-function listenKeys(services: ReadonlyMap<string, ServiceConfig>): Set<string> {
-  const keys = new Set<string>();
-  for (const s of services.values()) for (const l of s.listen) keys.add(l.key);
-  return keys;
+/** Every listen address of `services`, in order (the plan, the supervisor and the workers all need them). */
+export function listenAddresses(services: Iterable<ServiceConfig>): HostPort[] {
+  return [...services].flatMap((s) => s.listen);
+}
+
+export function listenKeys(services: Iterable<ServiceConfig>): string[] {
+  return listenAddresses(services).map((l) => l.key);
 }
 
 function diffService(old: ServiceConfig, next: ServiceConfig): ServiceChange | null {

@@ -12,7 +12,7 @@
 // settings' hash, the service count and that sum. An identity for "same config?", not a MAC.
 // Values are written out canonically (sorted object keys, numbers as text), so the digest does
 // not depend on how V8 represents a value on either side of IPC.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../config/fingerprint.js';
 import type { Config, ServiceConfig } from '../config/model.js';
 
 export type TopSettings = Omit<Config, 'services'>;
@@ -104,21 +104,17 @@ export function topSettings(config: Config): TopSettings {
 
 function topOf(config: TopSettings | Config): string {
   const top = 'services' in config ? topSettings(config) : config;
-  return sha256(canonical(top));
+  return sha256Hex(canonical(top));
 }
 
 function leafOf(name: string, service: ServiceConfig): bigint {
   const view: Record<string, unknown> = {};
   for (const field of DIGEST_FIELDS) view[field] = service[field];
-  return BigInt(`0x${sha256(`${name}\n${canonical(view)}`)}`);
+  return BigInt(`0x${sha256Hex(`${name}\n${canonical(view)}`)}`);
 }
 
 function finish(top: string, size: number, sum: bigint): string {
-  return sha256(`${top}\n${size}\n${sum.toString(16)}`);
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return sha256Hex(`${top}\n${size}\n${sum.toString(16)}`);
 }
 
 /** One text per value, whatever its representation: object keys and Map entries sorted. */

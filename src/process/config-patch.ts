@@ -6,7 +6,7 @@
 // run the patch's base (digest) gets the whole config instead.
 import type { HostPort } from '../config/address.js';
 import type { Config, ServiceConfig } from '../config/model.js';
-import { diffConfigs } from '../control/plan.js';
+import { diffConfigs, listenAddresses, listenKeys } from '../control/plan.js';
 import { topChanged, topSettings, type ConfigDigest, type DigestStep, type TopSettings } from './config-digest.js';
 
 export interface ConfigPatch {
@@ -47,7 +47,7 @@ export function changeBetween(from: Config, to: Config, digest: ConfigDigest): C
   const fresh = new Set(plan.listeners.add);
   return {
     patch: { base: digest.value, hash: step.value, services, removed: plan.services.removed, ...(top ? { top } : {}) },
-    bind: services.flatMap((s) => s.listen.filter((a) => fresh.has(a.key))),
+    bind: listenAddresses(services).filter((a) => fresh.has(a.key)),
     release: plan.listeners.remove,
     listen: listenKeys(services),
     digest: step,
@@ -61,10 +61,4 @@ export function applyPatch(current: Config, patch: ConfigPatch): { readonly conf
   for (const service of patch.services) services.set(service.name, service);
   const config: Config = { ...(patch.top ?? topSettings(current)), services };
   return { config, touched: [...patch.removed, ...patch.services.map((s) => s.name)] };
-}
-
-export function listenKeys(services: Iterable<ServiceConfig>): string[] {
-  const keys: string[] = [];
-  for (const s of services) for (const l of s.listen) keys.push(l.key);
-  return keys;
 }

@@ -4,14 +4,14 @@
 // crashed workers, while its own copy of each socket keeps the port open throughout.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { HostPort } from '../config/address.js';
 import type { Config, ConfigSnapshot } from '../config/model.js';
+import { listenAddresses, listenKeys } from '../control/plan.js';
 import type { DataplaneStatus, ServiceStatus } from '../dataplane/driver.js';
 import { BindError } from '../dataplane/builtin/listener-pool.js';
 import { ApplyError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { ConfigDigest } from './config-digest.js';
-import { changeBetween, listenKeys, type ConfigChange } from './config-patch.js';
+import { changeBetween, type ConfigChange } from './config-patch.js';
 import { CrashPolicy } from './crash-policy.js';
 import { NEED_FULL_CONFIG, type TcpHandle, type WorkerMessage } from './messages.js';
 import { SupervisorSockets } from './socket-pool.js';
@@ -117,7 +117,7 @@ export class Supervisor {
       const change = this.config && this.digestOf ? changeBetween(this.config, desired, this.digestOf) : null;
       const fresh = change ? null : ConfigDigest.of(desired);
       const digest = change?.digest.value ?? fresh!.value;
-      const bind = change?.bind ?? listenAddresses(desired);
+      const bind = change?.bind ?? listenAddresses(desired.services.values());
       try {
         this.sockets.acquireAll(bind);
       } catch (err) {
@@ -463,10 +463,6 @@ export class Supervisor {
 function killLater(w: WorkerLink, ms: number): void {
   const timer = setTimeout(() => w.kill('SIGKILL'), ms);
   void w.exited.then(() => clearTimeout(timer));
-}
-
-function listenAddresses(config: Config): HostPort[] {
-  return [...config.services.values()].flatMap((s) => s.listen);
 }
 
 function snapshotOf(config: Config, digest: string): ConfigSnapshot {

@@ -6,13 +6,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Socket, type Server } from 'node:net';
 import type { HostPort } from '../config/address.js';
 import type { Config } from '../config/model.js';
-import { diffConfigs, recordDerivation } from '../control/plan.js';
+import { diffConfigs, listenKeys, recordDerivation } from '../control/plan.js';
 import { BuiltinDriver } from '../dataplane/builtin/builtin-driver.js';
 import { BindError } from '../dataplane/builtin/listener-pool.js';
 import { accessWriterFor, reopenAccessLogs } from '../observability/access-log.js';
 import { createLogger } from '../observability/log.js';
 import { ConfigDigest, type DigestStep } from './config-digest.js';
-import { applyPatch, listenKeys } from './config-patch.js';
+import { applyPatch } from './config-patch.js';
 import { ConnectionDrain, freezeForHandoff } from './worker-drain.js';
 import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, NEED_FULL_CONFIG, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus } from './messages.js';
 
