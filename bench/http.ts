@@ -8,19 +8,20 @@
 //   --compare NAME=/path/to/dist/cli/main.js (repeatable: another hitless build, same run)
 //   --rounds 3: every proxy is measured this many times, interleaved (a, b, c, a, b, c, ...), and
 //   the table shows the median round: the machines are shared and noisy.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './lib/free-port.js';
+import { treeCpuSeconds } from './lib/proc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
 const HAPROXY = '/usr/sbin/haproxy';
 const NGINX = '/usr/sbin/nginx';
-const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -66,18 +67,6 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Pr
   clearTimeout(timer);
 }
 
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 21_000 + Math.floor(Math.random() * 9_000);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-}
-
 async function waitListening(port: number, what: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -90,38 +79,6 @@ async function waitListening(port: number, what: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`${what} is not listening on ${port}`);
     await sleep(50);
   }
-}
-
-// ---- CPU of a process tree, from /proc ----
-
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]); // utime, stime
-  } catch {
-    return 0;
-  }
-}
-
-function descendants(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      /* gone */
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid);
-  return out;
-}
-
-function treeCpuSeconds(root: number): number {
-  return descendants(root).reduce((sum, pid) => sum + cpuTicks(pid), 0) / TICK;
 }
 
 // ---- wrk ----
@@ -320,13 +277,13 @@ interface Row {
 }
 
 async function measure(proxy: Proxy, backend: number): Promise<Row> {
-  const port = await freePort();
+  const port = await freePort(24_000, 24_999);
   const child = await proxy.start(port, backend);
   try {
     await wrk(port, 2); // warm-up: JIT, pools on both sides
-    const cpu0 = treeCpuSeconds(child.pid!);
+    const cpu0 = await treeCpuSeconds(child.pid!);
     const r = await wrk(port, DURATION);
-    const cpu = treeCpuSeconds(child.pid!) - cpu0;
+    const cpu = (await treeCpuSeconds(child.pid!)) - cpu0;
     return { name: proxy.name, rps: r.rps, cpu, perCpu: r.requests / cpu, p50: r.p50, p99: r.p99, errors: r.errors };
   } finally {
     await stop(child);
@@ -400,7 +357,7 @@ function summariseProfile(file: string): string {
 
 async function profileHitless(backend: number): Promise<void> {
   const profDir = join(dir, 'prof');
-  const port = await freePort();
+  const port = await freePort(24_000, 24_999);
   const child = await hitless.start(port, backend, ['--cpu-prof', '--cpu-prof-dir', profDir]);
   await wrk(port, 2);
   const r = await wrk(port, DURATION);
@@ -415,7 +372,7 @@ async function profileHitless(backend: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const backendPort = await freePort();
+  const backendPort = await freePort(24_000, 24_999);
   const backend = await startBackend(backendPort);
   console.log(`# bench:http — ${new Date().toISOString()}`);
   console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, Linux ${release()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);

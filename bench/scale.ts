@@ -7,13 +7,15 @@
 //     (`haproxy -W -S sock`, USR2 per reload). Prints processes and total RSS after the storm.
 // Loopback only; every process started here is stopped by pid at the end.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './lib/free-port.js';
+import { treeRss } from './lib/proc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -32,18 +34,6 @@ function start(cmd: string, args: string[]): ChildProcess {
   return child;
 }
 
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 23_000 + Math.floor(Math.random() * 1000);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-}
-
 async function waitPort(port: number): Promise<void> {
   for (let i = 0; i < 300; i++) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -57,7 +47,7 @@ async function waitPort(port: number): Promise<void> {
 }
 
 async function startNginx(): Promise<number> {
-  const port = await freePort();
+  const port = await freePort(23_000, 23_999);
   const prefix = join(dir, 'nginx');
   mkdirSync(join(prefix, 'logs'), { recursive: true });
   writeFileSync(join(prefix, 'nginx.conf'), `worker_processes 1; daemon off; master_process off; pid ${prefix}/nginx.pid; error_log ${prefix}/logs/error.log warn;
@@ -79,8 +69,8 @@ interface Hitless {
 }
 
 async function startHitless(workers: number, backend: number, echo: number): Promise<Hitless> {
-  const port = await freePort();
-  const tcpPort = await freePort();
+  const port = await freePort(23_000, 23_999);
+  const tcpPort = await freePort(port + 1, 23_999);
   const socket = join(dir, `admin-${port}.sock`);
   const config = join(dir, `hitless-${port}.yaml`);
   writeFileSync(config, `admin: { listen: "unix:${socket}" }
@@ -104,35 +94,6 @@ function measure(port: number): number {
 function go(){if(Date.now()>end)return;http.get({host:'127.0.0.1',port:${port},agent:a},r=>{r.resume();r.on('end',()=>{n++;go()})}).on('error',go)}
 for(let i=0;i<64;i++)go();setTimeout(()=>{console.log(n/${SECONDS});process.exit(0)},${SECONDS * 1000 + 200});`;
   return Number(spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' }).stdout.trim());
-}
-
-function descendants(root: number): number[] {
-  const parents = new Map<number, number>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      parents.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      /* gone */
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parents) if (ppid === out[i]) out.push(pid);
-  return out.filter((p) => parents.has(p));
-}
-
-function tree(root: number): { processes: number; rssMb: number } {
-  const pids = descendants(root);
-  let kb = 0;
-  for (const pid of pids) {
-    try {
-      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      /* gone */
-    }
-  }
-  return { processes: pids.length, rssMb: Math.round(kb / 1024) };
 }
 
 function upgradeHitless(socket: string): Promise<number> {
@@ -199,28 +160,28 @@ async function main(): Promise<void> {
 
   console.log(`\n2. upgrade storm: ${RELOADS} reloads in a row, a long-lived TCP connection arriving every 50 ms`);
   const h = await startHitless(2, backend, echoPort);
-  const hb = tree(h.pid);
+  const hb = await treeRss(h.pid);
   const hs = await storm(h.tcpPort, async () => {
     if ((await upgradeHitless(h.socket)) !== 200) throw new Error('hitless upgrade failed');
   });
-  const ht = tree(h.pid);
+  const ht = await treeRss(h.pid);
   console.log(`  hitless --workers 2 (POST /upgrade): ${ht.processes} processes, ${ht.rssMb} MB RSS after the storm (before: ${hb.processes}, ${hb.rssMb} MB); ${hs.opened} connections opened, ${hs.cut} closed by shortened drains`);
   closeAll();
   process.kill(h.pid, 'SIGTERM');
 
   if (existsSync(HAPROXY)) {
-    const port = await freePort();
+    const port = await freePort(23_000, 23_999);
     const cfg = join(dir, 'haproxy.cfg');
     writeFileSync(cfg, `global\n  stats socket ${join(dir, 'haproxy.sock')} mode 600 level admin expose-fd listeners\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 10m\n  timeout server 10m\nlisten echo\n  bind 127.0.0.1:${port}\n  server s1 127.0.0.1:${echoPort}\n`);
     const master = start(HAPROXY, ['-W', '-S', join(dir, 'master.sock'), '-f', cfg]);
     await waitPort(port);
     await sleep(300);
-    const tb = tree(master.pid!);
+    const tb = await treeRss(master.pid!);
     const hp = await storm(port, async () => {
       process.kill(master.pid!, 'SIGUSR2');
       await sleep(250); // a reload is asynchronous: let the new worker start before the next
     });
-    const t = tree(master.pid!);
+    const t = await treeRss(master.pid!);
     console.log(`  haproxy -W (USR2):                   ${t.processes} processes, ${t.rssMb} MB RSS after the storm (before: ${tb.processes}, ${tb.rssMb} MB); ${hp.opened} connections opened, ${hp.cut} closed`);
     closeAll();
   } else console.log(`  haproxy: ${HAPROXY} not installed, skipped`);

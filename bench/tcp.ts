@@ -4,7 +4,7 @@
 // not Node's; the load generator is wrk (or, without it, a Node client in its own process). The
 // proxy's CPU time is utime+stime from /proc/<pid>/stat before and after each run. Loopback only.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../src/version.js';
 import { freePort } from './lib/free-port.js';
+import { cpuSeconds } from './lib/proc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -22,7 +23,6 @@ const WARMUP_S = 1;
 /** Each proxy is measured in every round, in alternating order, so drift on a shared machine hits both alike. */
 const ROUNDS = 2;
 const CONNECTIONS = Number(process.env.BENCH_TCP_CONNECTIONS ?? 50);
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 type Kind = 'keep-alive' | 'new connection per request';
 const KINDS: readonly Kind[] = ['keep-alive', 'new connection per request'];
@@ -97,13 +97,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
   await exited;
   clearTimeout(timer);
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command (which may contain spaces) start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime (fields 14, 15)
 }
 
 async function startNginx(dir: string): Promise<{ port: number; child: ChildProcess }> {
