@@ -75,7 +75,7 @@ services:
   web: { mode: http, listen: "127.0.0.1:${web}", endpoints: ["${backend.address}"] }
 `;
     h = spawnHitless(config);
-    config = config.replaceAll('$DIR', h.dir);
+    config = h.config;
     await waitReady(h, target(), TOKEN);
   });
 

@@ -143,6 +143,14 @@ describe('discovery end to end: register → registry → hitless → traffic', 
   const both = (b: Backend[]) => b.map((x) => x.address).sort();
 
   /** Waits until both services route to exactly `expected`, and their sources are healthy. */
+  /** Proves the watches work `when`: b2 fails its check, leaves both services, and comes back. */
+  async function b2LeavesAndReturns(when: string): Promise<void> {
+    backends[1].healthy = false;
+    await converged(`b2 removal seen ${when}`, [backends[0]]);
+    backends[1].healthy = true;
+    await converged(`b2 back ${when}`, backends.slice(0, 2));
+  }
+
   async function converged(what: string, expected: Backend[], timeoutMs = 20_000): Promise<void> {
     await waitFor(
       what,
@@ -232,10 +240,7 @@ describe('discovery end to end: register → registry → hitless → traffic', 
     await zk.start();
     await converged('after the ZooKeeper restart', backends.slice(0, 2));
     // Watches work again: a change after the restart is seen.
-    backends[1].healthy = false;
-    await converged('b2 removal seen after the restart', [backends[0]]);
-    backends[1].healthy = true;
-    await converged('b2 back', backends.slice(0, 2));
+    await b2LeavesAndReturns('after the ZooKeeper restart');
   });
 
   it('survives the expiry of hitless\'s ZooKeeper session (frozen longer than the session timeout)', async () => {
@@ -244,10 +249,7 @@ describe('discovery end to end: register → registry → hitless → traffic', 
     hitless!.signal('SIGCONT');
     await waitFor('a new ZooKeeper session', async () => (await status()).discovery.length > 0);
     // The old session's watches died with it: a change now proves the new session watches.
-    backends[1].healthy = false;
-    await converged('b2 removal seen on the new session', [backends[0]]);
-    backends[1].healthy = true;
-    await converged('b2 back on the new session', backends.slice(0, 2));
+    await b2LeavesAndReturns('on the new ZooKeeper session');
   });
 
   it('re-registers after the registrar\'s own session expired; the set below min_endpoints was held meanwhile', async () => {
@@ -268,10 +270,7 @@ describe('discovery end to end: register → registry → hitless → traffic', 
     assert.deepEqual(endpointsOf(await status(), 'web-etcd'), both(backends.slice(0, 2)));
     await etcd.start();
     await converged('after etcd is back', backends.slice(0, 2));
-    backends[1].healthy = false;
-    await converged('b2 removal seen after etcd is back', [backends[0]]);
-    backends[1].healthy = true;
-    await converged('b2 back', backends.slice(0, 2));
+    await b2LeavesAndReturns('after etcd is back');
   });
 
   it('reports malformed node data and ignores it', async () => {

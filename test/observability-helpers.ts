@@ -38,6 +38,8 @@ export interface RunningHitless {
   readonly child: ChildProcess;
   readonly dir: string;
   readonly configPath: string;
+  /** The config text as written, with $DIR replaced by `dir`. */
+  readonly config: string;
   logs(): string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGKILL (by pid) if still running, then remove the temp dir. Idempotent. */
@@ -49,7 +51,8 @@ export function spawnHitless(config: string, args: string[] = []): RunningHitles
   assertBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'hitless-obs-'));
   const configPath = join(dir, 'hitless.yaml');
-  writeFileSync(configPath, config.replaceAll('$DIR', dir));
+  const written = config.replaceAll('$DIR', dir);
+  writeFileSync(configPath, written);
   const child = spawn(process.execPath, [CLI, 'run', '--config', configPath, '--drain', '300ms', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (c: Buffer) => {
@@ -65,6 +68,7 @@ export function spawnHitless(config: string, args: string[] = []): RunningHitles
     child,
     dir,
     configPath,
+    config: written,
     exited,
     logs: () => output,
     async kill() {

@@ -48,7 +48,7 @@ services:
 `;
     h = spawnHitless(config);
     socketPath = join(h.dir, 'admin.sock');
-    config = config.replaceAll('$DIR', h.dir);
+    config = h.config;
     await waitReady(h, { socketPath });
   });
 

@@ -1,34 +1,22 @@
 // Crash safety and failed upgrades: a worker killed with SIGKILL is restarted while the
 // supervisor's socket keeps queueing connections (none refused); a broken new version (the
 // documented test-only fault hook) leaves the old generation serving and says why.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reservePort } from './helpers/ports.js';
-import { SupervisedHitless, alive } from './helpers/process-harness.js';
+import { alive } from './helpers/process-harness.js';
 import { MixedLoad, summarize } from './helpers/process-load.js';
-import { mixedConfig, startBackends, type Backends } from './helpers/process-backends.js';
+import { mixedProcessSuite } from './helpers/process-backends.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 describe('process model: crashes and broken upgrades', () => {
-  let backends: Backends;
-  const started: SupervisedHitless[] = [];
-
-  before(async () => {
-    backends = await startBackends();
-  });
-  after(async () => {
-    for (const h of started) await h.kill();
-    await backends.stop();
-  });
+  const suite = mixedProcessSuite();
 
   it('kill -9 of a worker under load: 0 refused connections, and it is restarted', async () => {
-    const ports = { http: await reservePort(), tcp: await reservePort() };
     // One worker: while it is dead, nobody accepts, so only the supervisor's socket stands between the clients and a refusal.
-    const h = await SupervisedHitless.start({ workers: 1, config: (admin) => mixedConfig(admin, ports, backends) });
-    started.push(h);
+    const { h, ports } = await suite.start({ workers: 1 });
     const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 2 });
     await sleep(300);
     for (let round = 1; round <= 3; round++) {
@@ -52,17 +40,14 @@ describe('process model: crashes and broken upgrades', () => {
   });
 
   it('a broken new version (crashes at startup, or never ready) leaves the old generation serving and says why', async () => {
-    const ports = { http: await reservePort(), tcp: await reservePort() };
     const faultDir = mkdtempSync(join(tmpdir(), 'hitless-fault-'));
     const faultFile = join(faultDir, 'fault');
-    const h2 = await SupervisedHitless.start({
+    const { h: h2, ports } = await suite.start({
       workers: 2,
       args: ['--ready-timeout', '2s'],
       // The test-only hook (src/process/README.md): workers read this file when they start.
       env: { HITLESS_TEST_WORKER_FAULT_FILE: faultFile },
-      config: (admin) => mixedConfig(admin, ports, backends),
     });
-    started.push(h2);
     const before = await h2.status();
     const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 2 });
     for (const fault of ['crash', 'hang']) {

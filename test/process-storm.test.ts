@@ -1,12 +1,10 @@
 // An upgrade storm: 50 code upgrades in a row while long-lived connections keep arriving. At
 // most one generation drains at a time (a newer upgrade cuts the previous drain short), so the
 // process count and the total memory stay flat instead of growing with every upgrade.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { reservePort } from './helpers/ports.js';
-import { SupervisedHitless } from './helpers/process-harness.js';
 import { MixedLoad, summarize } from './helpers/process-load.js';
-import { mixedConfig, startBackends, type Backends } from './helpers/process-backends.js';
+import { mixedProcessSuite } from './helpers/process-backends.js';
 import { sleep } from './helpers/wait.js';
 
 const WORKERS = 2;
@@ -14,21 +12,10 @@ const UPGRADES = 50;
 const MB = 1024 * 1024;
 
 describe('process model: upgrade storm', () => {
-  let backends: Backends;
-  let h: SupervisedHitless | undefined;
-
-  before(async () => {
-    backends = await startBackends();
-  });
-  after(async () => {
-    await h?.kill();
-    await backends.stop();
-  });
+  const suite = mixedProcessSuite();
 
   it(`${UPGRADES} upgrades in a row with long-lived connections arriving throughout: processes and RSS stay bounded`, async () => {
-    const ports = { http: await reservePort(), tcp: await reservePort() };
-    const sh = await SupervisedHitless.start({ workers: WORKERS, config: (admin) => mixedConfig(admin, ports, backends) });
-    h = sh;
+    const { h: sh, ports } = await suite.start({ workers: WORKERS });
     const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 0 });
     // A new long-lived connection every 50 ms, each kept open (pinging) until the end or until a drain closes it.
     let arriving = true;

@@ -1,29 +1,18 @@
 // Supervisor upgrade under load: the supervisor re-execs itself from the code on disk, the new
 // one inherits every listening socket as a file descriptor and starts its own workers; the old
 // one hands the admin API over, drains its workers and exits. No connection is refused.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { reservePort } from './helpers/ports.js';
-import { SupervisedHitless, alive } from './helpers/process-harness.js';
+import { alive } from './helpers/process-harness.js';
 import { MixedLoad, summarize } from './helpers/process-load.js';
-import { mixedConfig, startBackends, type Backends } from './helpers/process-backends.js';
+import { mixedProcessSuite } from './helpers/process-backends.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 describe('process model: supervisor upgrade', () => {
-  let backends: Backends;
-  let h: SupervisedHitless | undefined;
-
-  before(async () => {
-    backends = await startBackends();
-  });
-  after(async () => {
-    await h?.kill();
-    await backends.stop();
-  });
+  const suite = mixedProcessSuite();
 
   it('replaces the supervisor under mixed load: 0 refused connections, 0 failed requests', async () => {
-    const ports = { http: await reservePort(), tcp: await reservePort() };
-    h = await SupervisedHitless.start({ workers: 2, args: ['--upgrade-drain', '2s'], config: (admin) => mixedConfig(admin, ports, backends) });
+    const { h, ports } = await suite.start({ workers: 2, args: ['--upgrade-drain', '2s'] });
     const before = await h.status();
     const oldSupervisor = before.process.supervisorPid;
     const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 4 });

@@ -1,29 +1,16 @@
 // Code upgrades under load: a new worker generation takes over the supervisor's sockets and the
 // old one drains, handing idle keep-alive connections over; nothing is refused or reset.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { reservePort } from './helpers/ports.js';
-import { SupervisedHitless } from './helpers/process-harness.js';
 import { MixedLoad, summarize } from './helpers/process-load.js';
-import { mixedConfig, startBackends, type Backends } from './helpers/process-backends.js';
+import { mixedProcessSuite } from './helpers/process-backends.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 describe('process model: code upgrades', () => {
-  let backends: Backends;
-  const started: SupervisedHitless[] = [];
-
-  before(async () => {
-    backends = await startBackends();
-  });
-  after(async () => {
-    for (const h of started) await h.kill();
-    await backends.stop();
-  });
+  const suite = mixedProcessSuite();
 
   it('20 upgrades under mixed load: 0 failed requests, 0 refused connections', async () => {
-    const ports = { http: await reservePort(), tcp: await reservePort() };
-    const h = await SupervisedHitless.start({ workers: 2, config: (admin) => mixedConfig(admin, ports, backends) });
-    started.push(h);
+    const { h, ports } = await suite.start({ workers: 2 });
     const before = await h.status();
     const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 4 });
     await sleep(300);
@@ -49,9 +36,7 @@ describe('process model: code upgrades', () => {
   });
 
   it('long-lived connections keep working on the old generation until they end or the drain timeout', async () => {
-    const ports = { http: await reservePort(), tcp: await reservePort() };
-    const h = await SupervisedHitless.start({ workers: 1, args: ['--upgrade-drain', '3s'], config: (admin) => mixedConfig(admin, ports, backends) });
-    started.push(h);
+    const { h, ports } = await suite.start({ workers: 1, args: ['--upgrade-drain', '3s'] });
     const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 0, pingMs: 5 });
     const oldWorker = (await h.status()).process.workers[0].pid;
     // Two connections on the old generation: one ends by itself, one outlives the drain timeout.

@@ -2,6 +2,9 @@
 // answers 200 "ok", and a TCP echo server. Both close every connection on stop().
 import { createServer as createHttp, type Server as HttpServer } from 'node:http';
 import { createServer as createTcp, type Server, type Socket } from 'node:net';
+import { after, before } from 'node:test';
+import { reservePort } from './ports.js';
+import { SupervisedHitless, type SupervisedOptions } from './process-harness.js';
 
 export interface Backends {
   readonly httpPort: number;
@@ -52,4 +55,31 @@ services:
     endpoints: [127.0.0.1:${backends.echoPort}]
     timeouts: { idle: 10m }
 `;
+}
+
+/**
+ * The setup every process-model suite shares, called inside its describe(): backends for the
+ * block, and start() runs a supervised hitless with the mixed config on two fresh ports. Every
+ * hitless it started is killed, and the backends stopped, after the block.
+ */
+export function mixedProcessSuite(): {
+  start(options: Omit<SupervisedOptions, 'config'>): Promise<{ h: SupervisedHitless; ports: { http: number; tcp: number } }>;
+} {
+  let backends: Backends;
+  const started: SupervisedHitless[] = [];
+  before(async () => {
+    backends = await startBackends();
+  });
+  after(async () => {
+    for (const h of started) await h.kill();
+    await backends.stop();
+  });
+  return {
+    async start(options) {
+      const ports = { http: await reservePort(), tcp: await reservePort() };
+      const h = await SupervisedHitless.start({ ...options, config: (admin) => mixedConfig(admin, ports, backends) });
+      started.push(h);
+      return { h, ports };
+    },
+  };
 }
