@@ -412,6 +412,7 @@ main()
     process.exitCode = 1;
   })
   .finally(async () => {
-    for (const c of children) await stop(c, 'SIGKILL').catch(() => {});
+    // SIGTERM first (stop() escalates after 10 s): a SIGKILLed nginx master orphans its worker.
+    for (const c of children) await stop(c, 'SIGTERM').catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   });
