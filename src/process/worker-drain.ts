@@ -6,6 +6,7 @@
 // it. Raw TCP and upgraded (WebSocket) connections carry on until they end or the drain timeout.
 import { Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { rawConnectionOf } from '../dataplane/builtin/http/raw-client.js';
 
 /** The Node internals this reads: stable since Node 12, checked defensively at each use. */
 interface HttpSocket extends Socket {
@@ -66,6 +67,17 @@ export class ConnectionDrain {
   private scan(): void {
     for (const [socket, key] of this.connections) {
       const s = socket as HttpSocket;
+      const raw = rawConnectionOf(socket);
+      if (raw !== undefined) {
+        // On the raw HTTP path: the same rules, read from its own state.
+        if (this.handoff && raw.idle) {
+          raw.release();
+          this.connections.delete(socket);
+          this.handedOff++;
+          this.handoff(socket, key);
+        } else raw.closeAfterCurrent(false);
+        continue;
+      }
       this.markServer(s);
       if (this.handoff && isIdleHttp(s)) {
         this.connections.delete(socket);

@@ -1,18 +1,17 @@
 // The one call the data plane makes per finished HTTP exchange (and per closed TCP connection):
 // a latency observation, byte counters, and the access log line when the service has one.
 // Kept to O(1) work; building the log record happens only when access_log is configured.
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
+import type { ClientSide } from './http/client-side.js';
 
 /** The response did not complete: the client left, or the endpoint cut it mid-body. */
 const INCOMPLETE = 'HITLESS_INCOMPLETE';
 
 export function observeHttpExchange(
   runtime: ServiceRuntime,
-  req: IncomingMessage,
-  res: ServerResponse,
+  client: ClientSide,
   startedMs: number,
   cluster: string | null,
   endpoint: BalancerEndpoint | null,
@@ -36,21 +35,21 @@ export function observeHttpExchange(
   if (log === null) return;
   log({
     time: new Date().toISOString(),
-    client: peerOf(req.socket),
+    client: peerOf(client.socket),
     service: runtime.config.name,
     mode: 'http',
     cluster,
     endpoint: endpoint?.key ?? null,
-    method: req.method ?? null,
-    path: req.url ?? null,
-    status: res.headersSent ? res.statusCode : 0,
+    method: client.method,
+    path: client.url,
+    status: client.status,
     bytes_in: bytesIn,
     bytes_out: bytesOut,
     duration_ms: Math.round(ms * 1000) / 1000,
     retries: tries > 0 ? tries - 1 : 0,
-    error: error ?? (res.writableFinished ? null : INCOMPLETE),
-    user_agent: req.headers['user-agent'],
-    referer: req.headers.referer,
+    error: error ?? (client.finished ? null : INCOMPLETE),
+    user_agent: client.header('user-agent'),
+    referer: client.header('referer'),
   });
 }
 

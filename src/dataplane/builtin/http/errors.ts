@@ -33,6 +33,11 @@ export function sendHttpError(res: ServerResponse, error: HttpError, close = fal
 
 /** Raw answers for requests Node's parser rejected (no ServerResponse exists for them). */
 export function rawErrorResponse(status: number, reason: string, code: string): string {
-  const body = `${status} ${reason}\n`;
-  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n${ERROR_HEADER}: ${code}\r\nConnection: close\r\n\r\n${body}`;
+  return errorResponseText(status, reason, code, reason, true);
+}
+
+/** A whole error response as one string: status line, headers, short body. */
+export function errorResponseText(status: number, reason: string, code: string, text: string, close: boolean): string {
+  const body = `${status} ${text}\n`;
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${code}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${body}`;
 }

@@ -1,10 +1,14 @@
-// The HTTP side of one listening address. Node's parser reads the requests; each request is
-// routed by the runtime the listener has *now*, so a keep-alive client's next request follows the
-// new config while its connection stays open (issue 3's promise).
+// The HTTP side of one listening address. Each connection starts on the raw HTTP/1.1 path
+// (raw-client.ts); whatever that path does not take is handed to node:http, which keeps the
+// connection from then on. Each request is routed by the runtime the listener has *now*, so a
+// keep-alive client's next request follows the new config while its connection stays open
+// (issue 3's promise).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServiceRuntime } from '../service-runtime.js';
 import { proxyHttpRequest } from './http-proxy.js';
+import { NodeClient } from './node-client.js';
+import { RawConnection, rawConnectionOf, type RawExchange, type RawHost } from './raw-client.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
 import { rawErrorResponse } from './errors.js';
 
@@ -13,11 +17,13 @@ const TIMEOUT_CHECK_MS = 1_000;
 
 export type RuntimeLookup = () => ServiceRuntime | undefined;
 
-export class HttpFrontend {
+export class HttpFrontend implements RawHost {
   readonly server: Server;
   /** The last http runtime seen: serves requests arriving on a listener that is being drained. */
   private last: ServiceRuntime;
   private draining = false;
+  /** The listener was removed or turned to tcp: requests finish on `last`, then connections close. */
+  private stale = false;
   private retired = false;
   /** Connections handed to this frontend and still open. */
   private readonly sockets = new Set<Socket>();
@@ -32,7 +38,7 @@ export class HttpFrontend {
       { maxHeaderSize: maxHeaderBytes, connectionsCheckingInterval: TIMEOUT_CHECK_MS, requestTimeout: 0, noDelay: true, keepAlive: true },
       (req, res) => this.onRequest(req, res),
     );
-    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(req, socket, head, this.current(undefined)));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(req, socket, head, this.current()));
     this.server.on('clientError', onClientError);
     // This server never listens (the listener pool accepts for it), but Node starts tracking
     // connections, and with it the headersTimeout (slowloris) checks, only on 'listening':
@@ -41,15 +47,36 @@ export class HttpFrontend {
     this.configure(initial);
   }
 
-  /** Hands an accepted connection to Node's HTTP parser. */
+  /** Takes an accepted connection: the raw path reads it first. */
   accept(socket: Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);
       if (this.retired && this.sockets.size === 0) this.server.close();
     });
+    this.current();
+    new RawConnection(socket, this);
+  }
+
+  /** node:http takes the connection over from the raw path, starting with the bytes it had read. */
+  fallback(socket: Socket, unread: Buffer | null): void {
+    if (unread !== null) socket.unshift(unread);
     this.server.emit('connection', socket);
     socket.resume();
+  }
+
+  headerTimeout(): number {
+    return this.last.config.timeouts.header;
+  }
+
+  idleTimeout(): number {
+    return this.last.config.timeouts.idle;
+  }
+
+  serve(exchange: RawExchange): void {
+    const runtime = this.current();
+    if (this.draining || this.stale) exchange.closeAfter();
+    proxyHttpRequest(exchange, runtime);
   }
 
   /**
@@ -77,23 +104,27 @@ export class HttpFrontend {
   drain(): void {
     this.draining = true;
     this.server.closeIdleConnections();
+    for (const socket of this.sockets) rawConnectionOf(socket)?.closeAfterCurrent(true);
   }
 
-  private current(res: ServerResponse | undefined): ServiceRuntime {
-    if (this.draining && res) res.shouldKeepAlive = false;
+  private current(): ServiceRuntime {
     const runtime = this.lookup();
     if (runtime && runtime.config.mode === 'http') {
       if (runtime !== this.last) this.configure(runtime);
+      this.stale = false;
       return runtime;
     }
     // The listener was removed or turned to tcp: finish this request on the last http rules,
     // then close the connection in an orderly way (Connection: close), never mid-request.
-    if (res) res.shouldKeepAlive = false;
+    this.stale = true;
     return this.last;
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    proxyHttpRequest(req, res, this.current(res));
+    const runtime = this.current();
+    const client = new NodeClient(req, res);
+    if (this.draining || this.stale) client.closeAfter();
+    proxyHttpRequest(client, runtime);
   }
 }
 

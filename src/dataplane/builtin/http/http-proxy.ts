@@ -1,10 +1,10 @@
 // One HTTP request through a service: route to a cluster, pick an endpoint, send the request on
 // one of the endpoint's pooled connections, stream the answer back with backpressure, retry when
 // that is safe.
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
 import type { ClusterRuntime, ServiceRuntime } from '../service-runtime.js';
-import { HTTP_ERRORS, sendHttpError, type HttpError } from './errors.js';
+import { HTTP_ERRORS, type HttpError } from './errors.js';
+import type { BodySink, ClientSide } from './client-side.js';
 import { requestHead, scanned, upstreamRequestHeaders } from './headers.js';
 import { poolFor } from './upstream-pool.js';
 import type { ExchangeHandler, UpstreamConnection, UpstreamError } from './upstream-connection.js';
@@ -24,29 +24,29 @@ const ERROR_FOR: Record<UpstreamError['code'], HttpError> = {
   BAD_RESPONSE: HTTP_ERRORS.BAD_RESPONSE,
 };
 
-export function proxyHttpRequest(req: IncomingMessage, res: ServerResponse, runtime: ServiceRuntime): void {
+export function proxyHttpRequest(client: ClientSide, runtime: ServiceRuntime): void {
   const service = runtime.state;
   service.total++;
   service.active++;
-  const url = req.url ?? '/';
+  const url = client.url;
   if (url.length > runtime.config.limits.maxUrlBytes) {
-    res.once('close', () => service.active--);
-    return answer(runtime, res, HTTP_ERRORS.URL_TOO_LONG, true);
+    client.onClose(() => service.active--);
+    return answer(runtime, client, HTTP_ERRORS.URL_TOO_LONG, true);
   }
   // One pass over the raw headers gives the upstream headers, the host and the body framing,
   // so Node never has to build req.headers (a lower-cased object) for a proxied request.
-  const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: req.socket.remoteAddress ?? '', proto: 'http', upgrade: false });
+  const headers = upstreamRequestHeaders(client.rawHeaders, { clientIp: client.socket.remoteAddress ?? '', proto: 'http', upgrade: false });
   const cluster = runtime.route(scanned.host, url);
-  new ProxiedRequest(req, res, runtime, cluster, headers, scanned).attempt(false);
+  new ProxiedRequest(client, runtime, cluster, headers, scanned).attempt(false);
 }
 
-function answer(runtime: ServiceRuntime, res: ServerResponse, error: HttpError, close = false): void {
+function answer(runtime: ServiceRuntime, client: ClientSide, error: HttpError, close = false): void {
   runtime.state.failed++;
   runtime.state.responses[Math.floor(error.status / 100)]++;
-  sendHttpError(res, error, close);
+  client.sendError(error, close);
 }
 
-class ProxiedRequest implements ExchangeHandler {
+class ProxiedRequest implements ExchangeHandler, BodySink {
   private tried: Set<string> | null = null;
   private endpoint: BalancerEndpoint | null = null;
   private conn: UpstreamConnection | null = null;
@@ -71,8 +71,7 @@ class ProxiedRequest implements ExchangeHandler {
   private bytesOut = 0;
 
   constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly client: ClientSide,
     private readonly runtime: ServiceRuntime,
     private readonly cluster: ClusterRuntime,
     private readonly headers: string[],
@@ -82,7 +81,7 @@ class ProxiedRequest implements ExchangeHandler {
     this.chunked = scan.chunked;
     this.hostMissing = scan.host === undefined;
     this.bytesIn = scan.contentLength;
-    res.once('close', this.onClientClose);
+    client.onClose(this.onClientClose);
   }
 
   /** sameEndpoint: the last try failed on a stale pooled connection; use a fresh one to the same endpoint. */
@@ -94,7 +93,7 @@ class ProxiedRequest implements ExchangeHandler {
       this.runtime.state.retries++;
     } else {
       const tries = this.tried?.size ?? 0;
-      endpoint = tries <= config.retries ? this.cluster.balancer.pick({ clientKey: this.req.socket.remoteAddress, exclude: this.tried ?? undefined }) : undefined;
+      endpoint = tries <= config.retries ? this.cluster.balancer.pick({ clientKey: this.client.socket.remoteAddress, exclude: this.tried ?? undefined }) : undefined;
       if (!endpoint) {
         this.finishWith(tries === 0 ? HTTP_ERRORS.NO_ENDPOINT : (this.lastError ?? HTTP_ERRORS.CONNECT_FAILED));
         return;
@@ -106,8 +105,9 @@ class ProxiedRequest implements ExchangeHandler {
     endpoint.state.active++;
     endpoint.state.total++;
     const conn = (this.conn = poolFor(endpoint, config.timeouts.connect).acquire(sameEndpoint));
-    const head = requestHead(this.req.method ?? 'GET', this.req.url ?? '/', this.headers, this.chunked, this.hostMissing, endpoint.key);
-    conn.start(this, this.req.method ?? 'GET', head, config.timeouts.response, config.timeouts.idle);
+    const { method } = this.client;
+    const head = requestHead(method, this.client.url, this.headers, this.chunked, this.hostMissing, endpoint.key);
+    conn.start(this, method, head, config.timeouts.response, config.timeouts.idle);
   }
 
   onReady(): void {
@@ -116,43 +116,37 @@ class ProxiedRequest implements ExchangeHandler {
     // unread, so the request can still go to another endpoint.
     if (!this.bodyAttached) {
       this.bodyAttached = true;
-      // Bound here, not per request: most requests have no body.
-      this.req.on('data', (chunk: Buffer) => this.onBody(chunk));
-      this.req.once('end', () => this.onBodyEnd());
-    }
-    if (this.bodyEnded) this.onBodyEnd();
-    else this.req.resume();
+      this.client.readBody(this);
+    } else if (this.bodyEnded) this.onBodyEnd();
+    else this.client.resumeBody();
   }
 
-  private onBody(chunk: Buffer): void {
+  onBody(chunk: Buffer): void {
     this.bodySent = true;
     const conn = this.conn;
     if (conn === null) return;
-    if (!conn.writeBody(chunk, this.chunked)) this.req.pause();
+    if (!conn.writeBody(chunk, this.chunked)) this.client.pauseBody();
   }
 
-  private onBodyEnd(): void {
+  onBodyEnd(): void {
     this.bodyEnded = true;
     this.bodySent = true; // the request is complete on the wire: replaying it could repeat it
     this.conn?.endRequest(this.chunked ? CHUNKED_END : undefined);
   }
 
   onDrain(): void {
-    this.req.resume();
+    this.client.resumeBody();
   }
 
   onHead(head: ResponseHead): boolean {
     const endpoint = this.endpoint!;
-    const res = this.res;
-    if (res.destroyed) {
+    const client = this.client;
+    if (client.gone) {
       this.release();
       return false;
     }
-    try {
-      res.writeHead(head.status, head.reason, head.headers);
-    } catch {
-      // node:http refused a header name or value (control characters, obs-fold...): never
-      // forward what a client must not see.
+    if (!client.sendHead(head, client.method)) {
+      // A header name or value a client must never see (control characters, obs-fold...).
       recordFailure(endpoint.state, this.cluster.config.health.passive);
       this.release();
       this.finishWith(HTTP_ERRORS.BAD_RESPONSE);
@@ -171,21 +165,21 @@ class ProxiedRequest implements ExchangeHandler {
       // The declared length is complete: headers and the last bytes go out in one write, without
       // the cork-until-next-tick that write() then end() costs for every small response.
       this.ended = true;
-      this.res.end(chunk);
+      this.client.sendBody(chunk, true);
       return true;
     }
-    if (this.res.write(chunk)) return true;
+    if (this.client.sendBody(chunk, false)) return true;
     // Backpressure: the endpoint's connection stops reading until the client has drained.
-    this.res.once('drain', () => this.conn?.resume());
+    this.client.onceDrained(() => this.conn?.resume());
     return false;
   }
 
   onEnd(): void {
     this.release();
-    if (!this.ended) this.res.end();
+    if (!this.ended) this.client.endResponse();
     // The endpoint answered before reading the whole body (a 413, say): read and drop the rest,
     // as Node does for an unread body, so the client's next request on this connection is parsed.
-    if (this.bodyAttached && !this.req.complete) this.req.resume();
+    if (this.bodyAttached && !this.client.bodyComplete) this.client.resumeBody();
   }
 
   onError(err: UpstreamError): void {
@@ -195,10 +189,10 @@ class ProxiedRequest implements ExchangeHandler {
       // Bytes already went to the client: nothing can be retried or answered; cut it so the
       // client sees a truncated response rather than a silently short one.
       this.settled = true;
-      this.res.destroy(err);
+      this.client.destroy();
       return;
     }
-    if (this.res.destroyed) return;
+    if (this.client.gone) return;
     const replayable = this.replayable(err);
     // A pooled connection the endpoint closed while idle is not the endpoint failing: replace it
     // with a fresh connection to the same endpoint, and do not count it against its health.
@@ -224,7 +218,7 @@ class ProxiedRequest implements ExchangeHandler {
   private replayable(err: UpstreamError): boolean {
     if (!err.beforeResponse || this.bodySent) return false;
     if (err.code === 'CONNECT_FAILED' || err.code === 'CONNECT_TIMEOUT') return true;
-    return this.hasBody || IDEMPOTENT.has(this.req.method ?? 'GET');
+    return this.hasBody || IDEMPOTENT.has(this.client.method);
   }
 
   private finishWith(error: HttpError): void {
@@ -232,7 +226,7 @@ class ProxiedRequest implements ExchangeHandler {
     this.settled = true;
     this.lastError = error; // what the access log reports
     // A body we began to read and then abandoned cannot be resynchronised: close after answering.
-    answer(this.runtime, this.res, error, this.bodyAttached && !this.req.complete);
+    answer(this.runtime, this.client, error, this.bodyAttached && !this.client.bodyComplete);
   }
 
   /** The exchange with the current endpoint is over (the connection went back to its pool or closed). */
@@ -240,14 +234,14 @@ class ProxiedRequest implements ExchangeHandler {
     if (this.conn === null) return;
     this.conn = null;
     this.endpoint!.state.active--;
-    if (this.bodyAttached && !this.req.complete) this.req.pause();
+    if (this.bodyAttached && !this.client.bodyComplete) this.client.pauseBody();
   }
 
   private readonly onClientClose = (): void => {
     this.runtime.state.active--;
     const own = this.settled && !this.responseStarted ? (this.lastError?.code ?? null) : null;
-    observeHttpExchange(this.runtime, this.req, this.res, this.started, this.cluster.config.name, this.endpoint, this.tried?.size ?? 0, this.bytesIn, this.bytesOut, own);
-    if (!this.res.writableFinished && this.conn !== null) {
+    observeHttpExchange(this.runtime, this.client, this.started, this.cluster.config.name, this.endpoint, this.tried?.size ?? 0, this.bytesIn, this.bytesOut, own);
+    if (!this.client.finished && this.conn !== null) {
       this.settled = true;
       const conn = this.conn;
       this.release();

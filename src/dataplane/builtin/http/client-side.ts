@@ -1,0 +1,49 @@
+// What the proxy needs from the client's side of one exchange. Two implementations: the raw
+// HTTP/1.1 path (raw-client.ts), which serves the common requests without node:http, and
+// node:http's request/response pair (node-client.ts) for everything the raw path hands over.
+import type { Socket } from 'node:net';
+import type { HttpError } from './errors.js';
+import type { ResponseHead } from './response-head.js';
+
+export interface BodySink {
+  onBody(chunk: Buffer): void;
+  onBodyEnd(): void;
+}
+
+export interface ClientSide {
+  readonly method: string;
+  readonly url: string;
+  /** As sent: [name, value, ...]. */
+  readonly rawHeaders: readonly string[];
+  readonly socket: Socket;
+
+  /** Starts delivering the request body to `sink` (called once, when the endpoint is ready). */
+  readBody(sink: BodySink): void;
+  pauseBody(): void;
+  resumeBody(): void;
+  /** The whole request body was read from the client. */
+  readonly bodyComplete: boolean;
+
+  /** The client is gone (connection closed or destroyed). */
+  readonly gone: boolean;
+  /** The response's status line went (or is queued) to the client. */
+  readonly headSent: boolean;
+  /** The status sent, 0 before that. */
+  readonly status: number;
+  /** The whole response was handed to the socket. */
+  readonly finished: boolean;
+  /** False when a header cannot be forwarded (invalid name or value): nothing was sent. */
+  sendHead(head: ResponseHead, method: string): boolean;
+  /** False: the client is full; `onDrain` will be called once it has room. */
+  sendBody(chunk: Buffer, last: boolean): boolean;
+  onceDrained(callback: () => void): void;
+  endResponse(): void;
+  /** hitless's own answer (502, 503, 504, 414...); `close` ends the connection after it. */
+  sendError(error: HttpError, close: boolean): void;
+  /** Cuts the connection: the response cannot be completed. */
+  destroy(): void;
+  /** Called once, when the exchange is over: response finished, or the client gone. */
+  onClose(callback: () => void): void;
+  /** For the access log, built only when one is configured. */
+  header(lowerName: string): string | undefined;
+}

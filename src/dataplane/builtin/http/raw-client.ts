@@ -1,0 +1,428 @@
+// The client side of the common HTTP/1.1 exchange, without node:http. A request head that
+// arrives whole and that request-head.ts recognises is served here: one read, one string, one
+// write for the response head and a small body together. Anything else (a head split across
+// reads, HTTP/1.0, chunked uploads, 100-continue, upgrades, malformed or oversized heads) is
+// handed, with the bytes already read, to node:http at a request boundary, and node:http keeps
+// the connection from then on. The raw path never answers a malformed request itself.
+//
+// One exchange at a time per connection: pipelined requests wait in `buffered` (bounded, the
+// socket is paused) until the response before them is complete, so responses never interleave.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { BodySink, ClientSide } from './client-side.js';
+import { errorResponseText, type HttpError } from './errors.js';
+import type { ResponseHead } from './response-head.js';
+import { parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
+import { unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** Bytes held unread (a pipelined backlog, a body not yet wanted) before the socket is paused. */
+const MAX_HELD = 64 * 1024;
+/** A small response's head and body are joined into one buffer (one write) below this size. */
+const JOIN_BELOW = 16 * 1024;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What node:http's writeHead refuses in a header value; the raw path refuses the same. */
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const OWNER = Symbol('hitless.rawHttpConnection');
+
+/** What a raw connection needs from its frontend. */
+export interface RawHost {
+  readonly maxHeaderBytes: number;
+  /** Timeouts of the service as configured now: first request's head, idle between requests. */
+  headerTimeout(): number;
+  idleTimeout(): number;
+  /** Proxies one exchange (routing by the current config). */
+  serve(exchange: RawExchange): void;
+  /** node:http takes the connection over, starting with `unread`. */
+  fallback(socket: Socket, unread: Buffer | null): void;
+}
+
+/** The raw connection behind a socket, if the raw path owns it (for the worker drain). */
+export function rawConnectionOf(socket: Socket): RawConnection | undefined {
+  return (socket as Socket & { [OWNER]?: RawConnection })[OWNER];
+}
+
+export class RawConnection implements HasDeadline {
+  deadline: number;
+  /** Bytes read and not yet used: a pipelined request, or the start of one. */
+  private buffered: Buffer | null = null;
+  private exchange: RawExchange | null = null;
+  /** Request body bytes still to come from the client for the current exchange. */
+  private bodyRemaining = 0;
+  private served = 0;
+  /** Every later response says Connection: close and the connection ends after it. */
+  private closing = false;
+  /** Shutdown: the connection also ends as soon as it is idle. */
+  private endWhenIdle = false;
+  private clientEnded = false;
+  private inNext = false;
+  private paused = false;
+  private detached = false;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly host: RawHost,
+  ) {
+    (socket as Socket & { [OWNER]?: RawConnection })[OWNER] = this;
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', noop);
+    socket.once('close', this.onClose);
+    this.deadline = performance.now() + host.headerTimeout();
+    watchDeadline(this);
+    socket.resume();
+  }
+
+  /** No request in flight and nothing read ahead: the connection can move or close without loss. */
+  get idle(): boolean {
+    const s = this.socket;
+    return this.exchange === null && this.buffered === null && !s.destroyed && s.readableLength === 0 && s.writableLength === 0;
+  }
+
+  /** Shutdown or worker drain: idle now → closed; busy → closed after its current response. */
+  closeAfterCurrent(closeIdle: boolean): void {
+    this.closing = true;
+    this.endWhenIdle = closeIdle;
+    if (closeIdle && this.idle) this.socket.end();
+  }
+
+  onDeadline(): void {
+    // Only a connection waiting for a request, or for the rest of an upload, times out here;
+    // an exchange waiting on its endpoint has the endpoint's timeouts.
+    if (this.exchange === null || this.bodyRemaining > 0) this.socket.destroy();
+    else this.deadline = Infinity;
+  }
+
+  private readonly onData = (data: Buffer): void => {
+    this.deadline = performance.now() + (this.served === 0 ? this.host.headerTimeout() : this.host.idleTimeout());
+    let chunk: Buffer | null = data;
+    const ex = this.exchange;
+    let body: Buffer | null = null;
+    if (ex !== null && this.bodyRemaining > 0) {
+      if (data.length <= this.bodyRemaining) {
+        body = data;
+        chunk = null;
+      } else {
+        body = data.subarray(0, this.bodyRemaining);
+        chunk = data.subarray(this.bodyRemaining);
+      }
+      this.bodyRemaining -= body.length;
+    }
+    if (chunk !== null) this.buffered = this.buffered === null ? chunk : Buffer.concat([this.buffered, chunk]);
+    // The body goes after the read-ahead is stored: delivering its last byte can complete the
+    // exchange, which then looks at `buffered` for the next request.
+    if (body !== null) ex!.body(body, this.bodyRemaining === 0);
+    if (this.exchange === null) this.next();
+    else this.updateFlow();
+  };
+
+  private readonly onEnd = (): void => {
+    this.clientEnded = true;
+    if (this.exchange === null && !this.detached) this.socket.end();
+  };
+
+  private readonly onClose = (): void => {
+    unwatchDeadline(this);
+    const ex = this.exchange;
+    this.exchange = null;
+    ex?.clientGone();
+  };
+
+  /** Starts the next request held in `buffered`, if there is one and nothing is in flight. */
+  private next(): void {
+    if (this.inNext) return;
+    this.inNext = true;
+    try {
+      while (this.exchange === null && this.buffered !== null && !this.socket.destroyed && !this.detached) {
+        const buf = this.buffered;
+        const end = buf.indexOf(CRLFCRLF);
+        const head = end === -1 || end + 4 > this.host.maxHeaderBytes ? null : parseRequestHead(buf.toString('latin1', 0, end));
+        if (head === null) return this.detach(buf);
+        this.start(head, buf, end + 4);
+      }
+      this.updateFlow();
+    } finally {
+      this.inNext = false;
+    }
+  }
+
+  private start(head: RequestHead, buf: Buffer, bodyStart: number): void {
+    const ex = new RawExchange(this, head, this.closing);
+    this.exchange = ex;
+    this.served++;
+    let rest: Buffer | null = bodyStart < buf.length ? buf.subarray(bodyStart) : null;
+    let body: Buffer | null = null;
+    this.bodyRemaining = head.contentLength;
+    if (rest !== null && this.bodyRemaining > 0) {
+      const take = Math.min(this.bodyRemaining, rest.length);
+      body = rest.subarray(0, take);
+      rest = take < rest.length ? rest.subarray(take) : null;
+      this.bodyRemaining -= take;
+    }
+    this.buffered = rest;
+    if (body !== null) ex.body(body, this.bodyRemaining === 0);
+    else if (head.contentLength === 0) ex.bodyDone();
+    this.host.serve(ex);
+  }
+
+  /** node:http takes over, from the first byte not used here. */
+  private detach(unread: Buffer): void {
+    this.release();
+    const s = this.socket;
+    s.off('error', noop);
+    if (this.paused) s.resume();
+    this.host.fallback(s, unread);
+  }
+
+  /**
+   * Lets go of the socket: no more reads, timeouts or callbacks from here. For the fallback, and
+   * for the worker drain handing an idle connection to the next generation.
+   */
+  release(): void {
+    this.detached = true;
+    this.buffered = null;
+    unwatchDeadline(this);
+    const s = this.socket;
+    s.off('data', this.onData);
+    s.off('end', this.onEnd);
+    s.off('close', this.onClose);
+    delete (s as Socket & { [OWNER]?: RawConnection })[OWNER];
+  }
+
+  /** The exchange's response is complete and its request body fully read. */
+  exchangeDone(ex: RawExchange): void {
+    if (this.exchange !== ex) return;
+    this.exchange = null;
+    if (ex.closeConnection || this.clientEnded || (this.endWhenIdle && this.buffered === null)) {
+      this.socket.destroySoon();
+      return;
+    }
+    this.deadline = performance.now() + this.host.idleTimeout();
+    // A pipelined request starts on a later tick: the endpoint connection that carried this one
+    // goes back to its pool first, and can carry the next.
+    if (this.buffered !== null) queueMicrotask(() => this.next());
+    else this.updateFlow();
+  }
+
+  /** Reads while the bytes it would pile up are wanted; pauses the socket otherwise. */
+  updateFlow(): void {
+    const ex = this.exchange;
+    let pause: boolean;
+    if (ex === null) pause = false;
+    else if (this.bodyRemaining > 0) pause = ex.holdingBody;
+    else pause = this.buffered !== null && this.buffered.length > MAX_HELD;
+    if (pause === this.paused) return;
+    this.paused = pause;
+    if (pause) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  get bodyOutstanding(): boolean {
+    return this.bodyRemaining > 0;
+  }
+}
+
+export class RawExchange implements ClientSide {
+  readonly method: string;
+  readonly url: string;
+  readonly rawHeaders: readonly string[];
+  readonly socket: Socket;
+  status = 0;
+  headSent = false;
+  finished = false;
+  bodyComplete = false;
+  /** This response says Connection: close, and the connection ends after it. */
+  closeConnection: boolean;
+  private sink: BodySink | null = null;
+  private queued: Buffer[] | null = null;
+  private queuedBytes = 0;
+  private sinkPaused = false;
+  /** The response ended before the body was read: the rest is read and dropped. */
+  private discarding = false;
+  private pendingHead: string | null = null;
+  private chunked = false;
+  private closeCallback: (() => void) | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly conn: RawConnection,
+    head: RequestHead,
+    closing: boolean,
+  ) {
+    this.method = head.method;
+    this.url = head.url;
+    this.rawHeaders = head.rawHeaders;
+    this.socket = conn.socket;
+    this.closeConnection = head.close || closing;
+  }
+
+  /** The frontend: this exchange is the connection's last. */
+  closeAfter(): void {
+    if (!this.headSent) this.closeConnection = true;
+  }
+
+  get gone(): boolean {
+    return this.socket.destroyed;
+  }
+
+  /** Body bytes are arriving faster than they are taken (no sink yet, or the sink is full). */
+  get holdingBody(): boolean {
+    if (this.discarding) return false;
+    return this.sink === null ? this.queuedBytes > MAX_HELD : this.sinkPaused;
+  }
+
+  body(chunk: Buffer, last: boolean): void {
+    if (this.discarding) {
+      if (last) this.bodyDone();
+      return;
+    }
+    if (this.sink !== null) {
+      this.sink.onBody(chunk);
+    } else {
+      (this.queued ??= []).push(chunk);
+      this.queuedBytes += chunk.length;
+    }
+    if (last) this.bodyDone();
+  }
+
+  bodyDone(): void {
+    this.bodyComplete = true;
+    if (this.discarding) {
+      if (this.finished) this.conn.exchangeDone(this);
+      return;
+    }
+    this.sink?.onBodyEnd();
+  }
+
+  readBody(sink: BodySink): void {
+    this.sink = sink;
+    const queued = this.queued;
+    this.queued = null;
+    this.queuedBytes = 0;
+    if (queued !== null) for (const chunk of queued) sink.onBody(chunk);
+    if (this.bodyComplete) sink.onBodyEnd();
+    this.conn.updateFlow();
+  }
+
+  pauseBody(): void {
+    this.sinkPaused = true;
+    this.conn.updateFlow();
+  }
+
+  resumeBody(): void {
+    this.sinkPaused = false;
+    this.conn.updateFlow();
+  }
+
+  sendHead(head: ResponseHead, method: string): boolean {
+    const h = head.headers;
+    for (let i = 0; i < h.length; i += 2) if (!TOKEN.test(h[i]) || INVALID_VALUE.test(h[i + 1])) return false;
+    let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+    for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+    const status = head.status;
+    const bodiless = method === 'HEAD' || status === 204 || status === 304 || status < 200 || head.framing === 'none';
+    if (!bodiless && head.framing !== 'length') {
+      // The endpoint's own chunking was decoded (or it delimits by closing): chunk it again.
+      this.chunked = true;
+      text += 'transfer-encoding: chunked\r\n';
+    }
+    if (this.closeConnection) text += 'connection: close\r\n';
+    this.pendingHead = `${text}\r\n`;
+    this.headSent = true;
+    this.status = status;
+    return true;
+  }
+
+  sendBody(chunk: Buffer, last: boolean): boolean {
+    const socket = this.socket;
+    const head = this.pendingHead;
+    this.pendingHead = null;
+    let ok: boolean;
+    if (this.chunked) {
+      socket.cork();
+      if (head !== null) socket.write(head, 'latin1');
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      ok = socket.write('\r\n', 'latin1');
+      socket.uncork();
+    } else if (head === null) {
+      ok = socket.write(chunk);
+    } else if (chunk.length < JOIN_BELOW) {
+      const joined = Buffer.allocUnsafe(head.length + chunk.length);
+      joined.write(head, 0, 'latin1');
+      chunk.copy(joined, head.length);
+      ok = socket.write(joined);
+    } else {
+      socket.cork();
+      socket.write(head, 'latin1');
+      ok = socket.write(chunk);
+      socket.uncork();
+    }
+    if (last) this.endResponse();
+    return ok;
+  }
+
+  onceDrained(callback: () => void): void {
+    this.socket.once('drain', callback);
+  }
+
+  endResponse(): void {
+    if (this.finished) return;
+    const head = this.pendingHead;
+    this.pendingHead = null;
+    if (this.chunked) this.socket.write(head === null ? '0\r\n\r\n' : `${head}0\r\n\r\n`, 'latin1');
+    else if (head !== null) this.socket.write(head, 'latin1');
+    this.finish();
+  }
+
+  sendError(error: HttpError, close: boolean): void {
+    if (this.headSent) return this.destroy();
+    if (close) this.closeConnection = true;
+    this.headSent = true;
+    this.status = error.status;
+    this.socket.write(errorResponseText(error.status, STATUS_CODES[error.status] ?? 'Error', error.code, error.text, this.closeConnection), 'latin1');
+    this.finish();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  onClose(callback: () => void): void {
+    this.closeCallback = callback;
+  }
+
+  header(lowerName: string): string | undefined {
+    return rawHeaderValue(this.rawHeaders, lowerName);
+  }
+
+  /** The socket closed while this exchange was in flight. */
+  clientGone(): void {
+    this.notifyClosed();
+  }
+
+  private finish(): void {
+    this.finished = true;
+    this.notifyClosed();
+    if (this.bodyComplete || this.closeConnection) {
+      this.conn.exchangeDone(this);
+      return;
+    }
+    // The endpoint answered before the upload was over: read the rest and drop it, so the
+    // client's next request on this connection is found where it starts.
+    this.discarding = true;
+    this.sink = null;
+    this.queued = null;
+    this.queuedBytes = 0;
+    this.conn.updateFlow();
+  }
+
+  private notifyClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeCallback?.();
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,87 @@
+// A strict recogniser for the common request head: `METHOD /path HTTP/1.1`, token-named headers
+// with plain ASCII values, at most one Content-Length, no Transfer-Encoding, Expect or Upgrade.
+// It never rejects anything itself: whatever it does not recognise (HTTP/1.0, chunked uploads,
+// 100-continue, upgrades, obs-fold, odd bytes, absolute-form targets...) makes it return null,
+// and the connection goes to Node's llhttp parser, which answers or rejects it as before. So a
+// request it accepts is one llhttp would read the same way, and smuggling tricks (duplicate or
+// malformed lengths, TE with CL) never take this path.
+import { addConnectionTokens, type ConnectionOptions } from './headers.js';
+
+export interface RequestHead {
+  readonly method: string;
+  readonly url: string;
+  /** [name, value, ...] as sent, values trimmed of optional whitespace, like node:http's rawHeaders. */
+  readonly rawHeaders: string[];
+  /** The body's declared length; 0 without Content-Length. */
+  readonly contentLength: number;
+  /** The client asked to close after this exchange (Connection: close). */
+  readonly close: boolean;
+}
+
+/** Methods taken here; any other (CONNECT included) goes to llhttp. */
+const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Printable ASCII and tab only: obs-text and control bytes are left to llhttp to judge. */
+const PLAIN_VALUE = /^[\t\x20-\x7e]*$/;
+const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
+const DIGITS = /^[0-9]{1,15}$/;
+const VERSION = ' HTTP/1.1';
+
+/** `text` is the head up to (not including) its blank line, decoded as latin1. */
+export function parseRequestHead(text: string): RequestHead | null {
+  let lineEnd = text.indexOf('\r\n');
+  if (lineEnd === -1) lineEnd = text.length;
+  const sp = text.indexOf(' ');
+  if (sp <= 0 || lineEnd - sp < 10 || !text.startsWith(VERSION, lineEnd - VERSION.length)) return null;
+  const method = text.slice(0, sp);
+  if (!METHODS.has(method)) return null;
+  const url = text.slice(sp + 1, lineEnd - VERSION.length);
+  if (!ORIGIN_FORM.test(url)) return null;
+  const rawHeaders: string[] = [];
+  let contentLength = -1;
+  let hasHost = false;
+  const connection: ConnectionOptions = { close: false, keepAlive: false };
+  let pos = lineEnd + 2;
+  while (pos < text.length) {
+    let end = text.indexOf('\r\n', pos);
+    if (end === -1) end = text.length;
+    const colon = text.indexOf(':', pos);
+    if (colon <= pos || colon >= end) return null;
+    const name = text.slice(pos, colon);
+    if (!TOKEN.test(name)) return null;
+    const value = trimOws(text, colon + 1, end);
+    if (!PLAIN_VALUE.test(value)) return null;
+    pos = end + 2;
+    const n = name.length;
+    // host 4, expect 6, upgrade 7, connection 10, content-length 14, transfer-encoding 17.
+    if (n === 4 || n === 6 || n === 7 || n === 10 || n === 14 || n === 17) {
+      const lower = name.toLowerCase();
+      if (lower === 'transfer-encoding' || lower === 'expect' || lower === 'upgrade') return null;
+      if (lower === 'content-length') {
+        if (contentLength !== -1 || !DIGITS.test(value)) return null;
+        contentLength = Number(value);
+      } else if (lower === 'host') {
+        if (hasHost) return null;
+        hasHost = true;
+      } else if (lower === 'connection') {
+        // Names listed there are dropped later (upstreamRequestHeaders); only "close" matters here.
+        addConnectionTokens(value, null, connection);
+      }
+    }
+    rawHeaders.push(name, value);
+  }
+  return { method, url, rawHeaders, contentLength: contentLength === -1 ? 0 : contentLength, close: connection.close };
+}
+
+/** The field value between `start` and `end` without leading or trailing spaces and tabs. */
+function trimOws(text: string, start: number, end: number): string {
+  while (start < end && (text.charCodeAt(start) === 32 || text.charCodeAt(start) === 9)) start++;
+  while (end > start && (text.charCodeAt(end - 1) === 32 || text.charCodeAt(end - 1) === 9)) end--;
+  return text.slice(start, end);
+}
+
+/** A header's value from a rawHeaders list, by lower-case name (for the access log only). */
+export function rawHeaderValue(rawHeaders: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].length === lowerName.length && rawHeaders[i].toLowerCase() === lowerName) return rawHeaders[i + 1];
+  return undefined;
+}
