@@ -14,7 +14,7 @@ let hitless: HitlessProcess;
 let A: HttpBackend;
 let E: HttpBackend;
 let hop: RawServer;
-const port = { main: 0, refused: 0, down: 0, ejected: 0, hop: 0, idle: 0 };
+const port = { main: 0, refused: 0, down: 0, ejected: 0, hop: 0, idle: 0, noIdle: 0 };
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 
 const HOP_RESPONSE =
@@ -51,6 +51,7 @@ before(async () => {
         ejected: { listen: `127.0.0.1:${port.ejected}`, endpoints: [E.address], health: { passive: { consecutive_failures: 2, ejection: '60s' } } },
         hop: { listen: `127.0.0.1:${port.hop}`, endpoints: [hop.address] },
         idle: { listen: `127.0.0.1:${port.idle}`, endpoints: [A.address], timeouts: { idle: '1s' } },
+        noIdle: { listen: `127.0.0.1:${port.noIdle}`, endpoints: [A.address], timeouts: { idle: '0s' } },
       }),
   });
   cleanup.unshift(() => hitless.kill());
@@ -122,6 +123,18 @@ describe('http limits and error answers', () => {
     const { text, closed } = await rawExchange(port.idle, [get, get], { gapMs: 400, timeoutMs: 8_000 });
     assert.equal(text.split('HTTP/1.1 200 OK').length - 1, 2, text);
     assert.ok(closed, 'the idle keep-alive connection was closed by hitless');
+  });
+
+  it('timeouts.idle 0 means never: a response body paused mid-way and an idle keep-alive connection both live on', async () => {
+    // The second half of the body comes 300 ms later: several 50 ms deadline sweeps pass.
+    A.hooks.secondResponseChunk = new Promise((resolve) => setTimeout(resolve, 300));
+    const r = await request(port.noIdle, '/stream-out');
+    A.hooks.secondResponseChunk = undefined;
+    assert.equal(r.body, 'first;second');
+    const get = 'GET / HTTP/1.1\r\nHost: t\r\n\r\n';
+    const { text, closed } = await rawExchange(port.noIdle, [get, get], { gapMs: 400, timeoutMs: 1_500 });
+    assert.equal(text.split('HTTP/1.1 200 OK').length - 1, 2, text);
+    assert.equal(closed, false, 'hitless closed a connection whose idle timeout is 0 (never)');
   });
 
   it('response timeout → 504 with x-hitless-error', async () => {

@@ -32,3 +32,8 @@ export function watchDeadline(item: HasDeadline): void {
 export function unwatchDeadline(item: HasDeadline): void {
   watched.delete(item);
 }
+
+/** The deadline `ms` from now; a timeout of 0 means none (the configuration's "0: never"). */
+export function deadlineAfter(ms: number): number {
+  return ms > 0 ? performance.now() + ms : Infinity;
+}

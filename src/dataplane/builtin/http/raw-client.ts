@@ -13,7 +13,7 @@ import type { BodySink, ClientSide } from './client-side.js';
 import { errorResponseText, type HttpError } from './errors.js';
 import type { ResponseHead } from './response-head.js';
 import { parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
-import { unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
+import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** Bytes held unread (a pipelined backlog, a body not yet wanted) before the socket is paused. */
@@ -69,7 +69,7 @@ export class RawConnection implements HasDeadline {
     socket.on('end', this.onEnd);
     socket.on('error', noop);
     socket.once('close', this.onClose);
-    this.deadline = performance.now() + host.headerTimeout();
+    this.deadline = deadlineAfter(host.headerTimeout());
     watchDeadline(this);
     socket.resume();
   }
@@ -84,7 +84,7 @@ export class RawConnection implements HasDeadline {
   closeAfterCurrent(closeIdle: boolean): void {
     this.closing = true;
     this.endWhenIdle = closeIdle;
-    if (closeIdle && this.idle) this.socket.end();
+    if (closeIdle && this.idle) this.closeNow();
   }
 
   onDeadline(): void {
@@ -95,7 +95,7 @@ export class RawConnection implements HasDeadline {
   }
 
   private readonly onData = (data: Buffer): void => {
-    this.deadline = performance.now() + (this.served === 0 ? this.host.headerTimeout() : this.host.idleTimeout());
+    this.deadline = deadlineAfter(this.served === 0 ? this.host.headerTimeout() : this.host.idleTimeout());
     let chunk: Buffer | null = data;
     const ex = this.exchange;
     let body: Buffer | null = null;
@@ -119,8 +119,14 @@ export class RawConnection implements HasDeadline {
 
   private readonly onEnd = (): void => {
     this.clientEnded = true;
-    if (this.exchange === null && !this.detached) this.socket.end();
+    if (this.exchange === null && !this.detached) this.closeNow();
   };
+
+  /** Ends the connection once what was written is flushed; nothing read from here on is served. */
+  private closeNow(): void {
+    this.release();
+    this.socket.destroySoon();
+  }
 
   private readonly onClose = (): void => {
     unwatchDeadline(this);
@@ -194,11 +200,12 @@ export class RawConnection implements HasDeadline {
   exchangeDone(ex: RawExchange): void {
     if (this.exchange !== ex) return;
     this.exchange = null;
-    if (ex.closeConnection || this.clientEnded || (this.endWhenIdle && this.buffered === null)) {
-      this.socket.destroySoon();
+    // A client that half-closed after pipelining still gets every answer it asked for.
+    if (ex.closeConnection || ((this.clientEnded || this.endWhenIdle) && this.buffered === null)) {
+      this.closeNow();
       return;
     }
-    this.deadline = performance.now() + this.host.idleTimeout();
+    this.deadline = deadlineAfter(this.host.idleTimeout());
     // A pipelined request starts on a later tick: the endpoint connection that carried this one
     // goes back to its pool first, and can carry the next.
     if (this.buffered !== null) queueMicrotask(() => this.next());

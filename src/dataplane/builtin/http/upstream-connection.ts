@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { BadResponseError, parseResponseHead, type ResponseHead } from './response-head.js';
-import { unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
+import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
 
 /** A response head larger than this is refused (502), as HAProxy's tune.bufsize does. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -94,7 +94,7 @@ export class UpstreamConnection implements HasDeadline {
     private readonly owner: ConnectionOwner,
     connectTimeout: number,
   ) {
-    this.deadline = performance.now() + connectTimeout;
+    this.deadline = deadlineAfter(connectTimeout);
     watchDeadline(this);
     const socket = (this.socket = connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.onRead } }));
     socket.once('connect', this.onConnect);
@@ -116,13 +116,13 @@ export class UpstreamConnection implements HasDeadline {
     this.socket.write(head, 'latin1');
     if (this.phase === Phase.Connecting) return; // onConnect continues
     this.phase = Phase.AwaitingHead;
-    this.deadline = performance.now() + responseTimeout;
+    this.deadline = deadlineAfter(responseTimeout);
     handler.onReady();
   }
 
   /** Request body bytes, in chunked framing when asked. False: wait for onDrain. */
   writeBody(chunk: Buffer, chunked: boolean): boolean {
-    if (this.phase === Phase.AwaitingHead) this.deadline = performance.now() + this.responseTimeout;
+    if (this.phase === Phase.AwaitingHead) this.deadline = deadlineAfter(this.responseTimeout);
     if (!chunked) return this.socket.write(chunk);
     if (chunk.length === 0) return true; // a zero-size chunk would end the body
     this.socket.cork();
@@ -189,7 +189,7 @@ export class UpstreamConnection implements HasDeadline {
       return;
     }
     this.phase = Phase.AwaitingHead;
-    this.deadline = performance.now() + this.responseTimeout;
+    this.deadline = deadlineAfter(this.responseTimeout);
     handler.onReady();
   };
 
@@ -251,7 +251,7 @@ export class UpstreamConnection implements HasDeadline {
       if (head.status >= 200) {
         this.head = head;
         this.phase = Phase.Body;
-        this.deadline = performance.now() + this.idleTimeout;
+        this.deadline = deadlineAfter(this.idleTimeout);
         this.reusable = head.keepAlive;
         if (!handler.onHead(head)) {
           this.abort();
@@ -272,7 +272,7 @@ export class UpstreamConnection implements HasDeadline {
 
   private readBody(buf: Buffer, start: number, handler: ExchangeHandler): void {
     const head = this.head!;
-    this.deadline = performance.now() + this.idleTimeout;
+    this.deadline = deadlineAfter(this.idleTimeout);
     let writable = true;
     if (head.framing === 'length') {
       const available = buf.length - start;
