@@ -16,6 +16,8 @@ export interface ClientSide {
   /** As sent: [name, value, ...]. */
   readonly rawHeaders: readonly string[];
   readonly socket: Socket;
+  /** The client's IP ('' if unknown), read once per connection. */
+  readonly clientIp: string;
 
   /** Starts delivering the request body to `sink` (called once, when the endpoint is ready). */
   readBody(sink: BodySink): void;

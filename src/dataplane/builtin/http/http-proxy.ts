@@ -35,7 +35,7 @@ export function proxyHttpRequest(client: ClientSide, runtime: ServiceRuntime): v
   }
   // One pass over the raw headers gives the upstream headers, the host and the body framing,
   // so Node never has to build req.headers (a lower-cased object) for a proxied request.
-  const headers = upstreamRequestHeaders(client.rawHeaders, { clientIp: client.socket.remoteAddress ?? '', proto: 'http', upgrade: false });
+  const headers = upstreamRequestHeaders(client.rawHeaders, { clientIp: client.clientIp, proto: 'http', upgrade: false });
   const cluster = runtime.route(scanned.host, url);
   new ProxiedRequest(client, runtime, cluster, headers, scanned).attempt(false);
 }
@@ -93,7 +93,7 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
       this.runtime.state.retries++;
     } else {
       const tries = this.tried?.size ?? 0;
-      endpoint = tries <= config.retries ? this.cluster.balancer.pick({ clientKey: this.client.socket.remoteAddress, exclude: this.tried ?? undefined }) : undefined;
+      endpoint = tries <= config.retries ? this.cluster.balancer.pick({ clientKey: this.client.clientIp, exclude: this.tried ?? undefined }) : undefined;
       if (!endpoint) {
         this.finishWith(tries === 0 ? HTTP_ERRORS.NO_ENDPOINT : (this.lastError ?? HTTP_ERRORS.CONNECT_FAILED));
         return;

@@ -11,6 +11,7 @@ export class NodeClient implements ClientSide {
   readonly url: string;
   readonly rawHeaders: readonly string[];
   readonly socket: Socket;
+  readonly clientIp: string;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -20,6 +21,7 @@ export class NodeClient implements ClientSide {
     this.url = req.url ?? '/';
     this.rawHeaders = req.rawHeaders;
     this.socket = req.socket;
+    this.clientIp = req.socket.remoteAddress ?? '';
   }
 
   readBody(sink: BodySink): void {

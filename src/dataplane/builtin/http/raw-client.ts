@@ -44,6 +44,8 @@ export function rawConnectionOf(socket: Socket): RawConnection | undefined {
 
 export class RawConnection implements HasDeadline {
   deadline: number;
+  /** Read once: Node asks the kernel again on every remoteAddress read. */
+  readonly clientIp: string;
   /** Bytes read and not yet used: a pipelined request, or the start of one. */
   private buffered: Buffer | null = null;
   private exchange: RawExchange | null = null;
@@ -65,6 +67,7 @@ export class RawConnection implements HasDeadline {
   ) {
     (socket as Socket & { [OWNER]?: RawConnection })[OWNER] = this;
     socket.setNoDelay(true);
+    this.clientIp = socket.remoteAddress ?? '';
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', noop);
@@ -95,11 +98,13 @@ export class RawConnection implements HasDeadline {
   }
 
   private readonly onData = (data: Buffer): void => {
-    this.deadline = deadlineAfter(this.served === 0 ? this.host.headerTimeout() : this.host.idleTimeout());
     let chunk: Buffer | null = data;
     const ex = this.exchange;
     let body: Buffer | null = null;
+    // The deadline matters only while waiting on the client: a new request starts an exchange
+    // now (and exchangeDone sets the next wait), so only an upload in progress refreshes it here.
     if (ex !== null && this.bodyRemaining > 0) {
+      this.deadline = deadlineAfter(this.host.idleTimeout());
       if (data.length <= this.bodyRemaining) {
         body = data;
         chunk = null;
@@ -235,6 +240,7 @@ export class RawExchange implements ClientSide {
   readonly url: string;
   readonly rawHeaders: readonly string[];
   readonly socket: Socket;
+  readonly clientIp: string;
   status = 0;
   headSent = false;
   finished = false;
@@ -261,6 +267,7 @@ export class RawExchange implements ClientSide {
     this.url = head.url;
     this.rawHeaders = head.rawHeaders;
     this.socket = conn.socket;
+    this.clientIp = conn.clientIp;
     this.closeConnection = head.close || closing;
   }
 
