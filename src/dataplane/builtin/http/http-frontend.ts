@@ -59,10 +59,19 @@ export class HttpFrontend implements RawHost {
   }
 
   /** node:http takes the connection over from the raw path, starting with the bytes it had read. */
-  fallback(socket: Socket, unread: Buffer | null): void {
-    if (unread !== null) socket.unshift(unread);
+  fallback(socket: Socket, unread: Buffer | null, clientEnded: boolean): void {
+    if (!clientEnded) {
+      if (unread !== null) socket.unshift(unread);
+      this.server.emit('connection', socket);
+      socket.resume();
+      return;
+    }
+    // The client half-closed after pipelining: its 'end' is past, and a stream takes no unshift
+    // after that. node:http reads any Duplex handed to it through 'data' and 'end' (the
+    // documented use of the 'connection' event), so the rest goes to it that way.
     this.server.emit('connection', socket);
-    socket.resume();
+    if (unread !== null) socket.emit('data', unread);
+    socket.emit('end');
   }
 
   headerTimeout(): number {

@@ -33,8 +33,8 @@ export interface RawHost {
   idleTimeout(): number;
   /** Proxies one exchange (routing by the current config). */
   serve(exchange: RawExchange): void;
-  /** node:http takes the connection over, starting with `unread`. */
-  fallback(socket: Socket, unread: Buffer | null): void;
+  /** node:http takes the connection over, starting with `unread`; `clientEnded`: its FIN was read. */
+  fallback(socket: Socket, unread: Buffer | null, clientEnded: boolean): void;
 }
 
 /** The raw connection behind a socket, if the raw path owns it (for the worker drain). */
@@ -183,7 +183,7 @@ export class RawConnection implements HasDeadline {
     const s = this.socket;
     s.off('error', noop);
     if (this.paused) s.resume();
-    this.host.fallback(s, unread);
+    this.host.fallback(s, unread, this.clientEnded);
   }
 
   /**
@@ -331,6 +331,8 @@ export class RawExchange implements ClientSide {
 
   sendHead(head: ResponseHead, method: string): boolean {
     const h = head.headers;
+    // The reason phrase too: a bare LF in it would let an endpoint inject a header line.
+    if (INVALID_VALUE.test(head.reason)) return false;
     for (let i = 0; i < h.length; i += 2) if (!TOKEN.test(h[i]) || INVALID_VALUE.test(h[i + 1])) return false;
     let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
     for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
