@@ -40,6 +40,10 @@ export class HttpFrontend implements RawHost {
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(req, socket, head, this.current()));
     this.server.on('clientError', onClientError);
+    // A client that half-closes after its request still wants the answer (RFC 9112 §9.6:
+    // a half-close does not mean the client lost interest). By default node:http aborts the
+    // requests in flight on the client's FIN; with this it answers them, then closes.
+    (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // This server never listens (the listener pool accepts for it), but Node starts tracking
     // connections, and with it the headersTimeout (slowloris) checks, only on 'listening':
     // without this, timeouts.header was never enforced.
