@@ -31,6 +31,9 @@ describe('process model: code upgrades', () => {
     assert.equal(report.newConnection.failed + report.newConnection.refused, 0, summarize(report));
     assert.equal(report.keepAlive.failed + report.keepAlive.refused, 0, summarize(report));
     assert.equal(report.longLived.failed + report.longLived.refused, 0, summarize(report));
+    // Idle keep-alive connections moved to the new generation (the raw HTTP path's idle state, or
+    // node:http's parser state for connections it took over), rather than being closed.
+    assert.ok(s.process.upgrades.handedOffConnections > 0, 'no idle keep-alive connection was handed over');
     // Long-lived connections end only when a later upgrade cuts the previous drain short.
     assert.ok(report.longLived.closedByServer <= 4 * 20, summarize(report));
   });
