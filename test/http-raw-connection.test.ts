@@ -493,12 +493,15 @@ describe('RawConnection over loopback', () => {
     }
   });
 
-  it('re-encodes a body as chunked: transfer-encoding header, chunk framing and 0\\r\\n\\r\\n', async () => {
+  it('re-encodes a body as chunked: transfer-encoding header, chunk framing (empty slices skipped) and 0\\r\\n\\r\\n', async () => {
     const h = await harness();
     try {
       h.host.onServe = (ex) => {
         assert.equal(ex.sendHead(head(200, 'OK', ['content-type', 'text/plain'], 'chunked'), ex.method), true);
+        // An empty slice must not be framed: "0\r\n\r\n" would end the body here.
+        ex.sendBody(Buffer.alloc(0), false);
         ex.sendBody(Buffer.from('hello'), false);
+        ex.sendBody(Buffer.alloc(0), false);
         ex.sendBody(Buffer.from(' chunked world!'), false);
         ex.endResponse();
       };

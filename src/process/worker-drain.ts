@@ -4,11 +4,13 @@
 // request in flight, no bytes read into Node's buffers or parser) is handed, socket and all, to
 // the new generation; a busy one gets `Connection: close` on its response and ends right after
 // it. Raw TCP and upgraded (WebSocket) connections carry on until they end or the drain timeout.
+// Most HTTP connections are on hitless's own HTTP/1.1 path, which says itself whether it is idle;
+// only those node:http took over are judged from node:http's internals.
 import { Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { rawConnectionOf } from '../dataplane/builtin/http/raw-client.js';
 
-/** The Node internals this reads: stable since Node 12, checked defensively at each use. */
+/** The node:http internals this reads: stable since Node 12, checked defensively at each use. */
 interface HttpSocket extends Socket {
   parser?: { duration?: () => number } | null;
   _httpMessage?: ServerResponse | null;

@@ -58,7 +58,7 @@ export class HttpFrontend implements RawHost {
       this.sockets.delete(socket);
       if (this.retired && this.sockets.size === 0) this.server.close();
     });
-    this.current();
+    this.current(); // the connection's first timeouts come from the config as it is now
     new RawConnection(socket, this);
   }
 

@@ -355,7 +355,10 @@ export class RawExchange implements ClientSide {
     const head = this.pendingHead;
     this.pendingHead = null;
     let ok: boolean;
-    if (this.chunked) {
+    if (this.chunked && chunk.length === 0) {
+      // An empty chunk would read as the last one: only the head (if still pending) goes out.
+      ok = head === null || socket.write(head, 'latin1');
+    } else if (this.chunked) {
       socket.cork();
       if (head !== null) socket.write(head, 'latin1');
       socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
