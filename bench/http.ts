@@ -1,6 +1,7 @@
 // npm run bench:http — requests per proxy-CPU-second and p99 latency of hitless (http mode,
 // keep-alive both sides) against HAProxy (mode http, 1 thread, http-reuse), nginx (1 worker,
-// upstream keepalive) and a naive Node proxy, all in one run, behind the same nginx backend.
+// upstream keepalive) and three Node proxies (a naive node:http one, http-proxy-3, fastify with
+// @fastify/reply-from), all in one run, behind the same nginx backend.
 // Load: wrk, fixed connections and duration. Proxy CPU: utime+stime from /proc of the process tree.
 //
 //   --duration 10  --connections 50  --only hitless,haproxy  --profile (adds a --cpu-prof run of
@@ -30,7 +31,7 @@ const opt = (name: string, fallback: string): string => {
 };
 const DURATION = Number(opt('duration', '10'));
 const CONNECTIONS = Number(opt('connections', '50'));
-const ONLY = opt('only', 'hitless,haproxy,nginx,naive-node').split(',');
+const ONLY = opt('only', 'hitless,haproxy,nginx,naive-node,http-proxy-3,fastify-reply-from').split(',');
 const PROFILE = args.includes('--profile');
 const ROUNDS = Number(opt('rounds', '3'));
 const COMPARE = args.flatMap((a, i) => (args[i - 1] === '--compare' ? [a] : []));
@@ -229,7 +230,7 @@ http {
   },
 };
 
-/** Neither http-proxy-3 nor @fastify/reply-from is installed: the textbook node:http proxy. */
+/** The textbook node:http proxy: a keep-alive agent and pipes, nothing else. */
 const NAIVE_PROXY = `
 const http = require('node:http');
 const [port, backend] = process.argv.slice(1).map(Number);
@@ -263,6 +264,20 @@ const naiveNode: Proxy = {
     return child;
   },
 };
+
+/** Node proxy libraries, each run from a small script in bench/peers/ (devDependencies). */
+function nodePeer(name: string, script: string): Proxy {
+  return {
+    name,
+    async start(port, backend) {
+      const child = start(name, process.execPath, [join(ROOT, 'bench/peers', script), String(port), String(backend)], PROXY_CPU);
+      await waitListening(port, name);
+      return child;
+    },
+  };
+}
+
+const NODE_PEERS = [naiveNode, nodePeer('http-proxy-3', 'http-proxy-3.mjs'), nodePeer('fastify-reply-from', 'fastify-reply-from.mjs')];
 
 // ---- measurement ----
 
@@ -380,7 +395,7 @@ async function main(): Promise<void> {
   console.log(`load: wrk -t1 -c${CONNECTIONS} -d${DURATION}s (after a 2 s warm-up), GET / → nginx backend returning a fixed 200; ${ROUNDS} interleaved rounds, median shown`);
   console.log(PIN ? `pinning: proxy on CPU ${PROXY_CPU}; wrk and backend on CPU ${LOAD_CPUS}` : 'pinning: none');
   const compared = COMPARE.map((spec) => hitlessProxy(`hitless(${spec.split('=')[0]})`, spec.split('=')[1]));
-  const proxies = [...[haproxy, nginx, naiveNode, hitless].filter((p) => ONLY.includes(p.name)), ...compared];
+  const proxies = [...[haproxy, nginx, ...NODE_PEERS, hitless].filter((p) => ONLY.includes(p.name)), ...compared];
   const rounds = new Map<string, Row[]>(proxies.map((p) => [p.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const proxy of proxies) {
@@ -399,9 +414,11 @@ async function main(): Promise<void> {
   console.log(`req per CPU-s in each round: ${spread}`);
   const h = rows.find((r) => r.name === 'hitless');
   const ha = rows.find((r) => r.name === 'haproxy');
-  const nn = rows.find((r) => r.name === 'naive-node');
   if (h && ha) console.log(`hitless / HAProxy requests per CPU-second: ${(h.perCpu / ha.perCpu).toFixed(2)}x (goal ≥ 0.6x)`);
-  if (h && nn) console.log(`hitless / naive node proxy requests per CPU-second: ${(h.perCpu / nn.perCpu).toFixed(2)}x (goal > 1x)`);
+  for (const peer of NODE_PEERS) {
+    const n = rows.find((r) => r.name === peer.name);
+    if (h && n) console.log(`hitless / ${peer.name} requests per CPU-second: ${(h.perCpu / n.perCpu).toFixed(2)}x (goal > 1x)`);
+  }
   if (PROFILE) await profileHitless(backendPort);
   await stop(backend, 'SIGQUIT');
 }
