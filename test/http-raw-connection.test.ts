@@ -14,9 +14,9 @@
 import assert from 'node:assert/strict';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { HTTP_ERRORS } from '../src/dataplane/builtin/http/errors.js';
+import { HTTP_ERRORS, rawErrorResponse } from '../src/dataplane/builtin/http/errors.js';
 import { RawConnection, rawConnectionOf, type RawExchange, type RawHost } from '../src/dataplane/builtin/http/raw-client.js';
-import { parseRequestHead } from '../src/dataplane/builtin/http/request-head.js';
+import { couldStartRequestHead, parseRequestHead } from '../src/dataplane/builtin/http/request-head.js';
 import type { ResponseHead } from '../src/dataplane/builtin/http/response-head.js';
 import type { BodySink } from '../src/dataplane/builtin/http/client-side.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -31,6 +31,7 @@ interface Fallback {
   readonly unread: Buffer | null;
   /** Bytes the socket delivered after the hand-over (what node:http would have read). */
   readonly later: Buffer[];
+  readonly clientEnded: boolean;
 }
 
 /** A RawHost that records what the raw path hands it; `onServe` plays the proxy. */
@@ -61,8 +62,8 @@ class TestHost implements RawHost {
     this.onServe(ex);
   }
 
-  fallback(socket: Socket, unread: Buffer | null): void {
-    const record: Fallback = { socket, unread: unread === null ? null : Buffer.from(unread), later: [] };
+  fallback(socket: Socket, unread: Buffer | null, clientEnded: boolean): void {
+    const record: Fallback = { socket, unread: unread === null ? null : Buffer.from(unread), later: [], clientEnded };
     socket.on('data', (chunk: Buffer) => record.later.push(chunk));
     socket.on('error', () => {});
     this.fallbacks.push(record);
@@ -241,6 +242,15 @@ describe('parseRequestHead', () => {
       assert.equal(parseRequestHead(text), null, JSON.stringify(text));
     });
   }
+
+  it('couldStartRequestHead: true while the bytes can still become a head it takes, false at once otherwise', () => {
+    for (const partial of ['', 'G', 'GE', 'PATCH', 'OPTIONS', 'GET ', 'GET /a', 'GET / HTTP/1.1\r\nHo', 'POST /x HTTP/1.1\r\nContent-Length: 3\r\n']) {
+      assert.equal(couldStartRequestHead(partial), true, JSON.stringify(partial));
+    }
+    for (const partial of ['\x16\x03\x01', 'get', 'BREW ', 'CONNECT ', 'GETTING', 'OPTIONSX', ' GET', '\r\nGET ', 'GET / HTTP/1.1\r\nX: \x00', 'GET /\xe9']) {
+      assert.equal(couldStartRequestHead(partial), false, JSON.stringify(partial));
+    }
+  });
 });
 
 describe('RawConnection over loopback', () => {
@@ -374,16 +384,72 @@ describe('RawConnection over loopback', () => {
     }
   });
 
-  it('hands an incomplete head to the fallback with exactly the bytes read', async () => {
+  it('waits for a head that arrives in pieces (a big head in several segments, a slow client) and serves it', async () => {
+    const h = await harness();
+    try {
+      h.host.onServe = (ex) => respond(ex, `got ${ex.url}`);
+      const c = await connect(h.port);
+      // Split inside the request line, inside a header, and between the CR and LF of the blank line.
+      for (const piece of ['GET /spl', 'it HTTP/1.1\r\nHo', 'st: t\r\nX-A: 1\r\n\r', '\n']) {
+        c.socket.write(piece);
+        await sleep(30);
+      }
+      await c.waitForLength(ok('got /split').length);
+      assert.equal(c.text(), ok('got /split'));
+      assert.equal(h.host.fallbacks.length, 0);
+      assert.deepEqual(h.host.served[0].rawHeaders, ['Host', 't', 'X-A', '1']);
+      c.socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('answers 408 and closes when a head is not complete within the header timeout (slowloris)', async () => {
+    const h = await harness({ headerTimeout: 200, idleTimeout: 200 });
+    try {
+      h.host.onServe = (ex) => respond(ex, 'first');
+      const c = await connect(h.port);
+      c.socket.write('GET / HTTP/1.1\r\nHost');
+      await c.closed;
+      assert.equal(c.text(), rawErrorResponse(408, 'Request Timeout', 'HITLESS_ERR_HEADER_TIMEOUT'));
+      // A later request's head gets the header timeout from its own first byte.
+      const k = await connect(h.port);
+      k.socket.write(get('/first'));
+      await k.waitForLength(ok('first').length);
+      k.socket.write('GET /second HTTP/1.1\r\n');
+      await k.closed;
+      assert.equal(k.text(), ok('first') + rawErrorResponse(408, 'Request Timeout', 'HITLESS_ERR_HEADER_TIMEOUT'));
+      assert.equal(h.host.fallbacks.length, 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('hands a partial head that cannot become one it takes to the fallback at once, with exactly the bytes read', async () => {
+    const h = await harness();
+    try {
+      const starts = ['\x16\x03\x01\x02\x00', 'BREW /pot HTTP/1.1\r\n', 'GETX', 'GET / HTTP/1.1\r\nX-Bin: \x01'];
+      for (const [i, partial] of starts.entries()) {
+        const c = await connect(h.port);
+        c.socket.write(Buffer.from(partial, 'latin1'));
+        await waitFor(`fallback for ${JSON.stringify(partial)}`, () => h.host.fallbacks.length === i + 1, WAIT);
+        assert.equal(h.host.fallbacks[i].unread?.toString('latin1'), partial);
+        c.socket.destroy();
+      }
+      assert.equal(h.host.served.length, 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('hands a partial head cut short by the client\'s FIN to the fallback, saying the client ended', async () => {
     const h = await harness();
     try {
       const c = await connect(h.port);
-      c.socket.write('GET / HTTP/1.1\r\nHost');
+      c.socket.end('GET / HTTP/1.1\r\nHost: t\r\n');
       await waitFor('fallback', () => h.host.fallbacks.length === 1, WAIT);
-      const fb = h.host.fallbacks[0];
-      assert.ok(fb.unread !== null);
-      assert.equal(fb.unread.toString('latin1'), 'GET / HTTP/1.1\r\nHost');
-      assert.equal(h.host.served.length, 0);
+      assert.equal(h.host.fallbacks[0].unread?.toString('latin1'), 'GET / HTTP/1.1\r\nHost: t\r\n');
+      assert.equal(h.host.fallbacks[0].clientEnded, true);
       c.socket.destroy();
     } finally {
       await h.close();

@@ -410,12 +410,15 @@ describe('raw HTTP/1.1 client path', () => {
     assert.equal(c.pending(), '', 'nothing is answered before the head is complete');
     await c.send('st: x\r\n\r\n');
     const r = await c.response('the split request');
-    assert.equal(servedBy(r), 'node');
+    // The raw path waits for the rest of a head (big heads arrive in several segments).
+    assert.equal(servedBy(r), 'raw');
     const echo = echoOf(r);
     assert.equal(echo.url, '/echo?split');
     assert.deepEqual(echo.rawHeaders.slice(0, 2), ['Host', 'x']);
     await c.send(get('/echo?after-split'));
-    assert.equal(echoOf(await c.response('the request after')).url, '/echo?after-split');
+    const after = await c.response('the request after');
+    assert.equal(servedBy(after), 'raw');
+    assert.equal(echoOf(after).url, '/echo?after-split');
     c.destroy();
   });
 

@@ -10,9 +10,9 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BodySink, ClientSide } from './client-side.js';
-import { errorResponseText, type HttpError } from './errors.js';
+import { errorResponseText, rawErrorResponse, type HttpError } from './errors.js';
 import type { ResponseHead } from './response-head.js';
-import { parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
+import { couldStartRequestHead, parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -48,6 +48,9 @@ export class RawConnection implements HasDeadline {
   readonly clientIp: string;
   /** Bytes read and not yet used: a pipelined request, or the start of one. */
   private buffered: Buffer | null = null;
+  /** `buffered` holds the start of a head: its blank line is looked for from here on. */
+  private scanFrom = 0;
+  private awaitingHead = false;
   private exchange: RawExchange | null = null;
   /** Request body bytes still to come from the client for the current exchange. */
   private bodyRemaining = 0;
@@ -93,7 +96,11 @@ export class RawConnection implements HasDeadline {
   onDeadline(): void {
     // Only a connection waiting for a request, or for the rest of an upload, times out here;
     // an exchange waiting on its endpoint has the endpoint's timeouts.
-    if (this.exchange === null || this.bodyRemaining > 0) this.socket.destroy();
+    if (this.exchange === null && this.buffered !== null) {
+      // A head begun and not finished in time (slowloris): answered as node:http does.
+      this.socket.write(rawErrorResponse(408, 'Request Timeout', 'HITLESS_ERR_HEADER_TIMEOUT'), 'latin1');
+      this.closeNow();
+    } else if (this.exchange === null || this.bodyRemaining > 0) this.socket.destroy();
     else this.deadline = Infinity;
   }
 
@@ -124,7 +131,10 @@ export class RawConnection implements HasDeadline {
 
   private readonly onEnd = (): void => {
     this.clientEnded = true;
-    if (this.exchange === null && !this.detached) this.closeNow();
+    if (this.exchange !== null || this.detached) return;
+    // A head cut short by the client's FIN: node:http says what it makes of it.
+    if (this.buffered !== null) this.detach(this.buffered);
+    else this.closeNow();
   };
 
   /** Ends the connection once what was written is flushed; nothing read from here on is served. */
@@ -147,8 +157,23 @@ export class RawConnection implements HasDeadline {
     try {
       while (this.exchange === null && this.buffered !== null && !this.socket.destroyed && !this.detached) {
         const buf = this.buffered;
-        const end = buf.indexOf(CRLFCRLF);
-        const head = end === -1 || end + 4 > this.host.maxHeaderBytes ? null : parseRequestHead(buf.toString('latin1', 0, end));
+        const end = buf.indexOf(CRLFCRLF, this.scanFrom);
+        if (end === -1) {
+          // Part of a head (a big one in several segments, or a slow client): wait for the rest,
+          // unless it is already too big or cannot become a head this path takes.
+          if (buf.length > this.host.maxHeaderBytes || !couldStartRequestHead(buf.toString('latin1'))) return this.detach(buf);
+          this.scanFrom = buf.length > 3 ? buf.length - 3 : 0;
+          if (!this.awaitingHead) {
+            this.awaitingHead = true;
+            // From its first byte, a later request's head has timeouts.header to arrive (the
+            // first request's deadline has run since the connection was accepted).
+            if (this.served > 0) this.deadline = deadlineAfter(this.host.headerTimeout());
+          }
+          break;
+        }
+        this.scanFrom = 0;
+        this.awaitingHead = false;
+        const head = end + 4 > this.host.maxHeaderBytes ? null : parseRequestHead(buf.toString('latin1', 0, end));
         if (head === null) return this.detach(buf);
         this.start(head, buf, end + 4);
       }

@@ -20,6 +20,7 @@ export interface RequestHead {
 
 /** Methods taken here; any other (CONNECT included) goes to llhttp. */
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE']);
+const PRINTABLE_OR_CRLF = /^[\t\r\n\x20-\x7e]*$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Printable ASCII and tab only: obs-text and control bytes are left to llhttp to judge. */
 const PLAIN_VALUE = /^[\t\x20-\x7e]*$/;
@@ -71,6 +72,21 @@ export function parseRequestHead(text: string): RequestHead | null {
     rawHeaders.push(name, value);
   }
   return { method, url, rawHeaders, contentLength: contentLength === -1 ? 0 : contentLength, close: connection.close };
+}
+
+/**
+ * Whether the first bytes of a head (no blank line yet) can still become one this module takes:
+ * printable ASCII so far, starting with a known method. Anything else goes to llhttp at once,
+ * which rejects garbage on its first bad byte instead of after a header timeout.
+ */
+export function couldStartRequestHead(text: string): boolean {
+  if (!PRINTABLE_OR_CRLF.test(text)) return false;
+  const sp = text.indexOf(' ');
+  if (sp === -1) {
+    for (const method of METHODS) if (method.startsWith(text)) return true;
+    return false;
+  }
+  return METHODS.has(text.slice(0, sp));
 }
 
 /** The field value between `start` and `end` without leading or trailing spaces and tabs. */
