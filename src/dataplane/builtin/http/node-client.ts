@@ -1,5 +1,5 @@
 // The client side of an exchange that node:http parsed: everything the raw path hands over
-// (HTTP/1.0, chunked uploads, 100-continue, heads split across reads, malformed requests...).
+// (HTTP/1.0, chunked uploads, 100-continue, upgrades, malformed or ambiguous requests...).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BodySink, ClientSide } from './client-side.js';

@@ -1,9 +1,10 @@
 // The client side of the common HTTP/1.1 exchange, without node:http. A request head that
-// arrives whole and that request-head.ts recognises is served here: one read, one string, one
-// write for the response head and a small body together. Anything else (a head split across
-// reads, HTTP/1.0, chunked uploads, 100-continue, upgrades, malformed or oversized heads) is
-// handed, with the bytes already read, to node:http at a request boundary, and node:http keeps
-// the connection from then on. The raw path never answers a malformed request itself.
+// request-head.ts recognises is served here: usually one read, one string, and one write for the
+// response head and a small body together. A head that arrives in pieces is waited for (with
+// timeouts.header, and node:http's 408 when it runs out). Anything else (HTTP/1.0, chunked
+// uploads, 100-continue, upgrades, malformed or oversized heads, bytes that cannot start a head)
+// is handed, with the bytes already read, to node:http at a request boundary, and node:http keeps
+// the connection from then on. The raw path never judges a malformed request itself.
 //
 // One exchange at a time per connection: pipelined requests wait in `buffered` (bounded, the
 // socket is paused) until the response before them is complete, so responses never interleave.
