@@ -1,5 +1,6 @@
-// A strict recogniser for the common request head: `METHOD /path HTTP/1.1`, token-named headers
-// with plain ASCII values, at most one Content-Length, no Transfer-Encoding, Expect or Upgrade.
+// A strict recogniser for the common request head: `METHOD /path HTTP/1.1`, one Host, token-named
+// headers with plain ASCII values, at most one Content-Length, no Transfer-Encoding, Expect,
+// Upgrade or Proxy-Connection, at most 100 fields.
 // It never rejects anything itself: whatever it does not recognise (HTTP/1.0, chunked uploads,
 // 100-continue, upgrades, obs-fold, odd bytes, absolute-form targets...) makes it return null,
 // and the connection goes to Node's llhttp parser, which answers or rejects it as before. So a
@@ -25,7 +26,10 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Printable ASCII and tab only: obs-text and control bytes are left to llhttp to judge. */
 const PLAIN_VALUE = /^[\t\x20-\x7e]*$/;
 const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
-const DIGITS = /^[0-9]{1,15}$/;
+/** As llhttp reads Content-Length: digits, optional spaces around them, never a tab after. */
+const LENGTH_FIELD = /^ *[0-9]{1,15} *$/;
+/** More fields than this go to llhttp, which keeps the first ~1,000 and drops the rest. */
+const MAX_FIELDS = 100;
 const VERSION = ' HTTP/1.1';
 
 /** `text` is the head up to (not including) its blank line, decoded as latin1. */
@@ -52,14 +56,14 @@ export function parseRequestHead(text: string): RequestHead | null {
     if (!TOKEN.test(name)) return null;
     const value = trimOws(text, colon + 1, end);
     if (!PLAIN_VALUE.test(value)) return null;
-    pos = end + 2;
     const n = name.length;
-    // host 4, expect 6, upgrade 7, connection 10, content-length 14, transfer-encoding 17.
-    if (n === 4 || n === 6 || n === 7 || n === 10 || n === 14 || n === 17) {
+    // host 4, expect 6, upgrade 7, connection 10, content-length 14, proxy-connection 16 (llhttp
+    // reads it as Connection), transfer-encoding 17.
+    if (n === 4 || n === 6 || n === 7 || n === 10 || n === 14 || n === 16 || n === 17) {
       const lower = name.toLowerCase();
-      if (lower === 'transfer-encoding' || lower === 'expect' || lower === 'upgrade') return null;
+      if (lower === 'transfer-encoding' || lower === 'expect' || lower === 'upgrade' || lower === 'proxy-connection') return null;
       if (lower === 'content-length') {
-        if (contentLength !== -1 || !DIGITS.test(value)) return null;
+        if (contentLength !== -1 || !LENGTH_FIELD.test(text.slice(colon + 1, end))) return null;
         contentLength = Number(value);
       } else if (lower === 'host') {
         if (hasHost) return null;
@@ -69,8 +73,12 @@ export function parseRequestHead(text: string): RequestHead | null {
         addConnectionTokens(value, null, connection);
       }
     }
+    pos = end + 2;
     rawHeaders.push(name, value);
+    if (rawHeaders.length > 2 * MAX_FIELDS) return null;
   }
+  // HTTP/1.1 without Host: node:http answers 400 (RFC 9112 §3.2), so the same answer comes from there.
+  if (!hasHost) return null;
   return { method, url, rawHeaders, contentLength: contentLength === -1 ? 0 : contentLength, close: connection.close };
 }
 
