@@ -165,7 +165,7 @@ function head(status: number, reason: string, headers: string[], framing: Respon
 /** Answers like the proxy does for a Content-Length response: head and last bytes in one call. */
 function respond(ex: RawExchange, body: string): void {
   const n = Buffer.byteLength(body);
-  assert.equal(ex.sendHead(head(200, 'OK', ['content-length', String(n)], n === 0 ? 'none' : 'length', n === 0 ? -1 : n), ex.method), true);
+  assert.equal(ex.sendHead(head(200, 'OK', ['content-length', String(n)], n === 0 ? 'none' : 'length', n === 0 ? -1 : n)), true);
   if (n === 0) ex.endResponse();
   else ex.sendBody(Buffer.from(body), true);
 }
@@ -535,7 +535,7 @@ describe('RawConnection over loopback', () => {
       const early = `HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nnope`;
       h.host.onServe = (ex) => {
         if (ex.url === '/early') {
-          assert.equal(ex.sendHead(head(413, 'Payload Too Large', ['content-length', '4'], 'length', 4), ex.method), true);
+          assert.equal(ex.sendHead(head(413, 'Payload Too Large', ['content-length', '4'], 'length', 4)), true);
           ex.sendBody(Buffer.from('nope'), true);
         } else respond(ex, 'after');
       };
@@ -563,7 +563,7 @@ describe('RawConnection over loopback', () => {
     const h = await harness();
     try {
       h.host.onServe = (ex) => {
-        assert.equal(ex.sendHead(head(200, 'OK', ['content-type', 'text/plain'], 'chunked'), ex.method), true);
+        assert.equal(ex.sendHead(head(200, 'OK', ['content-type', 'text/plain'], 'chunked')), true);
         // An empty slice must not be framed: "0\r\n\r\n" would end the body here.
         ex.sendBody(Buffer.alloc(0), false);
         ex.sendBody(Buffer.from('hello'), false);
@@ -587,17 +587,17 @@ describe('RawConnection over loopback', () => {
     try {
       h.host.onServe = (ex) => {
         if (ex.url === '/h') {
-          assert.equal(ex.sendHead(head(200, 'OK', ['content-length', '100'], 'none'), 'HEAD'), true);
+          assert.equal(ex.sendHead(head(200, 'OK', ['content-length', '100'], 'none')), true);
           ex.endResponse();
         } else if (ex.url === '/h-chunked') {
           // Even a head that claims a body gets no chunked framing in answer to HEAD.
-          assert.equal(ex.sendHead(head(200, 'OK', ['x-up', 'chunked'], 'chunked'), 'HEAD'), true);
+          assert.equal(ex.sendHead(head(200, 'OK', ['x-up', 'chunked'], 'chunked')), true);
           ex.endResponse();
         } else if (ex.url === '/empty') {
-          assert.equal(ex.sendHead(head(204, 'No Content', ['x-a', '1'], 'none'), ex.method), true);
+          assert.equal(ex.sendHead(head(204, 'No Content', ['x-a', '1'], 'none')), true);
           ex.endResponse();
         } else if (ex.url === '/empty-chunked') {
-          assert.equal(ex.sendHead(head(204, 'No Content', [], 'chunked'), ex.method), true);
+          assert.equal(ex.sendHead(head(204, 'No Content', [], 'chunked')), true);
           ex.endResponse();
         } else respond(ex, 'ok');
       };
@@ -736,7 +736,7 @@ describe('RawConnection over loopback', () => {
     try {
       const results: boolean[] = [];
       h.host.onServe = (ex) => {
-        for (const headers of bad) results.push(ex.sendHead(head(200, 'OK', headers, 'length', 2), ex.method));
+        for (const headers of bad) results.push(ex.sendHead(head(200, 'OK', headers, 'length', 2)));
         assert.equal(ex.headSent, false);
         ex.sendError(HTTP_ERRORS.BAD_RESPONSE, false);
       };
@@ -764,7 +764,7 @@ describe('RawConnection over loopback', () => {
       const results: boolean[] = [];
       const reasons = ['OK\nX-Injected: 1', 'OK\rX', 'O\x00K'];
       h.host.onServe = (ex) => {
-        for (const reason of reasons) results.push(ex.sendHead(head(200, reason, ['content-length', '2'], 'length', 2), ex.method));
+        for (const reason of reasons) results.push(ex.sendHead(head(200, reason, ['content-length', '2'], 'length', 2)));
         if (ex.headSent) ex.sendBody(Buffer.from('ok'), true);
         else ex.sendError(HTTP_ERRORS.BAD_RESPONSE, false);
       };

@@ -35,7 +35,7 @@ export interface ClientSide {
   /** The whole response was handed to the socket. */
   readonly finished: boolean;
   /** False when a header cannot be forwarded (invalid name or value): nothing was sent. */
-  sendHead(head: ResponseHead, method: string): boolean;
+  sendHead(head: ResponseHead): boolean;
   /** False: the client is full; `onDrain` will be called once it has room. */
   sendBody(chunk: Buffer, last: boolean): boolean;
   onceDrained(callback: () => void): void;

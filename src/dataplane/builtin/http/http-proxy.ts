@@ -145,7 +145,7 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
       this.release();
       return false;
     }
-    if (!client.sendHead(head, client.method)) {
+    if (!client.sendHead(head)) {
       // A header name or value a client must never see (control characters, obs-fold...).
       recordFailure(endpoint.state, this.cluster.config.health.passive);
       this.release();

@@ -355,7 +355,7 @@ export class RawExchange implements ClientSide {
     this.conn.updateFlow();
   }
 
-  sendHead(head: ResponseHead, method: string): boolean {
+  sendHead(head: ResponseHead): boolean {
     const h = head.headers;
     // The reason phrase too: a bare LF in it would let an endpoint inject a header line.
     if (INVALID_VALUE.test(head.reason)) return false;
@@ -363,7 +363,7 @@ export class RawExchange implements ClientSide {
     let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
     for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
     const status = head.status;
-    const bodiless = method === 'HEAD' || status === 204 || status === 304 || status < 200 || head.framing === 'none';
+    const bodiless = this.method === 'HEAD' || status === 204 || status === 304 || status < 200 || head.framing === 'none';
     if (!bodiless && head.framing !== 'length') {
       // The endpoint's own chunking was decoded (or it delimits by closing): chunk it again.
       this.chunked = true;
