@@ -109,8 +109,8 @@ export class RawConnection implements HasDeadline {
     let chunk: Buffer | null = data;
     const ex = this.exchange;
     let body: Buffer | null = null;
-    // The deadline matters only while waiting on the client: a new request starts an exchange
-    // now (and exchangeDone sets the next wait), so only an upload in progress refreshes it here.
+    // The deadline matters only while waiting on the client: a head sets its own in next(), and
+    // exchangeDone the wait for the next request, so only an upload in progress refreshes it here.
     if (ex !== null && this.bodyRemaining > 0) {
       this.deadline = deadlineAfter(this.host.idleTimeout());
       if (data.length <= this.bodyRemaining) {
