@@ -10,13 +10,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net, { type AddressInfo, type Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HitlessProcess } from './helpers/hitless-process.js';
-import { bulkChunk, bulkSha256, CHUNK, startHttpBackend, type HttpBackend } from './helpers/http-backends.js';
+import { bulkChunk, bulkSha256, CHUNK, rawServer, startHttpBackend, type HttpBackend } from './helpers/http-backends.js';
 import { httpConfig, request, type HttpService } from './helpers/http-client.js';
 import { reservePort } from './helpers/ports.js';
 import { waitFor } from './helpers/wait.js';
@@ -235,12 +235,8 @@ interface ScriptedEndpoint {
  * 200 "ok".
  */
 async function scriptedEndpoint(): Promise<ScriptedEndpoint> {
-  const sockets = new Set<Socket>();
   const requests: string[] = [];
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => sockets.delete(socket));
+  const server = await rawServer((socket) => {
     let buf: Buffer = Buffer.alloc(0);
     let drop = 0;
     socket.on('data', (data: Buffer) => {
@@ -270,16 +266,7 @@ async function scriptedEndpoint(): Promise<ScriptedEndpoint> {
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
-  return {
-    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return { address: server.address, requests, close: () => server.close() };
 }
 
 // ---- setup ----

@@ -3,13 +3,13 @@
 // the responses it must refuse (502) or must not reuse the connection after. A scripted raw
 // endpoint writes exact bytes, in pieces, and counts its connections to prove reuse.
 import assert from 'node:assert/strict';
-import net, { type AddressInfo, type Socket } from 'node:net';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HitlessProcess } from './helpers/hitless-process.js';
 import { reservePort } from './helpers/ports.js';
 import { httpConfig, request } from './helpers/http-client.js';
+import { rawServer } from './helpers/http-backends.js';
 
 /** What the endpoint writes for a path: pieces written `gapMs` apart, then optionally a close. */
 interface Script {
@@ -47,20 +47,15 @@ const SCRIPTS: Record<string, Script> = {
 
 interface ScriptedEndpoint {
   readonly address: string;
-  accepted: number;
+  readonly accepted: number;
   /** Paths requested, in order, on every connection. */
   readonly requests: string[];
   close(): Promise<void>;
 }
 
 async function scriptedEndpoint(): Promise<ScriptedEndpoint> {
-  const sockets = new Set<Socket>();
-  const state = { accepted: 0, requests: [] as string[] };
-  const server = net.createServer((socket) => {
-    state.accepted++;
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => sockets.delete(socket));
+  const requests: string[] = [];
+  const server = await rawServer((socket) => {
     let buffered = '';
     let busy = false;
     const serve = async (): Promise<void> => {
@@ -70,7 +65,7 @@ async function scriptedEndpoint(): Promise<ScriptedEndpoint> {
       const head = buffered.slice(0, end);
       buffered = buffered.slice(end + 4);
       const path = head.split(' ')[1];
-      state.requests.push(path);
+      requests.push(path);
       const script = SCRIPTS[path] ?? SCRIPTS['/ok'];
       for (const piece of script.pieces) {
         if (socket.destroyed) return;
@@ -87,16 +82,14 @@ async function scriptedEndpoint(): Promise<ScriptedEndpoint> {
       void serve();
     });
   });
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  return Object.assign(state, {
-    address: `127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  });
+  return {
+    address: server.address,
+    get accepted() {
+      return server.accepted;
+    },
+    requests,
+    close: () => server.close(),
+  };
 }
 
 let hitless: HitlessProcess;

@@ -234,7 +234,8 @@ export interface RawServer {
   close(): Promise<void>;
 }
 
-async function rawServer(onConnection: (socket: Socket, server: RawServer) => void, port = 0): Promise<RawServer> {
+/** A TCP server on 127.0.0.1 that tracks its connections (closed with it) and counts accepts. */
+export async function rawServer(onConnection: (socket: Socket, server: RawServer) => void, port = 0): Promise<RawServer> {
   const sockets = new Set<Socket>();
   const state = { port: 0, address: '', accepted: 0, resets: 0, answered: 0, close: async () => {} } as RawServer;
   const server = net.createServer((socket) => {
