@@ -1,7 +1,7 @@
 // Processes a test file started die with it. A test that times out (or an assertion thrown before
-// its after() hook) would otherwise leave hitless, ZooKeeper or etcd running after
-// --test-force-exit ends the file, or the runner signals it: they are killed on 'exit' and on
-// those signals, by pid, and only those this file started.
+// its after() hook) would otherwise leave hitless, ZooKeeper or etcd running after the file ends
+// or the runner signals it: they are killed on 'exit' and on those signals, by pid, and only
+// those this file started.
 import type { ChildProcess } from 'node:child_process';
 
 const live = new Set<ChildProcess>();
