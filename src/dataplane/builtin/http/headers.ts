@@ -3,6 +3,9 @@
 // This runs for every request, so it makes one pass over the raw list and lower-cases a name only
 // when its length is one of the names it cares about (most names are skipped by length alone).
 
+/** A field name (RFC 9110 §5.1: a token). */
+export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 /** Hop-by-hop header names (RFC 9110 §7.6.1): dropped at the proxy, requests and responses alike. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 

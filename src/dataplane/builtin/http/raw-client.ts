@@ -12,6 +12,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BodySink, ClientSide } from './client-side.js';
 import { errorResponseText, rawErrorResponse, type HttpError } from './errors.js';
+import { FIELD_NAME } from './headers.js';
 import type { ResponseHead } from './response-head.js';
 import { couldStartRequestHead, parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
@@ -21,7 +22,6 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_HELD = 64 * 1024;
 /** A small response's head and body are joined into one buffer (one write) below this size. */
 const JOIN_BELOW = 16 * 1024;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What node:http's writeHead refuses in a header value; the raw path refuses the same. */
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const OWNER = Symbol('hitless.rawHttpConnection');
@@ -359,7 +359,7 @@ export class RawExchange implements ClientSide {
     const h = head.headers;
     // The reason phrase too: a bare LF in it would let an endpoint inject a header line.
     if (INVALID_VALUE.test(head.reason)) return false;
-    for (let i = 0; i < h.length; i += 2) if (!TOKEN.test(h[i]) || INVALID_VALUE.test(h[i + 1])) return false;
+    for (let i = 0; i < h.length; i += 2) if (!FIELD_NAME.test(h[i]) || INVALID_VALUE.test(h[i + 1])) return false;
     let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
     for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
     const status = head.status;

@@ -6,7 +6,7 @@
 // and the connection goes to Node's llhttp parser, which answers or rejects it as before. So a
 // request it accepts is one llhttp would read the same way, and smuggling tricks (duplicate or
 // malformed lengths, TE with CL) never take this path.
-import { addConnectionTokens, type ConnectionOptions } from './headers.js';
+import { addConnectionTokens, FIELD_NAME, type ConnectionOptions } from './headers.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -22,7 +22,6 @@ export interface RequestHead {
 /** Methods taken here; any other (CONNECT included) goes to llhttp. */
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE']);
 const PRINTABLE_OR_CRLF = /^[\t\r\n\x20-\x7e]*$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Printable ASCII and tab only: obs-text and control bytes are left to llhttp to judge. */
 const PLAIN_VALUE = /^[\t\x20-\x7e]*$/;
 const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
@@ -53,7 +52,7 @@ export function parseRequestHead(text: string): RequestHead | null {
     const colon = text.indexOf(':', pos);
     if (colon <= pos || colon >= end) return null;
     const name = text.slice(pos, colon);
-    if (!TOKEN.test(name)) return null;
+    if (!FIELD_NAME.test(name)) return null;
     const value = trimOws(text, colon + 1, end);
     if (!PLAIN_VALUE.test(value)) return null;
     const n = name.length;
