@@ -230,42 +230,7 @@ http {
   },
 };
 
-/** The textbook node:http proxy: a keep-alive agent and pipes, nothing else. */
-const NAIVE_PROXY = `
-const http = require('node:http');
-const [port, backend] = process.argv.slice(1).map(Number);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-function strip(headers) {
-  const out = {};
-  for (const k in headers) if (!HOP.has(k)) out[k] = headers[k];
-  return out;
-}
-http.createServer((req, res) => {
-  const headers = strip(req.headers);
-  const xff = req.headers['x-forwarded-for'];
-  headers['x-forwarded-for'] = xff ? xff + ', ' + req.socket.remoteAddress : req.socket.remoteAddress;
-  const up = http.request({ host: '127.0.0.1', port: backend, method: req.method, path: req.url, headers, agent }, (ures) => {
-    res.writeHead(ures.statusCode, strip(ures.headers));
-    ures.pipe(res);
-  });
-  up.on('error', () => {
-    if (!res.headersSent) res.writeHead(502);
-    res.end();
-  });
-  req.pipe(up);
-}).listen(port, '127.0.0.1');
-`;
-const naiveNode: Proxy = {
-  name: 'naive-node',
-  async start(port, backend) {
-    const child = start('naive node proxy', process.execPath, ['-e', NAIVE_PROXY, String(port), String(backend)], PROXY_CPU);
-    await waitListening(port, 'naive node proxy');
-    return child;
-  },
-};
-
-/** Node proxy libraries, each run from a small script in bench/peers/ (devDependencies). */
+/** Node proxies, each a small script in bench/peers/ (the libraries are devDependencies). */
 function nodePeer(name: string, script: string): Proxy {
   return {
     name,
@@ -277,7 +242,7 @@ function nodePeer(name: string, script: string): Proxy {
   };
 }
 
-const NODE_PEERS = [naiveNode, nodePeer('http-proxy-3', 'http-proxy-3.mjs'), nodePeer('fastify-reply-from', 'fastify-reply-from.mjs')];
+const NODE_PEERS = [nodePeer('naive-node', 'naive-node.mjs'), nodePeer('http-proxy-3', 'http-proxy-3.mjs'), nodePeer('fastify-reply-from', 'fastify-reply-from.mjs')];
 
 // ---- measurement ----
 

@@ -69,27 +69,20 @@ export class ConnectionDrain {
   private scan(): void {
     for (const [socket, key] of this.connections) {
       const s = socket as HttpSocket;
+      // The raw HTTP path says itself whether it is idle; node:http's connections are judged
+      // from its internals (and its server marked so that later requests close).
       const raw = rawConnectionOf(socket);
-      if (raw !== undefined) {
-        // On the raw HTTP path: the same rules, read from its own state.
-        if (this.handoff && raw.idle) {
-          raw.release();
-          this.connections.delete(socket);
-          this.handedOff++;
-          this.handoff(socket, key);
-        } else raw.closeAfterCurrent(false);
-        continue;
-      }
-      this.markServer(s);
-      if (this.handoff && isIdleHttp(s)) {
+      if (raw === undefined) this.markServer(s);
+      if (this.handoff && (raw !== undefined ? raw.idle : isIdleHttp(s))) {
+        raw?.release();
         this.connections.delete(socket);
         this.handedOff++;
         this.handoff(socket, key);
         continue;
       }
       // A response not yet started is the last one on its connection.
-      const res = s._httpMessage;
-      if (res && !res.headersSent) res.shouldKeepAlive = false;
+      if (raw !== undefined) raw.closeAfterCurrent(false);
+      else if (s._httpMessage && !s._httpMessage.headersSent) s._httpMessage.shouldKeepAlive = false;
     }
   }
 

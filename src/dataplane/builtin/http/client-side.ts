@@ -42,6 +42,8 @@ export interface ClientSide {
   endResponse(): void;
   /** hitless's own answer (502, 503, 504, 414...); `close` ends the connection after it. */
   sendError(error: HttpError, close: boolean): void;
+  /** This exchange is the connection's last: its response says Connection: close. */
+  closeAfter(): void;
   /** Cuts the connection: the response cannot be completed. */
   destroy(): void;
   /** Called once, when the exchange is over: response finished, or the client gone. */

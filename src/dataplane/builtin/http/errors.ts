@@ -21,7 +21,7 @@ export function sendHttpError(res: ServerResponse, error: HttpError, close = fal
     res.destroy();
     return;
   }
-  const body = `${error.status} ${error.text}\n`;
+  const body = errorBody(error.status, error.text);
   if (close) res.shouldKeepAlive = false;
   res.writeHead(error.status, {
     'content-type': 'text/plain; charset=utf-8',
@@ -31,6 +31,11 @@ export function sendHttpError(res: ServerResponse, error: HttpError, close = fal
   res.end(body);
 }
 
+/** The short body of every answer hitless gives itself. */
+function errorBody(status: number, text: string): string {
+  return `${status} ${text}\n`;
+}
+
 /** Raw answers for requests Node's parser rejected (no ServerResponse exists for them). */
 export function rawErrorResponse(status: number, reason: string, code: string): string {
   return errorResponseText(status, reason, code, reason, true);
@@ -38,6 +43,6 @@ export function rawErrorResponse(status: number, reason: string, code: string): 
 
 /** A whole error response as one string: status line, headers, short body. */
 export function errorResponseText(status: number, reason: string, code: string, text: string, close: boolean): string {
-  const body = `${status} ${text}\n`;
+  const body = errorBody(status, text);
   return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${code}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${body}`;
 }

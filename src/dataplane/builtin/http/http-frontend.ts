@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { ServiceRuntime } from '../service-runtime.js';
 import { proxyHttpRequest } from './http-proxy.js';
 import { NodeClient } from './node-client.js';
+import type { ClientSide } from './client-side.js';
 import { RawConnection, rawConnectionOf, type RawExchange, type RawHost } from './raw-client.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
 import { rawErrorResponse } from './errors.js';
@@ -87,9 +88,7 @@ export class HttpFrontend implements RawHost {
   }
 
   serve(exchange: RawExchange): void {
-    const runtime = this.current();
-    if (this.draining || this.stale) exchange.closeAfter();
-    proxyHttpRequest(exchange, runtime);
+    this.dispatch(exchange);
   }
 
   /**
@@ -134,8 +133,12 @@ export class HttpFrontend implements RawHost {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.dispatch(new NodeClient(req, res));
+  }
+
+  /** One request, from either parser, routed by the config as it is now. */
+  private dispatch(client: ClientSide): void {
     const runtime = this.current();
-    const client = new NodeClient(req, res);
     if (this.draining || this.stale) client.closeAfter();
     proxyHttpRequest(client, runtime);
   }

@@ -103,7 +103,6 @@ export class NodeClient implements ClientSide {
     return Array.isArray(value) ? value.join(', ') : value;
   }
 
-  /** The frontend is closing this connection after the current response. */
   closeAfter(): void {
     this.res.shouldKeepAlive = false;
   }

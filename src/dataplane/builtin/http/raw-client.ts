@@ -297,7 +297,6 @@ export class RawExchange implements ClientSide {
     this.closeConnection = head.close || closing;
   }
 
-  /** The frontend: this exchange is the connection's last. */
   closeAfter(): void {
     if (!this.headSent) this.closeConnection = true;
   }

@@ -154,7 +154,7 @@ export class UpstreamConnection implements HasDeadline {
   /** Back in the pool: the deadline becomes the keep-alive expiry. */
   parkIdle(keepAliveMs: number): void {
     this.phase = Phase.Idle;
-    this.deadline = performance.now() + keepAliveMs;
+    this.deadline = deadlineAfter(keepAliveMs);
   }
 
   /** Idle in the pool and still open: may carry the next exchange. */
