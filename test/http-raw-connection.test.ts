@@ -159,7 +159,7 @@ async function bounded<T>(ms: number, what: string, promise: Promise<T>): Promis
 }
 
 function head(status: number, reason: string, headers: string[], framing: ResponseHead['framing'], contentLength = -1): ResponseHead {
-  return { status, reason, headers, framing, contentLength, keepAlive: true };
+  return { status, reason, headers, framing, contentLength, keepAlive: true, upgrade: undefined };
 }
 
 /** Answers like the proxy does for a Content-Length response: head and last bytes in one call. */

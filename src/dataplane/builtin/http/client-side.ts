@@ -36,6 +36,11 @@ export interface ClientSide {
   readonly finished: boolean;
   /** False when a header cannot be forwarded (invalid name or value): nothing was sent. */
   sendHead(head: ResponseHead): boolean;
+  /**
+   * Takes back a head that no byte of has reached the socket yet (the endpoint failed right after
+   * sending it), so that hitless can still answer; false once anything was written.
+   */
+  withdrawHead(): boolean;
   /** False: the client is full; `onDrain` will be called once it has room. */
   sendBody(chunk: Buffer, last: boolean): boolean;
   onceDrained(callback: () => void): void;
@@ -48,6 +53,8 @@ export interface ClientSide {
   destroy(): void;
   /** Called once, when the exchange is over: response finished, or the client gone. */
   onClose(callback: () => void): void;
+  /** Called when the client stops sending its request body for longer than timeouts.idle. */
+  onBodyTimeout(callback: () => void): void;
   /** For the access log, built only when one is configured. */
   header(lowerName: string): string | undefined;
 }

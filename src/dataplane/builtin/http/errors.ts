@@ -10,6 +10,14 @@ export const HTTP_ERRORS = {
   RESPONSE_TIMEOUT: { status: 504, code: 'HITLESS_ERR_UPSTREAM_TIMEOUT', text: 'the endpoint did not answer in time' },
   URL_TOO_LONG: { status: 414, code: 'HITLESS_ERR_URL_TOO_LONG', text: 'request line too long' },
   OVER_CAPACITY: { status: 503, code: 'HITLESS_ERR_MAX_CONNECTIONS', text: 'service at max_connections' },
+  // The request is refused before anything reaches an endpoint (docs/security.md says why).
+  DUPLICATE_HOST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'more than one Host header' },
+  INVALID_HOST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid Host header' },
+  INVALID_LENGTH: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid or conflicting Content-Length' },
+  BAD_TARGET: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid request target' },
+  UPGRADE_WITH_BODY: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'an upgrade request cannot carry a chunked body' },
+  METHOD_NOT_ALLOWED: { status: 405, code: 'HITLESS_ERR_METHOD_NOT_ALLOWED', text: 'CONNECT is not supported' },
+  BODY_TIMEOUT: { status: 408, code: 'HITLESS_ERR_BODY_TIMEOUT', text: 'the request body stalled' },
 } as const;
 
 export type HttpError = (typeof HTTP_ERRORS)[keyof typeof HTTP_ERRORS];

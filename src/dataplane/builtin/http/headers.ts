@@ -1,5 +1,9 @@
 // Header rewriting at the proxy boundary: hop-by-hop headers (RFC 9110 §7.6.1) stop here, and the
 // client's address is appended to X-Forwarded-For and Forwarded (RFC 7239) as nginx and HAProxy do.
+// Framing (Content-Length, Transfer-Encoding) and routing (Host) are decided once, here, from the
+// headers as received, and written out by hitless itself: a name listed in `Connection` can never
+// remove them (invariant 8; HAProxy makes the same choice), so what the endpoint reads as the end
+// of a request is always what hitless read.
 // This runs for every request, so it makes one pass over the raw list and lower-cases a name only
 // when its length is one of the names it cares about (most names are skipped by length alone).
 
@@ -8,6 +12,13 @@ export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Hop-by-hop header names (RFC 9110 §7.6.1): dropped at the proxy, requests and responses alike. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/**
+ * Names that `Connection` can never remove: they decide where a message ends and where a request
+ * goes. Dropping them would let a client (or an endpoint) make the two sides of hitless disagree
+ * on framing — request smuggling and response poisoning (issue 13).
+ */
+const PROTECTED: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host']);
 
 /** Lengths of the hop-by-hop names: 2 te, 7 trailer/upgrade, 10 connection/keep-alive, 16, 17. */
 export function hopLength(n: number): boolean {
@@ -23,7 +34,7 @@ export interface ConnectionOptions {
 /**
  * Adds the lower-case names listed in a Connection header value (hop-by-hop too) to `tokens`,
  * creating the set on first need. "close" and "keep-alive" are options, not names: they are
- * noted in `options` when the caller passes one.
+ * noted in `options` when the caller passes one. Framing and routing names are never added.
  */
 export function addConnectionTokens(value: string, tokens: Set<string> | null, options?: ConnectionOptions): Set<string> | null {
   // The usual values ("keep-alive", "close") list nothing: no split, no allocation.
@@ -38,7 +49,7 @@ export function addConnectionTokens(value: string, tokens: Set<string> | null, o
     const name = t.trim().toLowerCase();
     if (name === 'close' || name === 'keep-alive') {
       if (options !== undefined) noteOption(name, options);
-    } else if (name) (tokens ??= new Set()).add(name);
+    } else if (name && !PROTECTED.has(name)) (tokens ??= new Set()).add(name);
   }
   return tokens;
 }
@@ -62,14 +73,35 @@ export interface ForwardInfo {
   readonly upgrade: boolean;
 }
 
-/**
- * What the pass over the request headers learned besides the headers themselves; filled by
- * upstreamRequestHeaders (one object per process: requests are handled one at a time).
- */
-export const scanned = { host: undefined as string | undefined, hasBody: false, chunked: false, contentLength: 0 };
+/** Why a request's headers cannot be forwarded; answered with 400. */
+export type HeaderFault = 'duplicate-host' | 'invalid-host' | 'invalid-length' | 'length-with-chunked';
 
-/** The request headers to send upstream, as a flat [name, value, ...] list. Fills `scanned`. */
-export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo): string[] {
+/** What one pass over a request's headers gives: what to send, and what was decided. */
+export interface ScannedRequest {
+  /** The headers for the endpoint, without Host and the framing headers (requestHead adds those). */
+  readonly headers: string[];
+  /** The Host header's value (undefined without one). */
+  readonly host: string | undefined;
+  /** The body is chunked (Transfer-Encoding): it goes out chunked again. */
+  readonly chunked: boolean;
+  /** The body's declared length; -1 without Content-Length. */
+  readonly contentLength: number;
+  /** Upgrade's value (kept only when `info.upgrade`). */
+  readonly upgrade: string | undefined;
+  /** Set when the request must be refused (400). */
+  readonly fault: HeaderFault | null;
+}
+
+/** RFC 3986 authority as a Host value: reg-name or IP-literal, optional port; no userinfo. */
+const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{0,5})?$/;
+const LENGTH = /^[0-9]{1,15}$/;
+
+/**
+ * The request headers to send upstream, as a flat [name, value, ...] list, with what the pass
+ * learned. Host, Content-Length and Transfer-Encoding are left out of the list: requestHead
+ * writes them from the decisions made here.
+ */
+export function scanRequestHeaders(raw: readonly string[], info: ForwardInfo, effectiveHost?: string): ScannedRequest {
   let listed: Set<string> | null = null;
   const out: string[] = [];
   let xff: string | null = null;
@@ -77,10 +109,10 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   let hasProto = false;
   let hasXfHost = false;
   let host: string | undefined;
-  let hasBody = false;
   let chunked = false;
-  let contentLength = 0;
+  let contentLength = -1;
   let upgrade: string | undefined;
+  let fault: HeaderFault | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const value = raw[i + 1];
@@ -91,21 +123,27 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
       const lower = name.toLowerCase();
       if (HOP_BY_HOP.has(lower)) {
         if (lower === 'connection') listed = addConnectionTokens(value, listed);
-        else if (lower === 'transfer-encoding') hasBody = chunked = true;
+        // Both parsers refuse a transfer coding other than a final chunked (and TE with CL);
+        // whatever passed them is a chunked body, de-chunked by node:http and chunked again here.
+        else if (lower === 'transfer-encoding') chunked = true;
         else if (lower === 'upgrade') upgrade = value;
         continue;
       }
       switch (lower) {
         case 'host':
+          if (host !== undefined) fault ??= 'duplicate-host';
+          else if (!HOST_VALUE.test(value)) fault ??= 'invalid-host';
           host = value;
-          break;
+          continue;
         case 'expect':
           // node:http already answered the client's 100-continue; the endpoint must not wait for it.
           continue;
-        case 'content-length':
-          if (value !== '0') hasBody = true;
-          contentLength = Number(value) || 0;
-          break;
+        case 'content-length': {
+          const length = LENGTH.test(value) ? Number(value) : -1;
+          if (length === -1 || (contentLength !== -1 && length !== contentLength)) fault ??= 'invalid-length';
+          contentLength = length;
+          continue;
+        }
         case 'x-forwarded-for':
           xff = xff === null ? value : `${xff}, ${value}`;
           continue;
@@ -122,31 +160,37 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
     }
     out.push(name, value);
   }
+  if (chunked && contentLength !== -1) fault ??= 'length-with-chunked';
   const result = listed === null ? out : dropListed(out, listed);
   const ip = info.clientIp;
+  const routedHost = effectiveHost ?? host;
   result.push('x-forwarded-for', xff === null ? ip : `${xff}, ${ip}`);
   const node = ip.includes(':') ? `"[${ip}]"` : ip;
-  const quotedHost = host === undefined ? '' : `;host="${host.includes('"') || host.includes('\\') ? host.replace(/["\\]/g, '') : host}"`;
+  const quotedHost = routedHost === undefined ? '' : `;host="${routedHost.includes('"') || routedHost.includes('\\') ? routedHost.replace(/["\\]/g, '') : routedHost}"`;
   const element = `for=${node};proto=${info.proto}${quotedHost}`;
   result.push('forwarded', forwarded === null ? element : `${forwarded}, ${element}`);
   if (!hasProto) result.push('x-forwarded-proto', info.proto);
-  if (!hasXfHost && host !== undefined) result.push('x-forwarded-host', host);
+  if (!hasXfHost && routedHost !== undefined) result.push('x-forwarded-host', routedHost);
   if (info.upgrade && upgrade) result.push('connection', 'upgrade', 'upgrade', upgrade);
-  scanned.host = host;
-  scanned.hasBody = hasBody;
-  scanned.chunked = chunked;
-  scanned.contentLength = contentLength;
-  return result;
+  return { headers: result, host, chunked, contentLength, upgrade, fault };
+}
+
+/** How the request body goes to the endpoint: decided by scanRequestHeaders, written by requestHead. */
+export interface BodyFraming {
+  readonly chunked: boolean;
+  /** -1: no Content-Length line. */
+  readonly contentLength: number;
 }
 
 /**
- * The request head for an endpoint, one string written in one call. A body whose length the client
- * did not declare (node:http de-chunked it) is chunked again towards the endpoint.
+ * The request head for an endpoint, one string written in one call: Host first (RFC 9110 §7.2),
+ * then the forwarded headers, then the one framing header hitless decided on. A body whose
+ * length the client did not declare (node:http de-chunked it) is chunked again.
  */
-export function requestHead(method: string, url: string, headers: readonly string[], chunked: boolean, hostMissing: boolean, fallbackHost: string): string {
-  let text = `${method} ${url} HTTP/1.1\r\n`;
+export function requestHead(method: string, target: string, host: string, headers: readonly string[], framing: BodyFraming): string {
+  let text = `${method} ${target} HTTP/1.1\r\nHost: ${host}\r\n`;
   for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  if (hostMissing) text += `host: ${fallbackHost}\r\n`;
-  if (chunked) text += 'transfer-encoding: chunked\r\n';
+  if (framing.chunked) text += 'transfer-encoding: chunked\r\n';
+  else if (framing.contentLength !== -1) text += `content-length: ${framing.contentLength}\r\n`;
   return `${text}\r\n`;
 }

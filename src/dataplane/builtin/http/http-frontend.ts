@@ -11,7 +11,7 @@ import { NodeClient } from './node-client.js';
 import type { ClientSide } from './client-side.js';
 import { RawConnection, rawConnectionOf, type RawExchange, type RawHost } from './raw-client.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
-import { rawErrorResponse } from './errors.js';
+import { HTTP_ERRORS, rawErrorResponse } from './errors.js';
 
 /** How often Node checks header/request timeouts; its 30 s default makes slowloris cheap. */
 const TIMEOUT_CHECK_MS = 1_000;
@@ -41,6 +41,12 @@ export class HttpFrontend implements RawHost {
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(req, socket, head, this.current()));
     this.server.on('clientError', onClientError);
+    this.server.on('connect', refuseConnect);
+    // With a listener, node:http no longer destroys a socket on timeouts.idle by itself: a request
+    // whose body stalled is answered (408) and logged first; anything else closes as before.
+    this.server.on('timeout', (socket: Socket) => {
+      if (!inFlight.get(socket)?.timedOut()) socket.destroy();
+    });
     // A client that half-closes after its request still wants the answer (RFC 9112 §9.6:
     // a half-close does not mean the client lost interest). By default node:http aborts the
     // requests in flight on the client's FIN; with this it answers them, then closes.
@@ -133,7 +139,13 @@ export class HttpFrontend implements RawHost {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    this.dispatch(new NodeClient(req, res));
+    const client = new NodeClient(req, res);
+    const socket = req.socket;
+    inFlight.set(socket, client);
+    res.once('close', () => {
+      if (inFlight.get(socket) === client) inFlight.delete(socket);
+    });
+    this.dispatch(client);
   }
 
   /** One request, from either parser, routed by the config as it is now. */
@@ -142,6 +154,17 @@ export class HttpFrontend implements RawHost {
     if (this.draining || this.stale) client.closeAfter();
     proxyHttpRequest(client, runtime);
   }
+}
+
+/** The request node:http is serving on a socket, for its timeout handler. */
+const inFlight = new WeakMap<Socket, NodeClient>();
+
+/** hitless is not a forward proxy: CONNECT gets 405 rather than node:http's silent close. */
+function refuseConnect(_req: IncomingMessage, socket: Socket): void {
+  const e = HTTP_ERRORS.METHOD_NOT_ALLOWED;
+  socket.on('error', () => {});
+  socket.end(rawErrorResponse(e.status, 'Method Not Allowed', e.code));
+  socket.destroySoon();
 }
 
 const PARSE_ERRORS: Record<string, [number, string, string]> = {

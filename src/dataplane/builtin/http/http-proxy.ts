@@ -5,7 +5,8 @@ import type { BalancerEndpoint } from '../../balancers/balancer.js';
 import type { ClusterRuntime, ServiceRuntime } from '../service-runtime.js';
 import { HTTP_ERRORS, type HttpError } from './errors.js';
 import type { BodySink, ClientSide } from './client-side.js';
-import { requestHead, scanned, upstreamRequestHeaders } from './headers.js';
+import { requestHead, scanRequestHeaders, type BodyFraming, type HeaderFault } from './headers.js';
+import { resolveTarget } from './request-target.js';
 import { poolFor } from './upstream-pool.js';
 import type { ExchangeHandler, UpstreamConnection, UpstreamError } from './upstream-connection.js';
 import type { ResponseHead } from './response-head.js';
@@ -33,11 +34,30 @@ export function proxyHttpRequest(client: ClientSide, runtime: ServiceRuntime): v
     client.onClose(() => service.active--);
     return answer(runtime, client, HTTP_ERRORS.URL_TOO_LONG, true);
   }
+  const target = resolveTarget(client.method, url);
+  if (target === null) return refuse(runtime, client, HTTP_ERRORS.BAD_TARGET);
   // One pass over the raw headers gives the upstream headers, the host and the body framing,
   // so Node never has to build req.headers (a lower-cased object) for a proxied request.
-  const headers = upstreamRequestHeaders(client.rawHeaders, { clientIp: client.clientIp, proto: 'http', upgrade: false });
-  const cluster = runtime.route(scanned.host, url);
-  new ProxiedRequest(client, runtime, cluster, headers, scanned).attempt(false);
+  const scan = scanRequestHeaders(client.rawHeaders, { clientIp: client.clientIp, proto: 'http', upgrade: false }, target.authority);
+  if (scan.fault !== null) return refuse(runtime, client, FAULT_ERROR[scan.fault]);
+  // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host, for routing and upstream.
+  const host = target.authority ?? scan.host;
+  const cluster = runtime.route(host, target.path);
+  const framing: BodyFraming = { chunked: scan.chunked, contentLength: scan.contentLength };
+  new ProxiedRequest(client, runtime, cluster, scan.headers, framing, target.path, host).attempt(false);
+}
+
+const FAULT_ERROR: Record<HeaderFault, HttpError> = {
+  'duplicate-host': HTTP_ERRORS.DUPLICATE_HOST,
+  'invalid-host': HTTP_ERRORS.INVALID_HOST,
+  'invalid-length': HTTP_ERRORS.INVALID_LENGTH,
+  'length-with-chunked': HTTP_ERRORS.INVALID_LENGTH,
+};
+
+/** A request hitless will not forward: answered here, and the connection closes after it. */
+function refuse(runtime: ServiceRuntime, client: ClientSide, error: HttpError): void {
+  client.onClose(() => runtime.state.active--);
+  answer(runtime, client, error, true);
 }
 
 function answer(runtime: ServiceRuntime, client: ClientSide, error: HttpError, close = false): void {
@@ -53,7 +73,6 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
   private readonly hasBody: boolean;
   /** The client's body had no declared length: it is chunked again towards the endpoint. */
   private readonly chunked: boolean;
-  private readonly hostMissing: boolean;
   /** Declared request body length, for byte counters and the access log. */
   private readonly bytesIn: number;
   private bodyAttached = false;
@@ -75,13 +94,17 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
     private readonly runtime: ServiceRuntime,
     private readonly cluster: ClusterRuntime,
     private readonly headers: string[],
-    scan: typeof scanned,
+    private readonly framing: BodyFraming,
+    /** Origin-form (or `*`): what the endpoint's request line carries. */
+    private readonly path: string,
+    /** The host routed on; undefined for an HTTP/1.0 request without one (the endpoint's address is sent). */
+    private readonly host: string | undefined,
   ) {
-    this.hasBody = scan.hasBody;
-    this.chunked = scan.chunked;
-    this.hostMissing = scan.host === undefined;
-    this.bytesIn = scan.contentLength;
+    this.chunked = framing.chunked;
+    this.hasBody = framing.chunked || framing.contentLength > 0;
+    this.bytesIn = framing.contentLength > 0 ? framing.contentLength : 0;
     client.onClose(this.onClientClose);
+    client.onBodyTimeout(this.onBodyTimeout);
   }
 
   /** sameEndpoint: the last try failed on a stale pooled connection; use a fresh one to the same endpoint. */
@@ -106,7 +129,7 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
     endpoint.state.total++;
     const conn = (this.conn = poolFor(endpoint, config.timeouts.connect).acquire(sameEndpoint));
     const { method } = this.client;
-    const head = requestHead(method, this.client.url, this.headers, this.chunked, this.hostMissing, endpoint.key);
+    const head = requestHead(method, this.path, this.host ?? endpoint.key, this.headers, this.framing);
     conn.start(this, method, head, config.timeouts.response, config.timeouts.idle);
   }
 
@@ -185,6 +208,16 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
   onError(err: UpstreamError): void {
     this.release();
     if (this.settled) return;
+    const status = this.client.status;
+    if (this.responseStarted && this.client.withdrawHead()) {
+      // The endpoint failed after its head, before any byte of it reached the client: the
+      // client gets a clean 502 instead of an empty reply.
+      this.responseStarted = false;
+      this.runtime.state.responses[Math.floor(status / 100)]--;
+      recordFailure(this.endpoint!.state, this.cluster.config.health.passive);
+      this.finishWith(ERROR_FOR[err.code]);
+      return;
+    }
     if (this.responseStarted) {
       // Bytes already went to the client: nothing can be retried or answered; cut it so the
       // client sees a truncated response rather than a silently short one.
@@ -236,6 +269,23 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
     this.endpoint!.state.active--;
     if (this.bodyAttached && !this.client.bodyComplete) this.client.pauseBody();
   }
+
+  /**
+   * The client stopped sending its body for longer than timeouts.idle: the endpoint's copy is
+   * truncated, so its connection is dropped (never reused), and the client gets a 408 when it has
+   * no response yet. Logged like every answer hitless gives.
+   */
+  private readonly onBodyTimeout = (): void => {
+    const conn = this.conn;
+    if (conn !== null) {
+      this.release();
+      conn.abort();
+    }
+    if (this.responseStarted || this.settled) return this.client.destroy();
+    this.settled = true;
+    this.lastError = HTTP_ERRORS.BODY_TIMEOUT;
+    answer(this.runtime, this.client, HTTP_ERRORS.BODY_TIMEOUT, true);
+  };
 
   private readonly onClientClose = (): void => {
     this.runtime.state.active--;

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BodySink, ClientSide } from './client-side.js';
 import { sendHttpError, type HttpError } from './errors.js';
-import type { ResponseHead } from './response-head.js';
+import { forwardableHead, type ResponseHead } from './response-head.js';
 
 export class NodeClient implements ClientSide {
   readonly method: string;
@@ -12,6 +12,9 @@ export class NodeClient implements ClientSide {
   readonly rawHeaders: readonly string[];
   readonly socket: Socket;
   readonly clientIp: string;
+  /** The response head, checked and held until the first body byte (see sendHead). */
+  private head: ResponseHead | null = null;
+  private bodyTimeout: (() => void) | null = null;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -47,10 +50,11 @@ export class NodeClient implements ClientSide {
   }
 
   get headSent(): boolean {
-    return this.res.headersSent;
+    return this.head !== null || this.res.headersSent;
   }
 
   get status(): number {
+    if (this.head !== null) return this.head.status;
     return this.res.headersSent ? this.res.statusCode : 0;
   }
 
@@ -58,17 +62,32 @@ export class NodeClient implements ClientSide {
     return this.res.writableFinished;
   }
 
+  /**
+   * Checked now (what node:http's writeHead would refuse: control characters, obs-fold...) but
+   * written with the first body bytes, so that an endpoint failing right after its head can still
+   * be answered with a 502 (withdrawHead).
+   */
   sendHead(head: ResponseHead): boolean {
-    try {
-      this.res.writeHead(head.status, head.reason, head.headers);
-      return true;
-    } catch {
-      // node:http refused a header name or value (control characters, obs-fold...).
-      return false;
-    }
+    if (!forwardableHead(head)) return false;
+    this.head = head;
+    return true;
+  }
+
+  withdrawHead(): boolean {
+    if (this.head === null) return false;
+    this.head = null;
+    return true;
+  }
+
+  private flushHead(): void {
+    const head = this.head;
+    if (head === null) return;
+    this.head = null;
+    this.res.writeHead(head.status, head.reason, head.headers);
   }
 
   sendBody(chunk: Buffer, last: boolean): boolean {
+    this.flushHead();
     if (last) {
       // Headers and the last bytes go out in one write, without the cork-until-next-tick that
       // write() then end() costs for every small response.
@@ -83,6 +102,7 @@ export class NodeClient implements ClientSide {
   }
 
   endResponse(): void {
+    this.flushHead();
     if (!this.res.writableEnded) this.res.end();
   }
 
@@ -96,6 +116,17 @@ export class NodeClient implements ClientSide {
 
   onClose(callback: () => void): void {
     this.res.once('close', callback);
+  }
+
+  onBodyTimeout(callback: () => void): void {
+    this.bodyTimeout = callback;
+  }
+
+  /** node:http's socket timeout (timeouts.idle) fired while this request was in flight. */
+  timedOut(): boolean {
+    if (this.req.complete || this.bodyTimeout === null) return false;
+    this.bodyTimeout();
+    return true;
   }
 
   header(lowerName: string): string | undefined {

@@ -12,8 +12,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BodySink, ClientSide } from './client-side.js';
 import { errorResponseText, rawErrorResponse, type HttpError } from './errors.js';
-import { FIELD_NAME } from './headers.js';
-import type { ResponseHead } from './response-head.js';
+import { forwardableHead, type ResponseHead } from './response-head.js';
 import { couldStartRequestHead, parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
 
@@ -22,8 +21,6 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_HELD = 64 * 1024;
 /** A small response's head and body are joined into one buffer (one write) below this size. */
 const JOIN_BELOW = 16 * 1024;
-/** What node:http's writeHead refuses in a header value; the raw path refuses the same. */
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const OWNER = Symbol('hitless.rawHttpConnection');
 
 /** What a raw connection needs from its frontend. */
@@ -97,11 +94,13 @@ export class RawConnection implements HasDeadline {
   onDeadline(): void {
     // Only a connection waiting for a request, or for the rest of an upload, times out here;
     // an exchange waiting on its endpoint has the endpoint's timeouts.
-    if (this.exchange === null && this.buffered !== null) {
+    const ex = this.exchange;
+    if (ex === null && this.buffered !== null) {
       // A head begun and not finished in time (slowloris): answered as node:http does.
       this.socket.write(rawErrorResponse(408, 'Request Timeout', 'HITLESS_ERR_HEADER_TIMEOUT'), 'latin1');
       this.closeNow();
-    } else if (this.exchange === null || this.bodyRemaining > 0) this.socket.destroy();
+    } else if (ex === null) this.socket.destroy();
+    else if (this.bodyRemaining > 0) ex.bodyTimedOut();
     else this.deadline = Infinity;
   }
 
@@ -198,6 +197,8 @@ export class RawConnection implements HasDeadline {
       this.bodyRemaining -= take;
     }
     this.buffered = rest;
+    // The body has timeouts.idle between reads, from now: not what is left of the head's deadline.
+    if (this.bodyRemaining > 0) this.deadline = deadlineAfter(this.host.idleTimeout());
     if (body !== null) ex.body(body, this.bodyRemaining === 0);
     else if (head.contentLength === 0) ex.bodyDone();
     this.host.serve(ex);
@@ -252,6 +253,9 @@ export class RawConnection implements HasDeadline {
     else pause = this.buffered !== null && this.buffered.length > MAX_HELD;
     if (pause === this.paused) return;
     this.paused = pause;
+    // While hitless holds the body back (endpoint slow to read it), the client is not stalling:
+    // the body's idle clock runs only while it is being read.
+    if (this.bodyRemaining > 0) this.deadline = pause ? Infinity : deadlineAfter(this.host.idleTimeout());
     if (pause) this.socket.pause();
     else this.socket.resume();
   }
@@ -282,6 +286,7 @@ export class RawExchange implements ClientSide {
   private pendingHead: string | null = null;
   private chunked = false;
   private closeCallback: (() => void) | null = null;
+  private bodyTimeoutCallback: (() => void) | null = null;
   private closed = false;
 
   constructor(
@@ -355,10 +360,9 @@ export class RawExchange implements ClientSide {
   }
 
   sendHead(head: ResponseHead): boolean {
-    const h = head.headers;
     // The reason phrase too: a bare LF in it would let an endpoint inject a header line.
-    if (INVALID_VALUE.test(head.reason)) return false;
-    for (let i = 0; i < h.length; i += 2) if (!FIELD_NAME.test(h[i]) || INVALID_VALUE.test(h[i + 1])) return false;
+    if (!forwardableHead(head)) return false;
+    const h = head.headers;
     let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
     for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
     const status = head.status;
@@ -372,6 +376,15 @@ export class RawExchange implements ClientSide {
     this.pendingHead = `${text}\r\n`;
     this.headSent = true;
     this.status = status;
+    return true;
+  }
+
+  withdrawHead(): boolean {
+    if (this.pendingHead === null || this.finished) return false;
+    this.pendingHead = null;
+    this.headSent = false;
+    this.status = 0;
+    this.chunked = false;
     return true;
   }
 
@@ -435,6 +448,17 @@ export class RawExchange implements ClientSide {
 
   onClose(callback: () => void): void {
     this.closeCallback = callback;
+  }
+
+  onBodyTimeout(callback: () => void): void {
+    this.bodyTimeoutCallback = callback;
+  }
+
+  /** The client sent no body byte for timeouts.idle while hitless was reading it. */
+  bodyTimedOut(): void {
+    const callback = this.bodyTimeoutCallback;
+    if (callback === null || this.finished) this.destroy();
+    else callback();
   }
 
   header(lowerName: string): string | undefined {

@@ -3,7 +3,7 @@
 // anything ambiguous either closes the upstream connection after the response or is refused (502).
 // Header names and values are validated later by node:http's writeHead, which rejects what a
 // client must never see (control characters, obs-fold), and that rejection also becomes a 502.
-import { addConnectionTokens, dropListed, HOP_BY_HOP, hopLength, type ConnectionOptions } from './headers.js';
+import { addConnectionTokens, dropListed, FIELD_NAME, HOP_BY_HOP, hopLength, type ConnectionOptions } from './headers.js';
 
 /** Lengths of the names this parser looks at (content-length 14, hop-by-hop); others pass unlowered. */
 function interesting(n: number): boolean {
@@ -21,6 +21,29 @@ export interface ResponseHead {
   readonly contentLength: number;
   /** False when the endpoint asked to close, spoke HTTP/1.0 without keep-alive, or framing is 'close'. */
   readonly keepAlive: boolean;
+  /** The Upgrade header's value (hop-by-hop: not in `headers`); what a 101 switches to. */
+  readonly upgrade: string | undefined;
+}
+
+/** What a client must never see in a field value or reason phrase (node:http's writeHead refuses the same). */
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** Every header name a token, every value and the reason free of control bytes (CR, LF, NUL...). */
+export function forwardableHead(head: ResponseHead): boolean {
+  if (INVALID_VALUE.test(head.reason)) return false;
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) if (!FIELD_NAME.test(h[i]) || INVALID_VALUE.test(h[i + 1])) return false;
+  return true;
+}
+
+/** The status line and headers (plus `extra` pairs) as one string, or null if not forwardable. */
+export function formatResponseHead(head: ResponseHead, extra: readonly string[]): string | null {
+  if (!forwardableHead(head)) return null;
+  let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+  for (let i = 0; i < extra.length; i += 2) text += `${extra[i]}: ${extra[i + 1]}\r\n`;
+  return `${text}\r\n`;
 }
 
 export class BadResponseError extends Error {
@@ -49,6 +72,7 @@ export function parseResponseHead(text: string, requestMethod: string): Response
   let otherCoding = false;
   const connection: ConnectionOptions = { close: false, keepAlive: false };
   let listed: Set<string> | null = null;
+  let upgrade: string | undefined;
   let pos = lineEnd + 2;
   while (pos < text.length) {
     let end = text.indexOf('\r\n', pos);
@@ -76,6 +100,8 @@ export function parseResponseHead(text: string, requestMethod: string): Response
           else otherCoding = true;
         } else if (lower === 'connection') {
           listed = addConnectionTokens(value, listed, connection);
+        } else if (lower === 'upgrade') {
+          upgrade = value;
         }
         continue;
       }
@@ -92,7 +118,9 @@ export function parseResponseHead(text: string, requestMethod: string): Response
   // Transfer-Encoding beats Content-Length (RFC 9112 §6.3), and such a response may be a smuggling
   // attempt: its length header is not passed on, and the connection is not reused.
   const transferAndLength = (chunked || otherCoding) && contentLength !== -1;
-  if (transferAndLength && !noBody) dropContentLength(headers);
+  // RFC 9110 §8.6: no Content-Length in a 1xx or 204 (a client could read it as a body to wait
+  // for). A 304 or a HEAD response keeps it: there it describes the representation, not this message.
+  if ((transferAndLength && !noBody) || status < 200 || status === 204) dropContentLength(headers);
   const keepAlive = !connection.close && !transferAndLength && framing !== 'close' && (!http10 || connection.keepAlive);
   return {
     status,
@@ -101,6 +129,7 @@ export function parseResponseHead(text: string, requestMethod: string): Response
     framing,
     contentLength: framing === 'length' ? contentLength : -1,
     keepAlive,
+    upgrade,
   };
 }
 

@@ -1,70 +1,329 @@
-// Upgrade requests (WebSocket and others) become byte streams: the request head is sent to an
-// endpoint as is (with forwarding headers), and from then on both sockets are spliced like tcp.
+// Requests that ask to upgrade the connection (WebSocket and others). The request goes to an
+// endpoint with its Upgrade pair, and the connection becomes a byte tunnel only after the endpoint
+// answers 101 with a protocol the client asked for (invariant 8). Any other answer is forwarded
+// as one ordinary response, framed by hitless, and the client connection closes after it: nothing
+// the client sends later can reach an endpoint without being parsed and routed (the WebSocket/h2c
+// smuggling class). `h2c` (and any upgrade in an HTTP/1.0 request, RFC 9110 §7.8) is not
+// offered to the endpoint: hitless has no HTTP/2, so the request is forwarded as plain HTTP/1.1.
 import { connect, type Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { ServiceRuntime } from '../service-runtime.js';
-import { upstreamRequestHeaders } from './headers.js';
-import { HTTP_ERRORS, rawErrorResponse } from './errors.js';
+import { scanRequestHeaders, requestHead } from './headers.js';
+import { resolveTarget } from './request-target.js';
+import { HTTP_ERRORS, rawErrorResponse, type HttpError } from './errors.js';
 import { recordFailure, recordSuccess } from '../passive-health.js';
+import { ChunkedDecoder } from './chunked-decoder.js';
+import { BadResponseError, formatResponseHead, parseResponseHead, type ResponseHead } from './response-head.js';
+import type { BalancerEndpoint } from '../../balancers/balancer.js';
+import type { ClusterRuntime } from '../service-runtime.js';
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const MAX_RESPONSE_HEAD = 64 * 1024;
+
+/** The protocol names an Upgrade value lists, lower-case, without versions ("websocket", "h2c"). */
+function protocolsOf(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((p) => p.trim().split('/')[0].toLowerCase())
+    .filter((p) => p !== '');
+}
 
 export function proxyUpgrade(req: IncomingMessage, client: Socket, head: Buffer, runtime: ServiceRuntime): void {
-  const cluster = runtime.route(req.headers.host, req.url ?? '/');
-  const { timeouts, retries } = runtime.config;
-  const tried = new Set<string>();
   client.on('error', () => {});
   runtime.state.total++;
   runtime.connections.add(client);
   client.once('close', () => runtime.connections.delete(client));
-  const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: client.remoteAddress ?? '', proto: 'http', upgrade: true });
-  let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
-  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  text += '\r\n';
+  const clientIp = client.remoteAddress ?? '';
+  const method = req.method ?? 'GET';
+  const target = resolveTarget(method, req.url ?? '/');
+  if (target === null) return refuse(runtime, client, HTTP_ERRORS.BAD_TARGET);
+  let upgrade: string | undefined;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === 'upgrade') upgrade = req.rawHeaders[i + 1];
+  const asked = protocolsOf(upgrade);
+  const tunnel = req.httpVersion === '1.1' && asked.length > 0 && !asked.includes('h2c');
+  const scan = scanRequestHeaders(req.rawHeaders, { clientIp, proto: 'http', upgrade: tunnel }, target.authority);
+  if (scan.fault !== null) return refuse(runtime, client, scan.fault === 'duplicate-host' ? HTTP_ERRORS.DUPLICATE_HOST : scan.fault === 'invalid-host' ? HTTP_ERRORS.INVALID_HOST : HTTP_ERRORS.INVALID_LENGTH);
+  // node:http stops parsing at an upgrade's head: a chunked body would have to be de-framed here.
+  if (scan.chunked) return refuse(runtime, client, HTTP_ERRORS.UPGRADE_WITH_BODY);
+  const host = target.authority ?? scan.host;
+  const cluster = runtime.route(host, target.path);
+  const exchange = new UpgradeExchange(runtime, cluster, client, head, method, tunnel ? asked : null, Math.max(0, scan.contentLength));
+  exchange.attempt((endpointKey) => requestHead(method, target.path, host ?? endpointKey, scan.headers, { chunked: false, contentLength: scan.contentLength }));
+}
 
-  const attempt = (): void => {
+function refuse(runtime: ServiceRuntime, client: Socket, error: HttpError): void {
+  runtime.state.failed++;
+  runtime.state.responses[Math.floor(error.status / 100)]++;
+  client.end(rawErrorResponse(error.status, reasonOf(error), error.code));
+  client.destroySoon();
+}
+
+function reasonOf(error: HttpError): string {
+  return error.status === 400 ? 'Bad Request' : error.status === 503 ? 'Service Unavailable' : error.status === 504 ? 'Gateway Timeout' : 'Bad Gateway';
+}
+
+class UpgradeExchange {
+  private readonly tried = new Set<string>();
+  private upstream: Socket | null = null;
+  private endpoint: BalancerEndpoint | null = null;
+  private partial: Buffer | null = null;
+  private responded = false;
+  private done = false;
+
+  constructor(
+    private readonly runtime: ServiceRuntime,
+    private readonly cluster: ClusterRuntime,
+    private readonly client: Socket,
+    /** Bytes node:http read after the head: the start of the body, or of the tunnel's data. */
+    private readonly early: Buffer,
+    private readonly method: string,
+    /** The protocols a 101 may switch to; null: this request must not become a tunnel. */
+    private readonly protocols: string[] | null,
+    /** Request body bytes to forward before the response (Content-Length). */
+    private bodyRemaining: number,
+  ) {
+    client.pause();
+    client.once('close', () => this.upstream?.destroy());
+  }
+
+  attempt(headFor: (endpointKey: string) => string): void {
+    const { runtime, cluster, client, tried } = this;
     if (client.destroyed) return;
-    const endpoint = tried.size <= retries ? cluster.balancer.pick({ clientKey: client.remoteAddress, exclude: tried }) : undefined;
-    if (!endpoint) {
-      const e = tried.size === 0 ? HTTP_ERRORS.NO_ENDPOINT : HTTP_ERRORS.CONNECT_FAILED;
-      runtime.state.failed++;
-      client.end(rawErrorResponse(e.status, e.text, e.code));
-      return;
-    }
+    const endpoint = tried.size <= runtime.config.retries ? cluster.balancer.pick({ clientKey: client.remoteAddress, exclude: tried }) : undefined;
+    if (!endpoint) return this.answer(tried.size === 0 ? HTTP_ERRORS.NO_ENDPOINT : HTTP_ERRORS.CONNECT_FAILED);
     tried.add(endpoint.key);
     const upstream = connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
-    upstream.setTimeout(timeouts.connect);
+    upstream.setTimeout(runtime.config.timeouts.connect);
     const fail = (): void => {
       upstream.destroy();
       recordFailure(endpoint.state, cluster.config.health.passive);
-      attempt();
+      this.attempt(headFor);
     };
     upstream.once('timeout', fail);
     upstream.once('error', fail);
     upstream.once('connect', () => {
       upstream.off('timeout', fail);
       upstream.off('error', fail);
-      recordSuccess(endpoint.state);
-      endpoint.state.active++;
-      endpoint.state.total++;
-      upstream.setTimeout(timeouts.idle);
-      client.setTimeout(timeouts.idle);
-      const closeBoth = (): void => {
-        client.destroy();
-        upstream.destroy();
-      };
-      upstream.on('timeout', closeBoth);
-      client.on('timeout', closeBoth);
-      upstream.on('error', closeBoth);
-      client.on('error', closeBoth);
-      upstream.once('close', () => {
-        endpoint.state.active--;
-        client.destroy();
-      });
-      client.once('close', () => upstream.destroy());
-      upstream.write(text);
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
+      this.connected(endpoint, upstream, headFor(endpoint.key));
     });
+  }
+
+  private connected(endpoint: BalancerEndpoint, upstream: Socket, head: string): void {
+    const { client, runtime } = this;
+    if (client.destroyed) return void upstream.destroy();
+    this.upstream = upstream;
+    this.endpoint = endpoint;
+    endpoint.state.active++;
+    endpoint.state.total++;
+    upstream.once('close', () => {
+      endpoint.state.active--;
+      if (!this.done && !this.responded) this.fail(HTTP_ERRORS.UPSTREAM_FAILED);
+      else client.destroySoon();
+    });
+    upstream.on('error', () => upstream.destroy());
+    upstream.setTimeout(runtime.config.timeouts.response, () => {
+      if (!this.responded) this.fail(HTTP_ERRORS.RESPONSE_TIMEOUT);
+      else this.closeBoth();
+    });
+    upstream.write(head, 'latin1');
+    this.sendBody();
+    upstream.on('data', this.onUpstreamData);
+  }
+
+  /** Forwards exactly the declared body: nothing more of the client's bytes goes anywhere yet. */
+  private sendBody(): void {
+    const { client, early } = this;
+    const upstream = this.upstream!;
+    if (this.bodyRemaining === 0) return;
+    const first = early.subarray(0, this.bodyRemaining);
+    this.bodyRemaining -= first.length;
+    if (first.length > 0) upstream.write(first);
+    if (this.bodyRemaining === 0) return;
+    const onData = (chunk: Buffer): void => {
+      const part = chunk.subarray(0, this.bodyRemaining);
+      this.bodyRemaining -= part.length;
+      if (!upstream.write(part)) {
+        client.pause();
+        upstream.once('drain', () => client.resume());
+      }
+      if (this.bodyRemaining === 0) {
+        client.off('data', onData);
+        client.pause();
+        // Bytes beyond the body are the tunnel's (after a 101) or are never read.
+        if (part.length < chunk.length) client.unshift(chunk.subarray(part.length));
+      }
+    };
+    client.on('data', onData);
+    client.resume();
+  }
+
+  private readonly onUpstreamData = (chunk: Buffer): void => {
+    if (this.responded) return;
+    const buf = this.partial === null ? chunk : Buffer.concat([this.partial, chunk]);
+    this.partial = null;
+    let offset = 0;
+    for (;;) {
+      const end = buf.indexOf(CRLFCRLF, offset);
+      if (end === -1) {
+        if (buf.length - offset > MAX_RESPONSE_HEAD || buf.indexOf('\n\n', offset) !== -1) return this.fail(HTTP_ERRORS.BAD_RESPONSE);
+        this.partial = buf.subarray(offset);
+        return;
+      }
+      let head: ResponseHead;
+      try {
+        head = parseResponseHead(buf.toString('latin1', offset, end), this.method);
+      } catch (err) {
+        if (err instanceof BadResponseError) return this.fail(HTTP_ERRORS.BAD_RESPONSE);
+        throw err;
+      }
+      offset = end + 4;
+      if (head.status === 101) return this.switchProtocols(head, buf.subarray(offset));
+      if (head.status >= 200) return this.forwardResponse(head, buf.subarray(offset));
+      // Other 1xx (100 Continue, 103 Early Hints): interim, the final response follows.
+    }
   };
-  attempt();
+
+  /** A 101 for a protocol the client asked for: from now on, bytes flow both ways untouched. */
+  private switchProtocols(head: ResponseHead, rest: Buffer): void {
+    const protocols = this.protocols;
+    const chosen = protocolsOf(head.upgrade);
+    if (protocols === null || chosen.length !== 1 || !protocols.includes(chosen[0]) || this.bodyRemaining > 0) return this.fail(HTTP_ERRORS.BAD_RESPONSE);
+    const text = formatResponseHead(head, ['connection', 'upgrade', 'upgrade', head.upgrade!]);
+    if (text === null) return this.fail(HTTP_ERRORS.BAD_RESPONSE);
+    const { client, runtime } = this;
+    const upstream = this.upstream!;
+    this.responded = true;
+    recordSuccess(this.endpoint!.state);
+    runtime.state.responses[1]++;
+    upstream.off('data', this.onUpstreamData);
+    client.write(text, 'latin1');
+    if (rest.length > 0) client.write(rest);
+    const idle = runtime.config.timeouts.idle;
+    upstream.setTimeout(idle, this.closeBoth);
+    client.setTimeout(idle, this.closeBoth);
+    client.on('error', this.closeBoth);
+    if (this.early.length > 0) upstream.write(this.early);
+    upstream.pipe(client);
+    client.pipe(upstream);
+    client.resume();
+  }
+
+  /** Anything but a 101: one response, framed by hitless, then the client connection closes. */
+  private forwardResponse(head: ResponseHead, rest: Buffer): void {
+    const text = formatResponseHead(head, head.framing === 'none' || head.framing === 'length' ? ['connection', 'close'] : ['transfer-encoding', 'chunked', 'connection', 'close']);
+    if (text === null) return this.fail(HTTP_ERRORS.BAD_RESPONSE);
+    const { client, runtime } = this;
+    const upstream = this.upstream!;
+    this.responded = true;
+    if (head.status >= 500) recordFailure(this.endpoint!.state, this.cluster.config.health.passive);
+    else recordSuccess(this.endpoint!.state);
+    runtime.state.responses[Math.floor(head.status / 100)]++;
+    upstream.off('data', this.onUpstreamData);
+    upstream.setTimeout(runtime.config.timeouts.idle);
+    client.write(text, 'latin1');
+    const body = new ResponseBody(head, client, upstream, () => this.finish());
+    upstream.on('data', (chunk: Buffer) => body.feed(chunk));
+    upstream.once('end', () => body.upstreamEnded());
+    body.feed(rest);
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.upstream?.destroy();
+    this.client.end();
+    this.client.destroySoon();
+  }
+
+  private fail(error: HttpError): void {
+    if (this.endpoint !== null && error !== HTTP_ERRORS.NO_ENDPOINT) recordFailure(this.endpoint.state, this.cluster.config.health.passive);
+    if (this.responded) return this.closeBoth();
+    this.responded = true;
+    this.upstream?.destroy();
+    this.answer(error);
+  }
+
+  private answer(error: HttpError): void {
+    this.done = true;
+    refuse(this.runtime, this.client, error);
+  }
+
+  private readonly closeBoth = (): void => {
+    this.done = true;
+    this.client.destroy();
+    this.upstream?.destroy();
+  };
+}
+
+/** The body of a non-101 answer, delimited by its own framing and re-chunked where needed. */
+class ResponseBody {
+  private remaining: number;
+  private readonly decoder: ChunkedDecoder | null;
+  private ended = false;
+
+  constructor(
+    private readonly head: ResponseHead,
+    private readonly client: Socket,
+    private readonly upstream: Socket,
+    private readonly onEnd: () => void,
+  ) {
+    this.remaining = head.framing === 'length' ? head.contentLength : 0;
+    this.decoder = head.framing === 'chunked' ? new ChunkedDecoder() : null;
+    if (head.framing === 'none') this.end();
+  }
+
+  feed(chunk: Buffer): void {
+    if (this.ended || chunk.length === 0) return;
+    const framing = this.head.framing;
+    if (framing === 'length') {
+      const part = chunk.subarray(0, this.remaining);
+      this.remaining -= part.length;
+      this.write(part);
+      if (this.remaining === 0) this.end();
+    } else if (this.decoder !== null) {
+      let end: number;
+      try {
+        end = this.decoder.feed(chunk, 0, (slice) => this.writeChunk(slice));
+      } catch {
+        return this.cut();
+      }
+      if (end >= 0) {
+        this.client.write('0\r\n\r\n', 'latin1');
+        this.end();
+      }
+    } else this.writeChunk(chunk); // delimited by the endpoint closing
+  }
+
+  upstreamEnded(): void {
+    if (this.ended) return;
+    if (this.head.framing !== 'close') return this.cut();
+    this.client.write('0\r\n\r\n', 'latin1');
+    this.end();
+  }
+
+  private writeChunk(slice: Buffer): void {
+    if (slice.length === 0) return;
+    this.client.write(`${slice.length.toString(16)}\r\n`, 'latin1');
+    this.client.write(slice);
+    this.write('\r\n');
+  }
+
+  /** Backpressure: the endpoint is read only as fast as the client takes the bytes. */
+  private write(data: Buffer | string): void {
+    if (this.client.write(data)) return;
+    this.upstream.pause();
+    this.client.once('drain', () => this.upstream.resume());
+  }
+
+  /** The endpoint's body was cut or malformed: the client sees a truncated response. */
+  private cut(): void {
+    this.ended = true;
+    this.client.destroy();
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.onEnd();
+  }
 }

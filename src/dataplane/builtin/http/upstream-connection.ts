@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { BadResponseError, parseResponseHead, type ResponseHead } from './response-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
+import { currentTurn, markTurn } from './loop-turn.js';
 
 /** A response head larger than this is refused (502), as HAProxy's tune.bufsize does. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -83,6 +84,9 @@ export class UpstreamConnection implements HasDeadline {
   private chunked: ChunkedDecoder | null = null;
   private requestDone = false;
   private reusable = true;
+  /** Loop turn in which the connection went idle, and in which the current request was written. */
+  private idleTurn = -1;
+  private sentTurn = -1;
 
   private readonly socket: Socket;
   /** onData asked to wait: reading stops until resume(). */
@@ -113,6 +117,7 @@ export class UpstreamConnection implements HasDeadline {
     this.head = null;
     this.chunked = null;
     this.requestDone = false;
+    if (this.exchanges > 0) this.sentTurn = markTurn();
     this.socket.write(head, 'latin1');
     if (this.phase === Phase.Connecting) return; // onConnect continues
     this.phase = Phase.AwaitingHead;
@@ -155,11 +160,15 @@ export class UpstreamConnection implements HasDeadline {
   parkIdle(keepAliveMs: number): void {
     this.phase = Phase.Idle;
     this.deadline = deadlineAfter(keepAliveMs);
+    this.idleTurn = markTurn();
   }
 
-  /** Idle in the pool and still open: may carry the next exchange. */
+  /**
+   * Idle in the pool, still open, and idle since an earlier loop turn: bytes the endpoint sent
+   * after its response (which close the connection when read) get one poll to show up first.
+   */
   get usable(): boolean {
-    return this.phase === Phase.Idle && !this.socket.destroyed;
+    return this.phase === Phase.Idle && !this.socket.destroyed && this.idleTurn !== currentTurn();
   }
 
   close(): void {
@@ -213,6 +222,12 @@ export class UpstreamConnection implements HasDeadline {
     }
     let start = 0;
     if (this.head === null) {
+      if (this.partialHead === null && this.sentTurn === currentTurn()) {
+        // Read in the turn the request was written: these bytes were sent before the endpoint
+        // had the request, so they answer something else. Not this client's answer; retried.
+        this.fail('RESET', 'unsolicited bytes on a reused connection');
+        return;
+      }
       if (this.partialHead !== null) {
         buf = Buffer.concat([this.partialHead, buf]);
         this.partialHead = null;
@@ -233,6 +248,12 @@ export class UpstreamConnection implements HasDeadline {
         return -1;
       }
       if (end === -1) {
+        // A head with bare-LF line ends would never show its CRLFCRLF: refuse it now, not at
+        // the response timeout (RFC 9112 §2.2 lets a recipient refuse them; HAProxy does too).
+        if (hasBareLf(buf, offset)) {
+          this.fail('BAD_RESPONSE', 'response head with bare LF line endings');
+          return -1;
+        }
         this.partialHead = offset === 0 ? buf : buf.subarray(offset);
         return -1;
       }
@@ -340,4 +361,10 @@ export class UpstreamConnection implements HasDeadline {
     if (this.handler !== null) this.fail('RESET', 'the connection closed');
     else this.close();
   };
+}
+
+/** A LF not preceded by CR at or after `from`. */
+function hasBareLf(buf: Buffer, from: number): boolean {
+  for (let i = buf.indexOf(10, from); i !== -1; i = buf.indexOf(10, i + 1)) if (i === from || buf[i - 1] !== 13) return true;
+  return false;
 }
