@@ -23,7 +23,7 @@ const DURATION = 'duration (500ms, 2s, 10m, 1h)';
 const timeouts = (prefix: string): Record<string, KeyText> => ({
   [`${prefix}`]: { text: 'Timeouts.' },
   [`${prefix}.connect`]: { type: DURATION, default: ms(t.connect), text: "Time for an endpoint's TCP handshake before the next endpoint is tried." },
-  [`${prefix}.idle`]: { type: DURATION, default: `${ms(t.idle)} (tcp), ${ms(DEFAULTS.httpIdle)} (http keep-alive)`, text: 'Without traffic for this long, a proxied connection is closed (0: never).' },
+  [`${prefix}.idle`]: { type: DURATION, default: `${ms(t.idle)} (tcp), ${ms(DEFAULTS.httpIdle)} (http keep-alive)`, text: 'Without traffic for this long, a proxied connection is closed (0: never). HTTP: also the longest pause within a request body; a stalled upload is answered 408.' },
   [`${prefix}.drain`]: { type: DURATION, default: ms(t.drain), text: 'Connections of a removed listener or service may finish for this long, then are closed.' },
   [`${prefix}.header`]: { type: DURATION, default: ms(t.header), text: "HTTP: time to receive a request's headers (slowloris guard); 408 after it." },
   [`${prefix}.response`]: { type: DURATION, default: ms(t.response), text: 'HTTP: time for an endpoint to start its response; 504 after it.' },
