@@ -14,9 +14,31 @@ export interface HasDeadline {
 const watched = new Set<HasDeadline>();
 let timer: NodeJS.Timeout | null = null;
 
+/**
+ * At most this many timeouts fire per pass; the rest fire on the next turn of the event loop.
+ * Thousands of connections opened together (a slowloris wave) also expire together, and firing
+ * them all in one callback would stall every other request for that long.
+ */
+const BATCH = 256;
+let continuation = false;
+
 function sweep(): void {
   const now = performance.now();
-  for (const item of watched) if (item.deadline <= now) item.onDeadline(now);
+  let fired = 0;
+  for (const item of watched) {
+    if (item.deadline > now) continue;
+    item.onDeadline(now);
+    if (++fired === BATCH) {
+      if (!continuation) {
+        continuation = true;
+        setImmediate(() => {
+          continuation = false;
+          sweep();
+        });
+      }
+      return;
+    }
+  }
   if (watched.size === 0 && timer !== null) {
     clearInterval(timer);
     timer = null;

@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import type { BodySink, ClientSide } from './client-side.js';
 import { errorResponseText, rawErrorResponse, type HttpError } from './errors.js';
 import { forwardableHead, type ResponseHead } from './response-head.js';
-import { couldStartRequestHead, parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
+import { couldContinueRequestHead, parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -48,6 +48,8 @@ export class RawConnection implements HasDeadline {
   private buffered: Buffer | null = null;
   /** `buffered` holds the start of a head: its blank line is looked for from here on. */
   private scanFrom = 0;
+  /** The buffer `buffered` grows in while a head arrives in pieces (see hold). */
+  private store: Buffer | null = null;
   private awaitingHead = false;
   private exchange: RawExchange | null = null;
   /** Request body bytes still to come from the client for the current exchange. */
@@ -121,13 +123,36 @@ export class RawConnection implements HasDeadline {
       }
       this.bodyRemaining -= body.length;
     }
-    if (chunk !== null) this.buffered = this.buffered === null ? chunk : Buffer.concat([this.buffered, chunk]);
+    if (chunk !== null) this.hold(chunk);
     // The body goes after the read-ahead is stored: delivering its last byte can complete the
     // exchange, which then looks at `buffered` for the next request.
     if (body !== null) ex!.body(body, this.bodyRemaining === 0);
     if (this.exchange === null) this.next();
     else this.updateFlow();
   };
+
+  /**
+   * Appends read-ahead bytes to `buffered`. A head arriving in many small pieces (a slow or
+   * hostile client) grows one backing buffer by doubling instead of copying everything held on
+   * every read: O(n) for a head sent byte by byte, not O(n²).
+   */
+  private hold(chunk: Buffer): void {
+    const held = this.buffered;
+    if (held === null) {
+      this.buffered = chunk;
+      return;
+    }
+    const length = held.length + chunk.length;
+    let store = this.store;
+    if (store === null || held.buffer !== store.buffer || held.byteOffset !== store.byteOffset || length > store.length) {
+      // allocUnsafeSlow: a buffer of its own, never a slice of Node's shared pool.
+      store = Buffer.allocUnsafeSlow(Math.max(2 * length, 1024));
+      held.copy(store, 0);
+      this.store = store;
+    }
+    chunk.copy(store, held.length);
+    this.buffered = store.subarray(0, length);
+  }
 
   private readonly onEnd = (): void => {
     this.clientEnded = true;
@@ -161,7 +186,7 @@ export class RawConnection implements HasDeadline {
         if (end === -1) {
           // Part of a head (a big one in several segments, or a slow client): wait for the rest,
           // unless it is already too big or cannot become a head this path takes.
-          if (buf.length > this.host.maxHeaderBytes || !couldStartRequestHead(buf.toString('latin1'))) return this.detach(buf);
+          if (buf.length > this.host.maxHeaderBytes || !couldContinueRequestHead(buf, this.scanFrom)) return this.detach(buf);
           this.scanFrom = buf.length > 3 ? buf.length - 3 : 0;
           if (!this.awaitingHead) {
             this.awaitingHead = true;
@@ -172,6 +197,7 @@ export class RawConnection implements HasDeadline {
           break;
         }
         this.scanFrom = 0;
+        this.store = null;
         this.awaitingHead = false;
         const head = end + 4 > this.host.maxHeaderBytes ? null : parseRequestHead(buf.toString('latin1', 0, end));
         if (head === null) return this.detach(buf);
@@ -220,6 +246,7 @@ export class RawConnection implements HasDeadline {
   release(): void {
     this.detached = true;
     this.buffered = null;
+    this.store = null;
     unwatchDeadline(this);
     const s = this.socket;
     s.off('data', this.onData);

@@ -96,6 +96,19 @@ export function couldStartRequestHead(text: string): boolean {
   return METHODS.has(text.slice(0, sp));
 }
 
+/**
+ * couldStartRequestHead for a head that grows read by read: the bytes before `from` were checked
+ * by an earlier call, so only the new ones are, and the method from the first few bytes.
+ */
+export function couldContinueRequestHead(buf: Buffer, from: number): boolean {
+  for (let i = from; i < buf.length; i++) {
+    const c = buf[i];
+    if (c < 0x20 ? c !== 9 && c !== 10 && c !== 13 : c > 0x7e) return false;
+  }
+  // The longest method here is 7 bytes: its space, if any, is within the first 8.
+  return couldStartRequestHead(buf.toString('latin1', 0, Math.min(buf.length, 8)));
+}
+
 /** The field value between `start` and `end` without leading or trailing spaces and tabs. */
 function trimOws(text: string, start: number, end: number): string {
   while (start < end && (text.charCodeAt(start) === 32 || text.charCodeAt(start) === 9)) start++;
