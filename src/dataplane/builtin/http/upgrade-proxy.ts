@@ -6,7 +6,7 @@
 // smuggling class). `h2c` (and any upgrade in an HTTP/1.0 request, RFC 9110 §7.8) is not
 // offered to the endpoint: hitless has no HTTP/2, so the request is forwarded as plain HTTP/1.1.
 import { connect, type Socket } from 'node:net';
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { ServiceRuntime } from '../service-runtime.js';
 import { scanRequestHeaders, requestHead } from './headers.js';
 import { resolveTarget } from './request-target.js';
@@ -55,12 +55,24 @@ export function proxyUpgrade(req: IncomingMessage, client: Socket, head: Buffer,
 function refuse(runtime: ServiceRuntime, client: Socket, error: HttpError): void {
   runtime.state.failed++;
   runtime.state.responses[Math.floor(error.status / 100)]++;
-  client.end(rawErrorResponse(error.status, reasonOf(error), error.code));
-  client.destroySoon();
+  client.write(rawErrorResponse(error.status, STATUS_CODES[error.status] ?? 'Error', error.code), 'latin1');
+  lingeringClose(client);
 }
 
-function reasonOf(error: HttpError): string {
-  return error.status === 400 ? 'Bad Request' : error.status === 503 ? 'Service Unavailable' : error.status === 504 ? 'Gateway Timeout' : 'Bad Gateway';
+/** How long a closing client's further bytes are read and dropped (nginx's lingering_close). */
+const LINGER_MS = 2_000;
+
+/**
+ * Ends the connection after what was written, reading and dropping whatever the client still
+ * sends: closing a socket with unread bytes makes the kernel send a reset, which can destroy the
+ * answer before the client has read it.
+ */
+function lingeringClose(client: Socket): void {
+  client.on('data', () => {});
+  client.resume();
+  client.end();
+  const timer = setTimeout(() => client.destroy(), LINGER_MS).unref();
+  client.once('close', () => clearTimeout(timer));
 }
 
 class UpgradeExchange {
@@ -68,6 +80,8 @@ class UpgradeExchange {
   private upstream: Socket | null = null;
   private endpoint: BalancerEndpoint | null = null;
   private partial: Buffer | null = null;
+  /** What of `early` is left once the body took its part: the tunnel's first bytes. */
+  private earlyRest: Buffer;
   private responded = false;
   private done = false;
 
@@ -83,6 +97,7 @@ class UpgradeExchange {
     /** Request body bytes to forward before the response (Content-Length). */
     private bodyRemaining: number,
   ) {
+    this.earlyRest = early.subarray(Math.min(bodyRemaining, early.length));
     client.pause();
     client.once('close', () => this.upstream?.destroy());
   }
@@ -203,7 +218,7 @@ class UpgradeExchange {
     upstream.setTimeout(idle, this.closeBoth);
     client.setTimeout(idle, this.closeBoth);
     client.on('error', this.closeBoth);
-    if (this.early.length > 0) upstream.write(this.early);
+    if (this.earlyRest.length > 0) upstream.write(this.earlyRest);
     upstream.pipe(client);
     client.pipe(upstream);
     client.resume();
@@ -232,8 +247,7 @@ class UpgradeExchange {
     if (this.done) return;
     this.done = true;
     this.upstream?.destroy();
-    this.client.end();
-    this.client.destroySoon();
+    lingeringClose(this.client);
   }
 
   private fail(error: HttpError): void {
