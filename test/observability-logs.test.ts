@@ -96,9 +96,13 @@ services:
     );
   });
 
-  it('writes one access line per tcp connection with its bytes', async () => {
+  it('writes one access line per tcp connection with its bytes and the client address', async () => {
+    let local = '';
     await new Promise<void>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port: ports.raw }, () => s.write('GET / HTTP/1.0\r\n\r\n'));
+      const s = connect({ host: '127.0.0.1', port: ports.raw }, () => {
+        local = `${s.localAddress}:${s.localPort}`;
+        s.write('GET / HTTP/1.0\r\n\r\n');
+      });
       s.resume();
       s.on('close', () => resolve());
       s.on('error', () => resolve());
@@ -107,6 +111,7 @@ services:
     const got = await waitFor('a tcp access line', () => (lines(file).length >= 1 ? lines(file) : undefined), { timeoutMs: 5_000 });
     const r = JSON.parse(got[0]) as Record<string, unknown>;
     assert.equal(r.mode, 'tcp');
+    assert.equal(r.client, local, 'the client address as hitless saw it at accept (it logged -:0)');
     assert.equal(r.service, 'raw');
     assert.equal(r.endpoint, backends[1].address);
     assert.equal(r.bytes_in, 'GET / HTTP/1.0\r\n\r\n'.length);

@@ -54,12 +54,12 @@ export function observeHttpExchange(
 }
 
 /** tcp mode: one line per closed client connection (no latency histogram: connections, not requests). */
-export function observeTcpConnection(runtime: ServiceRuntime, client: Socket, startedMs: number, endpoint: string | null, tries: number, failed: boolean): void {
+export function observeTcpConnection(runtime: ServiceRuntime, client: Socket, peer: string, startedMs: number, endpoint: string | null, tries: number, failed: boolean): void {
   const log = runtime.accessLog;
   if (log === null) return;
   log({
     time: new Date().toISOString(),
-    client: peerOf(client),
+    client: peer,
     service: runtime.config.name,
     mode: 'tcp',
     cluster: runtime.defaultCluster.config.name,
@@ -75,7 +75,8 @@ export function observeTcpConnection(runtime: ServiceRuntime, client: Socket, st
   });
 }
 
-function peerOf(socket: Socket): string {
+/** `ip:port` of a connected socket (IPv6 in brackets); read while the socket is open. */
+export function peerOf(socket: Socket): string {
   const ip = socket.remoteAddress ?? '-';
   return ip.includes(':') ? `[${ip}]:${socket.remotePort ?? 0}` : `${ip}:${socket.remotePort ?? 0}`;
 }

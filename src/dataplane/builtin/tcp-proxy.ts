@@ -6,7 +6,7 @@ import { connect, type Socket } from 'node:net';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import { recordFailure, recordSuccess } from './passive-health.js';
-import { observeTcpConnection } from './exchange-observer.js';
+import { observeTcpConnection, peerOf } from './exchange-observer.js';
 
 export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): void {
   const service = runtime.state;
@@ -24,9 +24,11 @@ export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): voi
   runtime.connections.add(client);
   // For the access log (observability): which endpoint served the connection, and since when.
   const started = performance.now();
+  // The peer is read now: once the socket has closed, Node no longer knows it (the log said -:0).
+  const peer = runtime.accessLog === null ? '' : peerOf(client);
   let connected: string | null = null;
   client.once('close', () => {
-    observeTcpConnection(runtime, client, started, connected, tried.size, connected === null);
+    observeTcpConnection(runtime, client, peer, started, connected, tried.size, connected === null);
     service.active--;
     runtime.connections.delete(client);
     service.bytesIn += client.bytesRead;
