@@ -14,7 +14,8 @@
 import assert from 'node:assert/strict';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { HTTP_ERRORS, rawErrorResponse } from '../src/dataplane/builtin/http/errors.js';
+import { STATUS_CODES } from 'node:http';
+import { HTTP_ERRORS, rawErrorResponse, type HttpError } from '../src/dataplane/builtin/http/errors.js';
 import { RawConnection, rawConnectionOf, type RawExchange, type RawHost } from '../src/dataplane/builtin/http/raw-client.js';
 import { couldStartRequestHead, parseRequestHead } from '../src/dataplane/builtin/http/request-head.js';
 import type { ResponseHead } from '../src/dataplane/builtin/http/response-head.js';
@@ -60,6 +61,13 @@ class TestHost implements RawHost {
     this.served.push(ex);
     this.events.push(`serve ${ex.method} ${ex.url}`);
     this.onServe(ex);
+  }
+
+  /** As the frontend answers: the error response, then the connection closes. */
+  refuse(socket: Socket, error: HttpError): void {
+    this.events.push(`refuse ${error.status}`);
+    socket.end(rawErrorResponse(error.status, STATUS_CODES[error.status] ?? 'Error', error.code));
+    socket.destroySoon();
   }
 
   fallback(socket: Socket, unread: Buffer | null, clientEnded: boolean): void {

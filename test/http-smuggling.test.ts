@@ -410,6 +410,26 @@ describe('Host and the request target (RFC 9112 §3.2)', () => {
     assert.equal(main.seen.length + hostA.seen.length, 0);
   });
 
+  it('after a response that closes the connection, pipelined bytes are neither proxied nor answered (node:http path)', async () => {
+    fresh();
+    const shapes = [
+      // hitless refuses the first request (close), llhttp would reject the second.
+      'GET /two HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\nGARBAGE\r\n\r\n',
+      // the client asked to close; a second request follows anyway.
+      'GET /closing HTTP/1.0\r\nHost: x\r\n\r\nGET /after-close HTTP/1.1\r\nHost: x\r\n\r\n',
+    ];
+    const statuses: number[] = [];
+    for (const shape of shapes) {
+      const c = await Wire.open(port);
+      c.send(shape);
+      statuses.push((await c.response(shape.slice(0, 20))).status);
+      const rest = await c.closedByPeer('closed after the first answer');
+      assert.equal(rest, '', `nothing after the closing response: ${JSON.stringify(rest)}`);
+    }
+    assert.deepEqual(statuses, [400, 200]);
+    assert.deepEqual(main.seen.map((r) => r.target), ['/closing']);
+  });
+
   it('an absolute-form target is routed on its authority and path, and forwarded in origin-form with that Host', async () => {
     fresh();
     const c = await Wire.open(port);

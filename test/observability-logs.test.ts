@@ -119,6 +119,44 @@ services:
     assert.equal(r.error, null);
   });
 
+  it("logs hitless's own refusals (414, 400 from hitless and from llhttp) with their codes", async () => {
+    const send = (text: string) =>
+      new Promise<void>((resolve) => {
+        const s = connect({ host: '127.0.0.1', port: ports.web }, () => s.write(text));
+        s.resume();
+        s.on('close', () => resolve());
+        s.on('error', () => resolve());
+      });
+    await send(`GET /long-${'x'.repeat(9000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await send('GET /two-hosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n');
+    await send('GET nonsense HTTP/1.1\r\nHost: a\r\n\r\n');
+    const file = join(h!.dir, 'web.log');
+    const refused = await waitFor('three refusal lines', () => {
+      const records = lines(file).map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.error !== null);
+      return records.length >= 3 ? records : undefined;
+    }, { timeoutMs: 5_000 });
+    const byPath = new Map(refused.map((r) => [String(r.path).slice(0, 10), [r.status, r.error]]));
+    assert.deepEqual(byPath.get('/long-xxxx'), [414, 'HITLESS_ERR_URL_TOO_LONG']);
+    assert.deepEqual(byPath.get('/two-hosts'), [400, 'HITLESS_ERR_BAD_REQUEST']);
+    // llhttp refused this one before a request existed: no method or path to log.
+    assert.deepEqual(byPath.get('null'), [400, 'HITLESS_ERR_BAD_REQUEST']);
+  });
+
+  it('logs an upgrade request once, with what it became', async () => {
+    await new Promise<void>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port: ports.web }, () => s.write('GET /ws-refused HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+      s.resume();
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+    });
+    const file = join(h!.dir, 'web.log');
+    const line = await waitFor('the upgrade line', () => lines(file).map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.path === '/ws-refused'), { timeoutMs: 5_000 });
+    // The endpoint answered 200, not 101: forwarded as one response, then the connection closed.
+    assert.equal(line.status, 200);
+    assert.equal(line.error, null);
+    assert.equal(line.endpoint, backends[0].address);
+  });
+
   it('logs an apply with what it added, changed and removed by name, and audits it in the main log', async () => {
     const changed = config.replace(`endpoints: [${backends[0].address}]`, `endpoints: [${backends[0].address}, ${backends[1].address}]`);
     const res = await httpRequest({ socketPath }, 'PUT', '/config', changed, { 'content-type': 'application/yaml' });

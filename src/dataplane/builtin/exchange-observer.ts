@@ -53,6 +53,70 @@ export function observeHttpExchange(
   });
 }
 
+/**
+ * An answer hitless gave before any request could be read (llhttp refused the bytes, a head did
+ * not arrive in time, CONNECT): counted by status class and logged, with no method or path to name.
+ */
+export function observeRefusal(runtime: ServiceRuntime, client: Socket, status: number, code: string): void {
+  const state = runtime.state;
+  state.total++;
+  state.failed++;
+  state.responses[Math.floor(status / 100)]++;
+  const log = runtime.accessLog;
+  if (log === null) return;
+  log({
+    time: new Date().toISOString(),
+    client: peerOf(client),
+    service: runtime.config.name,
+    mode: 'http',
+    cluster: null,
+    endpoint: null,
+    method: null,
+    path: null,
+    status,
+    bytes_in: 0,
+    bytes_out: 0,
+    duration_ms: 0,
+    retries: 0,
+    error: code,
+  });
+}
+
+/** What an upgrade request became, filled in as it goes; logged once, when the client connection closes. */
+export interface UpgradeRecord {
+  readonly peer: string;
+  readonly started: number;
+  readonly method: string;
+  readonly path: string;
+  cluster: string | null;
+  endpoint: string | null;
+  /** 101 for a tunnel, the forwarded status, or hitless's own answer; 0 if none was sent. */
+  status: number;
+  error: string | null;
+}
+
+/** One access-log line per upgrade request (a tunnel's bytes included), at the connection's end. */
+export function observeUpgrade(runtime: ServiceRuntime, client: Socket, record: UpgradeRecord): void {
+  const log = runtime.accessLog;
+  if (log === null) return;
+  log({
+    time: new Date().toISOString(),
+    client: record.peer,
+    service: runtime.config.name,
+    mode: 'http',
+    cluster: record.cluster,
+    endpoint: record.endpoint,
+    method: record.method,
+    path: record.path,
+    status: record.status,
+    bytes_in: client.bytesRead,
+    bytes_out: client.bytesWritten,
+    duration_ms: Math.round((performance.now() - record.started) * 1000) / 1000,
+    retries: 0,
+    error: record.error ?? (record.status === 0 ? INCOMPLETE : null),
+  });
+}
+
 /** tcp mode: one line per closed client connection (no latency histogram: connections, not requests). */
 export function observeTcpConnection(runtime: ServiceRuntime, client: Socket, peer: string, startedMs: number, endpoint: string | null, tries: number, failed: boolean): void {
   const log = runtime.accessLog;

@@ -3,15 +3,16 @@
 // connection from then on. Each request is routed by the runtime the listener has *now*, so a
 // keep-alive client's next request follows the new config while its connection stays open
 // (issue 3's promise).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServiceRuntime } from '../service-runtime.js';
 import { proxyHttpRequest } from './http-proxy.js';
-import { NodeClient } from './node-client.js';
+import { closeAfterThis, isClosing, NodeClient } from './node-client.js';
 import type { ClientSide } from './client-side.js';
 import { RawConnection, rawConnectionOf, type RawExchange, type RawHost } from './raw-client.js';
 import { proxyUpgrade } from './upgrade-proxy.js';
-import { HTTP_ERRORS, rawErrorResponse } from './errors.js';
+import { HTTP_ERRORS, rawErrorResponse, type HttpError } from './errors.js';
+import { observeRefusal } from '../exchange-observer.js';
 
 /** How often Node checks header/request timeouts; its 30 s default makes slowloris cheap. */
 const TIMEOUT_CHECK_MS = 1_000;
@@ -40,8 +41,8 @@ export class HttpFrontend implements RawHost {
       (req, res) => this.onRequest(req, res),
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(req, socket, head, this.current()));
-    this.server.on('clientError', onClientError);
-    this.server.on('connect', refuseConnect);
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+    this.server.on('connect', (_req: IncomingMessage, socket: Socket) => this.refuse(socket, HTTP_ERRORS.METHOD_NOT_ALLOWED));
     // With a listener, node:http no longer destroys a socket on timeouts.idle by itself: a request
     // whose body stalled is answered (408) and logged first; anything else closes as before.
     this.server.on('timeout', (socket: Socket) => {
@@ -139,13 +140,36 @@ export class HttpFrontend implements RawHost {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const client = new NodeClient(req, res);
     const socket = req.socket;
+    // Pipelined after a response that closes the connection: never proxied, never answered.
+    if (isClosing(socket)) return void req.resume();
+    // The client asked to close (Connection: close, or HTTP/1.0 without keep-alive).
+    if (!res.shouldKeepAlive) closeAfterThis(socket);
+    const client = new NodeClient(req, res);
     inFlight.set(socket, client);
     res.once('close', () => {
       if (inFlight.get(socket) === client) inFlight.delete(socket);
     });
     this.dispatch(client);
+  }
+
+  /** Malformed or too-slow requests that llhttp rejected: answer once, count, log, close; never throw. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    // Bytes after a closing response: the connection ends with that response, nothing more is said.
+    if (isClosing(socket)) return;
+    if (!socket.writable || ((err as { bytesParsed?: number }).bytesParsed === 0 && err.code === 'ECONNRESET')) {
+      socket.destroy();
+      return;
+    }
+    this.refuse(socket, PARSE_ERRORS[err.code ?? ''] ?? HTTP_ERRORS.BAD_REQUEST);
+  }
+
+  /** An answer before any request could be proxied: written, counted and logged, then the connection closes. */
+  refuse(socket: Socket, error: HttpError): void {
+    socket.on('error', () => {});
+    observeRefusal(this.current(), socket, error.status, error.code);
+    socket.end(rawErrorResponse(error.status, STATUS_CODES[error.status] ?? 'Error', error.code));
+    socket.destroySoon();
   }
 
   /** One request, from either parser, routed by the config as it is now. */
@@ -159,26 +183,7 @@ export class HttpFrontend implements RawHost {
 /** The request node:http is serving on a socket, for its timeout handler. */
 const inFlight = new WeakMap<Socket, NodeClient>();
 
-/** hitless is not a forward proxy: CONNECT gets 405 rather than node:http's silent close. */
-function refuseConnect(_req: IncomingMessage, socket: Socket): void {
-  const e = HTTP_ERRORS.METHOD_NOT_ALLOWED;
-  socket.on('error', () => {});
-  socket.end(rawErrorResponse(e.status, 'Method Not Allowed', e.code));
-  socket.destroySoon();
-}
-
-const PARSE_ERRORS: Record<string, [number, string, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'HITLESS_ERR_HEADERS_TOO_LARGE'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'HITLESS_ERR_HEADER_TIMEOUT'],
+const PARSE_ERRORS: Record<string, HttpError> = {
+  HPE_HEADER_OVERFLOW: HTTP_ERRORS.HEADERS_TOO_LARGE,
+  ERR_HTTP_REQUEST_TIMEOUT: HTTP_ERRORS.HEADER_TIMEOUT,
 };
-
-/** Malformed or too-slow requests: answer once, close, never throw. */
-function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || (err as { bytesParsed?: number }).bytesParsed === 0 && err.code === 'ECONNRESET') {
-    socket.destroy();
-    return;
-  }
-  const [status, reason, code] = PARSE_ERRORS[err.code ?? ''] ?? [400, 'Bad Request', 'HITLESS_ERR_BAD_REQUEST'];
-  socket.end(rawErrorResponse(status, reason, code));
-  socket.destroySoon();
-}

@@ -30,10 +30,7 @@ export function proxyHttpRequest(client: ClientSide, runtime: ServiceRuntime): v
   service.total++;
   service.active++;
   const url = client.url;
-  if (url.length > runtime.config.limits.maxUrlBytes) {
-    client.onClose(() => service.active--);
-    return answer(runtime, client, HTTP_ERRORS.URL_TOO_LONG, true);
-  }
+  if (url.length > runtime.config.limits.maxUrlBytes) return refuse(runtime, client, HTTP_ERRORS.URL_TOO_LONG);
   const target = resolveTarget(client.method, url);
   if (target === null) return refuse(runtime, client, HTTP_ERRORS.BAD_TARGET);
   // One pass over the raw headers gives the upstream headers, the host and the body framing,
@@ -54,9 +51,13 @@ const FAULT_ERROR: Record<HeaderFault, HttpError> = {
   'length-with-chunked': HTTP_ERRORS.INVALID_LENGTH,
 };
 
-/** A request hitless will not forward: answered here, and the connection closes after it. */
+/** A request hitless will not forward: answered here, logged, and the connection closes after it. */
 function refuse(runtime: ServiceRuntime, client: ClientSide, error: HttpError): void {
-  client.onClose(() => runtime.state.active--);
+  const started = performance.now();
+  client.onClose(() => {
+    runtime.state.active--;
+    observeHttpExchange(runtime, client, started, null, null, 0, 0, 0, error.code);
+  });
   answer(runtime, client, error, true);
 }
 

@@ -6,6 +6,21 @@ import type { BodySink, ClientSide } from './client-side.js';
 import { sendHttpError, type HttpError } from './errors.js';
 import { forwardableHead, type ResponseHead } from './response-head.js';
 
+/**
+ * Connections whose current response says Connection: close. node:http still parses what the
+ * client pipelined after it (and would answer a parse error there with a second response): those
+ * bytes must neither reach an endpoint nor be answered (RFC 9112 §9.6).
+ */
+const closing = new WeakSet<Socket>();
+
+export function isClosing(socket: Socket): boolean {
+  return closing.has(socket);
+}
+
+export function closeAfterThis(socket: Socket): void {
+  closing.add(socket);
+}
+
 export class NodeClient implements ClientSide {
   readonly method: string;
   readonly url: string;
@@ -107,6 +122,7 @@ export class NodeClient implements ClientSide {
   }
 
   sendError(error: HttpError, close: boolean): void {
+    if (close) closing.add(this.socket);
     sendHttpError(this.res, error, close);
   }
 
@@ -135,6 +151,7 @@ export class NodeClient implements ClientSide {
   }
 
   closeAfter(): void {
+    closing.add(this.socket);
     this.res.shouldKeepAlive = false;
   }
 }

@@ -11,7 +11,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BodySink, ClientSide } from './client-side.js';
-import { errorResponseText, rawErrorResponse, type HttpError } from './errors.js';
+import { errorResponseText, HTTP_ERRORS, type HttpError } from './errors.js';
 import { forwardableHead, type ResponseHead } from './response-head.js';
 import { couldContinueRequestHead, parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
@@ -31,6 +31,8 @@ export interface RawHost {
   idleTimeout(): number;
   /** Proxies one exchange (routing by the current config). */
   serve(exchange: RawExchange): void;
+  /** Answers `error` on a connection with no request to serve (counted, logged), then closes it. */
+  refuse(socket: Socket, error: HttpError): void;
   /** node:http takes the connection over, starting with `unread`; `clientEnded`: its FIN was read. */
   fallback(socket: Socket, unread: Buffer | null, clientEnded: boolean): void;
 }
@@ -99,8 +101,8 @@ export class RawConnection implements HasDeadline {
     const ex = this.exchange;
     if (ex === null && this.buffered !== null) {
       // A head begun and not finished in time (slowloris): answered as node:http does.
-      this.socket.write(rawErrorResponse(408, 'Request Timeout', 'HITLESS_ERR_HEADER_TIMEOUT'), 'latin1');
-      this.closeNow();
+      this.release();
+      this.host.refuse(this.socket, HTTP_ERRORS.HEADER_TIMEOUT);
     } else if (ex === null) this.socket.destroy();
     else if (this.bodyRemaining > 0) ex.bodyTimedOut();
     else this.deadline = Infinity;

@@ -15,6 +15,7 @@ import { recordFailure, recordSuccess } from '../passive-health.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { BadResponseError, formatResponseHead, parseResponseHead, type ResponseHead } from './response-head.js';
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
+import { observeUpgrade, peerOf, type UpgradeRecord } from '../exchange-observer.js';
 import type { ClusterRuntime } from '../service-runtime.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -36,23 +37,28 @@ export function proxyUpgrade(req: IncomingMessage, client: Socket, head: Buffer,
   client.once('close', () => runtime.connections.delete(client));
   const clientIp = client.remoteAddress ?? '';
   const method = req.method ?? 'GET';
+  const record: UpgradeRecord = { peer: runtime.accessLog === null ? '' : peerOf(client), started: performance.now(), method, path: req.url ?? '/', cluster: null, endpoint: null, status: 0, error: null };
+  client.once('close', () => observeUpgrade(runtime, client, record));
   const target = resolveTarget(method, req.url ?? '/');
-  if (target === null) return refuse(runtime, client, HTTP_ERRORS.BAD_TARGET);
+  if (target === null) return refuse(runtime, client, HTTP_ERRORS.BAD_TARGET, record);
   let upgrade: string | undefined;
   for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === 'upgrade') upgrade = req.rawHeaders[i + 1];
   const asked = protocolsOf(upgrade);
   const tunnel = req.httpVersion === '1.1' && asked.length > 0 && !asked.includes('h2c');
   const scan = scanRequestHeaders(req.rawHeaders, { clientIp, proto: 'http', upgrade: tunnel }, target.authority);
-  if (scan.fault !== null) return refuse(runtime, client, scan.fault === 'duplicate-host' ? HTTP_ERRORS.DUPLICATE_HOST : scan.fault === 'invalid-host' ? HTTP_ERRORS.INVALID_HOST : HTTP_ERRORS.INVALID_LENGTH);
+  if (scan.fault !== null) return refuse(runtime, client, scan.fault === 'duplicate-host' ? HTTP_ERRORS.DUPLICATE_HOST : scan.fault === 'invalid-host' ? HTTP_ERRORS.INVALID_HOST : HTTP_ERRORS.INVALID_LENGTH, record);
   // node:http stops parsing at an upgrade's head: a chunked body would have to be de-framed here.
-  if (scan.chunked) return refuse(runtime, client, HTTP_ERRORS.UPGRADE_WITH_BODY);
+  if (scan.chunked) return refuse(runtime, client, HTTP_ERRORS.UPGRADE_WITH_BODY, record);
   const host = target.authority ?? scan.host;
   const cluster = runtime.route(host, target.path);
-  const exchange = new UpgradeExchange(runtime, cluster, client, head, method, tunnel ? asked : null, Math.max(0, scan.contentLength));
+  record.cluster = cluster.config.name;
+  const exchange = new UpgradeExchange(runtime, cluster, client, head, method, tunnel ? asked : null, Math.max(0, scan.contentLength), record);
   exchange.attempt((endpointKey) => requestHead(method, target.path, host ?? endpointKey, scan.headers, { chunked: false, contentLength: scan.contentLength }));
 }
 
-function refuse(runtime: ServiceRuntime, client: Socket, error: HttpError): void {
+function refuse(runtime: ServiceRuntime, client: Socket, error: HttpError, record: UpgradeRecord): void {
+  record.status = error.status;
+  record.error = error.code;
   runtime.state.failed++;
   runtime.state.responses[Math.floor(error.status / 100)]++;
   client.write(rawErrorResponse(error.status, STATUS_CODES[error.status] ?? 'Error', error.code), 'latin1');
@@ -96,6 +102,7 @@ class UpgradeExchange {
     private readonly protocols: string[] | null,
     /** Request body bytes to forward before the response (Content-Length). */
     private bodyRemaining: number,
+    private readonly record: UpgradeRecord,
   ) {
     this.earlyRest = early.subarray(Math.min(bodyRemaining, early.length));
     client.pause();
@@ -129,6 +136,7 @@ class UpgradeExchange {
     if (client.destroyed) return void upstream.destroy();
     this.upstream = upstream;
     this.endpoint = endpoint;
+    this.record.endpoint = endpoint.key;
     endpoint.state.active++;
     endpoint.state.total++;
     upstream.once('close', () => {
@@ -211,6 +219,7 @@ class UpgradeExchange {
     this.responded = true;
     recordSuccess(this.endpoint!.state);
     runtime.state.responses[1]++;
+    this.record.status = 101;
     upstream.off('data', this.onUpstreamData);
     client.write(text, 'latin1');
     if (rest.length > 0) client.write(rest);
@@ -234,6 +243,7 @@ class UpgradeExchange {
     if (head.status >= 500) recordFailure(this.endpoint!.state, this.cluster.config.health.passive);
     else recordSuccess(this.endpoint!.state);
     runtime.state.responses[Math.floor(head.status / 100)]++;
+    this.record.status = head.status;
     upstream.off('data', this.onUpstreamData);
     upstream.setTimeout(runtime.config.timeouts.idle);
     client.write(text, 'latin1');
@@ -260,7 +270,7 @@ class UpgradeExchange {
 
   private answer(error: HttpError): void {
     this.done = true;
-    refuse(this.runtime, this.client, error);
+    refuse(this.runtime, this.client, error, this.record);
   }
 
   private readonly closeBoth = (): void => {
