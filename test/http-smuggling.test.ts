@@ -83,6 +83,11 @@ async function loggingEndpoint(): Promise<LoggingEndpoint> {
   const seen: SeenRequest[] = [];
   const bytes: string[] = [];
   const endpoint = (await rawServer((socket) => {
+    // Every write goes out at once. With Nagle on, an endpoint's kernel holds a second small
+    // write until hitless's next segment (the next request) acknowledges the first: such bytes
+    // arrive after that request and cannot be told from its answer, by hitless or any proxy
+    // (docs/security.md). What is tested here is what hitless can know.
+    socket.setNoDelay(true);
     const index = bytes.push('') - 1;
     let buf = '';
     socket.on('data', (chunk: Buffer) => {
@@ -398,6 +403,26 @@ describe('responses stay framed', () => {
   });
 });
 
+describe('a second response from an endpoint never reaches another client', () => {
+  it('an extra response sent 1 ms after the real one: the next client, arriving at once, gets its own answer', async () => {
+    fresh();
+    main.answer = (req, socket) => {
+      socket.write(okFor(req));
+      if (req.target.startsWith('/first')) setTimeout(() => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nPOISONED'), 1);
+    };
+    const a = await Wire.open(port);
+    const b = await Wire.open(port);
+    for (let i = 0; i < 20; i++) {
+      a.send(`GET /first${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      assert.equal((await a.response('first')).body, `GET /first${i}`);
+      b.send(`GET /second${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      assert.equal((await b.response('second')).body, `GET /second${i}`, `round ${i}: the other client gets its own answer`);
+    }
+    a.destroy();
+    b.destroy();
+  });
+});
+
 describe('Host and the request target (RFC 9112 §3.2)', () => {
   it('two Host headers are refused with 400 and reach no endpoint (raw and node:http paths)', async () => {
     fresh();
@@ -417,16 +442,20 @@ describe('Host and the request target (RFC 9112 §3.2)', () => {
       'GET /two HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\nGARBAGE\r\n\r\n',
       // the client asked to close; a second request follows anyway.
       'GET /closing HTTP/1.0\r\nHost: x\r\n\r\nGET /after-close HTTP/1.1\r\nHost: x\r\n\r\n',
+      // HTTP/1.1 without Host, handed to node:http by its Transfer-Encoding: hitless's own 400, once.
+      'GET /no-host HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n',
     ];
     const statuses: number[] = [];
     for (const shape of shapes) {
       const c = await Wire.open(port);
       c.send(shape);
-      statuses.push((await c.response(shape.slice(0, 20))).status);
+      const r = await c.response(shape.slice(0, 20));
+      statuses.push(r.status);
+      if (r.status === 400) assert.match(r.head, /\r\nx-hitless-error: HITLESS_ERR_BAD_REQUEST/, 'the 400 is hitless\'s own (coded, counted, logged)');
       const rest = await c.closedByPeer('closed after the first answer');
       assert.equal(rest, '', `nothing after the closing response: ${JSON.stringify(rest)}`);
     }
-    assert.deepEqual(statuses, [400, 200]);
+    assert.deepEqual(statuses, [400, 200, 400]);
     assert.deepEqual(main.seen.map((r) => r.target), ['/closing']);
   });
 

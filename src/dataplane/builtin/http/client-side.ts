@@ -13,6 +13,8 @@ export interface BodySink {
 export interface ClientSide {
   readonly method: string;
   readonly url: string;
+  /** "1.1" or "1.0", as the request line said. */
+  readonly httpVersion: string;
   /** As sent: [name, value, ...]. */
   readonly rawHeaders: readonly string[];
   readonly socket: Socket;

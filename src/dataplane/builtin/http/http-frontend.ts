@@ -37,7 +37,7 @@ export class HttpFrontend implements RawHost {
   ) {
     this.last = initial;
     this.server = createServer(
-      { maxHeaderSize: maxHeaderBytes, connectionsCheckingInterval: TIMEOUT_CHECK_MS, requestTimeout: 0, noDelay: true, keepAlive: true },
+      { maxHeaderSize: maxHeaderBytes, connectionsCheckingInterval: TIMEOUT_CHECK_MS, requestTimeout: 0, noDelay: true, keepAlive: true, requireHostHeader: false },
       (req, res) => this.onRequest(req, res),
     );
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(req, socket, head, this.current()));

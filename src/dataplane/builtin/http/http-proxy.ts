@@ -37,6 +37,9 @@ export function proxyHttpRequest(client: ClientSide, runtime: ServiceRuntime): v
   // so Node never has to build req.headers (a lower-cased object) for a proxied request.
   const scan = scanRequestHeaders(client.rawHeaders, { clientIp: client.clientIp, proto: 'http', upgrade: false }, target.authority);
   if (scan.fault !== null) return refuse(runtime, client, FAULT_ERROR[scan.fault]);
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused (node:http's own check is off, so
+  // that this answer is hitless's: coded, counted and logged like the others).
+  if (scan.host === undefined && client.httpVersion !== '1.0') return refuse(runtime, client, HTTP_ERRORS.MISSING_HOST);
   // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host, for routing and upstream.
   const host = target.authority ?? scan.host;
   const cluster = runtime.route(host, target.path);

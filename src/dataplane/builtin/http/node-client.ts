@@ -24,6 +24,7 @@ export function closeAfterThis(socket: Socket): void {
 export class NodeClient implements ClientSide {
   readonly method: string;
   readonly url: string;
+  readonly httpVersion: string;
   readonly rawHeaders: readonly string[];
   readonly socket: Socket;
   readonly clientIp: string;
@@ -36,6 +37,7 @@ export class NodeClient implements ClientSide {
     private readonly res: ServerResponse,
   ) {
     this.method = req.method ?? 'GET';
+    this.httpVersion = req.httpVersion;
     this.url = req.url ?? '/';
     this.rawHeaders = req.rawHeaders;
     this.socket = req.socket;

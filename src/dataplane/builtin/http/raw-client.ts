@@ -295,6 +295,8 @@ export class RawConnection implements HasDeadline {
 }
 
 export class RawExchange implements ClientSide {
+  /** request-head.ts takes HTTP/1.1 only. */
+  readonly httpVersion = '1.1';
   readonly method: string;
   readonly url: string;
   readonly rawHeaders: readonly string[];

@@ -47,6 +47,7 @@ export function proxyUpgrade(req: IncomingMessage, client: Socket, head: Buffer,
   const tunnel = req.httpVersion === '1.1' && asked.length > 0 && !asked.includes('h2c');
   const scan = scanRequestHeaders(req.rawHeaders, { clientIp, proto: 'http', upgrade: tunnel }, target.authority);
   if (scan.fault !== null) return refuse(runtime, client, scan.fault === 'duplicate-host' ? HTTP_ERRORS.DUPLICATE_HOST : scan.fault === 'invalid-host' ? HTTP_ERRORS.INVALID_HOST : HTTP_ERRORS.INVALID_LENGTH, record);
+  if (scan.host === undefined && req.httpVersion !== '1.0') return refuse(runtime, client, HTTP_ERRORS.MISSING_HOST, record);
   // node:http stops parsing at an upgrade's head: a chunked body would have to be de-framed here.
   if (scan.chunked) return refuse(runtime, client, HTTP_ERRORS.UPGRADE_WITH_BODY, record);
   const host = target.authority ?? scan.host;

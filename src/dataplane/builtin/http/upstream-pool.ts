@@ -24,10 +24,23 @@ export class EndpointPool implements ConnectionOwner {
     public connectTimeout: number,
   ) {}
 
-  /** An idle pooled connection, or a new one (fresh: always new, after a stale one failed). */
+  /**
+   * The most recently used idle connection that is ready, or a new one (fresh: always new, after
+   * a stale one failed). Connections still settling (just released) stay in the pool for later;
+   * closed ones are dropped as they are met.
+   */
   acquire(fresh = false): UpstreamConnection {
     if (!fresh) {
-      for (let pooled = this.idle.pop(); pooled !== undefined; pooled = this.idle.pop()) if (pooled.usable) return pooled;
+      const idle = this.idle;
+      const now = performance.now();
+      for (let i = idle.length - 1; i >= 0; i--) {
+        const pooled = idle[i];
+        if (pooled.ready(now)) {
+          idle.splice(i, 1);
+          return pooled;
+        }
+        if (!pooled.open) idle.splice(i, 1);
+      }
     }
     return new UpstreamConnection(this.host, this.port, this, this.connectTimeout);
   }
