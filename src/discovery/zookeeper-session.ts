@@ -2,8 +2,15 @@
 // 500 services watched through one connection, not 500 sessions. The session survives
 // reconnects (the client re-arms watches); when it expires a new client and session replace it,
 // and users are told so they re-create their watches and ephemeral nodes.
+//
+// A member that stops answering is given up after the read timeout (2/3 of the negotiated
+// session timeout, as the Java client does; see zookeeper-read-timeout.ts) and the client moves
+// to the next member of the connect string, within the same session: the session survives as
+// long as another member is reached before the session timeout runs out.
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import zookeeper from 'node-zookeeper-client';
+import { ReadTimeout } from './zookeeper-read-timeout.js';
 
 type Client = zookeeper.Client;
 
@@ -21,8 +28,13 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
   private closed = false;
   client: Client;
   connected = false;
+  /** The member the connection goes (or last went) to, e.g. "127.0.0.1:2181". */
+  private connectedTo: string | null = null;
   private stalledSince = Date.now();
   private readonly watchdog: NodeJS.Timeout;
+  private readonly reads = new ReadTimeout((silentMs, timeoutMs) =>
+    this.dropConnection(`zookeeper member ${this.member()} sent nothing for ${silentMs} ms (read timeout ${timeoutMs} ms, 2/3 of the session timeout); moving to another member of ${this.hosts}`),
+  );
 
   private constructor(
     readonly hosts: string,
@@ -32,13 +44,27 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
     this.setMaxListeners(0);
     this.client = this.open();
     // node-zookeeper-client stops its connect timer once TCP connects; a server that accepts but
-    // never answers the handshake (one still starting up) would hold it forever. Unstick it.
+    // never answers the handshake (one still starting up, or hung: the kernel completes the TCP
+    // handshake of a stopped process) would hold it forever. Unstick it after the Java client's
+    // connect timeout (the session timeout shared among the members), at most STALL_MS.
+    const members = hosts.split(',').length;
+    const stallMs = Math.min(STALL_MS, Math.max(1_000, Math.floor(sessionTimeout / members)));
     this.watchdog = setInterval(() => {
-      if (this.connected || Date.now() - this.stalledSince < STALL_MS) return;
+      if (this.connected || Date.now() - this.stalledSince < stallMs) return;
       this.stalledSince = Date.now();
       internals(this.client).socket?.destroy();
-    }, 500);
+    }, 250);
     this.watchdog.unref();
+  }
+
+  /**
+   * Connected to a member that was heard from within the read timeout, as of now: what this
+   * session says is current, and the session cannot have expired (the ensemble expires it a
+   * whole session timeout after the last packet the member saw, a third more than the read
+   * timeout after we last heard from it).
+   */
+  get live(): boolean {
+    return this.connected && this.reads.fresh;
   }
 
   /** The shared session for these hosts and timeout; release() it when done. */
@@ -55,6 +81,7 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
     sessions.delete(`${this.hosts}|${this.sessionTimeout}`);
     this.closed = true;
     clearInterval(this.watchdog);
+    this.reads.unwatch();
     return closeClient(this.client);
   }
 
@@ -71,8 +98,9 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
-        reject(new Error(`zookeeper ${this.hosts}: no answer within ${ms} ms; reconnecting`));
-        if (client === this.client && this.connected) internals(client).socket?.destroy();
+        const reason = `zookeeper member ${this.member()}: no answer within ${ms} ms; reconnecting`;
+        reject(new Error(reason));
+        if (client === this.client && this.connected) this.dropConnection(reason);
       }, ms);
       run(client, (err, value) => {
         if (settled) return;
@@ -92,16 +120,21 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
       if (client !== this.client || this.closed) return;
       this.stalledSince = Date.now();
       if (state === zookeeper.State.SYNC_CONNECTED) {
+        // Emitted while the connect response is handled, so the socket is the one it came on.
+        const manager = internals(client);
+        if (manager.socket) {
+          this.connectedTo = `${manager.socket.remoteAddress}:${manager.socket.remotePort}`;
+          this.reads.watch(manager.socket, Math.floor((manager.sessionTimeout * 2) / 3));
+        }
         this.connected = true;
         const fresh = this.fresh;
         this.fresh = false;
         this.emit('connected', fresh);
       } else if (state === zookeeper.State.DISCONNECTED) {
-        this.connected = false;
-        this.emit('disconnected', `disconnected from zookeeper ${this.hosts}`);
+        this.lost(`disconnected from zookeeper member ${this.member()}`);
       } else if (state === zookeeper.State.EXPIRED) {
         // The old client never reconnects once expired; a new one gets a new session.
-        this.connected = false;
+        this.lost(null);
         this.emit('disconnected', `zookeeper session expired (${this.hosts}); opening a new session`);
         void closeClient(client);
         this.client = this.open();
@@ -109,6 +142,30 @@ export class ZookeeperSession extends EventEmitter<ZookeeperSessionEvents> {
     });
     client.connect();
     return client;
+  }
+
+  /**
+   * Gives up the current connection (`reason` says why); the library then connects to the next
+   * member of its connect string with the same session id, which keeps the session if a member
+   * is reached before it expires. Users hear `disconnected` with the reason at once, before the
+   * requests in flight fail with a bare CONNECTION_LOSS.
+   */
+  private dropConnection(reason: string): void {
+    const socket = internals(this.client).socket;
+    this.lost(reason);
+    socket?.destroy();
+  }
+
+  /** Connected → not connected, told once per connection (`reason` null: tell nobody). */
+  private lost(reason: string | null): void {
+    this.reads.unwatch();
+    if (!this.connected) return;
+    this.connected = false;
+    if (reason !== null) this.emit('disconnected', reason);
+  }
+
+  private member(): string {
+    return this.connectedTo ?? this.hosts;
   }
 }
 
@@ -149,6 +206,8 @@ function internals(client: Client): ManagerInternals {
 
 interface ManagerInternals {
   state: number;
-  socket?: import('node:net').Socket;
+  socket?: Socket;
   connectTimeoutHandler?: NodeJS.Timeout | null;
+  /** The negotiated session timeout once connected (the requested one before). */
+  sessionTimeout: number;
 }

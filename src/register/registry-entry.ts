@@ -2,7 +2,11 @@
 // registry agree and keeps it agreeing (reconnects, expired sessions, lost leases).
 export interface RegistryEntry {
   readonly description: string;
-  /** True while the registry holds our entry (as far as we know). */
+  /**
+   * True only while the registry is known to hold our entry, read as of now (invariant 9): a
+   * lost connection, a member that stopped answering or a session/lease that may have run out
+   * makes it false until the registry has confirmed or re-created the entry.
+   */
   readonly registered: boolean;
   setWanted(up: boolean): void;
   /** Deregisters and releases connections; idempotent. */

@@ -1,6 +1,12 @@
 // This host's endpoint as an ephemeral, sequential znode under the service path (nerve's way):
 // it vanishes by itself if we die, and we remove it when the check fails or we stop. A new
 // session (after an expiry) has lost the node, so it is created again.
+//
+// `registered` claims only what is known: an ephemeral node lives exactly as long as the session
+// that created it, so the node is known to exist while that session is the one connected and a
+// member has answered within the read timeout (ZookeeperSession.live). A hung member, a lost
+// connection or an expiry makes it false at once, until a live member confirms the session (it
+// survived: the node is still there) or a new session has created the node again.
 import zookeeper from 'node-zookeeper-client';
 import type { ZookeeperTarget } from '../config/discovery-model.js';
 import { zookeeperName } from '../discovery/registry-names.js';
@@ -20,11 +26,16 @@ export class ZookeeperRegistration implements RegistryEntry {
   readonly description: string;
   private readonly session: ZookeeperSession;
   private node: string | null = null;
+  /** The client (one client is one session) that created `node`. */
+  private nodeClient: zookeeper.Client | null = null;
   private wanted = false;
   private stopped = false;
   private readonly onConnected = (fresh: boolean) => {
-    if (fresh) this.node = null;
+    if (fresh) this.forget();
     this.reconcile();
+  };
+  private readonly onDisconnected = (reason: string) => {
+    if (this.node) this.onError(new Error(`${this.description}: ${reason}; not reported as registered until a live member confirms the session or the node is created again`));
   };
 
   constructor(
@@ -37,10 +48,11 @@ export class ZookeeperRegistration implements RegistryEntry {
     this.description = zookeeperName(target, `/${prefix}`);
     this.session = ZookeeperSession.acquire(target.hosts, target.sessionTimeout);
     this.session.on('connected', this.onConnected);
+    this.session.on('disconnected', this.onDisconnected);
   }
 
   get registered(): boolean {
-    return this.node !== null;
+    return this.node !== null && this.nodeClient === this.session.client && this.session.live;
   }
 
   setWanted(up: boolean): void {
@@ -52,10 +64,11 @@ export class ZookeeperRegistration implements RegistryEntry {
     this.wanted = false;
     this.stopped = true;
     this.session.off('connected', this.onConnected);
+    this.session.off('disconnected', this.onDisconnected);
     await this.reconciler.settle();
     // Removing first makes the deregistration immediate for watchers; closing the session would too.
     if (this.node && this.session.connected) await this.call<void>((cb) => this.session.client.remove(this.node!, cb)).catch(() => {});
-    this.node = null;
+    this.forget();
     await this.session.release();
   }
 
@@ -70,12 +83,21 @@ export class ZookeeperRegistration implements RegistryEntry {
     await this.call<string>((cb) => client.mkdirp(path, cb));
     // After a lost reply, our node may exist already: adopt it rather than register twice.
     const mine = await this.findOwn(client);
-    if (mine) {
-      this.node = mine;
-      return;
-    }
+    if (mine) return this.keep(mine, client);
     const created = await this.call<string>((cb) => client.create(`${path}/${this.prefix}`, this.data, zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, cb));
-    if (client === this.session.client) this.node = created;
+    this.keep(created, client);
+  }
+
+  /** Our node, created (or found) by `client`'s session; a node of a replaced session is not ours to keep. */
+  private keep(node: string, client: zookeeper.Client): void {
+    if (client !== this.session.client) return;
+    this.node = node;
+    this.nodeClient = client;
+  }
+
+  private forget(): void {
+    this.node = null;
+    this.nodeClient = null;
   }
 
   private async remove(): Promise<void> {
@@ -83,7 +105,7 @@ export class ZookeeperRegistration implements RegistryEntry {
     await this.call<void>((cb) => this.session.client.remove(node, cb)).catch((err: zookeeper.Exception) => {
       if (err.getCode?.() !== zookeeper.Exception.NO_NODE) throw err;
     });
-    this.node = null;
+    this.forget();
   }
 
   private async findOwn(client: zookeeper.Client): Promise<string | null> {
