@@ -17,6 +17,7 @@ import { renderConfig, type RenderedConfig, type StatePaths } from './render-con
 import type { ProcTable, StatRow } from './runtime-api.js';
 import { diffServers, RuntimeChanger } from './runtime-changes.js';
 import { prepareServerState } from './server-state.js';
+import { supportPaths, writeSupportFiles } from './support-files.js';
 
 const STATUS_POLL_MS = 1_000;
 
@@ -33,6 +34,7 @@ export function statePaths(stateDir: string): StatePaths {
     workerSocket: join(stateDir, 'worker.sock'),
     masterSocket: join(stateDir, 'master.sock'),
     serverState: join(stateDir, 'server-state'),
+    support: supportPaths(stateDir),
   };
 }
 
@@ -166,6 +168,8 @@ export class HaproxyDriver implements Driver {
     this.createdDir = !(await stat(this.settings.stateDir).catch(() => null));
     await mkdir(this.settings.stateDir, { recursive: true, mode: 0o700 });
     this.version = await haproxyVersion(this.settings.binary);
+    // The Lua file and error pages the config names: `haproxy -c` reads them too.
+    await writeSupportFiles(this.paths.support);
     await this.validate(next, null);
     // A state file with only the version line: "no servers to restore", without a warning.
     await this.writeAtomic(this.paths.serverState, '1\n');

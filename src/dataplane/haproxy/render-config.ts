@@ -4,12 +4,16 @@
 import { isIP } from 'node:net';
 import type { ClusterConfig, Config, HaproxySettings, ServiceConfig, Timeouts } from '../../config/model.js';
 import type { BalanceAlgorithm } from '../../config/schema.js';
+import { bufferSize, httpBackendRules, httpFrontendRules, MAX_REWRITE } from './render-http.js';
+import type { SupportPaths } from './support-files.js';
 
 export interface StatePaths {
   readonly config: string;
   readonly workerSocket: string;
   readonly masterSocket: string;
   readonly serverState: string;
+  /** The Lua file and error pages the config refers to (support-files.ts). */
+  readonly support: SupportPaths;
 }
 
 export interface ServerSpec {
@@ -58,7 +62,7 @@ export function serverName(endpointKey: string): string {
 }
 
 export function renderConfig(config: Config, paths: StatePaths, settings: HaproxySettings): RenderedConfig {
-  const blocks: string[][] = [globalBlock(paths, settings)];
+  const blocks: string[][] = [globalBlock(paths, settings, bufferSize(config))];
   const backends = new Map<string, BackendSpec>();
   const backendBlocks: string[][] = [];
   for (const service of config.services.values()) {
@@ -78,7 +82,7 @@ export function renderConfig(config: Config, paths: StatePaths, settings: Haprox
   return { text, skeleton, backends };
 }
 
-function globalBlock(paths: StatePaths, s: HaproxySettings): string[] {
+function globalBlock(paths: StatePaths, s: HaproxySettings, bufsize: number): string[] {
   return [
     '# Rendered by hitless; rewritten on every apply (runtime server changes included).',
     'global',
@@ -89,12 +93,18 @@ function globalBlock(paths: StatePaths, s: HaproxySettings): string[] {
     `  server-state-file ${paths.serverState}`,
     `  hard-stop-after ${s.hardStopAfter}ms`,
     `  mworker-max-reloads ${s.maxReloads}`,
+    // Room for a head over max_header_bytes, so that it is answered 431 (render-http.ts).
+    `  tune.bufsize ${bufsize}`,
+    `  tune.maxrewrite ${MAX_REWRITE}`,
+    `  lua-load-per-thread ${paths.support.lua}`,
     '',
     'defaults',
     '  load-server-state-from-file global',
     '  timeout connect 2s',
     '  timeout client 60s',
     '  timeout server 60s',
+    // The answers HAProxy gives itself, as the builtin plane gives them (support-files.ts).
+    ...[...paths.support.errorFiles].map(([status, file]) => `  errorfile ${status} ${file}`),
   ];
 }
 
@@ -127,7 +137,7 @@ function frontendBlock(service: ServiceConfig): string[] {
   for (const l of service.listen) lines.push(`  bind ${l.key}`);
   if (service.maxConnections !== null) lines.push(`  maxconn ${service.maxConnections}`);
   lines.push(...frontendTimeouts(service.mode, service.timeouts));
-  if (service.mode === 'http') lines.push(`  http-request deny deny_status 400 if { url,length gt ${service.limits.maxUrlBytes} }`);
+  if (service.mode === 'http') lines.push(...httpFrontendRules(service));
   service.routes.forEach((route, i) => {
     const conditions: string[] = [];
     if (route.host !== null) conditions.push(hostCondition(route.host));
@@ -201,6 +211,7 @@ function backendBlock(service: ServiceConfig, cluster: ClusterConfig, spec: Back
   const lines = [`backend ${spec.name}`, `  mode ${service.mode}`, ...BALANCE[cluster.balance]];
   lines.push(...backendTimeouts(service.mode, service.timeouts));
   lines.push(`  retries ${service.retries}`, '  option redispatch');
+  if (service.mode === 'http') lines.push(...httpBackendRules());
   const active = cluster.health.active;
   if (active) {
     lines.push(`  timeout check ${active.timeout}ms`);

@@ -1,0 +1,27 @@
+// Listen ports from a fixed range (25000-25999 here: below the ephemeral range, so no outgoing
+// connection holds one, and apart from the ranges other helpers hand out), each checked free by
+// binding it, never handed out twice by one process.
+import { createServer } from 'node:net';
+
+const handedOut = new Set<number>();
+
+export function bindable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port free on every one of `hosts` right now. */
+export async function portInRange(hosts: readonly string[] = ['127.0.0.1'], low = 25_000, high = 25_999): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    let free = true;
+    for (const host of hosts) free &&= await bindable(host, port);
+    if (free) return port;
+  }
+  throw new Error(`no free port found in ${low}-${high} after 200 tries`);
+}
