@@ -442,6 +442,8 @@ describe('Host and the request target (RFC 9112 §3.2)', () => {
       'GET /two HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\nGARBAGE\r\n\r\n',
       // the client asked to close; a second request follows anyway.
       'GET /closing HTTP/1.0\r\nHost: x\r\n\r\nGET /after-close HTTP/1.1\r\nHost: x\r\n\r\n',
+      // No version on the request line (llhttp reads HTTP/0.9): refused, not forwarded as HTTP/1.1.
+      'POST /no-version\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello',
       // HTTP/1.1 without Host, handed to node:http by its Transfer-Encoding: hitless's own 400, once.
       'GET /no-host HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n',
     ];
@@ -455,7 +457,7 @@ describe('Host and the request target (RFC 9112 §3.2)', () => {
       const rest = await c.closedByPeer('closed after the first answer');
       assert.equal(rest, '', `nothing after the closing response: ${JSON.stringify(rest)}`);
     }
-    assert.deepEqual(statuses, [400, 200, 400]);
+    assert.deepEqual(statuses, [400, 200, 400, 400]);
     assert.deepEqual(main.seen.map((r) => r.target), ['/closing']);
   });
 

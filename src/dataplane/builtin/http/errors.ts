@@ -11,6 +11,7 @@ export const HTTP_ERRORS = {
   URL_TOO_LONG: { status: 414, code: 'HITLESS_ERR_URL_TOO_LONG', text: 'request line too long' },
   OVER_CAPACITY: { status: 503, code: 'HITLESS_ERR_MAX_CONNECTIONS', text: 'service at max_connections' },
   // The request is refused before anything reaches an endpoint (docs/security.md says why).
+  BAD_VERSION: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'only HTTP/1.1 and HTTP/1.0 are served' },
   MISSING_HOST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'an HTTP/1.1 request needs a Host header' },
   DUPLICATE_HOST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'more than one Host header' },
   INVALID_HOST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid Host header' },

@@ -31,6 +31,8 @@ export function proxyHttpRequest(client: ClientSide, runtime: ServiceRuntime): v
   service.active++;
   const url = client.url;
   if (url.length > runtime.config.limits.maxUrlBytes) return refuse(runtime, client, HTTP_ERRORS.URL_TOO_LONG);
+  // A request line without a version (llhttp reads it as HTTP/0.9) has no place in HTTP/1.1.
+  if (client.httpVersion !== '1.1' && client.httpVersion !== '1.0') return refuse(runtime, client, HTTP_ERRORS.BAD_VERSION);
   const target = resolveTarget(client.method, url);
   if (target === null) return refuse(runtime, client, HTTP_ERRORS.BAD_TARGET);
   // One pass over the raw headers gives the upstream headers, the host and the body framing,
