@@ -72,7 +72,8 @@ export class ListenerPool {
     this.listeners.set(address.key, listener);
     server.on('connection', (socket: Socket) => {
       listener.connections.add(socket);
-      socket.once('close', () => listener.connections.delete(socket));
+      (socket as Tagged)[LISTENER] = listener;
+      socket.on('close', forgetConnection);
       this.onConnection(socket, listener);
     });
     try {
@@ -148,6 +149,22 @@ export class ListenerPool {
   }
 }
 
+/**
+ * Connections the kernel queues before hitless accepts them (capped by net.core.somaxconn, 4096
+ * on current kernels), as HAProxy and nginx ask. Node's 511 overflows when thousands of clients
+ * reconnect at once, and a dropped SYN costs its client a 1 s retransmit.
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/** Whose listener a socket came through, so one shared 'close' function can forget it. */
+const LISTENER = Symbol('hitless.listener');
+type Tagged = Socket & { [LISTENER]?: PooledListener };
+
+/** One function for every socket (no closure per connection): 'close' is emitted once. */
+function forgetConnection(this: Tagged): void {
+  this[LISTENER]?.connections.delete(this);
+}
+
 function listen(server: Server, address: HostPort): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
@@ -160,7 +177,7 @@ function listen(server: Server, address: HostPort): Promise<void> {
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen({ host: address.host, port: address.port, backlog: 511, exclusive: true });
+    server.listen({ host: address.host, port: address.port, backlog: LISTEN_BACKLOG, exclusive: true });
   });
 }
 

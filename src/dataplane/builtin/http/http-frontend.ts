@@ -62,10 +62,8 @@ export class HttpFrontend implements RawHost {
   /** Takes an accepted connection: the raw path reads it first. */
   accept(socket: Socket): void {
     this.sockets.add(socket);
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      if (this.retired && this.sockets.size === 0) this.server.close();
-    });
+    (socket as Tagged)[FRONTEND] = this;
+    socket.on('close', leaveFrontend);
     this.current(); // the connection's first timeouts come from the config as it is now
     new RawConnection(socket, this);
   }
@@ -96,6 +94,12 @@ export class HttpFrontend implements RawHost {
 
   serve(exchange: RawExchange): void {
     this.dispatch(exchange);
+  }
+
+  /** A connection handed to this frontend closed. */
+  forget(socket: Socket): void {
+    this.sockets.delete(socket);
+    if (this.retired && this.sockets.size === 0) this.server.close();
   }
 
   /**
@@ -178,6 +182,15 @@ export class HttpFrontend implements RawHost {
     if (this.draining || this.stale) client.closeAfter();
     proxyHttpRequest(client, runtime);
   }
+}
+
+/** The frontend a socket was handed to, so that one shared 'close' function can tell it. */
+const FRONTEND = Symbol('hitless.httpFrontend');
+type Tagged = Socket & { [FRONTEND]?: HttpFrontend };
+
+/** One function for every socket (no closure per connection): 'close' is emitted once. */
+function leaveFrontend(this: Tagged): void {
+  this[FRONTEND]?.forget(this);
 }
 
 /** The request node:http is serving on a socket, for its timeout handler. */

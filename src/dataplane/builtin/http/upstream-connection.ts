@@ -9,13 +9,6 @@ import { BadResponseError, parseResponseHead, type ResponseHead } from './respon
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
 import { currentTurn, markTurn } from './loop-turn.js';
 
-/**
- * How long a connection stays idle before it is reused. An endpoint that writes a second or late
- * response right after the first (a bug, or an attack) gets it read, and the connection closed,
- * before another client's request can take the connection. A few more connections under load
- * (about rate × SETTLE_MS) are the price.
- */
-const SETTLE_MS = 2;
 /** A response head larger than this is refused (502), as HAProxy's tune.bufsize does. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -93,7 +86,6 @@ export class UpstreamConnection implements HasDeadline {
   private reusable = true;
   /** Loop turn in which the connection went idle, and in which the current request was written. */
   private idleTurn = -1;
-  private idleSince = 0;
   private sentTurn = -1;
 
   private readonly socket: Socket;
@@ -166,10 +158,8 @@ export class UpstreamConnection implements HasDeadline {
 
   /** Back in the pool: the deadline becomes the keep-alive expiry. */
   parkIdle(keepAliveMs: number): void {
-    const now = performance.now();
     this.phase = Phase.Idle;
-    this.deadline = now + keepAliveMs;
-    this.idleSince = now;
+    this.deadline = deadlineAfter(keepAliveMs);
     this.idleTurn = markTurn();
   }
 
@@ -179,13 +169,13 @@ export class UpstreamConnection implements HasDeadline {
   }
 
   /**
-   * May carry the next exchange: open, and idle since an earlier loop turn and for at least
-   * SETTLE_MS. Bytes an endpoint sends after its response (a second response, a late one) close
-   * the connection when they are read; these two conditions give them the time to arrive and be
-   * read before a request could take the connection and mistake them for its answer.
+   * May carry the next exchange: open, and idle since an earlier loop turn. Bytes an endpoint
+   * sent after its response (a second response, a late one) close the connection when they are
+   * read; a poll in between reads whatever was already on its way before a request can take the
+   * connection and mistake them for its answer.
    */
-  ready(now: number): boolean {
-    return this.open && this.idleTurn !== currentTurn() && now - this.idleSince >= SETTLE_MS;
+  get ready(): boolean {
+    return this.open && this.idleTurn !== currentTurn();
   }
 
   close(): void {

@@ -32,10 +32,9 @@ export class EndpointPool implements ConnectionOwner {
   acquire(fresh = false): UpstreamConnection {
     if (!fresh) {
       const idle = this.idle;
-      const now = performance.now();
       for (let i = idle.length - 1; i >= 0; i--) {
         const pooled = idle[i];
-        if (pooled.ready(now)) {
+        if (pooled.ready) {
           idle.splice(i, 1);
           return pooled;
         }
