@@ -9,15 +9,15 @@
 //  alone (--workers 0), then as the supervisor of 2 worker processes (what `hitless run` does by
 //  default); BENCH_CONVERGE_WORKERS=0,2 chooses. With workers, "cpu" is the supervisor's only (the
 //  workers' CPU also carries the probe traffic), while the apply's wall time covers both.
+//  Then the fleet row (converge-fleet.ts): N `hitless run` processes on a 3-member etcd cluster
+//  and a 3-server ZooKeeper ensemble, registry write → applied on every instance.
+//  BENCH_CONVERGE_ROWS=single,fleet chooses the parts (the single rows listen on 25000+).
 //  Loopback only; the registries are stopped (by pid) at the end.
 import { createServer, type Server } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Etcd3 } from 'etcd3';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
-import { etcdOptions } from '../src/discovery/etcd-client.js';
-import { ZookeeperSession } from '../src/discovery/zookeeper-session.js';
 import type { ApplyRecord } from '../src/control/controller.js';
 import { Hitless } from '../src/hitless.js';
 import { createSupervised } from '../src/process/supervised.js';
@@ -25,6 +25,8 @@ import { silentLogger } from '../src/observability/log.js';
 import { EtcdServer, etcdMissing } from '../test/helpers/etcd.js';
 import { echoOnce } from '../test/helpers/tcp-client.js';
 import { ZookeeperServer, zookeeperMissing } from '../test/helpers/zookeeper.js';
+import { runFleets } from './converge-fleet.js';
+import { etcdWriter, zookeeperWriter, type Writer } from './lib/registry-writers.js';
 
 const CHANGES = Number(process.env.BENCH_CONVERGE_CHANGES ?? 200);
 const SIZES = (process.env.BENCH_CONVERGE_SERVICES ?? '100,500').split(',').map(Number);
@@ -32,47 +34,7 @@ const WORKERS = (process.env.BENCH_CONVERGE_WORKERS ?? '0,2').split(',').map(Num
 const ENDPOINTS = 10;
 const BASE_PORT = 25_000;
 const CHURN_MS = 20;
-
-interface Writer {
-  readonly kind: 'zookeeper' | 'etcd';
-  discovery(i: number): Record<string, unknown>;
-  put(service: number, id: string, value: object): Promise<void>;
-  remove(service: number, id: string): Promise<void>;
-  close(): Promise<void>;
-}
-
-function zookeeperWriter(server: ZookeeperServer): Writer {
-  const session = ZookeeperSession.acquire([server.hosts], 30_000);
-  const path = (i: number) => `/bench/svc-${i}`;
-  return {
-    kind: 'zookeeper',
-    discovery: (i) => ({ zookeeper: { hosts: server.hosts, path: path(i) } }),
-    async put(i, id, value) {
-      const node = `${path(i)}/${id}`;
-      const data = Buffer.from(JSON.stringify(value));
-      await session.call<string>((c, cb) => c.mkdirp(path(i), cb));
-      try {
-        await session.call<string>((c, cb) => c.create(node, data, cb));
-      } catch {
-        await session.call((c, cb) => c.setData(node, data, cb));
-      }
-    },
-    remove: (i, id) => session.call<void>((c, cb) => c.remove(`${path(i)}/${id}`, (err) => cb(err, undefined))),
-    close: () => session.release(),
-  };
-}
-
-function etcdWriter(server: EtcdServer): Writer {
-  const client = new Etcd3(etcdOptions([server.url]));
-  const prefix = (i: number) => `/bench/svc-${i}/`;
-  return {
-    kind: 'etcd',
-    discovery: (i) => ({ etcd: { endpoints: [server.url], prefix: prefix(i) } }),
-    put: async (i, id, value) => void (await client.put(prefix(i) + id).value(JSON.stringify(value)).exec()),
-    remove: async (i, id) => void (await client.delete().key(prefix(i) + id).exec()),
-    close: async () => client.close(),
-  };
-}
+const ROWS = (process.env.BENCH_CONVERGE_ROWS ?? 'single,fleet').split(',');
 
 class Listener {
   accepted = 0;
@@ -214,18 +176,23 @@ async function runOne(writer: Writer, n: number, workers: number, real: Listener
 }
 
 async function main(): Promise<void> {
+  if (ROWS.includes('single')) await runSingles();
+  if (ROWS.includes('fleet')) await runFleets();
+}
+
+async function runSingles(): Promise<void> {
   const real = await Promise.all(Array.from({ length: ENDPOINTS }, () => Listener.start()));
   const extra = await Promise.all([Listener.start(), Listener.start()]);
   const rows: Awaited<ReturnType<typeof runOne>>[] = [];
   const registries: Array<[string, string | null, () => Promise<{ writer: Writer; stop: () => Promise<void> }>]> = [
     ['zookeeper', zookeeperMissing(), async () => {
       const server = await ZookeeperServer.launch();
-      const writer = zookeeperWriter(server);
+      const writer = zookeeperWriter([server.hosts]);
       return { writer, stop: async () => (await writer.close(), await server.destroy()) };
     }],
     ['etcd', etcdMissing(), async () => {
       const server = await EtcdServer.launch();
-      const writer = etcdWriter(server);
+      const writer = etcdWriter([server.url]);
       return { writer, stop: async () => (await writer.close(), await server.destroy()) };
     }],
   ];

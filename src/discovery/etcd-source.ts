@@ -1,13 +1,17 @@
-// Endpoints are the keys under a prefix, each value nerve's JSON. We list once (learning the
-// revision), then watch from revision + 1 so nothing between the two is missed. The watcher
-// resumes by itself after a reconnect; we also re-list then, because a resume can be refused
-// (compacted history) and because a fresh list is cheap and certainly right. Watch events not
-// newer than the last list are ignored, so a list and a replaying watch never disagree.
+// Endpoints are the keys under a prefix, each value nerve's JSON. One cycle: list the prefix
+// (a linearizable read, which only a member in touch with its leader can answer), then watch from
+// the listed revision + 1, so nothing between the two is missed or seen twice. The set is
+// reported once etcd confirmed the watch, and after that on every change: reporting means "in
+// sync". When the watch ends (its member went silent or lost its leader, or the history it needed
+// was compacted), the source is degraded at once and starts a new cycle, which goes through
+// another member (the failed one is avoided); it is healthy again when that cycle's watch is
+// confirmed. A failed list is retried every RETRY_MS.
 //
 // Malformed values: that key is left out and named in `problems`; the other keys are used.
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { IEvent, IKeyValue } from 'etcd3';
 import type { EtcdTarget } from '../config/discovery-model.js';
-import { acquireEtcd, releaseEtcd } from './etcd-client.js';
+import { acquireEtcd, releaseEtcd, type EtcdClient } from './etcd-client.js';
+import type { WatchHandle } from './etcd-watch.js';
 import { collectEntries, parseEndpointJson, type ParsedEntry } from './parse-endpoint.js';
 import { etcdName } from './registry-names.js';
 import type { Source, SourceListener } from './source.js';
@@ -16,14 +20,10 @@ const RETRY_MS = 500;
 
 export class EtcdSource implements Source {
   readonly description: string;
-  private client: Etcd3 | null = null;
-  private watcher: Watcher | null = null;
+  private client: EtcdClient | null = null;
+  private watch: WatchHandle | null = null;
   private listener: SourceListener | null = null;
-  private readonly entries = new Map<string, ParsedEntry>();
-  private listedRevision = 0;
-  private needsList = false;
-  private listing: Promise<void> | null = null;
-  private emitQueued = false;
+  private entries = new Map<string, ParsedEntry>();
   private erred = false;
   private retryTimer: NodeJS.Timeout | null = null;
 
@@ -35,7 +35,7 @@ export class EtcdSource implements Source {
     if (this.client) return;
     this.listener = listener;
     this.client = acquireEtcd(this.target.endpoints);
-    await this.resync();
+    await this.sync();
   }
 
   async stop(): Promise<void> {
@@ -44,76 +44,69 @@ export class EtcdSource implements Source {
     this.client = null;
     this.listener = null;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    const watcher = this.watcher;
-    this.watcher = null;
-    watcher?.removeAllListeners();
-    watcher?.on('error', () => {});
-    // A cancel needs etcd to answer; when it is down the watcher is simply dropped with the client.
-    if (watcher) await Promise.race([watcher.cancel().catch(() => {}), new Promise((r) => setTimeout(r, 500).unref())]);
+    this.watch?.cancel();
+    this.watch = null;
     releaseEtcd(client);
   }
 
-  /** Lists the prefix, replaces the set with it, then makes sure a watcher follows from there. */
-  private resync(): Promise<void> {
-    this.listing ??= this.list().finally(() => (this.listing = null));
-    return this.listing;
-  }
-
-  private async list(): Promise<void> {
+  /** One cycle: list, then watch from the next revision. */
+  private async sync(): Promise<void> {
     const client = this.client;
     if (!client) return;
+    this.watch?.cancel();
+    this.watch = null;
+    let revision: number;
     try {
       const res = await client.getAll().prefix(this.target.prefix).exec();
       if (this.client !== client) return;
-      this.needsList = false;
-      this.listedRevision = Number(res.header.revision);
-      this.entries.clear();
-      for (const kv of res.kvs) this.entries.set(this.id(kv), parseEndpointJson(kv.value));
-      this.emit();
-      if (!this.watcher) this.watch(client, this.listedRevision + 1);
+      revision = Number(res.header.revision);
+      this.entries = new Map(res.kvs.map((kv) => [this.id(kv), parseEndpointJson(kv.value)]));
     } catch (err) {
       if (this.client !== client) return;
-      this.needsList = true;
       this.fail(err as Error);
-      this.retryTimer = setTimeout(() => void this.resync(), RETRY_MS);
-      this.retryTimer.unref();
+      this.retryIn(RETRY_MS);
+      return;
     }
+    this.follow(client, revision + 1);
   }
 
-  private watch(client: Etcd3, fromRevision: number): void {
-    const watcher = client.watch().prefix(this.target.prefix).startRevision(String(fromRevision)).watcher();
-    this.watcher = watcher;
-    watcher.on('put', (kv) => this.change(kv, true));
-    watcher.on('delete', (kv) => this.change(kv, false));
-    watcher.on('disconnected', (err) => {
-      this.needsList = true;
-      this.fail(err);
+  private follow(client: EtcdClient, fromRevision: number): void {
+    let confirmed = false;
+    const handle: WatchHandle = client.watches.watch(this.target.prefix, fromRevision, {
+      created: () => {
+        if (this.watch !== handle) return;
+        confirmed = true;
+        this.emit();
+      },
+      events: (events) => {
+        if (this.watch !== handle) return;
+        for (const event of events) this.apply(event);
+        this.emit();
+      },
+      ended: (err) => {
+        if (this.watch !== handle) return;
+        this.watch = null;
+        this.fail(err);
+        // A watch that worked is replaced at once (through another member); one refused at
+        // creation is not retried in a tight loop.
+        this.retryIn(confirmed ? 0 : RETRY_MS);
+      },
     });
-    watcher.on('connected', () => {
-      if (this.needsList) void this.resync();
-    });
-    // Cancelled by etcd (e.g. the revision was compacted): start over with a list and a new watch.
-    watcher.on('error', (err) => {
-      if (this.watcher !== watcher) return;
-      this.watcher = null;
-      this.fail(err);
-      watcher.cancel().catch(() => {});
-      this.retryTimer = setTimeout(() => void this.resync(), RETRY_MS);
-      this.retryTimer.unref();
-    });
+    this.watch = handle;
   }
 
-  private change(kv: IKeyValue, present: boolean): void {
-    if (Number(kv.mod_revision) <= this.listedRevision) return;
-    if (present) this.entries.set(this.id(kv), parseEndpointJson(kv.value));
-    else this.entries.delete(this.id(kv));
-    // One 'data' response carries many events: report the set once, after all of them.
-    if (this.emitQueued) return;
-    this.emitQueued = true;
-    queueMicrotask(() => {
-      this.emitQueued = false;
-      if (!this.needsList) this.emit();
-    });
+  private apply(event: IEvent): void {
+    if (event.type === 'Delete') this.entries.delete(this.id(event.kv));
+    else this.entries.set(this.id(event.kv), parseEndpointJson(event.kv.value));
+  }
+
+  private retryIn(ms: number): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.sync();
+    }, ms);
+    this.retryTimer.unref();
   }
 
   private emit(): void {
