@@ -450,14 +450,13 @@ describe('RawConnection over loopback', () => {
     }
   });
 
-  it('hands a partial head cut short by the client\'s FIN to the fallback, saying the client ended', async () => {
+  it('refuses a partial head cut short by the client\'s FIN with 400 itself, without a fallback', async () => {
     const h = await harness();
     try {
       const c = await connect(h.port);
       c.socket.end('GET / HTTP/1.1\r\nHost: t\r\n');
-      await waitFor('fallback', () => h.host.fallbacks.length === 1, WAIT);
-      assert.equal(h.host.fallbacks[0].unread?.toString('latin1'), 'GET / HTTP/1.1\r\nHost: t\r\n');
-      assert.equal(h.host.fallbacks[0].clientEnded, true);
+      await waitFor('refusal', () => h.host.events.includes('refuse 400'), WAIT);
+      assert.equal(h.host.fallbacks.length, 0);
       c.socket.destroy();
     } finally {
       await h.close();

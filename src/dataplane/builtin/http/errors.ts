@@ -18,6 +18,7 @@ export const HTTP_ERRORS = {
   INVALID_LENGTH: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid or conflicting Content-Length' },
   BAD_TARGET: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid request target' },
   UPGRADE_WITH_BODY: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'an upgrade request cannot carry a chunked body' },
+  INCOMPLETE_HEAD: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'the connection ended inside a request head' },
   BAD_REQUEST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'malformed request' },
   HEADERS_TOO_LARGE: { status: 431, code: 'HITLESS_ERR_HEADERS_TOO_LARGE', text: 'request header fields too large' },
   HEADER_TIMEOUT: { status: 408, code: 'HITLESS_ERR_HEADER_TIMEOUT', text: 'the request head did not arrive in time' },
