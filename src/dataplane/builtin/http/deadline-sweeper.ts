@@ -19,7 +19,7 @@ const FAR_EVERY = 10;
  * Thousands of connections opened together (a slowloris wave) also expire together, and firing
  * them all in one callback would stall every other request for that long.
  */
-const BATCH = 256;
+const BATCH = 64;
 
 export interface HasDeadline {
   /** performance.now() value after which onDeadline is called; Infinity for none. */

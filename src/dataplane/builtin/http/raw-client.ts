@@ -65,7 +65,7 @@ function onRawClose(this: Owned): void {
  * request a few milliseconds per turn instead of one long stall.
  */
 const pendingRefusals: Array<{ host: RawHost; socket: Socket }> = [];
-const REFUSALS_PER_TURN = 128;
+const REFUSALS_PER_TURN = 64;
 
 function refuseSoon(host: RawHost, socket: Socket): void {
   if (pendingRefusals.push({ host, socket }) === 1) setImmediate(refuseSome);
