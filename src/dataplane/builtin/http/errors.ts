@@ -1,5 +1,6 @@
 // The answers hitless itself gives in http mode: short body, stable code in a header.
 import type { ServerResponse } from 'node:http';
+import type { HeaderFault } from './headers.js';
 
 export const HTTP_ERRORS = {
   NO_ENDPOINT: { status: 503, code: 'HITLESS_ERR_NO_HEALTHY_ENDPOINT', text: 'no healthy endpoint' },
@@ -16,6 +17,7 @@ export const HTTP_ERRORS = {
   DUPLICATE_HOST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'more than one Host header' },
   INVALID_HOST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid Host header' },
   INVALID_LENGTH: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid or conflicting Content-Length' },
+  BAD_TRANSFER_ENCODING: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'only Transfer-Encoding: chunked is accepted' },
   BAD_TARGET: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid request target' },
   UPGRADE_WITH_BODY: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'an upgrade request cannot carry a chunked body' },
   INCOMPLETE_HEAD: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'the connection ended inside a request head' },
@@ -27,6 +29,15 @@ export const HTTP_ERRORS = {
 } as const;
 
 export type HttpError = (typeof HTTP_ERRORS)[keyof typeof HTTP_ERRORS];
+
+/** The answer to each reason scanRequestHeaders gives for not forwarding a request. */
+export const FAULT_ERROR: Record<HeaderFault, HttpError> = {
+  'duplicate-host': HTTP_ERRORS.DUPLICATE_HOST,
+  'invalid-host': HTTP_ERRORS.INVALID_HOST,
+  'invalid-length': HTTP_ERRORS.INVALID_LENGTH,
+  'length-with-chunked': HTTP_ERRORS.INVALID_LENGTH,
+  'bad-transfer-encoding': HTTP_ERRORS.BAD_TRANSFER_ENCODING,
+};
 
 export const ERROR_HEADER = 'x-hitless-error';
 

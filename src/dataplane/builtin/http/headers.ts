@@ -74,7 +74,7 @@ export interface ForwardInfo {
 }
 
 /** Why a request's headers cannot be forwarded; answered with 400. */
-export type HeaderFault = 'duplicate-host' | 'invalid-host' | 'invalid-length' | 'length-with-chunked';
+export type HeaderFault = 'duplicate-host' | 'invalid-host' | 'invalid-length' | 'length-with-chunked' | 'bad-transfer-encoding';
 
 /** What one pass over a request's headers gives: what to send, and what was decided. */
 export interface ScannedRequest {
@@ -123,9 +123,13 @@ export function scanRequestHeaders(raw: readonly string[], info: ForwardInfo, ef
       const lower = name.toLowerCase();
       if (HOP_BY_HOP.has(lower)) {
         if (lower === 'connection') listed = addConnectionTokens(value, listed);
-        // Both parsers refuse a transfer coding other than a final chunked (and TE with CL);
-        // whatever passed them is a chunked body, de-chunked by node:http and chunked again here.
-        else if (lower === 'transfer-encoding') chunked = true;
+        // The body is de-chunked by llhttp and chunked again here: only a plain `chunked` can be
+        // carried that way (another coding would reach the endpoint undeclared), and llhttp
+        // forwards some others (`chunk`, `"chunked"`, `chunked;q=1`) before it rejects them.
+        else if (lower === 'transfer-encoding') {
+          if (chunked || value.toLowerCase() !== 'chunked') fault ??= 'bad-transfer-encoding';
+          chunked = true;
+        }
         else if (lower === 'upgrade') upgrade = value;
         continue;
       }

@@ -3,9 +3,9 @@
 // that is safe.
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
 import type { ClusterRuntime, ServiceRuntime } from '../service-runtime.js';
-import { HTTP_ERRORS, type HttpError } from './errors.js';
+import { FAULT_ERROR, HTTP_ERRORS, type HttpError } from './errors.js';
 import type { BodySink, ClientSide } from './client-side.js';
-import { requestHead, scanRequestHeaders, type BodyFraming, type HeaderFault } from './headers.js';
+import { requestHead, scanRequestHeaders, type BodyFraming } from './headers.js';
 import { resolveTarget } from './request-target.js';
 import { poolFor } from './upstream-pool.js';
 import type { ExchangeHandler, UpstreamConnection, UpstreamError } from './upstream-connection.js';
@@ -49,12 +49,6 @@ export function proxyHttpRequest(client: ClientSide, runtime: ServiceRuntime): v
   new ProxiedRequest(client, runtime, cluster, scan.headers, framing, target.path, host).attempt(false);
 }
 
-const FAULT_ERROR: Record<HeaderFault, HttpError> = {
-  'duplicate-host': HTTP_ERRORS.DUPLICATE_HOST,
-  'invalid-host': HTTP_ERRORS.INVALID_HOST,
-  'invalid-length': HTTP_ERRORS.INVALID_LENGTH,
-  'length-with-chunked': HTTP_ERRORS.INVALID_LENGTH,
-};
 
 /** A request hitless will not forward: answered here, logged, and the connection closes after it. */
 function refuse(runtime: ServiceRuntime, client: ClientSide, error: HttpError): void {

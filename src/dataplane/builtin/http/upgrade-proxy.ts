@@ -10,7 +10,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { ServiceRuntime } from '../service-runtime.js';
 import { scanRequestHeaders, requestHead } from './headers.js';
 import { resolveTarget } from './request-target.js';
-import { HTTP_ERRORS, rawErrorResponse, type HttpError } from './errors.js';
+import { FAULT_ERROR, HTTP_ERRORS, rawErrorResponse, type HttpError } from './errors.js';
 import { recordFailure, recordSuccess } from '../passive-health.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { BadResponseError, formatResponseHead, parseResponseHead, type ResponseHead } from './response-head.js';
@@ -46,7 +46,7 @@ export function proxyUpgrade(req: IncomingMessage, client: Socket, head: Buffer,
   const asked = protocolsOf(upgrade);
   const tunnel = req.httpVersion === '1.1' && asked.length > 0 && !asked.includes('h2c');
   const scan = scanRequestHeaders(req.rawHeaders, { clientIp, proto: 'http', upgrade: tunnel }, target.authority);
-  if (scan.fault !== null) return refuse(runtime, client, scan.fault === 'duplicate-host' ? HTTP_ERRORS.DUPLICATE_HOST : scan.fault === 'invalid-host' ? HTTP_ERRORS.INVALID_HOST : HTTP_ERRORS.INVALID_LENGTH, record);
+  if (scan.fault !== null) return refuse(runtime, client, FAULT_ERROR[scan.fault], record);
   if (scan.host === undefined && req.httpVersion !== '1.0') return refuse(runtime, client, HTTP_ERRORS.MISSING_HOST, record);
   // node:http stops parsing at an upgrade's head: a chunked body would have to be de-framed here.
   if (scan.chunked) return refuse(runtime, client, HTTP_ERRORS.UPGRADE_WITH_BODY, record);
