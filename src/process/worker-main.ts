@@ -8,7 +8,7 @@ import type { HostPort } from '../config/address.js';
 import type { Config } from '../config/model.js';
 import { diffConfigs, listenKeys, recordDerivation } from '../control/plan.js';
 import { BuiltinDriver } from '../dataplane/builtin/builtin-driver.js';
-import { BindError } from '../dataplane/builtin/listener-pool.js';
+import { BindError, LISTEN_BACKLOG } from '../dataplane/builtin/listener-pool.js';
 import { accessWriterFor, reopenAccessLogs } from '../observability/access-log.js';
 import { createLogger } from '../observability/log.js';
 import { ConfigDigest, type DigestStep } from './config-digest.js';
@@ -63,7 +63,10 @@ async function listenOnHandle(server: Server, address: HostPort): Promise<void> 
   handles.delete(address.key);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(handle, () => {
+    // The backlog is an argument here: for a handle, listen() ignores one given in an options
+    // object and keeps 511, which a wave of reconnecting clients (5,000 slowloris connections
+    // coming back) overflows: each dropped SYN costs its client a 1 s retransmit.
+    server.listen(handle, LISTEN_BACKLOG, () => {
       server.off('error', reject);
       resolve();
     });
@@ -72,8 +75,13 @@ async function listenOnHandle(server: Server, address: HostPort): Promise<void> 
   // Registered after the pool's own listener, so the connection is already dispatched.
   server.on('connection', (socket: Socket) => {
     connections.set(socket, address.key);
-    socket.once('close', () => connections.delete(socket));
+    socket.on('close', forgetConnection);
   });
+}
+
+/** One function for every socket (no closure per connection): 'close' is emitted once. */
+function forgetConnection(this: Socket): void {
+  connections.delete(this);
 }
 
 type Reply = { readonly value?: WorkerStatus; readonly configHash?: string };
