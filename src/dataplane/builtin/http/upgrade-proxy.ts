@@ -90,6 +90,8 @@ class UpgradeExchange {
   /** What of `early` is left once the body took its part: the tunnel's first bytes. */
   private earlyRest: Buffer;
   private responded = false;
+  /** A 101 switched the connection to a byte tunnel. */
+  private tunnel = false;
   private done = false;
 
   constructor(
@@ -142,8 +144,12 @@ class UpgradeExchange {
     endpoint.state.total++;
     upstream.once('close', () => {
       endpoint.state.active--;
-      if (!this.done && !this.responded) this.fail(HTTP_ERRORS.UPSTREAM_FAILED);
-      else client.destroySoon();
+      // Finished or answered: the client side is already taken care of (a lingering close).
+      if (this.done) return;
+      if (!this.responded) return this.fail(HTTP_ERRORS.UPSTREAM_FAILED);
+      // A tunnel ends with its endpoint; a forwarded answer cut short is cut for the client too.
+      if (this.tunnel) client.destroySoon();
+      else this.closeBoth();
     });
     upstream.on('error', () => upstream.destroy());
     upstream.setTimeout(runtime.config.timeouts.response, () => {
@@ -218,6 +224,7 @@ class UpgradeExchange {
     const { client, runtime } = this;
     const upstream = this.upstream!;
     this.responded = true;
+    this.tunnel = true;
     recordSuccess(this.endpoint!.state);
     runtime.state.responses[1]++;
     this.record.status = 101;
