@@ -121,10 +121,18 @@ export const KEY_TEXT: Record<string, KeyText> = {
   'services.*.discovery.file.path': { type: 'path', text: 'The file; relative paths are resolved against the working directory. Missing or unparsable: the last good set stays.' },
   'services.*.discovery.mode': { default: dd.mode, text: 'replace: the discovered set replaces the static endpoints of the default cluster (which serve until the first good set); add: it is added to them (duplicates dropped).' },
   'services.*.discovery.min_endpoints': { default: `discovery_defaults.min_endpoints (${dd.minEndpoints})`, text: 'A set smaller than this is not applied: the last known good set (or the static endpoints) stays and the source shows degraded. 0 accepts an empty set.' },
+  'services.*.discovery.max_drop_percent': {
+    default: `discovery_defaults.max_drop_percent (${dd.maxDropPercent})`,
+    text:
+      'Relative guard: a set that would drop more than this percentage of the reference set is held (the set in effect stays, the source shows degraded, and GET /status shows the held set under `held` with the reason). The reference is the last set the source reported without malformed entries (or any larger set applied since), so entries that turn malformed one at a time cannot shrink the service step by step. A held set with malformed entries stays held until they are fixed; a smaller set reported cleanly is applied once it has stayed the same for drop_hold. 100 turns the guard off; 0 holds every drop. The default, 50, is the share Envoy uses for its panic threshold: losing more than half a service at once is more often a registry or data fault than a plan, and the remaining half could not carry the load anyway.',
+  },
+  'services.*.discovery.drop_hold': { type: DURATION, default: `discovery_defaults.drop_hold (${ms(dd.dropHold)})`, text: 'How long a drop beyond max_drop_percent, reported without malformed entries, must stay unchanged before it is applied (a real scale-down, instances that are gone). Registrations lost to a brief registry partition come back within it. A report of another set starts the wait again; a set back within the guard ends the hold at once.' },
   discovery_defaults: { text: 'Settings for every service with discovery:.' },
   'discovery_defaults.coalesce': { type: DURATION, default: ms(dd.coalesce), text: 'Discovery changes arriving within this window of the first one are applied together, as one apply.' },
   'discovery_defaults.initial_wait': { type: DURATION, default: ms(dd.initialWait), text: "At startup, how long to wait for every source's first answer before the first apply; sources still silent then start with their static endpoints." },
   'discovery_defaults.min_endpoints': { default: String(dd.minEndpoints), text: 'Default of services.*.discovery.min_endpoints.' },
+  'discovery_defaults.max_drop_percent': { default: String(dd.maxDropPercent), text: 'Default of services.*.discovery.max_drop_percent.' },
+  'discovery_defaults.drop_hold': { type: DURATION, default: ms(dd.dropHold), text: 'Default of services.*.discovery.drop_hold.' },
   register: { text: "This host's services to announce in ZooKeeper or etcd (nerve's way) while they pass a local health check; withdrawn when it fails or hitless stops." },
   'register[]': { text: 'One registration: exactly one of zookeeper or etcd.' },
   'register[].service': { text: 'Name of the registered service, shown in logs and status (need not be a hitless service).' },

@@ -8,6 +8,7 @@ import { deserialize, serialize } from 'node:v8';
 import { freezeMap } from '../src/config/freeze-map.js';
 import { parseConfig } from '../src/config/load.js';
 import type { Config, ServiceConfig } from '../src/config/model.js';
+import { deriveEndpoints } from '../src/config/endpoint-delta.js';
 import { diffConfigs, recordDerivation } from '../src/control/plan.js';
 import { ConfigDigest, DIGEST_FIELDS } from '../src/process/config-digest.js';
 import { applyPatch, changeBetween, type ConfigPatch } from '../src/process/config-patch.js';
@@ -27,6 +28,24 @@ const clone = <T>(value: T): T => deserialize(serialize(value)) as T;
 function rediscover(from: Config, name: string, endpoints: string[]): Config {
   const base = from.services.get(name)!;
   const eps = Object.freeze(endpoints.map((a) => Object.freeze({ host: a.split(':')[0], port: Number(a.split(':')[1]), key: a, weight: 1 })));
+  const cluster = base.clusters.get(base.defaultCluster)!;
+  const service: ServiceConfig = Object.freeze({ ...base, endpoints: eps, clusters: new Map([...base.clusters, [base.defaultCluster, Object.freeze({ ...cluster, endpoints: eps })]]) });
+  const config = Object.freeze({ ...from, services: freezeMap(new Map(from.services).set(name, service)) });
+  recordDerivation(config, from, [name]);
+  return config;
+}
+
+/** What discovery-manager does for a set that changed by a few endpoints: the list derived by that delta. */
+function rediscoverBy(from: Config, name: string, change: { add?: string[]; remove?: string[]; weigh?: Record<string, number> }): Config {
+  const base = from.services.get(name)!;
+  const byKey = new Map(base.endpoints.map((e) => [e.key, e]));
+  const endpoint = (a: string, weight = 1) => Object.freeze({ host: a.split(':')[0], port: Number(a.split(':')[1]), key: a, weight });
+  const delta = {
+    added: (change.add ?? []).map((a) => endpoint(a)),
+    removed: (change.remove ?? []).map((a) => byKey.get(a)!),
+    reweighted: Object.entries(change.weigh ?? {}).map(([a, w]) => ({ before: byKey.get(a)!, after: endpoint(a, w) })),
+  };
+  const eps = deriveEndpoints(base.endpoints, delta);
   const cluster = base.clusters.get(base.defaultCluster)!;
   const service: ServiceConfig = Object.freeze({ ...base, endpoints: eps, clusters: new Map([...base.clusters, [base.defaultCluster, Object.freeze({ ...cluster, endpoints: eps })]]) });
   const config = Object.freeze({ ...from, services: freezeMap(new Map(from.services).set(name, service)) });
@@ -63,10 +82,10 @@ class Pair {
     const change = changeBetween(this.supervisor, next, this.supervisorDigest);
     const patch = clone(change.patch);
     assert.equal(patch.base, this.workerDigest.value);
-    const workerStep = this.workerDigest.next(patch.services, patch.removed, patch.top);
-    assert.equal(workerStep.value, patch.hash, 'the worker computes the digest the supervisor announced');
     const before = this.worker;
     const rebuilt = applyPatch(before, patch);
+    const workerStep = this.workerDigest.next(rebuilt.changed, patch.removed, patch.top);
+    assert.equal(workerStep.value, patch.hash, 'the worker computes the digest the supervisor announced');
     recordDerivation(rebuilt.config, before, rebuilt.touched);
     const plan = diffConfigs(before, rebuilt.config);
     const reference = diffConfigs(this.supervisor, next);
@@ -82,6 +101,9 @@ class Pair {
     const whole = ConfigDigest.of(next).value;
     assert.equal(this.supervisorDigest.value, whole, 'the patched digest is the digest of the whole config');
     assert.equal(ConfigDigest.of(clone(this.worker)).value, whole, "the worker's config is the supervisor's");
+    for (const [name, service] of next.services) {
+      assert.deepEqual(this.worker.services.get(name)!.endpoints.map((e) => e.key), service.endpoints.map((e) => e.key), `${name}: the same endpoints in the same order`);
+    }
     return patch;
   }
 }
@@ -129,6 +151,27 @@ describe('config patch (supervisor → worker)', () => {
     assert.deepEqual([change.bind, change.release], [[], []]);
     // Discovery again on top of the new base.
     pair.step(rediscover(pair.supervisor, 'svc-50', ['127.0.9.9:3']));
+  });
+
+  it('a service whose endpoint list changed by a delta travels as that delta; the worker derives the same list, in the same order', () => {
+    const many = (n: number) => Array.from({ length: n }, (_, i) => `127.0.4.${i + 1}:80`);
+    const config = parse({ services: { big: { mode: 'tcp', listen: '127.0.0.1:7000', endpoints: many(200) }, ...services(3, 7100) } });
+    const pair = new Pair(config);
+    const steps: Array<Parameters<typeof rediscoverBy>[2]> = [
+      { add: ['127.0.5.1:80'], remove: ['127.0.4.7:80'] },
+      { weigh: { '127.0.4.100:80': 5 }, remove: ['127.0.4.1:80', '127.0.4.200:80'] },
+      { add: ['127.0.4.7:80', '127.0.5.2:80'] }, // one comes back: at the end now, on both sides
+      { weigh: { '127.0.5.1:80': 0 } },
+    ];
+    for (const change of steps) {
+      const next = rediscoverBy(pair.supervisor, 'big', change);
+      const patch = pair.step(next);
+      assert.deepEqual(patch.services, [], 'no service travels whole');
+      assert.deepEqual(patch.endpoints.map((p) => p.service), ['big']);
+      const { delta } = patch.endpoints[0].clusters[0];
+      assert.deepEqual([delta.added.length, delta.removed.length, delta.reweighted.length], [change.add?.length ?? 0, change.remove?.length ?? 0, Object.keys(change.weigh ?? {}).length]);
+    }
+    assert.deepEqual(pair.worker.services.get('big')!.endpoints.slice(-3).map((e) => e.key), ['127.0.5.1:80', '127.0.4.7:80', '127.0.5.2:80']);
   });
 
   it('binds and releases only the addresses that come and go', () => {

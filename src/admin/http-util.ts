@@ -4,10 +4,16 @@ import { ErrorCodes, HitlessError, type ErrorCode } from '../errors.js';
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body, null, 2) + '\n';
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
+/**
+ * A JSON answer, indented for people; `compact` for the large documents programs read (GET
+ * /status and /dashboard/data at 10,000 endpoints: indentation doubles their size and the time
+ * to make them).
+ */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, compact = false): void {
+  // Encoded once: a string would be measured, then encoded again by the socket write.
+  const bytes = Buffer.from((compact ? JSON.stringify(body) : JSON.stringify(body, null, 2)) + '\n');
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length, ...headers });
+  res.end(bytes);
 }
 
 export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, details?: unknown): void {

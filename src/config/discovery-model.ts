@@ -44,6 +44,13 @@ export interface DiscoveryConfig {
   readonly mode: 'replace' | 'add';
   /** A healthy source's set smaller than this is held (the last known good set stays). */
   readonly minEndpoints: number;
+  /**
+   * A set that would drop more than this percentage of the reference set (the last set reported
+   * without malformed entries, or any larger one applied since) is held (0..100; 100: no guard).
+   */
+  readonly maxDropPercent: number;
+  /** Milliseconds a held drop reported without malformed entries stays held before it is applied. */
+  readonly dropHold: number;
 }
 
 export interface DiscoverySettings {

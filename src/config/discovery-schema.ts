@@ -18,6 +18,8 @@ import type {
 export const DISCOVERY_DEFAULTS = Object.freeze({
   mode: 'replace' as const,
   minEndpoints: 1,
+  maxDropPercent: 50,
+  dropHold: 60_000,
   coalesce: 20,
   initialWait: 3_000,
   sessionTimeout: 10_000,
@@ -74,6 +76,8 @@ export const discoverySchema = z
     file: file.optional(),
     mode: z.enum(['replace', 'add']).optional(),
     min_endpoints: z.number().int().min(0).optional(),
+    max_drop_percent: z.number().int().min(0).max(100).optional(),
+    drop_hold: duration.optional(),
   })
   .superRefine((d, ctx) => {
     const given = SOURCE_KEYS.filter((k) => d[k] !== undefined);
@@ -93,6 +97,8 @@ export const discoveryDefaultsSchema = z.strictObject({
   coalesce: duration.optional(),
   initial_wait: duration.optional(),
   min_endpoints: z.number().int().min(0).optional(),
+  max_drop_percent: z.number().int().min(0).max(100).optional(),
+  drop_hold: duration.optional(),
 });
 
 const check = z.strictObject({
@@ -131,8 +137,8 @@ export type RawRegistration = z.output<typeof registration>;
 
 /** Keys for load.ts's "allowed here" hints. */
 export const DISCOVERY_ALLOWED_KEYS: Record<string, readonly string[]> = {
-  discovery: ['zookeeper', 'etcd', 'dns', 'file', 'mode', 'min_endpoints'],
-  discovery_defaults: ['coalesce', 'initial_wait', 'min_endpoints'],
+  discovery: ['zookeeper', 'etcd', 'dns', 'file', 'mode', 'min_endpoints', 'max_drop_percent', 'drop_hold'],
+  discovery_defaults: ['coalesce', 'initial_wait', 'min_endpoints', 'max_drop_percent', 'drop_hold'],
   zookeeper: ['hosts', 'path', 'session_timeout'],
   etcd: ['endpoints', 'prefix', 'ttl'],
   dns: ['name', 'type', 'port', 'server', 'min_ttl', 'max_ttl'],
@@ -178,6 +184,8 @@ export function normaliseDiscovery(d: RawDiscovery | undefined, defaults: RawDis
     target: target(d),
     mode: d.mode ?? DISCOVERY_DEFAULTS.mode,
     minEndpoints: d.min_endpoints ?? defaults?.min_endpoints ?? DISCOVERY_DEFAULTS.minEndpoints,
+    maxDropPercent: d.max_drop_percent ?? defaults?.max_drop_percent ?? DISCOVERY_DEFAULTS.maxDropPercent,
+    dropHold: d.drop_hold ?? defaults?.drop_hold ?? DISCOVERY_DEFAULTS.dropHold,
   });
 }
 

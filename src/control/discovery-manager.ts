@@ -1,49 +1,70 @@
 // Discovery → desired state. One source per service with `discovery:`; this keeps each source's
-// last known good set and its state, holds sets that would fall below `min_endpoints`, folds
-// bursts into one apply per coalescing window, and (as the controller's assembler) merges the
-// sets into whatever file/API config is being applied.
+// last known good set and its state, holds sets that its guards refuse (set-guard.ts:
+// min_endpoints, max_drop_percent), folds bursts into one apply per coalescing window, and (as the
+// controller's assembler) merges the sets into whatever file/API config is being applied.
 //
 // Cost: a discovery apply costs what changed, not the number of services. The assembled config
 // of the same base is patched: only the services whose set changed since the last assembly get
 // a new ServiceConfig (all others keep their frozen objects, so the driver keeps their runtimes),
 // the config hash is the root of a hash tree updated for those leaves only, and the plan is told
-// which services to compare (plan.ts recordDerivation). A new base (reload, PUT /config) is
-// assembled from scratch.
-import { joinHostPort } from '../config/address.js';
+// which services to compare (plan.ts recordDerivation). Within a service, the endpoint list is
+// derived from the previous one by what changed (discovered-set.ts), so a one-endpoint change in
+// a large service costs that endpoint downstream. A new base (reload, PUT /config) is assembled
+// from scratch.
 import type { DiscoveryConfig } from '../config/discovery-model.js';
+import { endpointListPrintHex } from '../config/endpoint-print.js';
 import { HashTree, sha256Hex } from '../config/fingerprint.js';
 import { freezeMap } from '../config/freeze-map.js';
-import type { ConfigSnapshot, EndpointConfig, ServiceConfig } from '../config/model.js';
+import type { ConfigSnapshot, ServiceConfig } from '../config/model.js';
 import { createSource, sameTarget } from '../discovery/create-source.js';
 import type { DiscoveredEndpoint, Source } from '../discovery/source.js';
 import type { Logger } from '../observability/log.js';
 import type { Assembler, Controller } from './controller.js';
+import { DiscoveredSet, type Candidate } from './discovered-set.js';
 import { recordDerivation } from './plan.js';
+import { SetGuard } from './set-guard.js';
 
 export type SourceState = 'starting' | 'healthy' | 'degraded';
+
+/** A reported set a guard refused: what was reported, against what, why, and until when. */
+export interface HeldSet {
+  /** Endpoints in the reported (held) set. */
+  readonly endpoints: number;
+  /** The reference set's size (max_drop_percent measures against it); null before the first set. */
+  readonly reference: number | null;
+  readonly reason: string;
+  readonly since: string;
+  /** When it is applied if the source keeps reporting it unchanged; null: held until the source reports another set. */
+  readonly until: string | null;
+}
 
 export interface DiscoveryStatus {
   readonly service: string;
   readonly source: string;
   readonly state: SourceState;
   readonly since: string;
+  /** What is wrong now; null while the source is healthy (or still starting). */
   readonly lastError: string | null;
+  /** The last trouble the source recovered from, with when it began and ended; null if none. */
+  readonly recoveredFrom: { readonly error: string; readonly since: string; readonly until: string } | null;
   readonly lastUpdate: string | null;
   /** Endpoints in effect (the last known good set); null before the first good set. */
   readonly endpoints: number | null;
+  /** The last reported set, when a guard holds it instead of applying it. */
+  readonly held: HeldSet | null;
 }
 
 class Discovered {
-  good: readonly EndpointConfig[] | null = null;
-  digest = '';
+  set = new DiscoveredSet();
+  guard = new SetGuard();
   state: SourceState = 'starting';
   since = new Date().toISOString();
   lastError: string | null = null;
+  recoveredFrom: DiscoveryStatus['recoveredFrom'] = null;
   lastUpdate: string | null = null;
   answered = false;
-  private mergedBase: ServiceConfig | null = null;
-  private mergedDigest = '';
-  private merged: ServiceConfig | null = null;
+  /** The reported set a guard holds: what status shows, the set itself, its print (the same set reported again keeps the hold's clock) and the drop_hold timer. */
+  held: { status: HeldSet; readonly candidate: Candidate; readonly print: string; timer: NodeJS.Timeout | null } | null = null;
 
   constructor(
     readonly name: string,
@@ -51,22 +72,10 @@ class Discovered {
     readonly source: Source,
   ) {}
 
-  /** The service with the discovered set in place; the same object while nothing changed. */
-  mergeInto(base: ServiceConfig): ServiceConfig {
-    if (this.good === null) return base;
-    if (this.merged && this.mergedBase === base && this.mergedDigest === this.digest) return this.merged;
-    const endpoints = base.discovery?.mode === 'add' ? uniqueByKey([...base.endpoints, ...this.good]) : this.good;
-    const merged: ServiceConfig = { ...base, endpoints };
-    const cluster = base.clusters?.get(base.defaultCluster);
-    if (cluster) {
-      const clusters = new Map(base.clusters);
-      clusters.set(base.defaultCluster, Object.freeze({ ...cluster, endpoints }));
-      Object.assign(merged, { clusters });
-    }
-    this.merged = Object.freeze(merged);
-    this.mergedBase = base;
-    this.mergedDigest = this.digest;
-    return this.merged;
+  /** Forgets the held set, and its drop_hold timer. */
+  release(): void {
+    if (this.held?.timer) clearTimeout(this.held.timer);
+    this.held = null;
   }
 }
 
@@ -124,6 +133,9 @@ export class DiscoveryManager implements Assembler {
 
   /** `base` with the discovered sets in place: the last assembly patched, while `base` is the same object. */
   assemble(base: ConfigSnapshot): ConfigSnapshot {
+    // Stopping (shutdown): the sources are gone, not their sets; an apply still queued keeps them
+    // rather than falling back to the static endpoints while listeners still accept.
+    if (this.stopped && this.assembly?.base === base) return this.assembly.assembled;
     if (this.entries.size === 0) {
       this.assembly = null;
       return base;
@@ -175,10 +187,10 @@ export class DiscoveryManager implements Assembler {
   /** `service` with its discovered set in place, and the hash-tree leaf that names that content. */
   private merge(name: string, service: ServiceConfig): { service: ServiceConfig; leaf: string } {
     const entry = this.entries.get(name);
-    if (!entry || !service.discovery || !sameTarget(entry.config.target, service.discovery.target) || entry.good === null) {
+    if (!entry || !service.discovery || !sameTarget(entry.config.target, service.discovery.target) || entry.set.size === null) {
       return { service, leaf: `${name}\n-` };
     }
-    return { service: entry.mergeInto(service), leaf: `${name}\n=${entry.digest}` };
+    return { service: entry.set.mergeInto(service), leaf: `${name}\n=${entry.set.digest}` };
   }
 
   private snapshot(base: ConfigSnapshot, config: ConfigSnapshot['config'], tree: HashTree): ConfigSnapshot {
@@ -206,6 +218,7 @@ export class DiscoveryManager implements Assembler {
       }
       this.entries.delete(name);
       this.dirty.add(name);
+      entry.release();
       void entry.source.stop();
       if (config) this.open(name, config, entry);
     }
@@ -223,8 +236,10 @@ export class DiscoveryManager implements Assembler {
       state: e.state,
       since: e.since,
       lastError: e.lastError,
+      recoveredFrom: e.recoveredFrom,
       lastUpdate: e.lastUpdate,
-      endpoints: e.good?.length ?? null,
+      endpoints: e.set.size,
+      held: e.held?.status ?? null,
     }));
   }
 
@@ -233,6 +248,7 @@ export class DiscoveryManager implements Assembler {
     if (this.timer) clearTimeout(this.timer);
     const entries = [...this.entries.values()];
     this.entries.clear();
+    for (const e of entries) e.release();
     await Promise.all(entries.map((e) => e.source.stop().catch(() => {})));
   }
 
@@ -240,8 +256,8 @@ export class DiscoveryManager implements Assembler {
   private open(name: string, config: DiscoveryConfig, previous: Discovered | null): void {
     const entry = new Discovered(name, config, this.makeSource(config));
     if (previous) {
-      entry.good = previous.good;
-      entry.digest = previous.digest;
+      entry.set = previous.set;
+      entry.guard = previous.guard;
     }
     this.entries.set(name, entry);
     this.dirty.add(name);
@@ -256,26 +272,66 @@ export class DiscoveryManager implements Assembler {
   private onEndpoints(entry: Discovered, found: readonly DiscoveredEndpoint[], problems: readonly string[]): void {
     entry.lastUpdate = new Date().toISOString();
     this.answered(entry);
-    const endpoints = uniqueByKey(found.map(toEndpointConfig));
-    const floor = entry.config.minEndpoints;
-    if (endpoints.length < floor) {
-      const held = entry.good === null ? 'the static endpoints stay' : `holding the last known good ${entry.good.length}`;
-      this.setState(entry, 'degraded', `the source reports ${endpoints.length} endpoint(s), fewer than min_endpoints ${floor}; ${held}`);
-      return;
-    }
-    if (problems.length > 0) this.setState(entry, 'degraded', `malformed entries ignored: ${problems.join('; ')}`);
-    else this.setState(entry, 'healthy', null);
-    const digest = endpoints.map((e) => `${e.key}*${e.weight}`).join(',');
-    if (entry.good !== null && digest === entry.digest) return;
-    entry.good = Object.freeze(endpoints);
-    entry.digest = digest;
+    const candidate = entry.set.candidate(found);
+    const clean = problems.length === 0;
+    const verdict = entry.guard.judge(candidate.endpoints.length, clean, entry.set.size, entry.config);
+    if (verdict.hold) return this.hold(entry, candidate, verdict.reason, verdict.expires);
+    entry.release();
+    if (clean) this.setState(entry, 'healthy', null);
+    else this.setState(entry, 'degraded', `malformed entries ignored: ${problems.join('; ')}`);
+    this.put(entry, candidate, clean);
+  }
+
+  /** Puts a set in effect (and applies it within the coalescing window when it changed anything). */
+  private put(entry: Discovered, candidate: Candidate, clean: boolean): void {
+    entry.guard.applied(candidate.endpoints.length, clean);
+    if (!entry.set.replace(candidate)) return;
     this.dirty.add(entry.name);
     this.schedule();
   }
 
+  /**
+   * Keeps the set in effect instead of `candidate`, visibly (degraded, `held` in status). A clean
+   * drop is applied once the source has reported the same set for drop_hold; another set starts
+   * that wait again, and a set within the guards ends the hold (onEndpoints).
+   */
+  private hold(entry: Discovered, candidate: Candidate, reason: string, expires: boolean): void {
+    const print = endpointListPrintHex(candidate.endpoints);
+    const same = entry.held !== null && entry.held.print === print && (entry.held.timer !== null) === expires;
+    if (!same) {
+      entry.release();
+      const since = new Date();
+      const until = expires ? new Date(since.getTime() + entry.config.dropHold) : null;
+      const status: HeldSet = { endpoints: candidate.endpoints.length, reference: entry.guard.reference, reason, since: since.toISOString(), until: until?.toISOString() ?? null };
+      const held = { status, candidate, print, timer: null as NodeJS.Timeout | null };
+      if (expires) {
+        held.timer = setTimeout(() => this.holdExpired(entry, held), entry.config.dropHold);
+        held.timer.unref();
+      }
+      entry.held = held;
+    } else if (entry.held!.status.reason !== reason) {
+      entry.held!.status = { ...entry.held!.status, reason };
+    }
+    this.setState(entry, 'degraded', reason);
+  }
+
+  private holdExpired(entry: Discovered, held: NonNullable<Discovered['held']>): void {
+    if (entry.held !== held || this.entries.get(entry.name) !== entry) return;
+    entry.held = null;
+    this.log.warn(
+      { service: entry.name, source: entry.source.description, endpoints: held.candidate.endpoints.length, before: entry.set.size, heldSince: held.status.since },
+      'discovery: a smaller set stayed unchanged for drop_hold; applying it',
+    );
+    this.setState(entry, 'healthy', null);
+    this.put(entry, held.candidate, true);
+  }
+
   private onError(entry: Discovered, error: Error): void {
     this.answered(entry);
-    const held = entry.good === null ? 'no endpoints discovered yet' : `keeping the last known good ${entry.good.length}`;
+    // Whatever was held came from a source that cannot tell the truth now: it is judged again on its next report.
+    entry.release();
+    const size = entry.set.size;
+    const held = size === null ? 'no endpoints discovered yet' : `keeping the last known good ${size}`;
     this.setState(entry, 'degraded', `${error.message}; ${held}`);
   }
 
@@ -285,15 +341,25 @@ export class DiscoveryManager implements Assembler {
     this.onAnswer?.();
   }
 
+  /**
+   * State and error as status shows them. Logs transitions only: "degraded" when the source
+   * becomes degraded or its trouble changes, "healthy" only when it recovers from degraded; a
+   * recovered error moves to `recoveredFrom`, so `lastError` is only ever what is wrong now.
+   */
   private setState(entry: Discovered, state: SourceState, error: string | null): void {
-    const changed = entry.state !== state || entry.lastError !== error;
-    if (state !== entry.state) entry.since = new Date().toISOString();
+    const before = entry.state;
+    const now = new Date().toISOString();
+    if (state === 'healthy' && before === 'degraded' && entry.lastError !== null) {
+      entry.recoveredFrom = { error: entry.lastError, since: entry.since, until: now };
+    }
+    const changed = before !== state || entry.lastError !== error;
+    if (state !== before) entry.since = now;
     entry.state = state;
-    if (error !== null) entry.lastError = error;
+    entry.lastError = error;
     if (!changed) return;
     const fields = { service: entry.name, source: entry.source.description, state };
     if (state === 'degraded') this.log.warn({ ...fields, error }, 'discovery source degraded');
-    else this.log.info(fields, 'discovery source healthy');
+    else if (before === 'degraded') this.log.info(fields, 'discovery source healthy');
   }
 
   /** The first change opens a window; everything that arrives within it rides on one apply. */
@@ -311,13 +377,4 @@ export class DiscoveryManager implements Assembler {
       });
     }, this.coalesceMs);
   }
-}
-
-function toEndpointConfig(e: DiscoveredEndpoint): EndpointConfig {
-  return Object.freeze({ host: e.host, port: e.port, key: joinHostPort(e.host, e.port), weight: e.weight ?? 1 });
-}
-
-function uniqueByKey(endpoints: readonly EndpointConfig[]): EndpointConfig[] {
-  const seen = new Set<string>();
-  return endpoints.filter((e) => !seen.has(e.key) && seen.add(e.key));
 }

@@ -1,7 +1,8 @@
 // diff(running, desired) → a typed plan. Pure: no I/O, so it is unit-tested on its own and used
 // unchanged by validation (which computes the plan and stops) and by every driver.
 import type { HostPort } from '../config/address.js';
-import type { Config, ServiceConfig } from '../config/model.js';
+import type { ClusterConfig, Config, EndpointConfig, ServiceConfig } from '../config/model.js';
+import { deltaBetween, isEmptyDelta } from '../config/endpoint-delta.js';
 import { fingerprintOf } from '../config/fingerprint.js';
 
 export interface EndpointDiff {
@@ -136,33 +137,71 @@ function diffService(old: ServiceConfig, next: ServiceConfig): ServiceChange | n
   if (old === next) return null;
   const print = fingerprintOf(old);
   if (print !== undefined && print === fingerprintOf(next)) return null;
-  const fields = COMPARED_FIELDS.filter((f) => !sameValue(old[f], next[f]));
+  const fields = COMPARED_FIELDS.filter((f) => (f === 'clusters' ? !sameClusters(old.clusters, next.clusters) : !sameValue(old[f], next[f])));
   if (fields.length === 0) return null;
   return { name: next.name, fields, endpoints: diffEndpoints(old, next) };
 }
 
-/** Endpoints of every cluster, keyed "address" in the default cluster and "cluster/address" elsewhere. */
-function endpointWeights(service: ServiceConfig): Map<string, number> {
-  const weights = new Map<string, number>();
-  for (const [name, cluster] of service.clusters) {
-    const prefix = name === service.defaultCluster ? '' : `${name}/`;
-    for (const e of cluster.endpoints) weights.set(prefix + e.key, e.weight);
+/**
+ * Endpoints added, removed and reweighted in every cluster, keyed "address" in the default
+ * cluster and "cluster/address" elsewhere. A cluster whose list is the same object, or was derived
+ * from the old one by a delta (discovery), costs nothing or that delta; others are compared whole.
+ */
+function diffEndpoints(old: ServiceConfig, next: ServiceConfig): EndpointDiff {
+  const added: string[] = [];
+  const removed: string[] = [];
+  const reweighted: string[] = [];
+  const none: readonly EndpointConfig[] = [];
+  for (const name of new Set([...old.clusters.keys(), ...next.clusters.keys()])) {
+    const before = old.clusters.get(name)?.endpoints ?? none;
+    const after = next.clusters.get(name)?.endpoints ?? none;
+    const prefix = name === next.defaultCluster ? '' : `${name}/`;
+    const oldPrefix = name === old.defaultCluster ? '' : `${name}/`;
+    if (prefix !== oldPrefix) {
+      // The default cluster moved: every key of this cluster is another key now.
+      for (const e of before) removed.push(oldPrefix + e.key);
+      for (const e of after) added.push(prefix + e.key);
+      continue;
+    }
+    if (before === after) continue;
+    const delta = deltaBetween(before, after);
+    if (delta) {
+      for (const e of delta.added) added.push(prefix + e.key);
+      for (const e of delta.removed) removed.push(prefix + e.key);
+      for (const r of delta.reweighted) reweighted.push(prefix + r.after.key);
+      continue;
+    }
+    const was = new Map(before.map((e) => [e.key, e.weight]));
+    const now = new Set<string>();
+    for (const e of after) {
+      now.add(e.key);
+      const weight = was.get(e.key);
+      if (weight === undefined) added.push(prefix + e.key);
+      else if (weight !== e.weight) reweighted.push(prefix + e.key);
+    }
+    for (const e of before) if (!now.has(e.key)) removed.push(prefix + e.key);
   }
-  return weights;
+  return { added, removed, reweighted };
 }
 
-function diffEndpoints(old: ServiceConfig, next: ServiceConfig): EndpointDiff {
-  const oldWeights = endpointWeights(old);
-  const newWeights = endpointWeights(next);
-  const added: string[] = [];
-  const reweighted: string[] = [];
-  for (const [key, weight] of newWeights) {
-    const was = oldWeights.get(key);
-    if (was === undefined) added.push(key);
-    else if (was !== weight) reweighted.push(key);
+/** Equal clusters; an endpoint list derived from the other by a delta differs exactly when the delta is not empty. */
+function sameClusters(a: ReadonlyMap<string, ClusterConfig>, b: ReadonlyMap<string, ClusterConfig>): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [name, x] of a) {
+    const y = b.get(name);
+    if (!y) return false;
+    if (x === y) continue;
+    const delta = deltaBetween(x.endpoints, y.endpoints);
+    if (delta ? !isEmptyDelta(delta) : !sameValue(x.endpoints, y.endpoints)) return false;
+    if (!sameValue(withoutEndpoints(x), withoutEndpoints(y))) return false;
   }
-  const removed = [...oldWeights.keys()].filter((k) => !newWeights.has(k));
-  return { added, removed, reweighted };
+  return true;
+}
+
+/** A cluster's other settings, whatever it has: compared as any value is. */
+function withoutEndpoints(c: ClusterConfig): Record<string, unknown> {
+  return { ...c, endpoints: null };
 }
 
 /** Structural equality for the small frozen values a ServiceConfig holds. */

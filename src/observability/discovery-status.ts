@@ -10,6 +10,10 @@ export interface DiscoveryRow {
   /** Unix seconds, or null when never updated. */
   readonly lastUpdate: number | null;
   readonly endpoints: number;
+  /** What is wrong now (a failing source, or why a reported set is held); null when nothing is. */
+  readonly problem: string | null;
+  /** Endpoints in the reported set a guard holds instead of applying; null when none is held. */
+  readonly held: number | null;
 }
 
 type Loose = Record<string, unknown>;
@@ -34,6 +38,8 @@ export function discoveryRows(section: unknown): DiscoveryRow[] {
       healthy: typeof s.healthy === 'boolean' ? s.healthy : ['ok', 'up', 'healthy', 'watching', 'ready'].includes(state),
       lastUpdate: timestamp(s.lastUpdate ?? s.lastUpdateAt ?? s.updatedAt ?? s.lastChange),
       endpoints,
+      problem: str(s.lastError) ?? str(s.error),
+      held: s.held !== null && typeof s.held === 'object' ? num((s.held as Loose).endpoints) : null,
     }];
   });
 }

@@ -152,6 +152,7 @@ function discoveryMetrics(m: Families, discovery: unknown): void {
     m.add('hitless_discovery_source_state', 'gauge', 'Discovery source state; 1 for the state it is in.', { ...l, state: row.state }, 1, 'max');
     m.add('hitless_discovery_endpoints', 'gauge', 'Endpoints the source currently provides.', l, row.endpoints, 'max');
     if (row.lastUpdate !== null) m.add('hitless_discovery_last_update_timestamp_seconds', 'gauge', 'Unix time of the last update from the source.', l, row.lastUpdate, 'max');
+    if (row.held !== null) m.add('hitless_discovery_held_endpoints', 'gauge', 'Endpoints in a reported set a guard holds instead of applying (min_endpoints, max_drop_percent); absent when none is held.', l, row.held, 'max');
   }
 }
 

@@ -1,7 +1,17 @@
-// Per-second samples of the traffic counters, kept in a small ring in the admin process, so the
-// dashboard can draw the last minutes without any history in the data plane. The timer is
-// unref'd: it never keeps the process alive, and it reads counters the data plane already keeps.
-import type { DataplaneStatus, ServiceStatus } from '../dataplane/driver.js';
+// Per-second samples of the traffic counters in the admin process, so the dashboard can draw the
+// last minutes without any history in the data plane. The timer is unref'd: it never keeps the
+// process alive, and it reads counters the data plane already keeps.
+//
+// Memory is bounded by what the dashboard shows, not by the size of the config: the ring keeps
+// `capacity` samples of the whole-instance totals only (the chart), and of the per-service and
+// per-endpoint counters only the last two readings are kept, as read (the tables show the latest
+// rate, computed when asked). Keeping per-endpoint totals in the ring cost ~220 bytes per
+// endpoint per second: 1.3 GB at 10,000 endpoints. A reading costs O(services).
+//
+// Rates are truthful: each is computed over the interval between the two readings that produced
+// it, timed by when the counters were read (`countersAt`), which for a supervisor is when its
+// workers last reported, not when the sampler ran; a reading with no newer counters is skipped.
+import type { DataplaneStatus, EndpointStatus, ServiceStatus } from '../dataplane/driver.js';
 
 export interface Totals {
   /** Connections (tcp) plus requests (http) accepted. */
@@ -29,11 +39,16 @@ export interface Series {
   readonly active: number[];
 }
 
-interface Sample {
+/** When the counters were read (Unix ms), and the status holding them (asked only for a new reading). */
+export interface Reading {
+  readonly countersAt: number;
+  status(): DataplaneStatus;
+}
+
+/** One reading's per-service and per-endpoint counters, as the status gave them. */
+interface Detail {
   readonly t: number;
-  readonly all: Totals;
-  readonly services: Map<string, Totals>;
-  readonly endpoints: Map<string, Totals>;
+  readonly services: readonly ServiceStatus[];
 }
 
 export function serviceTotals(s: ServiceStatus): Totals {
@@ -44,11 +59,15 @@ export function serviceTotals(s: ServiceStatus): Totals {
 export const endpointId = (service: string, cluster: string, address: string): string => `${service}/${cluster}/${address}`;
 
 export class RateSampler {
-  private readonly ring: Sample[] = [];
+  /** Whole-instance totals, oldest first, at most `capacity`. */
+  private readonly ring: Array<{ readonly t: number; readonly all: Totals }> = [];
+  /** Per service and per endpoint: the previous and the latest reading only. */
+  private previous: Detail | null = null;
+  private latest: Detail | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly read: () => DataplaneStatus,
+    private readonly read: () => Reading,
     private readonly capacity = 600,
     private readonly intervalMs = 1000,
   ) {}
@@ -65,28 +84,29 @@ export class RateSampler {
     this.timer = null;
   }
 
-  sample(now = Date.now()): void {
-    const status = this.read();
-    const services = new Map<string, Totals>();
-    const endpoints = new Map<string, Totals>();
+  /** Takes a reading; `now` replaces its counters' time (tests). */
+  sample(now?: number): void {
+    const reading = this.read();
+    const t = now ?? reading.countersAt;
+    const last = this.ring.at(-1);
+    if (last && t <= last.t) return; // no newer counters than the last reading: no interval to rate
+    const { services } = reading.status();
     let requests = 0, errors = 0, retries = 0, bytes = 0, active = 0;
-    for (const s of status.services) {
-      const t = serviceTotals(s);
-      services.set(s.name, t);
-      requests += t.requests;
-      errors += t.errors;
-      retries += t.retries;
-      bytes += t.bytes;
-      active += t.active;
-      for (const e of s.endpoints) {
-        endpoints.set(endpointId(s.name, e.cluster, e.address), { requests: e.total, errors: e.failures, retries: 0, bytes: e.bytesIn + e.bytesOut, active: e.active });
-      }
+    for (const s of services) {
+      const totals = serviceTotals(s);
+      requests += totals.requests;
+      errors += totals.errors;
+      retries += totals.retries;
+      bytes += totals.bytes;
+      active += totals.active;
     }
-    this.ring.push({ t: now, all: { requests, errors, retries, bytes, active }, services, endpoints });
+    this.ring.push({ t, all: { requests, errors, retries, bytes, active } });
     if (this.ring.length > this.capacity) this.ring.shift();
+    this.previous = this.latest;
+    this.latest = { t, services };
   }
 
-  /** Whole-instance rates over the kept window (at most `capacity` seconds). */
+  /** Whole-instance rates over the kept window (at most `capacity` readings). */
   series(): Series {
     const out: Series = { t: [], rps: [], eps: [], bps: [], active: [] };
     for (let i = 1; i < this.ring.length; i++) {
@@ -102,18 +122,40 @@ export class RateSampler {
 
   /** Rates over the last interval, per service and per endpoint ("service/cluster/address"). */
   latestRates(): { services: Record<string, Rate>; endpoints: Record<string, Rate> } {
-    const n = this.ring.length;
-    if (n < 2) return { services: {}, endpoints: {} };
-    const [a, b] = [this.ring[n - 2], this.ring[n - 1]];
+    const services: Record<string, Rate> = {};
+    const endpoints: Record<string, Rate> = {};
+    const a = this.previous;
+    const b = this.latest;
+    if (!a || !b) return { services, endpoints };
     const dt = b.t - a.t;
-    const pick = (before: Map<string, Totals>, after: Map<string, Totals>): Record<string, Rate> => {
-      const out: Record<string, Rate> = {};
+    const before = new Map(a.services.map((s) => [s.name, s]));
+    for (const s of b.services) {
       // A counter that appeared in this interval started at 0 (a new service or endpoint).
-      for (const [k, v] of after) out[k] = rate(before.get(k) ?? ZERO, v, dt);
-      return out;
-    };
-    return { services: pick(a.services, b.services), endpoints: pick(a.endpoints, b.endpoints) };
+      const was = before.get(s.name);
+      services[s.name] = rate(was ? serviceTotals(was) : ZERO, serviceTotals(s), dt);
+      const wasAt = endpointFinder(was?.endpoints ?? []);
+      s.endpoints.forEach((e, i) => {
+        const old = wasAt(i, e);
+        endpoints[endpointId(s.name, e.cluster, e.address)] = rate(old ? endpointTotals(old) : ZERO, endpointTotals(e), dt);
+      });
+    }
+    return { services, endpoints };
   }
+}
+
+function endpointTotals(e: EndpointStatus): Totals {
+  return { requests: e.total, errors: e.failures, retries: 0, bytes: e.bytesIn + e.bytesOut, active: e.active };
+}
+
+/** The same endpoint in an earlier list: at the same position when the lists agree (the usual case), else by address. */
+function endpointFinder(list: readonly EndpointStatus[]): (i: number, e: EndpointStatus) => EndpointStatus | undefined {
+  let byKey: Map<string, EndpointStatus> | null = null;
+  return (i, e) => {
+    const same = list[i];
+    if (same && same.address === e.address && same.cluster === e.cluster) return same;
+    byKey ??= new Map(list.map((x) => [`${x.cluster}\u0000${x.address}`, x]));
+    return byKey.get(`${e.cluster}\u0000${e.address}`);
+  };
 }
 
 const ZERO: Totals = { requests: 0, errors: 0, retries: 0, bytes: 0, active: 0 };

@@ -7,6 +7,15 @@ import { ApplyStats } from './apply-stats.js';
 import { AuditLog } from './audit-log.js';
 import { RateSampler } from './rate-sampler.js';
 
+/**
+ * A driver whose status() serves counters read earlier (a supervisor: its workers' last reports)
+ * says when they were read, so that rates are computed over the interval that produced them.
+ */
+export interface CountersClock {
+  /** Unix milliseconds at which the counters status() returns were read. */
+  countersAt(): number;
+}
+
 export class Telemetry {
   readonly applies = new ApplyStats();
   readonly audit: AuditLog;
@@ -14,7 +23,8 @@ export class Telemetry {
 
   constructor(controller: Controller, log: Logger) {
     this.audit = new AuditLog(controller, log);
-    this.sampler = new RateSampler(() => controller.driver.status());
+    const driver = controller.driver as Partial<CountersClock>;
+    this.sampler = new RateSampler(() => ({ countersAt: driver.countersAt?.() ?? Date.now(), status: () => controller.driver.status() }));
     controller.onRecord(this.applies.record);
     controller.onRecord(this.audit.record);
   }

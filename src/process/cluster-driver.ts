@@ -4,9 +4,10 @@
 import type { Config } from '../config/model.js';
 import type { Plan } from '../control/plan.js';
 import type { ApplyReport, DataplaneStatus, Driver } from '../dataplane/driver.js';
+import type { CountersClock } from '../observability/telemetry.js';
 import type { Supervisor } from './supervisor.js';
 
-export class ClusterDriver implements Driver {
+export class ClusterDriver implements Driver, CountersClock {
   readonly name = 'builtin';
 
   constructor(readonly supervisor: Supervisor) {}
@@ -14,6 +15,11 @@ export class ClusterDriver implements Driver {
   async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
     await this.supervisor.apply(desired);
     return { bound: plan.listeners.add, released: plan.listeners.remove };
+  }
+
+  /** The workers' counters are read every few seconds (and before each status request), not on every status(). */
+  countersAt(): number {
+    return this.supervisor.countersAt;
   }
 
   status(): DataplaneStatus & { process: ReturnType<typeof processSection> } {
@@ -26,8 +32,9 @@ export class ClusterDriver implements Driver {
 }
 
 /**
- * Who serves: the supervisor, each worker (pid, generation, state, the config digest it computed
- * and how many configs it committed as patches or whole), restarts and upgrades.
+ * Who serves: the supervisor, each worker (pid, generation, state, the config digest it computed,
+ * how many configs it committed as patches or whole and what the last one carried), restarts and
+ * upgrades.
  */
 export function processSection(s: Supervisor) {
   const workers = s.allWorkers().map((w) => ({
@@ -38,8 +45,10 @@ export function processSection(s: Supervisor) {
     configHash: w.configHash,
     inSync: w.state !== 'ready' || w.configHash === s.configDigest,
     committed: { ...w.committed },
+    lastCommit: w.lastCommit,
     startedAt: new Date(w.startedAt).toISOString(),
     rssBytes: w.lastStatus?.rssBytes ?? null,
+    heapUsedBytes: w.lastStatus?.heapUsedBytes ?? null,
     connections: w.lastStatus?.openConnections ?? null,
     ...(w.exit ? { exit: w.exit.signal ?? `code ${w.exit.code}` } : {}),
   }));
@@ -47,6 +56,8 @@ export function processSection(s: Supervisor) {
   return {
     mode: 'supervisor' as const,
     supervisorPid: process.pid,
+    /** process.memoryUsage() of the supervisor, in bytes: rss, heapTotal, heapUsed, external, arrayBuffers. */
+    supervisorMemory: process.memoryUsage(),
     workersPerGeneration: s.options.workers,
     generation: s.generation,
     configHash: s.configDigest,

@@ -11,9 +11,14 @@
 // one subtraction and one addition per changed service); the digest is a SHA-256 over the top
 // settings' hash, the service count and that sum. An identity for "same config?", not a MAC.
 // Values are written out canonically (sorted object keys, numbers as text), so the digest does
-// not depend on how V8 represents a value on either side of IPC.
+// not depend on how V8 represents a value on either side of IPC. A cluster's endpoint list enters
+// a service's leaf as its order-free print (config/endpoint-print.ts), which a list derived by a
+// delta gets from its parent's in O(change): one endpoint changed in a service of 5,000 costs a
+// few hashes here, not a canonical text of 5,000 endpoints.
+import { canonical } from '../config/canonical.js';
+import { endpointListPrintHex } from '../config/endpoint-print.js';
 import { sha256Hex } from '../config/fingerprint.js';
-import type { Config, ServiceConfig } from '../config/model.js';
+import type { ClusterConfig, Config, ServiceConfig } from '../config/model.js';
 
 export type TopSettings = Omit<Config, 'services'>;
 
@@ -109,37 +114,17 @@ function topOf(config: TopSettings | Config): string {
 
 function leafOf(name: string, service: ServiceConfig): bigint {
   const view: Record<string, unknown> = {};
-  for (const field of DIGEST_FIELDS) view[field] = service[field];
+  for (const field of DIGEST_FIELDS) view[field] = field === 'clusters' ? clustersView(service.clusters) : service[field];
   return BigInt(`0x${sha256Hex(`${name}\n${canonical(view)}`)}`);
+}
+
+/** The clusters with each endpoint list replaced by its print. */
+function clustersView(clusters: ReadonlyMap<string, ClusterConfig>): Map<string, unknown> {
+  const view = new Map<string, unknown>();
+  for (const [name, cluster] of clusters) view.set(name, { ...cluster, endpoints: endpointListPrintHex(cluster.endpoints) });
+  return view;
 }
 
 function finish(top: string, size: number, sum: bigint): string {
   return sha256Hex(`${top}\n${size}\n${sum.toString(16)}`);
-}
-
-/** One text per value, whatever its representation: object keys and Map entries sorted. */
-export function canonical(value: unknown): string {
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
-    case 'number':
-      return String(value);
-    case 'boolean':
-      return value ? 't' : 'f';
-    case 'undefined':
-      return 'u';
-    case 'object':
-      break;
-    default:
-      return `?${String(value)}`;
-  }
-  if (value === null) return 'n';
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value instanceof Map) {
-    const entries = [...value].map(([k, v]) => `${canonical(k)}=>${canonical(v)}`).sort();
-    return `M{${entries.join(',')}}`;
-  }
-  const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(record[k])}`).join(',')}}`;
 }

@@ -2,8 +2,9 @@
 // serialization so a Config with its Maps crosses as it is). Handles travel beside a message:
 // listening sockets supervisor → worker, idle keep-alive connections worker → supervisor → worker.
 import type { ConfigSnapshot } from '../config/model.js';
-import type { DataplaneStatus } from '../dataplane/driver.js';
 import type { ConfigPatch } from './config-patch.js';
+import type { PackedDataplane } from '../dataplane/builtin/packed-status.js';
+import type { StatusDelta } from './status-delta.js';
 
 /** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside Node's internals. */
 export interface TcpHandle {
@@ -24,11 +25,18 @@ export type WorkerRequest =
    * this worker does not run the patch's base; only the patch's services' addresses are checked.
    */
   | { readonly t: 'prepare-patch'; readonly id: number; readonly patch: ConfigPatch }
+  /**
+   * Prepare and commit in one step, for a patch that only changes endpoint lists (nothing in it
+   * can be refused for the config's sake); refused with NEED_FULL_CONFIG, changing nothing, when
+   * this worker does not run the patch's base. The reply carries the digest now running.
+   */
+  | { readonly t: 'apply-patch'; readonly id: number; readonly patch: ConfigPatch }
   /** Commit (phase 2): apply the prepared config (swap); the reply carries the digest now running. */
   | { readonly t: 'commit'; readonly id: number }
   /** Abort: forget the prepared snapshot, close the handles only it needed. */
   | { readonly t: 'abort'; readonly id: number }
-  | { readonly t: 'status'; readonly id: number };
+  /** Status, as a delta of the reply numbered `have` when the worker still holds it (status-delta.ts). */
+  | { readonly t: 'status'; readonly id: number; readonly have: number | null };
 
 export type SupervisorMessage =
   | WorkerRequest
@@ -48,12 +56,18 @@ export interface WorkerStatus {
   readonly generation: number;
   readonly configHash: string | null;
   readonly rssBytes: number;
+  /** V8 heap in use (process.memoryUsage().heapUsed): with rssBytes, how memory evolves. */
+  readonly heapUsedBytes: number;
   readonly openConnections: number;
-  readonly dataplane: DataplaneStatus;
+  /** Endpoints packed (packed-status.ts): this crosses IPC every few seconds. */
+  readonly dataplane: PackedDataplane;
 }
 
+/** A status reply: the data plane as a delta of an earlier reply. */
+export type WorkerStatusReply = Omit<WorkerStatus, 'dataplane'> & { readonly dataplane: StatusDelta };
+
 export type WorkerMessage =
-  | { readonly t: 'reply'; readonly id: number; readonly ok: true; readonly value?: WorkerStatus; readonly configHash?: string }
+  | { readonly t: 'reply'; readonly id: number; readonly ok: true; readonly value?: WorkerStatusReply; readonly configHash?: string }
   | { readonly t: 'reply'; readonly id: number; readonly ok: false; readonly error: string; readonly code?: string }
   /** Handing an idle connection (the handle beside it) to the next generation. */
   | { readonly t: 'conn'; readonly key: string }

@@ -6,16 +6,17 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config, ConfigSnapshot } from '../config/model.js';
 import { listenAddresses, listenKeys } from '../control/plan.js';
-import type { DataplaneStatus, ServiceStatus } from '../dataplane/driver.js';
+import type { DataplaneStatus } from '../dataplane/driver.js';
 import { BindError } from '../dataplane/builtin/listener-pool.js';
 import { ApplyError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { ConfigDigest } from './config-digest.js';
-import { changeBetween, type ConfigChange } from './config-patch.js';
+import { changeBetween, type ConfigChange, type ConfigPatch } from './config-patch.js';
 import { CrashPolicy } from './crash-policy.js';
 import { NEED_FULL_CONFIG, type TcpHandle, type WorkerMessage } from './messages.js';
 import { SupervisorSockets } from './socket-pool.js';
-import { mergeListeners, mergeServices, retire } from './status-aggregate.js';
+import type { PackedService } from '../dataplane/builtin/packed-status.js';
+import { EndpointReuse, mergeListeners, mergeServices, retire } from './status-aggregate.js';
 import { WorkerLink, WorkerRefusal } from './worker-link.js';
 
 export interface SupervisorOptions {
@@ -58,6 +59,8 @@ export class Supervisor {
   private digestOf: ConfigDigest | null = null;
   /** Applies completed so far (a status refresh that overlaps one asks again). */
   private applied = 0;
+  /** Unix ms at which the workers' counters that status() serves were read (the last refresh). */
+  private countersReadAt = Date.now();
   active: Generation | null = null;
   draining: Generation | null = null;
   private readonly retiring = new Set<WorkerLink>();
@@ -68,7 +71,9 @@ export class Supervisor {
   upgrades = { ok: 0, failed: 0 };
   handedOff = 0;
   readonly crashes = new CrashPolicy();
-  private retired: ServiceStatus[] = [];
+  private retired: PackedService[] = [];
+  /** Endpoint objects of the last status(), reused where nothing changed. */
+  private readonly endpointReuse = new EndpointReuse();
   private stopping: Promise<void> | null = null;
   private readonly poll: NodeJS.Timeout;
   private rr = 0;
@@ -129,7 +134,11 @@ export class Supervisor {
         if (!this.active) {
           this.active = await this.startGeneration(desired, digest);
           await this.onFirstGeneration?.();
-        } else await this.commitEverywhere(this.active, desired, digest, change);
+        } else {
+          const ready = this.active.workers.filter((w) => w.state === 'ready');
+          if (change && onlyEndpoints(change.patch) && ready.every((w) => w.configHash === change.patch.base)) await this.applyInOneStep(ready, desired, digest, change);
+          else await this.commitTo(ready, desired, digest, change);
+        }
       } catch (err) {
         for (const a of bind) this.sockets.release(a.key);
         throw err;
@@ -148,11 +157,10 @@ export class Supervisor {
   }
 
   /**
-   * Two-phase commit over the ready workers: a patch to each one that runs the patch's base,
-   * the whole config to the others (or to one that refuses the patch for another base).
+   * Two-phase commit over `workers`: a patch to each one that runs the patch's base, the whole
+   * config to the others (or to one that refuses the patch for another base).
    */
-  private async commitEverywhere(gen: Generation, desired: Config, digest: string, change: ConfigChange | null): Promise<void> {
-    const workers = gen.workers.filter((w) => w.state === 'ready');
+  private async commitTo(workers: readonly WorkerLink[], desired: Config, digest: string, change: ConfigChange | null): Promise<void> {
     let whole: { snapshot: ConfigSnapshot; keys: string[] } | null = null;
     const wholeConfig = () => (whole ??= { snapshot: snapshotOf(desired, digest), keys: listenKeys(desired.services.values()) });
     const prepare = async (w: WorkerLink): Promise<'patch' | 'whole'> => {
@@ -189,6 +197,7 @@ export class Supervisor {
           for (const key of change!.listen) w.keys.add(key);
         }
         w.committed[how.value]++;
+        w.lastCommit = how.value === 'patch' ? patchSize(change!.patch) : { how: 'whole', services: desired.services.size, removed: 0, endpointChanges: 0 };
         this.committedOn(w, r.value.configHash, digest);
       } else if (w.alive) {
         // Never left silently on the old config: replaced, and the replacement starts on the new one.
@@ -196,6 +205,35 @@ export class Supervisor {
         this.options.log.error({ workerPid: w.pid, err }, 'worker failed to commit the config; replacing it');
         w.kill();
       }
+    });
+  }
+
+  /**
+   * One step instead of two for a patch that changes only endpoint lists, when every worker runs
+   * its base (the usual discovery apply): it hands over no socket and rebuilds no service from new
+   * settings, so no worker can refuse it for the config's sake and a prepare phase would protect
+   * nothing; it saves a round trip to every worker. A worker that cannot apply it after all gets
+   * the whole config in two phases; one that fails is replaced, as after a failed commit.
+   */
+  private async applyInOneStep(workers: readonly WorkerLink[], desired: Config, digest: string, change: ConfigChange): Promise<void> {
+    const results = await Promise.allSettled(workers.map((w) => w.request({ t: 'apply-patch', patch: change.patch }, REQUEST_TIMEOUT_MS)));
+    const whole: WorkerLink[] = [];
+    results.forEach((r, i) => {
+      const w = workers[i];
+      if (r.status === 'fulfilled') {
+        w.committed.patch++;
+        w.lastCommit = patchSize(change.patch);
+        this.committedOn(w, r.value.configHash, digest);
+      } else if (w.alive && r.reason instanceof WorkerRefusal && r.reason.code === NEED_FULL_CONFIG) whole.push(w);
+      else if (w.alive) {
+        this.options.log.error({ workerPid: w.pid, err: (r.reason as Error).message }, 'worker failed to apply the endpoint changes; replacing it');
+        w.kill();
+      }
+    });
+    if (whole.length === 0) return;
+    await this.commitTo(whole, desired, digest, null).catch((err: Error) => {
+      this.options.log.error({ workerPids: whole.map((w) => w.pid), err: err.message }, 'worker refused the whole config after an endpoint patch; replacing it');
+      for (const w of whole) w.kill();
     });
   }
 
@@ -235,6 +273,7 @@ export class Supervisor {
     }
     w.keys = new Set(keys);
     w.committed.whole++;
+    w.lastCommit = { how: 'whole', services: config.services.size, removed: 0, endpointChanges: 0 };
     this.committedOn(w, reported, digest);
     w.state = 'ready';
     return w;
@@ -417,20 +456,27 @@ export class Supervisor {
         this.allWorkers()
           .filter((w) => w.alive && w.state !== 'starting')
           .map(async (w) => {
-            const { value } = await w.request({ t: 'status' }, timeoutMs);
-            if (value) w.lastStatus = value;
+            const { value } = await w.request({ t: 'status', have: w.statusDecoder.have }, timeoutMs);
+            const dataplane = value && w.statusDecoder.decode(value.dataplane);
+            if (value && dataplane) w.lastStatus = { ...value, dataplane };
           }),
       );
+      this.countersReadAt = Date.now();
       if (this.applied === applied) return;
     }
+  }
+
+  /** When the counters status() serves were read: rates over them use this time, not the time they are looked at. */
+  get countersAt(): number {
+    return this.countersReadAt;
   }
 
   status(): DataplaneStatus {
     const live = this.allWorkers().filter((w) => w.alive && w.lastStatus);
     const active = live.filter((w) => w.state === 'ready');
-    const services = mergeServices(active.map((w) => w.lastStatus!.dataplane.services), [
-      ...retire(this.retired, live.filter((w) => w.state !== 'ready').flatMap((w) => w.lastStatus!.dataplane.services)),
-    ]);
+    const leaving = live.filter((w) => w.state !== 'ready').flatMap((w) => w.lastStatus!.dataplane.services);
+    const retired = leaving.length > 0 ? retire(this.retired, leaving) : this.retired;
+    const services = mergeServices(active.map((w) => w.lastStatus!.dataplane.services), retired, this.endpointReuse);
     const serviceOf = new Map<string, string>();
     for (const s of this.config?.services.values() ?? []) for (const l of s.listen) serviceOf.set(l.key, s.name);
     const owned = this.sockets.keys().map((key) => ({ address: key, service: serviceOf.get(key) ?? null, since: this.sockets.since(key) ?? Date.now(), socket: this.sockets.identity(key) }));
@@ -463,6 +509,18 @@ export class Supervisor {
 function killLater(w: WorkerLink, ms: number): void {
   const timer = setTimeout(() => w.kill('SIGKILL'), ms);
   void w.exited.then(() => clearTimeout(timer));
+}
+
+/** A patch that changes endpoint lists and nothing else. */
+function onlyEndpoints(patch: ConfigPatch): boolean {
+  return patch.endpoints.length > 0 && patch.services.length === 0 && patch.removed.length === 0 && patch.top === undefined;
+}
+
+/** What a patch carried, for status: services whole, services removed, endpoints as deltas. */
+function patchSize(patch: ConfigPatch): NonNullable<WorkerLink['lastCommit']> {
+  let endpointChanges = 0;
+  for (const p of patch.endpoints) for (const { delta } of p.clusters) endpointChanges += delta.added.length + delta.removed.length + delta.reweighted.length;
+  return { how: 'patch', services: patch.services.length, removed: patch.removed.length, endpointChanges };
 }
 
 function snapshotOf(config: Config, digest: string): ConfigSnapshot {

@@ -3,6 +3,7 @@
 // every pending request at once, so a crash mid-apply is seen immediately, not at a timeout.
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../observability/log.js';
+import { StatusDecoder } from './status-delta.js';
 import { ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerStatus } from './messages.js';
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
@@ -44,7 +45,14 @@ export class WorkerLink {
   configHash: string | null = null;
   /** Configs it committed, by how they crossed IPC: as a patch of its own, or whole. */
   readonly committed = { patch: 0, whole: 0 };
+  /**
+   * What its last commit received: a patch (services sent whole, services removed, and endpoints
+   * sent as deltas of services that changed only in their endpoints) or the whole config.
+   */
+  lastCommit: { readonly how: 'patch' | 'whole'; readonly services: number; readonly removed: number; readonly endpointChanges: number } | null = null;
   lastStatus: WorkerStatus | null = null;
+  /** Rebuilds its status from the deltas it replies with. */
+  readonly statusDecoder = new StatusDecoder();
   exit: WorkerExit | null = null;
   /** Set before the supervisor stops or replaces it: its exit is not a crash. */
   expectedExit = false;
@@ -64,7 +72,7 @@ export class WorkerLink {
     this.child = fork(script, [], {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...env, [ENV_GENERATION]: String(generation), [ENV_WORKER_COUNT]: String(workerCount) },
+      env: { ...workerMalloc(env), [ENV_GENERATION]: String(generation), [ENV_WORKER_COUNT]: String(workerCount) },
     });
     this.child.on('message', (msg: WorkerMessage, handle: unknown) => {
       if (msg.t === 'reply') this.settle(msg);
@@ -133,4 +141,15 @@ export class WorkerLink {
     if (msg.ok) p.resolve(msg);
     else p.reject(new WorkerRefusal(msg.error, msg.code));
   }
+}
+
+/**
+ * glibc gives every thread that allocates its own malloc arena and rarely returns their free
+ * space: V8's background threads (compilation, garbage collection) make a long-running process's
+ * RSS creep by tens of MB while its heap stays flat (bench:memory). Two arenas keep it flat at no
+ * measurable cost, so workers get MALLOC_ARENA_MAX=2 unless the environment already says
+ * otherwise; the supervisor reads it from its own environment (docs/operations.md).
+ */
+function workerMalloc(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return env.MALLOC_ARENA_MAX === undefined ? { ...env, MALLOC_ARENA_MAX: '2' } : env;
 }

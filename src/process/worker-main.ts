@@ -12,9 +12,10 @@ import { BindError, LISTEN_BACKLOG } from '../dataplane/builtin/listener-pool.js
 import { accessWriterFor, reopenAccessLogs } from '../observability/access-log.js';
 import { createLogger } from '../observability/log.js';
 import { ConfigDigest, type DigestStep } from './config-digest.js';
-import { applyPatch } from './config-patch.js';
+import { applyPatch, PatchMismatch, type ConfigPatch } from './config-patch.js';
+import { StatusEncoder } from './status-delta.js';
 import { ConnectionDrain, freezeForHandoff } from './worker-drain.js';
-import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, NEED_FULL_CONFIG, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus } from './messages.js';
+import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, NEED_FULL_CONFIG, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply } from './messages.js';
 
 const generation = Number(process.env[ENV_GENERATION] ?? 0);
 const log = createLogger().child({ role: 'worker', generation });
@@ -44,7 +45,12 @@ let current: Config | null = null;
 /** The digest of `current`, computed here: what status reports and what a patch's base must be. */
 let digest: ConfigDigest | null = null;
 /** A prepared config; `touched` when it is a patch of `current` (its plan compares only those). */
-let prepared: { readonly config: Config; readonly touched: readonly string[] | null; readonly digest: DigestStep } | null = null;
+interface Prepared {
+  readonly config: Config;
+  readonly touched: readonly string[] | null;
+  readonly digest: DigestStep;
+}
+let prepared: Prepared | null = null;
 let drain: ConnectionDrain | null = null;
 
 /** A refusal that asks the supervisor for the whole config instead of a patch. */
@@ -84,7 +90,10 @@ function forgetConnection(this: Socket): void {
   connections.delete(this);
 }
 
-type Reply = { readonly value?: WorkerStatus; readonly configHash?: string };
+type Reply = { readonly value?: WorkerStatusReply; readonly configHash?: string };
+
+/** Status replies are deltas of the previous one (status-delta.ts). */
+const statusEncoder = new StatusEncoder();
 
 async function handle(req: WorkerRequest): Promise<Reply> {
   switch (req.t) {
@@ -98,40 +107,59 @@ async function handle(req: WorkerRequest): Promise<Reply> {
       prepared = { config, touched: null, digest: { value: computed.value, commit: () => (digest = computed) } };
       return {};
     }
-    case 'prepare-patch': {
+    case 'prepare-patch':
       await ready();
-      const { patch } = req;
-      if (!current || !digest || digest.value !== patch.base) {
-        throw new NeedFullConfig(`this worker runs config ${digest?.value.slice(0, 12) ?? '(none)'}, the patch is for ${patch.base.slice(0, 12)}`);
-      }
-      checkListening(listenKeys(patch.services));
-      const step = digest.next(patch.services, patch.removed, patch.top);
-      if (step.value !== patch.hash) throw new NeedFullConfig(`the patched config's digest here is ${step.value.slice(0, 12)}, the supervisor's ${patch.hash.slice(0, 12)}`);
-      const next = applyPatch(current, patch);
-      prepared = { config: next.config, touched: next.touched, digest: step };
+      prepared = preparePatch(req.patch);
       return {};
-    }
     case 'commit': {
       if (!prepared) throw new Error('commit without prepare');
       const next = prepared;
       prepared = null;
-      // The patched config keeps our unchanged service objects: the plan compares only the patch's.
-      if (next.touched && current) recordDerivation(next.config, current, next.touched);
-      await driver.apply(next.config, diffConfigs(current, next.config));
-      current = next.config;
-      next.digest.commit();
-      dropUnusedHandles();
-      return { configHash: next.digest.value };
+      return commit(next);
     }
+    case 'apply-patch':
+      await ready();
+      return commit(preparePatch(req.patch));
     case 'abort':
       prepared = null;
       dropUnusedHandles();
       return {};
-    case 'status':
-      return { value: workerStatus() };
+    case 'status': {
+      const { dataplane, ...rest } = workerStatus();
+      return { value: { ...rest, dataplane: statusEncoder.encode(dataplane, req.have) } };
+    }
     default:
       throw new Error(`unknown request ${(req as { t: string }).t}`);
   }
+}
+
+/** The next config from a patch of the running one; refused (NEED_FULL_CONFIG) when it is not this worker's base. */
+function preparePatch(patch: ConfigPatch): Prepared {
+  if (!current || !digest || digest.value !== patch.base) {
+    throw new NeedFullConfig(`this worker runs config ${digest?.value.slice(0, 12) ?? '(none)'}, the patch is for ${patch.base.slice(0, 12)}`);
+  }
+  checkListening(listenKeys(patch.services));
+  let next: ReturnType<typeof applyPatch>;
+  try {
+    next = applyPatch(current, patch);
+  } catch (err) {
+    if (err instanceof PatchMismatch) throw new NeedFullConfig(err.message);
+    throw err;
+  }
+  const step = digest.next(next.changed, patch.removed, patch.top);
+  if (step.value !== patch.hash) throw new NeedFullConfig(`the patched config's digest here is ${step.value.slice(0, 12)}, the supervisor's ${patch.hash.slice(0, 12)}`);
+  return { config: next.config, touched: next.touched, digest: step };
+}
+
+/** Swaps the prepared config in. */
+async function commit(next: Prepared): Promise<Reply> {
+  // The patched config keeps our unchanged service objects: the plan compares only the patch's.
+  if (next.touched && current) recordDerivation(next.config, current, next.touched);
+  await driver.apply(next.config, diffConfigs(current, next.config));
+  current = next.config;
+  next.digest.commit();
+  dropUnusedHandles();
+  return { configHash: next.digest.value };
 }
 
 async function ready(): Promise<void> {
@@ -146,7 +174,7 @@ function checkListening(keys: readonly string[]): void {
 }
 
 function workerStatus(): WorkerStatus {
-  return { pid: process.pid, generation, configHash: digest?.value ?? null, rssBytes: process.memoryUsage.rss(), openConnections: connections.size, dataplane: driver.status() };
+  return { pid: process.pid, generation, configHash: digest?.value ?? null, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed, openConnections: connections.size, dataplane: driver.packedStatus() };
 }
 
 /** Handles for addresses the running config does not use (an aborted apply's) are closed. */

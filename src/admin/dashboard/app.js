@@ -89,7 +89,7 @@ function render(d) {
   })));
   fill('listeners', d.listeners.map((l) => row([l.address, l.service, pill(l.state), l.socket, l.connections])));
   $('discovery-box').hidden = d.discovery.length === 0;
-  fill('discovery', d.discovery.map((x) => row([x.service, x.source, pill(x.state), x.endpoints, x.lastUpdate ? new Date(x.lastUpdate * 1000).toLocaleTimeString() : 'never'])));
+  fill('discovery', d.discovery.map((x) => row([x.service, x.source, pill(x.state), x.held === null ? x.endpoints : `${x.endpoints} (held: ${x.held})`, x.lastUpdate ? new Date(x.lastUpdate * 1000).toLocaleTimeString() : 'never', x.problem ?? '–'])));
   fill('applies', d.applies.map(applyItem));
   chart(d.series);
 }

@@ -5,9 +5,11 @@ import type { Config } from '../../config/model.js';
 import type { Plan } from '../../control/plan.js';
 import { ApplyError } from '../../errors.js';
 import type { AccessWriterFactory } from '../access-record.js';
-import type { ApplyReport, DataplaneStatus, Driver, ServiceStatus } from '../driver.js';
+import type { ApplyReport, DataplaneStatus, Driver, EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
+import { packEndpoints, type PackedDataplane, type PackedService } from './packed-status.js';
 import { BindError, ListenerPool, socketIdentity, type Binder, type PooledListener } from './listener-pool.js';
-import { ServiceRuntime } from './service-runtime.js';
+import type { ServiceRuntime } from './service-runtime.js';
+import { buildServiceRuntime, type RuntimeBuild } from './runtime-build.js';
 import { StateRegistry } from './state-registry.js';
 import { proxyTcpConnection } from './tcp-proxy.js';
 import { HttpFrontend } from './http/http-frontend.js';
@@ -87,14 +89,18 @@ export class BuiltinDriver implements Driver {
    * swaps them in, in one synchronous step that cannot fail. Unchanged services keep their
    * runtime and their listener reference, and the running maps are updated in place for the
    * services the plan names, so an apply costs what it changes, not the size of the config.
+   * Within a changed service, clusters whose endpoint list changed by a delta are patched
+   * (runtime-build.ts), so that costs what changed too.
    */
   async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
     if (this.closing) throw new ApplyError('hitless is shutting down; the config was not applied');
     const bound = await this.bindAll(plan.listeners.add, desired);
     const rebuilt = [...plan.services.added, ...plan.services.changed.map((c) => c.name)];
-    let runtimes: ServiceRuntime[];
+    let builds: RuntimeBuild[];
     try {
-      runtimes = rebuilt.map((name) => new ServiceRuntime(desired.services.get(name)!, this.registry, this.accessWriters, this.connectionShares));
+      builds = rebuilt.map((name) =>
+        buildServiceRuntime(desired.services.get(name)!, this.registry, this.current.services.get(name), this.accessWriters, this.connectionShares),
+      );
     } catch (err) {
       for (const listener of bound) this.pool.release(listener, 0);
       throw err;
@@ -110,7 +116,7 @@ export class BuiltinDriver implements Driver {
       listeners.delete(key);
     }
     rebuilt.forEach((name, i) => {
-      const runtime = runtimes[i];
+      const { runtime } = builds[i];
       services.set(name, runtime);
       for (const address of runtime.config.listen) routes.set(address.key, runtime);
     });
@@ -123,10 +129,13 @@ export class BuiltinDriver implements Driver {
       this.frontends.delete(key);
     }
     for (const runtime of retired) drainConnections(runtime);
-    const touched = [...rebuilt, ...plan.services.removed];
     // Endpoints no longer configured: their pooled connections close once their requests finish.
-    for (const state of this.registry.prune(desired.services, touched)) for (const r of state.resources) void r.close();
-    this.health.reconcile(touched, services);
+    const dropped = builds.flatMap((b) => b.dropped);
+    this.registry.forget(dropped);
+    const forgotten = [...dropped, ...plan.services.removed.flatMap((name) => this.registry.forgetService(name))];
+    for (const state of forgotten) for (const r of state.resources) void r.close();
+    rebuilt.forEach((name, i) => this.health.follow(name, builds[i]));
+    for (const name of plan.services.removed) this.health.follow(name, undefined);
     return { bound: plan.listeners.add, released: plan.listeners.remove };
   }
 
@@ -147,35 +156,18 @@ export class BuiltinDriver implements Driver {
   }
 
   status(): DataplaneStatus {
-    const services: ServiceStatus[] = [...this.current.services.values()].map((runtime) => ({
-      name: runtime.config.name,
-      mode: runtime.config.mode,
-      balance: runtime.config.balance,
-      listen: runtime.config.listen.map((l) => l.key),
-      active: runtime.state.active,
-      total: runtime.state.total,
-      rejected: runtime.state.rejected,
-      failed: runtime.state.failed,
-      retries: runtime.state.retries,
-      responses: { '1xx': runtime.state.responses[1], '2xx': runtime.state.responses[2], '3xx': runtime.state.responses[3], '4xx': runtime.state.responses[4], '5xx': runtime.state.responses[5] },
-      bytesIn: runtime.state.bytesIn,
-      bytesOut: runtime.state.bytesOut,
-      latency: runtime.state.latency.snapshot(),
-      endpoints: [...runtime.allEndpoints()].map(({ cluster, endpoint: e }) => ({
-        cluster: cluster.config.name,
-        address: e.key,
-        weight: e.weight,
-        healthy: e.state.healthy,
-        health: !e.state.activeUp ? 'down' : e.state.ejected ? 'ejected' : 'up',
-        active: e.state.active,
-        total: e.state.total,
-        failures: e.state.failures,
-        ejections: e.state.ejections,
-        bytesIn: e.state.bytesIn,
-        bytesOut: e.state.bytesOut,
-      })),
-    }));
-    const listeners = this.pool.all().map((l) => ({
+    const services: ServiceStatus[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), endpoints: endpointStatuses(runtime) }));
+    return { driver: this.name, services, listeners: this.listenerStatuses() };
+  }
+
+  /** The same status with each service's endpoints packed (what a worker sends its supervisor). */
+  packedStatus(): PackedDataplane {
+    const services: PackedService[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), endpoints: packEndpoints(runtime) }));
+    return { driver: this.name, services, listeners: this.listenerStatuses() };
+  }
+
+  private listenerStatuses(): ListenerStatus[] {
+    return this.pool.all().map((l) => ({
       address: l.key,
       service: this.current.routes.get(l.key)?.config.name ?? null,
       state: l.state,
@@ -183,7 +175,6 @@ export class BuiltinDriver implements Driver {
       socket: l.state === 'active' || l.state === 'warming' ? socketIdentity(l.server) : null,
       connections: l.connections.size,
     }));
-    return { driver: this.name, services, listeners };
   }
 
   close(drainMs: number): Promise<void> {
@@ -204,6 +195,51 @@ export class BuiltinDriver implements Driver {
     for (const state of this.registry.allEndpoints()) for (const r of state.resources) void r.close();
     await Promise.all(all.map((l) => new Promise<void>((r) => (l.server.listening ? l.server.close(() => r()) : r()))));
   }
+}
+
+/** A service's own counters, as status lists them (its endpoints apart). */
+function serviceCounters(runtime: ServiceRuntime): Omit<ServiceStatus, 'endpoints'> {
+  const { state, config } = runtime;
+  return {
+    name: config.name,
+    mode: config.mode,
+    balance: config.balance,
+    listen: config.listen.map((l) => l.key),
+    active: state.active,
+    total: state.total,
+    rejected: state.rejected,
+    failed: state.failed,
+    retries: state.retries,
+    responses: { '1xx': state.responses[1], '2xx': state.responses[2], '3xx': state.responses[3], '4xx': state.responses[4], '5xx': state.responses[5] },
+    bytesIn: state.bytesIn,
+    bytesOut: state.bytesOut,
+    latency: state.latency.snapshot(),
+  };
+}
+
+/** Every endpoint of every cluster, as status lists them (plain loops: this runs for every endpoint on every status read). */
+function endpointStatuses(runtime: ServiceRuntime): EndpointStatus[] {
+  const out: EndpointStatus[] = [];
+  for (const cluster of runtime.clusters.values()) {
+    const name = cluster.config.name;
+    for (const e of cluster.endpoints) {
+      const s = e.state;
+      out.push({
+        cluster: name,
+        address: e.key,
+        weight: e.weight,
+        healthy: s.healthy,
+        health: !s.activeUp ? 'down' : s.ejected ? 'ejected' : 'up',
+        active: s.active,
+        total: s.total,
+        failures: s.failures,
+        ejections: s.ejections,
+        bytesIn: s.bytesIn,
+        bytesOut: s.bytesOut,
+      });
+    }
+  }
+  return out;
 }
 
 /** A removed service's connections may finish for up to its drain timeout, then are closed. */

@@ -14,22 +14,16 @@ export class ClusterRuntime {
   readonly balancer: Balancer;
 
   constructor(
-    readonly service: ServiceConfig,
     readonly config: ClusterConfig,
-    registry: StateRegistry,
+    endpoints: readonly BalancerEndpoint[],
   ) {
-    this.endpoints = Object.freeze(
-      config.endpoints.map((e) =>
-        Object.freeze({ key: e.key, host: e.host, port: e.port, weight: e.weight, state: registry.endpoint(service.name, config.name, e.key) }),
-      ),
-    );
+    this.endpoints = Object.freeze(endpoints);
     this.balancer = createBalancer(config.balance, this.endpoints);
   }
 }
 
 export class ServiceRuntime {
   readonly state: ServiceState;
-  readonly clusters: ReadonlyMap<string, ClusterRuntime>;
   readonly defaultCluster: ClusterRuntime;
   /** Request → cluster, compiled once per generation (invariant 7). */
   readonly route: Router;
@@ -41,8 +35,10 @@ export class ServiceRuntime {
   /** This process's share of max_connections (all of it unless workers share the sockets); null: no cap. */
   readonly maxConnections: number | null;
 
+  /** `clusters`: one per cluster of `config` (runtime-build.ts makes them, reusing the previous generation's). */
   constructor(
     readonly config: ServiceConfig,
+    readonly clusters: ReadonlyMap<string, ClusterRuntime>,
     registry: StateRegistry,
     accessWriters?: AccessWriterFactory,
     connectionShares = 1,
@@ -50,9 +46,6 @@ export class ServiceRuntime {
     this.state = registry.service(config.name);
     this.maxConnections = connectionShare(config.maxConnections, connectionShares);
     this.accessLog = config.accessLog && accessWriters ? accessWriters(config.accessLog) : null;
-    const clusters = new Map<string, ClusterRuntime>();
-    for (const [name, cluster] of config.clusters) clusters.set(name, new ClusterRuntime(config, cluster, registry));
-    this.clusters = clusters;
     this.defaultCluster = clusters.get(config.defaultCluster)!;
     this.route = compileRoutes(config.routes, clusters, this.defaultCluster);
   }

@@ -1,6 +1,5 @@
 // Identity-keyed state shared by all config generations: per service name, and per
 // service + cluster + endpoint address (invariant 4).
-import type { ServiceConfig } from '../../config/model.js';
 import { EndpointState } from '../endpoint-state.js';
 import { LatencyHistogram } from '../latency-histogram.js';
 
@@ -48,26 +47,24 @@ export class StateRegistry {
   }
 
   /**
-   * Forgets the identities of the `touched` services that the new config no longer has, and
-   * returns the forgotten endpoint states (their resources close once idle). Connections still
-   * holding them keep counting into them. Untouched services are not even looked at.
+   * Forgets endpoint identities the running generation no longer has (runtime-build.ts says which);
+   * connections still holding a state keep counting into it.
    */
-  prune(services: ReadonlyMap<string, ServiceConfig>, touched: Iterable<string>): EndpointState[] {
-    const forgotten: EndpointState[] = [];
-    for (const name of touched) {
-      const service = services.get(name);
-      if (!service) this.services.delete(name);
-      const states = this.endpoints.get(name);
-      if (!states) continue;
-      for (const [id, state] of states) {
-        const cluster = service?.clusters.get(state.cluster);
-        if (!cluster || !cluster.endpoints.some((e) => e.key === state.key)) {
-          states.delete(id);
-          forgotten.push(state);
-        }
-      }
-      if (states.size === 0) this.endpoints.delete(name);
+  forget(states: Iterable<EndpointState>): void {
+    for (const state of states) {
+      const byId = this.endpoints.get(state.service);
+      if (!byId) continue;
+      const id = `${state.cluster}\u0000${state.key}`;
+      if (byId.get(id) === state) byId.delete(id);
+      if (byId.size === 0) this.endpoints.delete(state.service);
     }
-    return forgotten;
+  }
+
+  /** Forgets a removed service: its counters and every endpoint identity it had; returns those. */
+  forgetService(name: string): EndpointState[] {
+    this.services.delete(name);
+    const states = this.endpoints.get(name);
+    this.endpoints.delete(name);
+    return states ? [...states.values()] : [];
   }
 }

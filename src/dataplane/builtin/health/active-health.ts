@@ -4,6 +4,7 @@
 import type { ActiveHealthConfig } from '../../../config/model.js';
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
 import type { EndpointState } from '../../endpoint-state.js';
+import type { RuntimeBuild } from '../runtime-build.js';
 import type { ServiceRuntime } from '../service-runtime.js';
 import { probe } from './probe.js';
 
@@ -50,30 +51,48 @@ export class ActiveHealthChecks {
   /** Per service name, its checks by endpoint state. */
   private readonly checks = new Map<string, Map<EndpointState, Check>>();
 
-  /** Makes the checks of the `touched` services match their runtimes (absent: removed). */
-  reconcile(touched: Iterable<string>, runtimes: ReadonlyMap<string, ServiceRuntime>): void {
-    for (const name of touched) {
-      const runtime = runtimes.get(name);
-      const wanted = new Map<EndpointState, { endpoint: BalancerEndpoint; config: ActiveHealthConfig }>();
-      if (runtime) {
-        for (const { cluster, endpoint } of runtime.allEndpoints()) {
-          const config = cluster.config.health.active;
-          if (config) wanted.set(endpoint.state, { endpoint, config });
-        }
-      }
-      const checks = this.checks.get(name) ?? new Map<EndpointState, Check>();
-      for (const [state, check] of checks) {
-        const want = wanted.get(state);
-        if (!want || !sameCheck(want.config, check.config) || want.endpoint.host !== check.endpoint.host) {
-          check.stop();
-          checks.delete(state);
-          if (!want) state.activeUp = true; // no longer checked: presumed up, as when never checked
-        }
-      }
-      for (const [state, want] of wanted) if (!checks.has(state)) checks.set(state, new Check(want.endpoint, want.config));
-      if (checks.size > 0) this.checks.set(name, checks);
-      else this.checks.delete(name);
+  /**
+   * Makes the checks of service `name` match its new runtime (undefined: the service is gone).
+   * When every cluster was kept or patched by a delta with the same health settings, only the
+   * endpoints the build dropped and added are touched; otherwise the whole service is compared.
+   */
+  follow(name: string, build: RuntimeBuild | undefined): void {
+    if (!build) return this.reconcile(name, undefined);
+    const builds = [...build.clusters.values()];
+    if (!builds.every((b) => b.how === 'kept' || (b.how === 'patched' && b.sameHealth))) return this.reconcile(name, build.runtime);
+    const checks = this.checks.get(name) ?? new Map<EndpointState, Check>();
+    for (const state of build.dropped) {
+      checks.get(state)?.stop();
+      checks.delete(state);
     }
+    for (const [cluster, b] of build.clusters) {
+      const config = build.runtime.clusters.get(cluster)!.config.health.active;
+      if (b.how !== 'patched' || !config) continue;
+      for (const endpoint of b.added) if (!checks.has(endpoint.state)) checks.set(endpoint.state, new Check(endpoint, config));
+    }
+    if (checks.size > 0) this.checks.set(name, checks);
+    else this.checks.delete(name);
+  }
+
+  /** Makes the checks of one service match its runtime (absent: removed), comparing every endpoint. */
+  private reconcile(name: string, runtime: ServiceRuntime | undefined): void {
+    const wanted = new Map<EndpointState, { endpoint: BalancerEndpoint; config: ActiveHealthConfig }>();
+    for (const cluster of runtime?.clusters.values() ?? []) {
+      const config = cluster.config.health.active;
+      if (config) for (const endpoint of cluster.endpoints) wanted.set(endpoint.state, { endpoint, config });
+    }
+    const checks = this.checks.get(name) ?? new Map<EndpointState, Check>();
+    for (const [state, check] of checks) {
+      const want = wanted.get(state);
+      if (!want || !sameCheck(want.config, check.config) || want.endpoint.host !== check.endpoint.host) {
+        check.stop();
+        checks.delete(state);
+        if (!want) state.activeUp = true; // no longer checked: presumed up, as when never checked
+      }
+    }
+    for (const [state, want] of wanted) if (!checks.has(state)) checks.set(state, new Check(want.endpoint, want.config));
+    if (checks.size > 0) this.checks.set(name, checks);
+    else this.checks.delete(name);
   }
 
   stopAll(): void {

@@ -1,0 +1,140 @@
+// The builtin data plane's status with each service's endpoints packed into one string of
+// addresses and one Float64Array of numbers, instead of one object per endpoint: what a worker
+// sends its supervisor (which asks every couple of seconds and before every status request). At
+// 10,000 endpoints, objects cost tens of milliseconds to build, serialize and parse, and as much
+// again in garbage collection; a typed array and a string cost a copy. Packed straight from the
+// runtimes, so the worker builds no endpoint object at all.
+import type { EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
+import type { ClusterRuntime, ServiceRuntime } from './service-runtime.js';
+
+/** The numbers kept per endpoint, in this order. */
+export const ENDPOINT_NUMBERS = ['weight', 'healthy', 'health', 'active', 'total', 'failures', 'ejections', 'bytesIn', 'bytesOut'] as const;
+export const STRIDE = ENDPOINT_NUMBERS.length;
+export const HEALTH_CODES = ['up', 'ejected', 'down'] as const;
+
+export interface PackedEndpoints {
+  /** Cluster of each run of endpoints: [name, count, name, count, ...] (listed cluster by cluster). */
+  readonly clusters: ReadonlyArray<string | number>;
+  /** The addresses, joined by "\n" (an address never holds one). */
+  readonly addresses: string;
+  /** STRIDE numbers per endpoint, in ENDPOINT_NUMBERS order (booleans as 0/1, health as its HEALTH_CODES index). */
+  readonly numbers: Float64Array;
+}
+
+export type PackedService = Omit<ServiceStatus, 'endpoints'> & { readonly endpoints: PackedEndpoints };
+
+export interface PackedDataplane {
+  readonly driver: string;
+  readonly services: readonly PackedService[];
+  readonly listeners: readonly ListenerStatus[];
+}
+
+/** Packs a status whose endpoints are objects (a status read from elsewhere; the driver packs its own runtimes). */
+export function packService(s: ServiceStatus): PackedService {
+  const { endpoints, ...rest } = s;
+  const clusters: Array<string | number> = [];
+  const addresses: string[] = [];
+  const numbers = new Float64Array(endpoints.length * STRIDE);
+  endpoints.forEach((e, i) => {
+    if (clusters.at(-2) === e.cluster) (clusters[clusters.length - 1] as number)++;
+    else clusters.push(e.cluster, 1);
+    addresses.push(e.address);
+    write(numbers, i * STRIDE, e.weight, e.healthy, HEALTH_CODES.indexOf(e.health), e);
+  });
+  return { ...rest, endpoints: { clusters, addresses: addresses.join('\n'), numbers } };
+}
+
+/** A service runtime's endpoints, packed from their live state. */
+export function packEndpoints(runtime: ServiceRuntime): PackedEndpoints {
+  let count = 0;
+  for (const cluster of runtime.clusters.values()) count += cluster.endpoints.length;
+  const clusters: Array<string | number> = [];
+  const lists: string[] = [];
+  const numbers = new Float64Array(count * STRIDE);
+  let i = 0;
+  for (const cluster of runtime.clusters.values()) {
+    if (cluster.endpoints.length === 0) continue;
+    clusters.push(cluster.config.name, cluster.endpoints.length);
+    lists.push(addressesOf(cluster));
+    for (const e of cluster.endpoints) {
+      const s = e.state;
+      write(numbers, i++ * STRIDE, e.weight, s.healthy, !s.activeUp ? 2 : s.ejected ? 1 : 0, s);
+    }
+  }
+  return { clusters, addresses: lists.join('\n'), numbers };
+}
+
+/** A cluster runtime's addresses never change: joined once. */
+const joined = new WeakMap<ClusterRuntime, string>();
+function addressesOf(cluster: ClusterRuntime): string {
+  let text = joined.get(cluster);
+  if (text === undefined) joined.set(cluster, (text = cluster.endpoints.map((e) => e.key).join('\n')));
+  return text;
+}
+
+type Counters = Pick<EndpointStatus, 'active' | 'total' | 'failures' | 'ejections' | 'bytesIn' | 'bytesOut'>;
+
+function write(numbers: Float64Array, at: number, weight: number, healthy: boolean, health: number, c: Counters): void {
+  numbers[at] = weight;
+  numbers[at + 1] = healthy ? 1 : 0;
+  numbers[at + 2] = health;
+  numbers[at + 3] = c.active;
+  numbers[at + 4] = c.total;
+  numbers[at + 5] = c.failures;
+  numbers[at + 6] = c.ejections;
+  numbers[at + 7] = c.bytesIn;
+  numbers[at + 8] = c.bytesOut;
+}
+
+/** The cluster of each endpoint, from the runs. */
+export function clusterNames(p: PackedEndpoints): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < p.clusters.length; i += 2) {
+    const name = p.clusters[i] as string;
+    for (let k = 0; k < (p.clusters[i + 1] as number); k++) out.push(name);
+  }
+  return out;
+}
+
+export function addressList(p: PackedEndpoints): string[] {
+  return p.addresses === '' ? [] : p.addresses.split('\n');
+}
+
+/**
+ * The endpoint objects of a packed list (numbers[i * STRIDE ...]), frozen. With `previous` (the
+ * same list unpacked earlier), an endpoint whose numbers are unchanged is its earlier object.
+ */
+export function unpackEndpoints(
+  clusters: readonly string[],
+  addresses: readonly string[],
+  numbers: ArrayLike<number>,
+  previous?: { readonly numbers: ArrayLike<number>; readonly endpoints: readonly EndpointStatus[] },
+): EndpointStatus[] {
+  const out: EndpointStatus[] = new Array(addresses.length);
+  for (let i = 0; i < addresses.length; i++) {
+    const at = i * STRIDE;
+    if (previous && sameNumbers(previous.numbers, numbers, at)) {
+      out[i] = previous.endpoints[i];
+      continue;
+    }
+    out[i] = Object.freeze({
+      cluster: clusters[i],
+      address: addresses[i],
+      weight: numbers[at],
+      healthy: numbers[at + 1] === 1,
+      health: HEALTH_CODES[numbers[at + 2]] ?? 'up',
+      active: numbers[at + 3],
+      total: numbers[at + 4],
+      failures: numbers[at + 5],
+      ejections: numbers[at + 6],
+      bytesIn: numbers[at + 7],
+      bytesOut: numbers[at + 8],
+    });
+  }
+  return out;
+}
+
+function sameNumbers(a: ArrayLike<number>, b: ArrayLike<number>, at: number): boolean {
+  for (let k = 0; k < STRIDE; k++) if (a[at + k] !== b[at + k]) return false;
+  return true;
+}
