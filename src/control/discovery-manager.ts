@@ -275,10 +275,12 @@ export class DiscoveryManager implements Assembler {
     const candidate = entry.set.candidate(found);
     const clean = problems.length === 0;
     const verdict = entry.guard.judge(candidate.endpoints.length, clean, entry.set.size, entry.config);
-    if (verdict.hold) return this.hold(entry, candidate, verdict.reason, verdict.expires);
+    const ignored = clean ? '' : `malformed entries ignored: ${listProblems(problems)}`;
+    // A held set names the entries it left out: "reports 0 endpoint(s)" alone hides why.
+    if (verdict.hold) return this.hold(entry, candidate, clean ? verdict.reason : `${verdict.reason}; ${ignored}`, verdict.expires);
     entry.release();
     if (clean) this.setState(entry, 'healthy', null);
-    else this.setState(entry, 'degraded', `malformed entries ignored: ${problems.join('; ')}`);
+    else this.setState(entry, 'degraded', ignored);
     this.put(entry, candidate, clean);
   }
 
@@ -377,4 +379,15 @@ export class DiscoveryManager implements Assembler {
       });
     }, this.coalesceMs);
   }
+}
+
+/** At most this many malformed entries are named one by one (a hostile registry can hold thousands). */
+const PROBLEMS_NAMED = 10;
+
+function listProblems(problems: readonly string[]): string {
+  const named = problems
+    .slice(0, PROBLEMS_NAMED)
+    .map((p) => (p.length > 200 ? `${p.slice(0, 200)}…` : p))
+    .join('; ');
+  return problems.length > PROBLEMS_NAMED ? `${named}; and ${problems.length - PROBLEMS_NAMED} more` : named;
 }

@@ -1,5 +1,11 @@
 // Every registry stores endpoints in nerve's JSON shape; one validator for all sources, so a
 // malformed entry reads the same whichever registry it came from.
+//
+// Liberal in what nerve (and synapse, which reads the same nodes) accepts: `weight`, `name` and
+// `labels` may be null (absent), label values may be any JSON type (kept as text: a number, a
+// boolean or an object label still names the endpoint's metadata, and nothing in hitless routes on
+// label types), and extra keys are ignored. What hitless needs to connect — host and port — stays
+// strict. An entry left out is named with its reason by the caller (status and log).
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { DiscoveredEndpoint } from './source.js';
@@ -8,12 +14,23 @@ const endpointShape = z.object({
   host: z
     .string()
     .min(1)
-    .refine((h) => isIP(h) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(h), 'host must be an IP address or a hostname'),
+    .refine((h) => isIP(h) !== 0 || isHostname(h), 'host must be an IP address or a hostname'),
   port: z.number().int().min(1).max(65535),
-  name: z.string().optional(),
-  weight: z.number().int().min(0).max(1000).optional(),
-  labels: z.record(z.string(), z.string()).optional(),
+  name: z.string().nullish(),
+  weight: z.number().int().min(0).max(1000).nullish(),
+  labels: z.record(z.string(), z.unknown()).nullish(),
 });
+
+/**
+ * Letters, digits, hyphens and dots, no empty label, and a last label that is not all digits
+ * (RFC 3696 §2): "10.0.0.256" is a broken address, not a name to look up.
+ */
+function isHostname(h: string): boolean {
+  return h.length <= 253 && /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(h) && !/(^|\.)\d+$/.test(h);
+}
+
+/** A label value as text: strings as they are, anything else as its JSON. */
+const labelText = (v: unknown): string => (typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null'));
 
 export type ParsedEntry = { ok: true; endpoint: DiscoveredEndpoint } | { ok: false; reason: string };
 
@@ -29,9 +46,9 @@ export function parseEndpointValue(value: unknown): ParsedEntry {
   const endpoint: DiscoveredEndpoint = {
     host: host.toLowerCase(),
     port,
-    ...(name === undefined ? {} : { name }),
-    ...(weight === undefined ? {} : { weight }),
-    ...(labels === undefined ? {} : { labels }),
+    ...(name == null ? {} : { name }),
+    ...(weight == null ? {} : { weight }),
+    ...(labels == null ? {} : { labels: Object.freeze(Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, labelText(v)]))) }),
   };
   return { ok: true, endpoint: Object.freeze(endpoint) };
 }
