@@ -265,8 +265,8 @@ describe('discovery end to end: register → registry → hitless → traffic', 
     await etcd.kill();
     await waitFor('web-etcd degraded', async () => discoveryOf(await status(), 'web-etcd').state === 'degraded');
     const ok = traffic!.ok;
-    await sleep(2_000);
-    assert.ok(traffic!.ok > ok + 50, 'traffic flowed while etcd was down');
+    await waitFor('traffic flowing while etcd is down', () => traffic!.ok > ok + 50, { timeoutMs: 20_000 });
+    assert.equal(discoveryOf(await status(), 'web-etcd').state, 'degraded', 'and etcd was still down meanwhile');
     assert.deepEqual(endpointsOf(await status(), 'web-etcd'), both(backends.slice(0, 2)));
     await etcd.start();
     await converged('after etcd is back', backends.slice(0, 2));

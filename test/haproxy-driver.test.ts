@@ -19,7 +19,7 @@ import { Hitless } from '../src/hitless.js';
 import { silentLogger } from '../src/observability/log.js';
 import { startHttpBackend, type HttpBackend } from './helpers/http-backends.js';
 import { reservePort } from './helpers/ports.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { waitFor } from './helpers/wait.js';
 
 const HAPROXY = '/usr/sbin/haproxy';
 const skip = existsSync(HAPROXY) ? false : `${HAPROXY} not found: install Debian's haproxy package (.ci/run does) to run these tests`;
@@ -62,6 +62,12 @@ function startLoad(port: number, loops: number, keepAlive: boolean, path = '/'):
     agent.destroy();
   };
   return load;
+}
+
+/** Waits until each load has completed `n` more requests (ok or failed) than when called. */
+async function served(what: string, loads: readonly Load[], n = 10): Promise<void> {
+  const at = loads.map((l) => l.ok + l.failed);
+  await waitFor(what, () => loads.every((l, i) => l.ok + l.failed >= at[i] + n), { timeoutMs: 20_000, intervalMs: 5 });
 }
 
 interface Setup {
@@ -118,14 +124,15 @@ describe('HAProxy data plane', { skip }, () => {
     const before = await proc();
     const keepAlive = startLoad(setup.port, 4, true);
     const fresh = startLoad(setup.port, 2, false);
-    await sleep(300);
+    await served('requests before the first change', [keepAlive, fresh]);
     for (let i = 1; i <= CHANGES; i++) {
       // Adds, removals and weight changes; there is always at least one endpoint.
       const picked = backends.filter((_, b) => (i + b) % 3 !== 0 || b === i % 4);
       await apply(configText(setup, web(picked.map((b, j) => ({ address: b.address, weight: 1 + ((i + j) % 4) })))));
-      await sleep(5);
+      // Traffic through every state the changes make, not only the last one.
+      await served(`a request after change ${i}`, [keepAlive, fresh], 1);
     }
-    await sleep(300);
+    await served('requests after the last change', [keepAlive, fresh]);
     await Promise.all([keepAlive.stop(), fresh.stop()]);
     // Every removed server drained and was deleted (none left in maintenance).
     await waitFor('the removals to finish', () => driver.status().haproxy.draining === 0);
@@ -154,14 +161,17 @@ describe('HAProxy data plane', { skip }, () => {
     const before = await proc();
     const load = startLoad(setup.port, 4, false);
     const keepAlive = startLoad(setup.port, 2, true);
-    await sleep(300);
+    await served('both kinds of requests before the change', [load], 10);
+    await served('both kinds of requests before the change', [keepAlive], 10);
     // A new service on a new port, and a route on the existing one.
     const services = {
       ...web([backends[0].address, backends[1].address], { clusters: { api: { endpoints: [backends[2].address] } }, routes: [{ path: '/api', cluster: 'api' }] }),
       extra: { mode: 'http', listen: `127.0.0.1:${setup.extraPort}`, endpoints: [backends[3].address] },
     };
     await apply(configText(setup, services));
-    await sleep(500);
+    // The old worker is draining now: requests of both kinds must pass through the hand-over.
+    await served('new-connection requests after the reload', [load], 20);
+    await served('keep-alive requests after the reload', [keepAlive], 20);
     await Promise.all([load.stop(), keepAlive.stop()]);
     const after = await proc();
     const figures = { requests: load.ok, failed: load.failed, keepAliveRequests: keepAlive.ok, keepAliveFailed: keepAlive.failed };
@@ -192,7 +202,9 @@ describe('HAProxy data plane', { skip }, () => {
     const burst = await proc();
     assert.equal(burst.master.reloads, before.master.reloads + 1, 'three applies issued together');
     const first = send('4s');
-    await sleep(50); // the first one is being checked or reloaded by now
+    // The driver takes a batch one event-loop turn after the first apply arrives (pump()): once an
+    // immediate queued after it has run, the batch holding only '4s' is being checked or reloaded.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     await Promise.all([first, send('5s'), send('6s')]);
     const during = await proc();
     assert.equal(during.master.reloads, burst.master.reloads + 2, 'one apply, then two while it reloaded');
@@ -216,7 +228,7 @@ describe('HAProxy data plane', { skip }, () => {
     assert.equal(after.workers[0]?.pid, before.workers[0]?.pid);
     assert.equal(h!.controller.current!.hash, running);
     const load = startLoad(setup.port, 1, false);
-    await sleep(200);
+    await served('requests on the old config', [load], 10);
     await load.stop();
     assert.ok(load.ok > 0);
     assert.equal(load.failed, 0);
