@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { alive } from './helpers/process-harness.js';
 import { MixedLoad, summarize } from './helpers/process-load.js';
 import { mixedProcessSuite } from './helpers/process-backends.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { waitFor } from './helpers/wait.js';
 
 describe('process model: crashes and broken upgrades', () => {
   const suite = mixedProcessSuite();
@@ -18,7 +18,7 @@ describe('process model: crashes and broken upgrades', () => {
     // One worker: while it is dead, nobody accepts, so only the supervisor's socket stands between the clients and a refusal.
     const { h, ports } = await suite.start({ workers: 1 });
     const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 2 });
-    await sleep(300);
+    await load.progressed('requests before the first crash');
     for (let round = 1; round <= 3; round++) {
       const victim = (await h.status()).process.workers[0].pid;
       process.kill(victim, 'SIGKILL');
@@ -27,7 +27,7 @@ describe('process model: crashes and broken upgrades', () => {
         return w.pid !== victim && w.state === 'ready' ? w.pid : undefined;
       }, { timeoutMs: 20_000 });
       assert.ok(!alive(victim) && alive(restarted));
-      await sleep(300);
+      await load.progressed(`requests served by the worker restarted in round ${round}`);
     }
     const report = await load.stop();
     const s = await h.status();
@@ -44,7 +44,8 @@ describe('process model: crashes and broken upgrades', () => {
     const faultFile = join(faultDir, 'fault');
     const { h: h2, ports } = await suite.start({
       workers: 2,
-      args: ['--ready-timeout', '2s'],
+      // Long enough for a loaded machine to start a healthy worker; the hang case waits it out once.
+      args: ['--ready-timeout', '6s'],
       // The test-only hook (src/process/README.md): workers read this file when they start.
       env: { HITLESS_TEST_WORKER_FAULT_FILE: faultFile },
     });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { alive } from './helpers/process-harness.js';
 import { MixedLoad, summarize } from './helpers/process-load.js';
 import { mixedProcessSuite } from './helpers/process-backends.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { waitFor } from './helpers/wait.js';
 
 describe('process model: supervisor upgrade', () => {
   const suite = mixedProcessSuite();
@@ -16,7 +16,7 @@ describe('process model: supervisor upgrade', () => {
     const before = await h.status();
     const oldSupervisor = before.process.supervisorPid;
     const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 4 });
-    await sleep(300);
+    await load.progressed('requests before the supervisor upgrade');
     const res = await h.upgrade('?supervisor=1');
     assert.equal(res.status, 200, res.text);
     const newSupervisor = res.json<{ supervisorPid: number }>().supervisorPid;
@@ -29,13 +29,13 @@ describe('process model: supervisor upgrade', () => {
     // The new supervisor serves on, and can itself upgrade its workers.
     const code = await h.upgrade();
     assert.equal(code.status, 200, code.text);
-    await sleep(300);
+    await load.progressed('requests served by the new generation');
     const report = await load.stop();
     const final = await h.status();
     console.log(`supervisor upgrade ${oldSupervisor} → ${newSupervisor} (generation ${before.process.generation} → ${after.process.generation}): ${summarize(report)}`);
     assert.deepEqual(final.listeners.map((l) => l.socket), before.listeners.map((l) => l.socket), 'the same listening sockets, inherited');
     assert.ok(after.process.generation > before.process.generation, 'generation numbers continue');
-    assert.ok(report.newConnection.ok > 50 && report.keepAlive.ok > 50, 'the load ran');
+    assert.ok(report.newConnection.ok >= 10 && report.keepAlive.ok >= 10, 'the load ran through both generations');
     assert.equal(report.newConnection.refused + report.keepAlive.refused + report.longLived.refused, 0, summarize(report));
     assert.equal(report.newConnection.failed + report.keepAlive.failed + report.longLived.failed, 0, summarize(report));
   });

@@ -13,19 +13,14 @@ describe('process model: code upgrades', () => {
     const { h, ports } = await suite.start({ workers: 2 });
     const before = await h.status();
     const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 4 });
-    // Each upgrade waits for requests of both kinds completed since the previous one: traffic runs
+    // Each upgrade waits for requests of both kinds answered since the previous one: traffic runs
     // through every generation, however fast the machine is (no sleep, no count that depends on speed).
-    const served = () => ({ fresh: load.report.newConnection.ok, kept: load.report.keepAlive.ok });
-    const progressed = async (what: string) => {
-      const at = served();
-      await waitFor(what, () => served().fresh >= at.fresh + 5 && served().kept >= at.kept + 5, { timeoutMs: 20_000 });
-    };
     await waitFor('the long-lived connections open', () => load.report.longLived.opened === 4);
-    await progressed('requests before the first upgrade');
+    await load.progressed('requests before the first upgrade');
     for (let i = 0; i < 20; i++) {
       const res = await h.upgrade();
       assert.equal(res.status, 200, `upgrade ${i + 1}: ${res.text}`);
-      await progressed(`requests served after upgrade ${i + 1}`);
+      await load.progressed(`requests served after upgrade ${i + 1}`);
     }
     const report = await load.stop();
     const s = await h.status();

@@ -4,6 +4,7 @@
 // apart from other failures: a refused connect is what the process model must never cause.
 import { Agent, get, type ClientRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { waitFor } from './wait.js';
 
 export interface Counts {
   ok: number;
@@ -73,6 +74,16 @@ export class MixedLoad {
     for (let i = 0; i < 2; i++) this.loops.push(this.loop(this.report.newConnection, false));
     for (let i = 0; i < 2; i++) this.loops.push(this.loop(this.report.keepAlive, this.agent));
     for (let i = 0; i < options.longLived; i++) this.loops.push(this.longLivedLoop());
+  }
+
+  /**
+   * Waits until `n` more requests of each kind (new connection, keep-alive) have been answered
+   * than when called: "traffic ran through this state", whatever the machine's speed.
+   */
+  async progressed(what: string, n = 5, timeoutMs = 20_000): Promise<void> {
+    const fresh = this.report.newConnection.ok;
+    const kept = this.report.keepAlive.ok;
+    await waitFor(what, () => this.report.newConnection.ok >= fresh + n && this.report.keepAlive.ok >= kept + n, { timeoutMs, intervalMs: 10 });
   }
 
   private async loop(c: Counts, agent: Agent | false): Promise<void> {
