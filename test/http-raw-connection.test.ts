@@ -397,10 +397,14 @@ describe('RawConnection over loopback', () => {
     try {
       h.host.onServe = (ex) => respond(ex, `got ${ex.url}`);
       const c = await connect(h.port);
-      // Split inside the request line, inside a header, and between the CR and LF of the blank line.
+      await waitFor('the connection', () => h.connections.length === 1, WAIT);
+      // Split inside the request line, inside a header, and between the CR and LF of the blank line;
+      // each piece is read by the server before the next is sent.
+      let sent = 0;
       for (const piece of ['GET /spl', 'it HTTP/1.1\r\nHo', 'st: t\r\nX-A: 1\r\n\r', '\n']) {
         c.socket.write(piece);
-        await sleep(30);
+        sent += piece.length;
+        await waitFor(`the server to read ${sent} bytes`, () => h.connections[0].socket.bytesRead >= sent, WAIT);
       }
       await c.waitForLength(ok('got /split').length);
       assert.equal(c.text(), ok('got /split'));
@@ -612,6 +616,7 @@ describe('RawConnection over loopback', () => {
         } else respond(ex, 'ok');
       };
       const c = await connect(h.port);
+      // The last request is a marker: a stray byte after any bodiless answer would arrive before its answer.
       c.socket.write('HEAD /h HTTP/1.1\r\nHost: test\r\n\r\n' + get('/empty') + 'HEAD /h-chunked HTTP/1.1\r\nHost: test\r\n\r\n' + get('/empty-chunked') + get('/g'));
       const expected =
         'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n' +
@@ -620,7 +625,6 @@ describe('RawConnection over loopback', () => {
         'HTTP/1.1 204 No Content\r\n\r\n' +
         ok('ok');
       await c.waitForLength(expected.length);
-      await sleep(30);
       assert.equal(c.text(), expected);
       assert.deepEqual(h.host.served.map((ex) => `${ex.method} ${ex.url}`), ['HEAD /h', 'GET /empty', 'HEAD /h-chunked', 'GET /empty-chunked', 'GET /g']);
       c.socket.destroy();
@@ -713,7 +717,7 @@ describe('RawConnection over loopback', () => {
       c.socket.write(get('/busy'));
       const pending = await waitFor('serve', () => seen.ex, WAIT);
       assert.equal(seen.idleInServe, false);
-      await sleep(30);
+      await new Promise<void>((resolve) => setImmediate(resolve)); // a full turn: nothing may mark it idle meanwhile
       assert.equal(conn.idle, false, 'an exchange is in flight');
       respond(pending, 'done');
       await c.waitForLength(ok('done').length);
@@ -723,8 +727,13 @@ describe('RawConnection over loopback', () => {
       assert.equal(rawConnectionOf(conn.socket), undefined);
       assert.equal(conn.socket.listenerCount('data'), 0, 'release() leaves no reader on the socket');
       c.socket.write(get('/ignored'));
-      await sleep(150);
-      assert.equal(h.host.served.length, 1);
+      // A second client's request, served, is the marker: the released connection's request was
+      // sent before it and had as long to be (wrongly) read.
+      const marker = await connect(h.port);
+      marker.socket.write(get('/marker'));
+      await waitFor('the marker request served', () => h.host.served.length >= 2, WAIT);
+      marker.socket.destroy();
+      assert.deepEqual(h.host.served.map((ex) => ex.url), ['/busy', '/marker']);
       assert.equal(h.host.fallbacks.length, 0);
       assert.equal(c.text(), ok('done'));
       c.socket.destroy();
@@ -746,18 +755,19 @@ describe('RawConnection over loopback', () => {
     try {
       const results: boolean[] = [];
       h.host.onServe = (ex) => {
+        if (ex.url === '/marker') return respond(ex, 'marker');
         for (const headers of bad) results.push(ex.sendHead(head(200, 'OK', headers, 'length', 2)));
         assert.equal(ex.headSent, false);
         ex.sendError(HTTP_ERRORS.BAD_RESPONSE, false);
       };
       const c = await connect(h.port);
-      c.socket.write(get('/refused'));
+      // The marker's answer comes after anything a refused head might have leaked.
+      c.socket.write(get('/refused') + get('/marker'));
       const body = '502 the endpoint sent a malformed response\n';
       const expected = `HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nx-hitless-error: HITLESS_ERR_UPSTREAM_BAD_RESPONSE\r\n\r\n${body}`;
-      await c.waitForLength(expected.length);
-      await sleep(30);
+      await c.waitForLength(expected.length + ok('marker').length);
       assert.deepEqual(results, bad.map(() => false));
-      assert.equal(c.text(), expected);
+      assert.equal(c.text(), expected + ok('marker'));
       assert.equal(c.isClosed(), false, 'sendError(error, false) keeps the connection');
       c.socket.destroy();
     } finally {
@@ -774,16 +784,19 @@ describe('RawConnection over loopback', () => {
       const results: boolean[] = [];
       const reasons = ['OK\nX-Injected: 1', 'OK\rX', 'O\x00K'];
       h.host.onServe = (ex) => {
+        if (ex.url === '/marker') return respond(ex, 'marker');
         for (const reason of reasons) results.push(ex.sendHead(head(200, reason, ['content-length', '2'], 'length', 2)));
         if (ex.headSent) ex.sendBody(Buffer.from('ok'), true);
         else ex.sendError(HTTP_ERRORS.BAD_RESPONSE, false);
       };
       const c = await connect(h.port);
-      c.socket.write(get('/reason'));
-      await c.waitForLength(40);
-      await sleep(30);
+      c.socket.write(get('/reason') + get('/marker'));
+      await waitFor('the marker answered', () => c.text().endsWith(ok('marker')), WAIT);
       assert.deepEqual(results, reasons.map(() => false));
-      assert.match(c.text(), /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+      // Exactly one 502, then the marker: no injected header, no stray bytes.
+      assert.match(c.text(), /^HTTP\/1\.1 502 Bad Gateway\r\n[^]*\r\n\r\n502 [^\r]*\nHTTP\/1\.1 200 OK\r\n/);
+      assert.doesNotMatch(c.text(), /X-Injected/i);
+      assert.equal(c.text().match(/HTTP\/1\.1 /g)?.length, 2);
       c.socket.destroy();
     } finally {
       await h.close();
