@@ -151,15 +151,22 @@ describe("the unit's ExecStart= and ExecReload=, run as systemd runs them", () =
   });
 
   it('ExecStart= sends READY=1 with its MAINPID once it serves; the CLI then finds the admin socket in the RuntimeDirectory', async (t) => {
-    if (!has('systemd-notify') || !has('perl')) return t.skip('systemd-notify (apt-get install systemd) or perl is missing');
-    notify = await NotifySocket.bind(join(dir, 'notify.sock'));
-    env = { ...env, NOTIFY_SOCKET: notify.path };
+    const canNotify = has('systemd-notify') && has('perl');
+    if (canNotify) {
+      notify = await NotifySocket.bind(join(dir, 'notify.sock'));
+      env = { ...env, NOTIFY_SOCKET: notify.path };
+    }
     assert.equal(run(unitCommand('ExecStartPre', config), env).code, 0, 'ExecStartPre= (validate)');
     const argv = unitCommand('ExecStart', config);
     let output = '';
     child = reapOnExit(spawn(argv[0], argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
     child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    if (!notify) {
+      // The later tests (ExecReload=) still run; this one's subject cannot.
+      await waitFor('the admin API in $RUNTIME_DIRECTORY', async () => (await adminRequest(socket(), 'GET', '/status', undefined, {}, 2_000)).status === 200, { timeoutMs: 20_000 });
+      return t.skip('systemd-notify (apt-get install systemd) or perl is missing: READY=1 not checked');
+    }
     const ready = await notify.waitFor('READY').catch((err: Error) => assert.fail(`${err.message}; hitless said:\n${output.slice(-2000)}`));
     assert.equal(ready.fields.READY, '1');
     assert.equal(Number(ready.fields.MAINPID), child.pid, 'MAINPID is the supervisor');
@@ -198,7 +205,8 @@ describe("the unit's ExecStart= and ExecReload=, run as systemd runs them", () =
   });
 
   it('a supervisor upgrade makes the new supervisor the MAINPID before the old one exits', async (t) => {
-    if (!child || !notify) return t.skip('needs the process of the first test');
+    if (!child) return t.skip('needs the process of the first test');
+    if (!notify) return t.skip('systemd-notify (apt-get install systemd) or perl is missing');
     const old = child.pid!;
     let oldExitedAt = 0;
     child.once('exit', () => (oldExitedAt = Date.now()));
