@@ -72,7 +72,7 @@ const etcd = (prefix: string, use: string): Record<string, KeyText> => ({
 
 export const KEY_TEXT: Record<string, KeyText> = {
   admin: { text: 'The admin API (status, config, metrics, dashboard).' },
-  'admin.listen': { type: '"unix:/path" or "ip:port"', default: 'unix:$TMPDIR/hitless-admin.sock (os.tmpdir())', text: 'Where the admin API listens. A unix socket is created with mode 0600. A non-loopback TCP address requires admin.token (the config is refused otherwise).' },
+  'admin.listen': { type: '"unix:/path" or "ip:port"', default: 'unix:$RUNTIME_DIRECTORY/admin.sock under systemd (RuntimeDirectory=, /run/hitless/admin.sock in the packaged unit), else unix:$TMPDIR/hitless-admin.sock (os.tmpdir())', text: 'Where the admin API listens. A unix socket is created with mode 0600. A non-loopback TCP address requires admin.token (the config is refused otherwise).' },
   'admin.token': { text: 'Bearer token every admin request must carry (Authorization: Bearer TOKEN), 16 characters or more. Compared in constant time.' },
   'admin.audit_log': { text: 'File that gets one append-only JSON line per config change (time, origin, peer, hashes, diff); created with mode 0600. Absent: audit lines go to the main log (msg "audit").' },
   defaults: { text: 'Settings every service inherits unless it sets its own.' },

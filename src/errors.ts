@@ -10,6 +10,8 @@ export const ErrorCodes = {
   ADMIN_UNREACHABLE: 'HITLESS_ERR_ADMIN_UNREACHABLE',
   INTERNAL: 'HITLESS_ERR_INTERNAL',
   UPGRADE_FAILED: 'HITLESS_ERR_UPGRADE_FAILED',
+  /** POST /config/reload on an instance started from config text, not a file (embedded use). */
+  NO_CONFIG_FILE: 'HITLESS_ERR_NO_CONFIG_FILE',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

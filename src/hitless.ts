@@ -65,7 +65,10 @@ export class Hitless {
       throw err;
     }
     const { admin } = options.snapshot.config;
-    const adminServer = new AdminServer({ address: admin.listen, token: admin.token, controller, log: options.log, startedAt: Date.now(), telemetry, extension: options.adminExtension });
+    const { configPath } = options;
+    // POST /config/reload (`hitless reload`, the unit's ExecReload=): SIGHUP's re-read, with its answer.
+    const reload = configPath === undefined ? undefined : (peer: string) => reloadFromFile(controller, configPath, options.log, 'reload', peer);
+    const adminServer = new AdminServer({ address: admin.listen, token: admin.token, controller, log: options.log, startedAt: Date.now(), telemetry, extension: options.adminExtension, reload });
     try {
       await adminServer.start();
     } catch (err) {
@@ -81,24 +84,9 @@ export class Hitless {
   }
 
   /** Re-reads the config file (SIGHUP). An invalid file is rejected and logged; nothing changes. */
-  async reload(): Promise<ApplyRecord> {
-    if (!this.options.configPath) throw new HitlessError(ErrorCodes.INTERNAL, 'this instance was not started from a file');
-    let snapshot: ConfigSnapshot;
-    try {
-      snapshot = await loadConfigFile(this.options.configPath);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        const e = new HitlessError(ErrorCodes.CONFIG_INVALID, err.message, err.problems);
-        this.controller.recordRejected('sighup', e);
-        throw e;
-      }
-      throw err;
-    }
-    const record = await this.controller.apply(snapshot, { origin: 'sighup' });
-    if (record.plan?.adminChanged) {
-      this.options.log.warn('admin.listen / admin.token changes take effect at the next restart');
-    }
-    return record;
+  reload(): Promise<ApplyRecord> {
+    if (!this.options.configPath) return Promise.reject(new HitlessError(ErrorCodes.NO_CONFIG_FILE, 'this instance was not started from a file'));
+    return reloadFromFile(this.controller, this.options.configPath, this.options.log, 'sighup');
   }
 
   /** Stops accepting, lets connections finish for up to `drainMs`, then closes everything. Idempotent. */
@@ -111,6 +99,28 @@ export class Hitless {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * Re-reads `configPath` and applies it: what SIGHUP does (origin "sighup") and what POST
+ * /config/reload does (origin "reload", with the requester). An invalid file is recorded as a
+ * rejected apply and thrown as HITLESS_ERR_CONFIG_INVALID; the running config keeps serving.
+ */
+async function reloadFromFile(controller: Controller, configPath: string, log: Logger, origin: 'sighup' | 'reload', peer?: string): Promise<ApplyRecord> {
+  let snapshot: ConfigSnapshot;
+  try {
+    snapshot = await loadConfigFile(configPath);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      const e = new HitlessError(ErrorCodes.CONFIG_INVALID, err.message, err.problems);
+      controller.recordRejected(origin, e, peer);
+      throw e;
+    }
+    throw err;
+  }
+  const record = await controller.apply(snapshot, { origin, ...(peer ? { peer } : {}) });
+  if (record.plan?.adminChanged) log.warn('admin.listen / admin.token changes take effect at the next restart');
+  return record;
 }
 
 /**

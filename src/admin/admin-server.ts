@@ -6,7 +6,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { AdminAddress } from '../config/address.js';
 import { parseConfig } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
-import type { Controller } from '../control/controller.js';
+import type { ApplyRecord, Controller } from '../control/controller.js';
 import { summarizePlan } from '../control/plan.js';
 import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
@@ -27,6 +27,8 @@ export interface AdminOptions {
   readonly telemetry?: Telemetry;
   /** Extra routes (the supervisor's POST /upgrade), asked first, after authorisation. */
   readonly extension?: AdminExtension;
+  /** POST /config/reload: re-read the config file hitless runs from (absent: started from text). */
+  readonly reload?: (peer: string) => Promise<ApplyRecord>;
 }
 
 export interface AdminExtension {
@@ -127,10 +129,12 @@ export class AdminServer {
         return this.putConfig(req, res);
       case 'POST /config/validate':
         return this.validateConfig(req, res);
+      case 'POST /config/reload':
+        return this.reloadConfig(req, res);
       default: {
-        const known = ['/status', '/config', '/config/validate', '/metrics', '/dashboard/data'].includes(path);
+        const known = ['/status', '/config', '/config/validate', '/config/reload', '/metrics', '/dashboard/data'].includes(path);
         if (known) sendError(res, 405, ErrorCodes.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${path}`);
-        else sendError(res, 404, ErrorCodes.NOT_FOUND, `no admin endpoint ${route}; try GET /status, GET /config, PUT /config, POST /config/validate`);
+        else sendError(res, 404, ErrorCodes.NOT_FOUND, `no admin endpoint ${route}; try GET /status, GET /config, PUT /config, POST /config/validate, POST /config/reload`);
       }
     }
   }
@@ -158,6 +162,20 @@ export class AdminServer {
     }
   }
 
+  /** SIGHUP's re-read of the config file, answered: 200 with the apply record, or the rejection. */
+  private async reloadConfig(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    req.resume();
+    const { reload } = this.options;
+    if (!reload) return sendError(res, 409, ErrorCodes.NO_CONFIG_FILE, 'this hitless was started from config text, not a file: there is no file to re-read; use PUT /config');
+    try {
+      const record = await reload(peerOf(req));
+      sendJson(res, 200, record, { etag: `"${this.options.controller.base?.hash ?? record.hashAfter}"` });
+    } catch (err) {
+      // Already recorded (and audited) by the reload itself.
+      this.sendFailure(res, err, null);
+    }
+  }
+
   /** `peer`: the requester of a PUT /config whose rejection is recorded (and audited); null: not recorded. */
   private sendFailure(res: ServerResponse, err: unknown, peer: string | null): void {
     if (err instanceof ConfigError) {
@@ -166,7 +184,7 @@ export class AdminServer {
       return sendError(res, 400, e.code, e.message, e.details);
     }
     if (err instanceof HitlessError) {
-      const status = { [ErrorCodes.PRECONDITION_FAILED]: 412, [ErrorCodes.BODY_TOO_LARGE]: 413, [ErrorCodes.BIND_FAILED]: 409 }[err.code as string] ?? 500;
+      const status = { [ErrorCodes.CONFIG_INVALID]: 400, [ErrorCodes.PRECONDITION_FAILED]: 412, [ErrorCodes.BODY_TOO_LARGE]: 413, [ErrorCodes.BIND_FAILED]: 409 }[err.code as string] ?? 500;
       return sendError(res, status, err.code, err.message, err.details);
     }
     throw err;

@@ -37,7 +37,14 @@ export function adminRequest(target: AdminTarget, method: string, path: string, 
     );
     req.on('timeout', () => req.destroy(new Error('no answer within 30s')));
     req.on('error', (err: NodeJS.ErrnoException) =>
-      reject(new HitlessError(ErrorCodes.ADMIN_UNREACHABLE, `cannot reach the admin API at ${target.admin}: ${err.code ?? err.message} (is hitless running with admin.listen: ${target.admin}?)`)),
+      reject(
+        new HitlessError(
+          ErrorCodes.ADMIN_UNREACHABLE,
+          err.code === 'EACCES'
+            ? `cannot reach the admin API at ${target.admin}: permission denied (the socket is mode 0600, owned by the user hitless runs as: run this as that user, e.g. sudo -u hitless, or as root)`
+            : `cannot reach the admin API at ${target.admin}: ${err.code ?? err.message} (is hitless running with admin.listen: ${target.admin}?)`,
+        ),
+      ),
     );
     req.end(body);
   });

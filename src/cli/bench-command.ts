@@ -16,7 +16,7 @@ Examples:
 
   # a running hitless, alternating two configs through its admin API
   hitless bench torture --http 127.0.0.1:8080 --action apply \\
-    --admin unix:/tmp/hitless-admin.sock --apply-configs a.yaml,b.yaml
+    --admin unix:/tmp/hitless-admin.sock --apply-configs a.yaml,b.yaml   # --token T if admin.token is set
 
 Traffic goes only to 127.0.0.1, 127.0.0.0/8 and ::1. Long-lived connections open an HTTP/1.1
 "Upgrade: hitless-echo" tunnel on the HTTP address (the backend must echo lines after "101"), or,
@@ -42,6 +42,7 @@ export function registerBenchCommand(program: Command): void {
     .addOption(new Option('--action <kind>', 'what fires: native = the target\'s reload (hitless: apply), apply, upgrade, none').choices(['native', 'apply', 'upgrade', 'none']).default('native'))
     .option('--action-cmd <cmd>', 'a shell command as the action; {pid} = a built-in target\'s main pid')
     .option('--admin <addr>', 'hitless admin API for --action apply/upgrade on your own target (unix:/path or 127.0.0.1:port)')
+    .option('--token <token>', 'bearer token for --admin (default: $HITLESS_ADMIN_TOKEN)')
     .option('--apply-configs <a,b>', 'two config files that --action apply alternates (your own target)')
     .option('--rate <n>', 'actions per second', '10')
     .option('--max-actions <n>', 'at most this many actions per target (default: rate x action phase)')
@@ -57,7 +58,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--max-requests <n>', 'at most this many requests + connections per target', '5000000')
     .option('--backends <n>', 'bundled backend processes behind the built-in targets', '3')
     .option('--json', 'print the results as JSON on stdout (the tables go to stderr)')
-    .option('--report <dir>', 'write a Markdown report with SVG and PNG charts and results.json into DIR')
+    .option('--report <dir>', 'write a Markdown report with SVG and PNG charts and results.json into DIR (needs vega, vega-lite and @resvg/resvg-js, which a production install leaves out)')
     .action(async (raw: RawTortureOptions, command: Command) => {
       const { parseTortureOptions } = await import('../bench/torture/cli-options.js');
       let options;
@@ -66,8 +67,14 @@ export function registerBenchCommand(program: Command): void {
       } catch (err) {
         command.error(`error: ${err instanceof Error ? err.message : String(err)}`, { exitCode: 2 });
       }
-      const { runTortureCommand } = await import('../bench/torture/torture-command.js');
-      await runTortureCommand(options, { command: `hitless ${process.argv.slice(2).join(' ')}`, stdout: process.stdout, stderr: process.stderr });
+      const [{ runTortureCommand }, { ReportLibrariesMissing }] = await Promise.all([import('../bench/torture/torture-command.js'), import('../bench/torture/report/report-libraries.js')]);
+      try {
+        await runTortureCommand(options, { command: `hitless ${process.argv.slice(2).join(' ')}`, stdout: process.stdout, stderr: process.stderr });
+      } catch (err) {
+        if (!(err instanceof ReportLibrariesMissing)) throw err;
+        process.stderr.write(`hitless bench torture: ${err.message}\n`);
+        process.exitCode = 1;
+      }
     });
 
   // Commander runs this hook before it parses anything after `bench` (torture's options, --help,

@@ -1,8 +1,8 @@
-// `hitless validate FILE` and `hitless apply FILE --admin ADDR`.
+// `hitless validate FILE`, `hitless apply FILE --admin ADDR` and `hitless reload --admin ADDR`.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
-import { adminRequest, errorMessage } from './admin-client.js';
+import { adminRequest, errorMessage, type AdminResponse } from './admin-client.js';
 import { DEFAULT_ADMIN } from './defaults.js';
 
 export function registerConfigCommands(program: Command): void {
@@ -46,13 +46,36 @@ export function registerConfigCommands(program: Command): void {
         process.stderr.write(`${err.message}\n`);
         process.exit(1);
       });
-      if (opts.json) process.stdout.write(res.body.trimEnd() + '\n');
-      if (res.status !== 200) {
-        process.stderr.write(`rejected: ${errorMessage(res).replaceAll('request:', `${file}:`)}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      const record = JSON.parse(res.body) as { result: string; summary: string; durationMs: number; hashAfter: string };
-      if (!opts.json) process.stdout.write(`${record.result}: ${record.summary} (${record.durationMs.toFixed(1)} ms, hash ${record.hashAfter.slice(0, 12)})\n`);
+      reportApply(res, opts.json, (message) => message.replaceAll('request:', `${file}:`));
     });
+
+  program
+    .command('reload')
+    .description('make a running hitless re-read its config file, as SIGHUP does, and report the outcome: exit 0 when applied (or unchanged), 1 when rejected (with the reason); the unit\'s ExecReload=')
+    .option('-c, --config <file>', 'the config file hitless runs from: --admin and --token default to its admin.listen and admin.token')
+    .option('--admin <address>', `admin API address: unix:/path or host:port (default: the config's admin.listen, else ${DEFAULT_ADMIN})`)
+    .option('--token <token>', "admin bearer token (default: $HITLESS_ADMIN_TOKEN, else the config's admin.token)")
+    .option('--json', 'print the apply record (or the error document) as JSON on stdout')
+    .action(async (opts: { config?: string; admin?: string; token?: string; json?: boolean }) => {
+      const { adminOfConfigFile } = await import('./admin-of-config.js');
+      const fromFile = opts.config === undefined ? {} : await adminOfConfigFile(opts.config);
+      const target = { admin: opts.admin ?? fromFile.listen ?? DEFAULT_ADMIN, token: opts.token ?? process.env.HITLESS_ADMIN_TOKEN ?? fromFile.token };
+      const res = await adminRequest(target, 'POST', '/config/reload', '').catch((err: Error) => {
+        process.stderr.write(`${err.message}\n`);
+        process.exit(1);
+      });
+      reportApply(res, opts.json);
+    });
+}
+
+/** One line for an apply's outcome (stdout), or the rejection (stderr, exit code 1). */
+function reportApply(res: AdminResponse, json: boolean | undefined, explain: (message: string) => string = (m) => m): void {
+  if (json) process.stdout.write(res.body.trimEnd() + '\n');
+  if (res.status !== 200) {
+    process.stderr.write(`rejected: ${explain(errorMessage(res))}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const record = JSON.parse(res.body) as { result: string; summary: string; durationMs: number; hashAfter: string };
+  if (!json) process.stdout.write(`${record.result}: ${record.summary} (${record.durationMs.toFixed(1)} ms, hash ${record.hashAfter.slice(0, 12)})\n`);
 }

@@ -15,10 +15,11 @@ export function registerRunCommand(program: Command): void {
     .option('--upgrade-drain <duration>', 'after a code upgrade, how long the old workers\' long-lived connections may continue', '60s')
     .option('--ready-timeout <duration>', 'how long a new worker may take to report ready before its upgrade fails', '15s')
     .action(async (opts: { config: string; drain: string; logLevel: string } & ProcessCliOptions) => {
-      const [{ createLogger }, { loadConfigFile }, { fail, installSignals, startOrExit }] = await Promise.all([
+      const [{ createLogger }, { loadConfigFile }, { fail, installSignals, startOrExit }, { notifySystemd }] = await Promise.all([
         import('../observability/log.js'),
         import('../config/load.js'),
         import('./serve.js'),
+        import('../process/sd-notify.js'),
       ]);
       const log = createLogger(opts.logLevel);
       const drainMs = parseDuration(opts.drain);
@@ -28,5 +29,8 @@ export function registerRunCommand(program: Command): void {
       const hitless = await startOrExit(opts.config, log, supervised);
       installSignals(hitless, log, drainMs!);
       supervised?.attach(hitless);
+      // Type=notify (docs/hitless.service): every listener is bound and the workers serve.
+      const listeners = hitless.controller.driver.status().listeners.length;
+      await notifySystemd({ READY: 1, MAINPID: process.pid, STATUS: `serving ${listeners} listener(s); admin API on ${hitless.adminAddress}` }, log);
     });
 }

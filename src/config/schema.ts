@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseAdminAddress, parseHostPort, parseListenAddress, type ParseResult } from './address.js';
+import { defaultAdminListen } from './admin-default.js';
 import { discoveryDefaultsSchema, discoverySchema, registerSchema } from './discovery-schema.js';
 
 export const BALANCE_ALGORITHMS = ['round-robin', 'least-conn', 'random-two', 'source-hash'] as const;
@@ -18,7 +19,8 @@ export type DataplaneDriverName = (typeof DATAPLANE_DRIVERS)[number];
 
 /** Defaults, in one place. A service setting overrides `defaults:`, which overrides these. */
 export const DEFAULTS = Object.freeze({
-  adminListen: `unix:${join(tmpdir(), 'hitless-admin.sock')}`,
+  /** unix:$RUNTIME_DIRECTORY/admin.sock under systemd, else unix:$TMPDIR/hitless-admin.sock (admin-default.ts). */
+  adminListen: defaultAdminListen(),
   balance: 'round-robin' as BalanceAlgorithm,
   mode: 'tcp' as ServiceMode,
   weight: 1,

@@ -6,7 +6,8 @@ import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { diffConfigs, planNames, summarizePlan, type Plan } from './plan.js';
 
-export type ApplyOrigin = 'startup' | 'sighup' | 'admin' | 'discovery';
+/** `reload`: the config file re-read on request (POST /config/reload, `hitless reload`); `sighup`: the same on the signal. */
+export type ApplyOrigin = 'startup' | 'sighup' | 'reload' | 'admin' | 'discovery';
 
 export interface ApplyRecord {
   readonly at: string;

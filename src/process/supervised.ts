@@ -9,6 +9,7 @@ import type { ConfigSnapshot } from '../config/model.js';
 import { ErrorCodes } from '../errors.js';
 import type { Hitless } from '../hitless.js';
 import { ClusterDriver } from './cluster-driver.js';
+import { notifySystemd } from './sd-notify.js';
 import { adoptHandover, startSuccessor } from './supervisor-handover.js';
 import { Supervisor, type SupervisorOptions } from './supervisor.js';
 
@@ -39,6 +40,9 @@ export function createSupervised(options: SupervisorOptions): Supervised {
     const started = Date.now();
     try {
       const successor = await startSuccessor(supervisor, running, options.readyTimeoutMs * 2, log);
+      // Under systemd (Type=notify), the new supervisor becomes the service's main pid before
+      // this one exits; otherwise systemd would take this exit for the service's end.
+      if (successor.child.pid !== undefined) await notifySystemd({ MAINPID: successor.child.pid, STATUS: `supervisor upgrade: pid ${successor.child.pid} takes over from ${process.pid}` }, log);
       const instance = hitless;
       res.once('finish', () => {
         void (async () => {

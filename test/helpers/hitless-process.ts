@@ -75,7 +75,8 @@ export class HitlessProcess {
       }
       try {
         const res = await adminRequest(socketPath, 'GET', '/status', undefined, {}, 2_000);
-        if (res.status === 200) return h;
+        // 401: a config with admin.token answers, only not to a request without it.
+        if (res.status === 200 || res.status === 401) return h;
       } catch {
         /* not listening yet */
       }

@@ -58,8 +58,8 @@ export function signalAction(signal: NodeJS.Signals, pid: () => number): Action 
 }
 
 /** hitless apply: PUT /config alternating between two configs, so that every apply is a real change. */
-export function applyAction(adminAddress: string, configFiles: readonly [string, string]): Action {
-  const admin = adminClient(adminAddress);
+export function applyAction(adminAddress: string, configFiles: readonly [string, string], token?: string): Action {
+  const admin = adminClient(adminAddress, token);
   let bodies: string[] | undefined;
   let next = 0;
   return {
@@ -76,8 +76,8 @@ export function applyAction(adminAddress: string, configFiles: readonly [string,
 }
 
 /** hitless upgrade: POST /upgrade (replace the worker generation with a fresh one). */
-export function upgradeAction(adminAddress: string): Action {
-  const admin = adminClient(adminAddress);
+export function upgradeAction(adminAddress: string, token?: string): Action {
+  const admin = adminClient(adminAddress, token);
   return {
     name: 'hitless upgrade (POST /upgrade)',
     fire: async () => {

@@ -12,7 +12,9 @@ export interface AdminClient {
   request(method: string, path: string, body?: string, timeoutMs?: number): Promise<AdminReply>;
 }
 
-export function adminClient(address: string): AdminClient {
+/** `token`: sent as `Authorization: Bearer` (a target whose config sets admin.token). */
+export function adminClient(address: string, token?: string): AdminClient {
+  const authorization: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const target = address.startsWith('unix:')
     ? { socketPath: address.slice('unix:'.length) }
     : (() => {
@@ -30,7 +32,7 @@ export function adminClient(address: string): AdminClient {
             path,
             agent: false,
             timeout: timeoutMs,
-            headers: body === undefined ? {} : { 'content-type': 'application/yaml', 'content-length': Buffer.byteLength(body) },
+            headers: { ...authorization, ...(body === undefined ? {} : { 'content-type': 'application/yaml', 'content-length': Buffer.byteLength(body) }) },
           },
           (res) => {
             let text = '';

@@ -18,6 +18,7 @@ export interface RawTortureOptions {
   action?: string;
   actionCmd?: string;
   admin?: string;
+  token?: string;
   applyConfigs?: string;
   rate?: string;
   maxActions?: string;
@@ -145,11 +146,12 @@ function externalAction(raw: RawTortureOptions, action: ActionChoice): Action | 
   if (raw.actionCmd !== undefined) return shellAction(raw.actionCmd);
   if (action === 'none' || action === 'native') return undefined;
   if (!raw.admin) throw new Error(`--action ${action} on your own target needs --admin (unix:/path or 127.0.0.1:port)`);
-  if (action === 'upgrade') return upgradeAction(raw.admin);
+  const token = raw.token ?? process.env.HITLESS_ADMIN_TOKEN;
+  if (action === 'upgrade') return upgradeAction(raw.admin, token);
   const files = (raw.applyConfigs ?? '').split(',').map((f) => f.trim()).filter(Boolean);
   if (files.length !== 2) throw new Error('--action apply on your own target needs --apply-configs A.yaml,B.yaml (two configs to alternate)');
   for (const file of files) if (!existsSync(file)) throw new Error(`--apply-configs: ${file} does not exist`);
-  return applyAction(raw.admin, [files[0], files[1]]);
+  return applyAction(raw.admin, [files[0], files[1]], token);
 }
 
 /** Roots for sampling an external target: --pid, plus every pid ever seen in --pidfile. */

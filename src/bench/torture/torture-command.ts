@@ -4,6 +4,7 @@ import { externalRoots, type TortureOptions } from './cli-options.js';
 import { textTable } from './format.js';
 import { machineInfo } from './machine-info.js';
 import { progressReporter } from './progress.js';
+import { loadReportLibraries } from './report/report-libraries.js';
 import { writeReport } from './report/write-report.js';
 import { runSuite, type SuiteResult } from './suite.js';
 import { noteLines, TARGET_HEADERS, targetRows, TRAFFIC_HEADERS, trafficRows } from './summary.js';
@@ -30,6 +31,8 @@ export async function runTortureCommand(options: TortureOptions, io: TortureIo):
     progress.done();
     io.stderr.write(`${line}\n`);
   };
+  // Before the run, not after it: a missing chart library would otherwise cost the whole run.
+  if (options.report) await loadReportLibraries();
   try {
     const external = options.external && { ...options.external, roots: externalRoots(options.external) };
     const suite = await runSuite({ ...options, external, signal: abort.signal, onProgress: (p) => progress.update(p), log });

@@ -1,11 +1,12 @@
 // vega-lite spec → vega view (headless, renderer 'none') → SVG; SVG → PNG with resvg. No browser,
-// no canvas package: both are pure functions of the data.
-import { Resvg } from '@resvg/resvg-js';
-import { parse, View } from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+// no canvas package: both are pure functions of the data. The libraries load on first use
+// (report-libraries.ts): a production install has none of them.
+import type { TopLevelSpec } from 'vega-lite';
+import { loadReportLibraries } from './report-libraries.js';
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new View(parse(compile(spec).spec), { renderer: 'none' });
+  const { vega, vegaLite } = await loadReportLibraries();
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {
@@ -13,11 +14,12 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-export function svgToPng(svg: string): Buffer {
-  const resvg = new Resvg(svg, {
+export async function svgToPng(svg: string): Promise<Buffer> {
+  const { resvg } = await loadReportLibraries();
+  const renderer = new resvg.Resvg(svg, {
     background: 'white',
     fitTo: { mode: 'zoom', value: 2 },
     font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
   });
-  return resvg.render().asPng();
+  return renderer.render().asPng();
 }

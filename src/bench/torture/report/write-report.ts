@@ -24,7 +24,7 @@ export async function writeReport(dir: string, suite: SuiteResult, machine: Mach
   for (const [name, spec] of Object.entries(charts)) {
     const svg = await renderSvg(spec);
     await writeFile(join(dir, `${name}.svg`), svg);
-    await writeFile(join(dir, `${name}.png`), svgToPng(svg));
+    await writeFile(join(dir, `${name}.png`), await svgToPng(svg));
     files.push(`${name}.svg`, `${name}.png`);
   }
   const markdown = join(dir, 'README.md');
