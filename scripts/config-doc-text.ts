@@ -73,7 +73,12 @@ const etcd = (prefix: string, use: string): Record<string, KeyText> => ({
 export const KEY_TEXT: Record<string, KeyText> = {
   admin: { text: 'The admin API (status, config, metrics, dashboard).' },
   'admin.listen': { type: '"unix:/path" or "ip:port"', default: 'unix:$TMPDIR/hitless-admin.sock (os.tmpdir())', text: 'Where the admin API listens. A unix socket is created with mode 0600. A non-loopback TCP address requires admin.token (the config is refused otherwise).' },
-  'admin.token': { text: 'Bearer token every admin request must carry (Authorization: Bearer TOKEN), 16 characters or more. Compared in constant time.' },
+  'admin.token': { text: 'Bearer token of the admin role (Authorization: Bearer TOKEN), 16 characters or more, compared in constant time. With it set, every admin request must carry it or admin.read_token, except GET /live, GET /ready and the dashboard page itself. Without it, every client that reaches the admin API may change the config (allowed only on loopback or a unix socket).' },
+  'admin.read_token': { text: 'Bearer token of the read-only role, 16 characters or more, different from admin.token (which it needs): GET /status, GET /metrics and GET /dashboard/data only, e.g. for a metrics scraper or dashboard viewers. Anything else, GET /config included (its text holds the tokens), answers 403 HITLESS_ERR_FORBIDDEN. Changes take effect at the next restart, like admin.token.' },
+  'admin.api_apply': {
+    default: DEFAULTS.apiApply,
+    text: 'What a config applied through the admin API (PUT /config, hitless apply) does to the config file, so that SIGHUP and a restart never silently undo it. write-file: once applied, the submitted text replaces the file atomically (the previous content kept as FILE.prev, mode kept); when the file cannot be written the apply still holds and the answer, the log and GET /status say that the file differs. keep-file: never write the file; an API apply of text other than the file holds is reported as differing from it (SIGHUP or a restart loads the file). refuse: PUT /config answers 403 HITLESS_ERR_API_APPLY_REFUSED; the file is the only way in. The running config\'s value decides. See docs/operations.md, "Where the running config comes from".',
+  },
   'admin.audit_log': { text: 'File that gets one append-only JSON line per config change (time, origin, peer, hashes, diff); created with mode 0600. Absent: audit lines go to the main log (msg "audit").' },
   defaults: { text: 'Settings every service inherits unless it sets its own.' },
   'defaults.balance': { default: DEFAULTS.balance, text: 'Default balancing algorithm.' },

@@ -1,11 +1,11 @@
 // One running hitless: config + controller + data plane + admin API, with the lifecycle the CLI
 // (and tests, in process) drive: start, reload from file, stop gracefully.
-import { loadConfigFile } from './config/load.js';
 import { ConfigError } from './config/errors.js';
 import type { ConfigSnapshot } from './config/model.js';
 import { AdminServer, type AdminExtension } from './admin/admin-server.js';
 import type { Driver } from './dataplane/driver.js';
-import { Controller, type ApplyRecord } from './control/controller.js';
+import { Controller, type ApplyRecord, type ConfigSource } from './control/controller.js';
+import { ConfigFile } from './control/config-file.js';
 import { DiscoveryManager } from './control/discovery-manager.js';
 import { Registrar } from './register/registrar.js';
 import { ErrorCodes, HitlessError } from './errors.js';
@@ -16,6 +16,8 @@ export interface HitlessOptions {
   readonly snapshot: ConfigSnapshot;
   /** The file SIGHUP / reload() re-reads; absent for configs given as text. */
   readonly configPath?: string;
+  /** Where `snapshot` came from (default: "file" with configPath, else "embedded"). */
+  readonly source?: ConfigSource;
   readonly log: Logger;
   /** The data plane, when not the one the config names (the supervisor's, for `run --workers N`). */
   readonly driver?: Driver;
@@ -32,11 +34,13 @@ export class Hitless {
     private readonly options: HitlessOptions,
     readonly discovery: DiscoveryManager,
     readonly registrar: Registrar,
+    readonly configFile: ConfigFile,
   ) {}
 
   /** Binds every listener and the admin API, or throws with nothing left open. */
   static async start(options: HitlessOptions): Promise<Hitless> {
     const controller = new Controller(options.driver ?? (await configuredDriver(options)), options.log);
+    const configFile = new ConfigFile(options.configPath, options.log);
     // Before the first apply, so the startup apply is counted (metrics) and audited too.
     const telemetry = new Telemetry(controller, options.log);
     // Discovery and registration follow every committed config (startup, SIGHUP, PUT /config);
@@ -55,17 +59,28 @@ export class Hitless {
         void registrar.sync(synced);
       },
       status: () => ({ ...discovery.status(), registrations: registrar.status() }),
+      unsynced: () => discovery.unsynced(),
     });
     try {
       // Bind with the discovered endpoints in place rather than serve an empty service first.
       if ([...options.snapshot.config.services.values()].some((s) => s.discovery)) await discovery.start(options.snapshot);
-      await controller.apply(options.snapshot, { origin: 'startup' });
+      await controller.apply(options.snapshot, { origin: 'startup', source: options.source ?? (options.configPath ? 'file' : 'embedded') });
     } catch (err) {
       await Promise.all([discovery.stop(), registrar.stop()]);
       throw err;
     }
     const { admin } = options.snapshot.config;
-    const adminServer = new AdminServer({ address: admin.listen, token: admin.token, controller, log: options.log, startedAt: Date.now(), telemetry, extension: options.adminExtension });
+    const adminServer = new AdminServer({
+      address: admin.listen,
+      token: admin.token,
+      readToken: admin.readToken,
+      controller,
+      configFile,
+      log: options.log,
+      startedAt: Date.now(),
+      telemetry,
+      extension: options.adminExtension,
+    });
     try {
       await adminServer.start();
     } catch (err) {
@@ -73,30 +88,32 @@ export class Hitless {
       await controller.driver.close(0);
       throw err;
     }
-    return new Hitless(controller, adminServer, options, discovery, registrar);
+    return new Hitless(controller, adminServer, options, discovery, registrar, configFile);
   }
 
   get adminAddress(): string {
     return this.controller.current?.config.admin.listen.key ?? '';
   }
 
-  /** Re-reads the config file (SIGHUP). An invalid file is rejected and logged; nothing changes. */
+  /**
+   * Re-reads the config file (SIGHUP). An invalid file is rejected and logged; nothing changes.
+   * The file is read when the apply's turn comes, so an API apply queued before has written it.
+   */
   async reload(): Promise<ApplyRecord> {
     if (!this.options.configPath) throw new HitlessError(ErrorCodes.INTERNAL, 'this instance was not started from a file');
-    let snapshot: ConfigSnapshot;
-    try {
-      snapshot = await loadConfigFile(this.options.configPath);
-    } catch (err) {
-      if (err instanceof ConfigError) {
+    const read = async (): Promise<ConfigSnapshot> => {
+      try {
+        return await this.configFile.load();
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
         const e = new HitlessError(ErrorCodes.CONFIG_INVALID, err.message, err.problems);
         this.controller.recordRejected('sighup', e);
         throw e;
       }
-      throw err;
-    }
-    const record = await this.controller.apply(snapshot, { origin: 'sighup' });
+    };
+    const record = await this.controller.apply(read, { origin: 'sighup', source: 'file' });
     if (record.plan?.adminChanged) {
-      this.options.log.warn('admin.listen / admin.token changes take effect at the next restart');
+      this.options.log.warn('admin.listen / admin.token / admin.read_token changes take effect at the next restart');
     }
     return record;
   }

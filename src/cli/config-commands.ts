@@ -52,7 +52,12 @@ export function registerConfigCommands(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const record = JSON.parse(res.body) as { result: string; summary: string; durationMs: number; hashAfter: string };
-      if (!opts.json) process.stdout.write(`${record.result}: ${record.summary} (${record.durationMs.toFixed(1)} ms, hash ${record.hashAfter.slice(0, 12)})\n`);
+      const record = JSON.parse(res.body) as { result: string; summary: string; durationMs: number; hashAfter: string; warning?: string; file?: { written: boolean; path: string | null; backup?: string } };
+      if (!opts.json) {
+        process.stdout.write(`${record.result}: ${record.summary} (${record.durationMs.toFixed(1)} ms, hash ${record.hashAfter.slice(0, 12)})\n`);
+        if (record.file?.written) process.stdout.write(`written to ${record.file.path}${record.file.backup ? ` (previous content in ${record.file.backup})` : ''}\n`);
+      }
+      // Applied, but SIGHUP or a restart would not keep it: impossible to miss, even with --json.
+      if (record.warning) process.stderr.write(`warning: ${record.warning}\n`);
     });
 }

@@ -123,7 +123,7 @@ const ALLOWED_KEYS: Record<string, readonly string[]> = {
   '': ['admin', 'defaults', 'services', 'discovery_defaults', 'register', 'dataplane'],
   dataplane: ['driver', 'haproxy'],
   haproxy: ['binary', 'state_dir', 'threads', 'hard_stop_after', 'max_reloads'],
-  admin: ['listen', 'token', 'audit_log'],
+  admin: ['listen', 'token', 'read_token', 'api_apply', 'audit_log'],
   defaults: ['balance', 'timeouts', 'health', 'limits', 'retries', 'max_connections'],
   service: ['mode', 'listen', 'balance', 'endpoints', 'health', 'clusters', 'routes', 'timeouts', 'limits', 'retries', 'max_connections', 'discovery', 'access_log'],
   access_log: ['path', 'format'],
