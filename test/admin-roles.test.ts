@@ -201,5 +201,10 @@ describe('admin.read_token in the config', () => {
     const same = validate(`admin: { listen: "127.0.0.1:1", token: "${ADMIN}", read_token: "${ADMIN}" }\nservices: {}\n`);
     assert.equal(same.status, 1);
     assert.match(same.stderr, /admin\.read_token equals admin\.token/);
+    // A rejected token is not echoed: problems reach logs, the audit log and GET /status (which the read token sees).
+    const short = validate(`admin: { listen: "127.0.0.1:1", token: "${ADMIN}", read_token: "tooShortSecret" }\nservices: {}\n`);
+    assert.equal(short.status, 1);
+    assert.match(short.stderr, /admin\.read_token: expected a string with length >= 16, found a string of 14 characters \(not shown: a secret\)/);
+    assert.ok(!short.stderr.includes('tooShortSecret'));
   });
 });

@@ -28,7 +28,7 @@ export function registerConfigCommands(program: Command): void {
 
   program
     .command('apply')
-    .description('send a config file to a running hitless; exit 0 when applied, 1 when rejected (with the reason)')
+    .description('send a config file to a running hitless, which writes it into its own config file (admin.api_apply); exit 0 when applied, 1 when rejected (with the reason)')
     .argument('<file>', 'config file (YAML or JSON)')
     .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULT_ADMIN)
     .option('--token <token>', 'admin bearer token (default: $HITLESS_ADMIN_TOKEN)')
