@@ -2,7 +2,7 @@
 // never a mix: write a temporary file in the same directory, fsync it, rename it over the target,
 // fsync the directory. The previous content is kept next to it as a backup, with the same mode
 // and owner (a config file holds tokens: its backup must be as private as the file).
-import { open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
@@ -28,23 +28,47 @@ export async function replaceFileAtomically(path: string, text: string, backupSu
   let backup: string | null = null;
   if (previous) {
     backup = target + backupSuffix;
-    const old = await open(target, 'r').then(async (h) => {
-      try {
-        return await h.readFile();
-      } finally {
-        await h.close();
-      }
-    });
-    await writeThenRename(dir, backup, old, mode, owner);
+    await keepAsBackup(dir, target, backup, mode, owner);
   }
   await writeThenRename(dir, target, Buffer.from(text, 'utf8'), mode, owner);
   await syncDirectory(dir);
   return { path: target, backup };
 }
 
+/**
+ * The previous file becomes the backup. A second name for the same inode costs no copy and no
+ * data sync (its content is on disk already) and keeps mode and owner by definition; where hard
+ * links are refused (some filesystems, protected_hardlinks), a copy is written instead.
+ */
+async function keepAsBackup(dir: string, target: string, backup: string, mode: number, owner: { uid: number; gid: number } | null): Promise<void> {
+  const tmp = temporaryName(dir, backup);
+  try {
+    await link(target, tmp);
+    await rename(tmp, backup);
+    // rename() between two names of one inode (the backup already is this file) does nothing.
+    await unlink(tmp).catch(() => {});
+    return;
+  } catch {
+    await unlink(tmp).catch(() => {});
+  }
+  const old = await open(target, 'r').then(async (h) => {
+    try {
+      return await h.readFile();
+    } finally {
+      await h.close();
+    }
+  });
+  await writeThenRename(dir, backup, old, mode, owner);
+}
+
+/** Hidden and unique: two writers never share a temporary file. */
+function temporaryName(dir: string, to: string): string {
+  return join(dir, `.${basename(to)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
 async function writeThenRename(dir: string, to: string, data: Buffer, mode: number, owner: { uid: number; gid: number } | null): Promise<void> {
-  // Hidden, unique, and never an existing file ('wx'): two writers cannot share a temporary file.
-  const tmp = join(dir, `.${basename(to)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  // Never an existing file ('wx').
+  const tmp = temporaryName(dir, to);
   let handle: FileHandle | null = await open(tmp, 'wx', mode);
   try {
     // The umask may have narrowed the mode open() gave: set it exactly.
