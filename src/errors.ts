@@ -5,6 +5,10 @@ export const ErrorCodes = {
   PRECONDITION_FAILED: 'HITLESS_ERR_PRECONDITION_FAILED',
   BODY_TOO_LARGE: 'HITLESS_ERR_BODY_TOO_LARGE',
   UNAUTHORIZED: 'HITLESS_ERR_UNAUTHORIZED',
+  /** A valid token whose role may not do this (the read-only token on a change). */
+  FORBIDDEN: 'HITLESS_ERR_FORBIDDEN',
+  /** admin.api_apply: refuse — the config comes from the file only. */
+  API_APPLY_REFUSED: 'HITLESS_ERR_API_APPLY_REFUSED',
   NOT_FOUND: 'HITLESS_ERR_NOT_FOUND',
   METHOD_NOT_ALLOWED: 'HITLESS_ERR_METHOD_NOT_ALLOWED',
   ADMIN_UNREACHABLE: 'HITLESS_ERR_ADMIN_UNREACHABLE',

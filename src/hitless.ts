@@ -1,11 +1,11 @@
 // One running hitless: config + controller + data plane + admin API, with the lifecycle the CLI
 // (and tests, in process) drive: start, reload from file, stop gracefully.
-import { loadConfigFile } from './config/load.js';
 import { ConfigError } from './config/errors.js';
 import type { ConfigSnapshot } from './config/model.js';
 import { AdminServer, type AdminExtension } from './admin/admin-server.js';
 import type { Driver } from './dataplane/driver.js';
-import { Controller, type ApplyRecord } from './control/controller.js';
+import { Controller, type ApplyRecord, type ConfigSource } from './control/controller.js';
+import { ConfigFile } from './control/config-file.js';
 import { DiscoveryManager } from './control/discovery-manager.js';
 import { Registrar } from './register/registrar.js';
 import { ErrorCodes, HitlessError } from './errors.js';
@@ -16,6 +16,8 @@ export interface HitlessOptions {
   readonly snapshot: ConfigSnapshot;
   /** The file SIGHUP / reload() re-reads; absent for configs given as text. */
   readonly configPath?: string;
+  /** Where `snapshot` came from (default: "file" with configPath, else "embedded"). */
+  readonly source?: ConfigSource;
   readonly log: Logger;
   /** The data plane, when not the one the config names (the supervisor's, for `run --workers N`). */
   readonly driver?: Driver;
@@ -32,11 +34,13 @@ export class Hitless {
     private readonly options: HitlessOptions,
     readonly discovery: DiscoveryManager,
     readonly registrar: Registrar,
+    readonly configFile: ConfigFile,
   ) {}
 
   /** Binds every listener and the admin API, or throws with nothing left open. */
   static async start(options: HitlessOptions): Promise<Hitless> {
     const controller = new Controller(options.driver ?? (await configuredDriver(options)), options.log);
+    const configFile = new ConfigFile(options.configPath, options.log);
     // Before the first apply, so the startup apply is counted (metrics) and audited too.
     const telemetry = new Telemetry(controller, options.log);
     // Discovery and registration follow every committed config (startup, SIGHUP, PUT /config);
@@ -55,11 +59,12 @@ export class Hitless {
         void registrar.sync(synced);
       },
       status: () => ({ ...discovery.status(), registrations: registrar.status() }),
+      unsynced: () => discovery.unsynced(),
     });
     try {
       // Bind with the discovered endpoints in place rather than serve an empty service first.
       if ([...options.snapshot.config.services.values()].some((s) => s.discovery)) await discovery.start(options.snapshot);
-      await controller.apply(options.snapshot, { origin: 'startup' });
+      await controller.apply(options.snapshot, { origin: 'startup', source: options.source ?? (options.configPath ? 'file' : 'embedded') });
     } catch (err) {
       await Promise.all([discovery.stop(), registrar.stop()]);
       throw err;
@@ -67,8 +72,19 @@ export class Hitless {
     const { admin } = options.snapshot.config;
     const { configPath } = options;
     // POST /config/reload (`hitless reload`, the unit's ExecReload=): SIGHUP's re-read, with its answer.
-    const reload = configPath === undefined ? undefined : (peer: string) => reloadFromFile(controller, configPath, options.log, 'reload', peer);
-    const adminServer = new AdminServer({ address: admin.listen, token: admin.token, controller, log: options.log, startedAt: Date.now(), telemetry, extension: options.adminExtension, reload });
+    const reload = configPath === undefined ? undefined : (peer: string) => reloadFromFile(controller, configFile, options.log, 'reload', peer);
+    const adminServer = new AdminServer({
+      address: admin.listen,
+      token: admin.token,
+      readToken: admin.readToken,
+      controller,
+      configFile,
+      log: options.log,
+      startedAt: Date.now(),
+      telemetry,
+      extension: options.adminExtension,
+      reload,
+    });
     try {
       await adminServer.start();
     } catch (err) {
@@ -76,7 +92,7 @@ export class Hitless {
       await controller.driver.close(0);
       throw err;
     }
-    return new Hitless(controller, adminServer, options, discovery, registrar);
+    return new Hitless(controller, adminServer, options, discovery, registrar, configFile);
   }
 
   get adminAddress(): string {
@@ -86,7 +102,7 @@ export class Hitless {
   /** Re-reads the config file (SIGHUP). An invalid file is rejected and logged; nothing changes. */
   reload(): Promise<ApplyRecord> {
     if (!this.options.configPath) return Promise.reject(new HitlessError(ErrorCodes.NO_CONFIG_FILE, 'this instance was not started from a file'));
-    return reloadFromFile(this.controller, this.options.configPath, this.options.log, 'sighup');
+    return reloadFromFile(this.controller, this.configFile, this.options.log, 'sighup');
   }
 
   /** Stops accepting, lets connections finish for up to `drainMs`, then closes everything. Idempotent. */
@@ -102,24 +118,24 @@ export class Hitless {
 }
 
 /**
- * Re-reads `configPath` and applies it: what SIGHUP does (origin "sighup") and what POST
- * /config/reload does (origin "reload", with the requester). An invalid file is recorded as a
- * rejected apply and thrown as HITLESS_ERR_CONFIG_INVALID; the running config keeps serving.
+ * Re-reads the config file and applies it: what SIGHUP does (origin "sighup") and what POST
+ * /config/reload does (origin "reload", with the requester). The file is read when the apply's
+ * turn comes in the queue, so an API apply queued before has written it. An invalid file is
+ * recorded as a rejected apply and thrown as HITLESS_ERR_CONFIG_INVALID; the running config keeps serving.
  */
-async function reloadFromFile(controller: Controller, configPath: string, log: Logger, origin: 'sighup' | 'reload', peer?: string): Promise<ApplyRecord> {
-  let snapshot: ConfigSnapshot;
-  try {
-    snapshot = await loadConfigFile(configPath);
-  } catch (err) {
-    if (err instanceof ConfigError) {
+async function reloadFromFile(controller: Controller, configFile: ConfigFile, log: Logger, origin: 'sighup' | 'reload', peer?: string): Promise<ApplyRecord> {
+  const read = async (): Promise<ConfigSnapshot> => {
+    try {
+      return await configFile.load();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
       const e = new HitlessError(ErrorCodes.CONFIG_INVALID, err.message, err.problems);
       controller.recordRejected(origin, e, peer);
       throw e;
     }
-    throw err;
-  }
-  const record = await controller.apply(snapshot, { origin, ...(peer ? { peer } : {}) });
-  if (record.plan?.adminChanged) log.warn('admin.listen / admin.token changes take effect at the next restart');
+  };
+  const record = await controller.apply(read, { origin, source: 'file', ...(peer ? { peer } : {}) });
+  if (record.plan?.adminChanged) log.warn('admin.listen / admin.token / admin.read_token changes take effect at the next restart');
   return record;
 }
 

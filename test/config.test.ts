@@ -275,8 +275,8 @@ describe('rejected: wrong types', () => {
     const [line] = problems(svc('    max_connections: 1.5\n'));
     assert.match(line, /^conf\.yaml:4:22: services\.echo\.max_connections: expected .*, found number 1\.5$/);
   });
-  it('a token that is too short', () => {
-    rejects('admin:\n  token: abc\nservices: {}\n', `${FILE}:2:10: admin.token: expected a string with length >= 16, found "abc"`);
+  it('a token that is too short (without showing it: messages reach logs and status)', () => {
+    rejects('admin:\n  token: abc\nservices: {}\n', `${FILE}:2:10: admin.token: expected a string with length >= 16, found a string of 3 characters (not shown: a secret)`);
   });
   it('a service name with a space (names the key; message wording reported upstream)', () => {
     // Reads 'services.a b: Invalid key in record': zod's default text, not the schema's own

@@ -3,6 +3,7 @@
 // a pure function of a status snapshot, so several workers' snapshots sum correctly.
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
 import { reservePort } from './helpers/ports.js';
@@ -149,7 +150,9 @@ services:
     assert.equal(valueOf(m1, 'hitless_listener_state', { address: `127.0.0.1:${ports.extra}`, state: 'active' }), 1);
     assert.ok(valueOf(m1, 'hitless_last_apply_timestamp_seconds') >= valueOf(m0, 'hitless_last_apply_timestamp_seconds'));
 
-    // SIGHUP re-reads the file (the original config): the extra service goes away again.
+    // The PUT wrote the applied config into the file; the operator puts the original back and
+    // sends SIGHUP: the extra service goes away again.
+    writeFileSync(h!.configPath, config);
     process.kill(h!.child.pid!, 'SIGHUP');
     const m2 = await waitFor('the SIGHUP apply to be counted', async () => {
       const m = await scrape();

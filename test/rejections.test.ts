@@ -168,7 +168,7 @@ describe('rejected applies leave the running config serving', () => {
     writeFileSync(file, text);
     const cli = await runCli(['apply', file, '--admin', h.admin]);
     assert.equal(cli.code, 0, cli.stderr);
-    assert.match(cli.stdout, new RegExp(`^applied: services \\+0 -2 ~1 \\(endpoints \\+1 -0 weight 0\\); listeners \\+0 -2 \\(\\d+\\.\\d ms, hash ${sha256(text).slice(0, 12)}\\)\\n$`));
+    assert.match(cli.stdout, new RegExp(`^applied: services \\+0 -2 ~1 \\(endpoints \\+1 -0 weight 0\\); listeners \\+0 -2 \\(\\d+\\.\\d ms, hash ${sha256(text).slice(0, 12)}\\)\\nwritten to ${h.configPath} \\(previous content in ${h.configPath}\\.prev\\)\\n$`));
     const again = await runCli(['apply', file, '--admin', h.admin]);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /^noop: identical config /);

@@ -2,7 +2,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmod, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { AdminAddress } from '../config/address.js';
 import { parseConfig } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
@@ -16,11 +15,19 @@ import { Telemetry } from '../observability/telemetry.js';
 import { sendMetrics } from './metrics-route.js';
 import { isDashboardAsset, sendDashboardAsset } from './dashboard-route.js';
 import { dashboardData } from './dashboard-data.js';
+import type { ConfigFile } from '../control/config-file.js';
+import { Authorizer, READ_ROUTES } from './roles.js';
+import { readiness } from './readiness.js';
 
 export interface AdminOptions {
   readonly address: AdminAddress;
+  /** The admin role's bearer token; null: every client that reaches the API is admin. */
   readonly token: string | null;
+  /** The read-only role's bearer token (status, metrics, dashboard data); null: none. */
+  readonly readToken?: string | null;
   readonly controller: Controller;
+  /** The config file this instance runs from (an API apply is written to it, status compares it). */
+  readonly configFile: ConfigFile;
   readonly log: Logger;
   readonly startedAt: number;
   /** Apply stats, audit log and rate ring; created here when the caller did not (embedded use). */
@@ -39,14 +46,16 @@ export interface AdminExtension {
 export class AdminServer {
   private server: Server | null = null;
   readonly telemetry: Telemetry;
+  private readonly auth: Authorizer;
 
   constructor(private readonly options: AdminOptions) {
     this.telemetry = options.telemetry ?? new Telemetry(options.controller, options.log);
+    this.auth = new Authorizer(options.token, options.readToken ?? null);
   }
 
   /** GET /status's document; /metrics and /dashboard/data are views of the same snapshot. */
   statusDocument() {
-    return { ...buildStatus(this.options.controller, this.options.startedAt), applyStats: this.telemetry.applies.snapshot() };
+    return { ...buildStatus(this.options.controller, this.options.startedAt, this.options.configFile), applyStats: this.telemetry.applies.snapshot() };
   }
 
   async start(): Promise<void> {
@@ -85,26 +94,28 @@ export class AdminServer {
     });
   }
 
-  private authorised(req: IncomingMessage): boolean {
-    const token = this.options.token;
-    if (token === null) return true;
-    const header = req.headers.authorization ?? '';
-    const given = header.startsWith('Bearer ') ? header.slice(7) : '';
-    // Compare digests so the comparison is constant-time whatever the lengths.
-    const a = createHash('sha256').update(given).digest();
-    const b = createHash('sha256').update(token).digest();
-    return timingSafeEqual(a, b);
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const assetPath = new URL(req.url ?? '/', 'http://admin').pathname;
-    if (isDashboardAsset(req.method, assetPath)) return sendDashboardAsset(res, assetPath);
-    if (!this.authorised(req)) {
-      sendError(res, 401, ErrorCodes.UNAUTHORIZED, 'missing or wrong bearer token (Authorization: Bearer <admin.token>)');
+    const path = new URL(req.url ?? '/', 'http://admin').pathname;
+    if (isDashboardAsset(req.method, path)) return sendDashboardAsset(res, path);
+    // Probes carry no token (a Kubernetes httpGet probe cannot send one); they reveal no names.
+    if ((req.method === 'GET' || req.method === 'HEAD') && (path === '/live' || path === '/ready')) return this.probe(path, res);
+    const role = this.auth.roleOf(req.headers.authorization);
+    if (role === null) {
+      const which = this.options.readToken ? 'admin.token, or admin.read_token to read' : 'admin.token';
+      sendError(res, 401, ErrorCodes.UNAUTHORIZED, `missing or wrong bearer token (Authorization: Bearer <${which}>)`);
       return;
     }
-    const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const route = `${req.method} ${path}`;
+    if (role === 'read' && !READ_ROUTES.has(route)) {
+      req.resume();
+      sendError(
+        res,
+        403,
+        ErrorCodes.FORBIDDEN,
+        `the read-only token (admin.read_token) may only ${[...READ_ROUTES].join(', ')}; ${route} needs admin.token`,
+      );
+      return;
+    }
     if (this.options.extension && (await this.options.extension.handle(route, req, res))) return;
     const { controller } = this.options;
     switch (route) {
@@ -132,21 +143,44 @@ export class AdminServer {
       case 'POST /config/reload':
         return this.reloadConfig(req, res);
       default: {
-        const known = ['/status', '/config', '/config/validate', '/config/reload', '/metrics', '/dashboard/data'].includes(path);
+        const known = ['/status', '/config', '/config/validate', '/config/reload', '/metrics', '/dashboard/data', '/live', '/ready'].includes(path);
         if (known) sendError(res, 405, ErrorCodes.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${path}`);
-        else sendError(res, 404, ErrorCodes.NOT_FOUND, `no admin endpoint ${route}; try GET /status, GET /config, PUT /config, POST /config/validate, POST /config/reload`);
+        else sendError(res, 404, ErrorCodes.NOT_FOUND, `no admin endpoint ${route}; try GET /status, GET /config, PUT /config, POST /config/validate, POST /config/reload, GET /ready, GET /live`);
       }
     }
   }
 
+  /** /live: the event loop answers. /ready: see readiness.ts. 503 with the reasons otherwise. */
+  private probe(path: string, res: ServerResponse): void {
+    const headers = { 'cache-control': 'no-store' };
+    if (path === '/live') return sendJson(res, 200, { live: true }, headers, true);
+    const r = readiness(this.options.controller);
+    sendJson(res, r.ready ? 200 : 503, r, headers, true);
+  }
+
   private async putConfig(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { controller } = this.options;
+    const { controller, configFile } = this.options;
     try {
+      // The running config's rule decides (a PUT cannot lift a refusal it is itself subject to).
+      if (controller.base?.config.admin.apiApply === 'refuse') {
+        req.resume();
+        throw new HitlessError(
+          ErrorCodes.API_APPLY_REFUSED,
+          `admin.api_apply is refuse: this instance takes its config only from ${configFile.path ?? 'its config file'}; edit the file and send SIGHUP (systemctl reload hitless)`,
+        );
+      }
       const text = await readBody(req);
       const snapshot = parseConfig(text, 'request');
       const ifMatch = req.headers['if-match'];
-      const record = await controller.apply(snapshot, { origin: 'admin', ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined, peer: peerOf(req) });
-      sendJson(res, 200, record, { etag: `"${controller.base?.hash ?? record.hashAfter}"` });
+      const record = await controller.apply(snapshot, {
+        origin: 'admin',
+        source: 'api',
+        ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined,
+        peer: peerOf(req),
+        persist: (base) => configFile.persist(base),
+      });
+      // The warning at the top too, so that nobody reading the answer misses it.
+      sendJson(res, 200, { ...(record.file?.warning ? { warning: record.file.warning } : {}), ...record }, { etag: `"${controller.base?.hash ?? record.hashAfter}"` });
     } catch (err) {
       this.sendFailure(res, err, peerOf(req));
     }
@@ -184,7 +218,8 @@ export class AdminServer {
       return sendError(res, 400, e.code, e.message, e.details);
     }
     if (err instanceof HitlessError) {
-      const status = { [ErrorCodes.CONFIG_INVALID]: 400, [ErrorCodes.PRECONDITION_FAILED]: 412, [ErrorCodes.BODY_TOO_LARGE]: 413, [ErrorCodes.BIND_FAILED]: 409 }[err.code as string] ?? 500;
+      if (peer !== null && err.code === ErrorCodes.API_APPLY_REFUSED) this.options.controller.recordRejected('admin', err, peer, 'refused: admin.api_apply is refuse');
+      const status = { [ErrorCodes.CONFIG_INVALID]: 400, [ErrorCodes.PRECONDITION_FAILED]: 412, [ErrorCodes.BODY_TOO_LARGE]: 413, [ErrorCodes.BIND_FAILED]: 409, [ErrorCodes.API_APPLY_REFUSED]: 403 }[err.code as string] ?? 500;
       return sendError(res, status, err.code, err.message, err.details);
     }
     throw err;

@@ -28,7 +28,7 @@ export function registerConfigCommands(program: Command): void {
 
   program
     .command('apply')
-    .description('send a config file to a running hitless; exit 0 when applied, 1 when rejected (with the reason)')
+    .description('send a config file to a running hitless, which writes it into its own config file (admin.api_apply); exit 0 when applied, 1 when rejected (with the reason)')
     .argument('<file>', 'config file (YAML or JSON)')
     .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULT_ADMIN)
     .option('--token <token>', 'admin bearer token (default: $HITLESS_ADMIN_TOKEN)')
@@ -76,6 +76,11 @@ function reportApply(res: AdminResponse, json: boolean | undefined, explain: (me
     process.exitCode = 1;
     return;
   }
-  const record = JSON.parse(res.body) as { result: string; summary: string; durationMs: number; hashAfter: string };
-  if (!json) process.stdout.write(`${record.result}: ${record.summary} (${record.durationMs.toFixed(1)} ms, hash ${record.hashAfter.slice(0, 12)})\n`);
+  const record = JSON.parse(res.body) as { result: string; summary: string; durationMs: number; hashAfter: string; warning?: string; file?: { written: boolean; path: string | null; backup?: string } };
+  if (!json) {
+    process.stdout.write(`${record.result}: ${record.summary} (${record.durationMs.toFixed(1)} ms, hash ${record.hashAfter.slice(0, 12)})\n`);
+    if (record.file?.written) process.stdout.write(`written to ${record.file.path}${record.file.backup ? ` (previous content in ${record.file.backup})` : ''}\n`);
+  }
+  // Applied, but SIGHUP or a restart would not keep it: impossible to miss, even with --json.
+  if (record.warning) process.stderr.write(`warning: ${record.warning}\n`);
 }

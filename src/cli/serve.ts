@@ -10,8 +10,9 @@ import type { Supervised } from '../process/supervised.js';
 
 export async function startOrExit(configPath: string, log: Logger, supervised?: Supervised): Promise<Hitless> {
   try {
-    const snapshot = await (supervised?.initialConfig?.() ?? loadConfigFile(configPath));
-    const hitless = await Hitless.start({ snapshot, configPath, log, ...(supervised ? { driver: supervised.driver, adminExtension: supervised.adminExtension } : {}) });
+    // After a supervisor upgrade: the config the previous supervisor ran (a PUT may have superseded the file).
+    const { snapshot, source } = (await supervised?.initialConfig?.()) ?? { snapshot: await loadConfigFile(configPath), source: 'file' as const };
+    const hitless = await Hitless.start({ snapshot, source, configPath, log, ...(supervised ? { driver: supervised.driver, adminExtension: supervised.adminExtension } : {}) });
     const status = hitless.controller.driver.status();
     log.info({ admin: hitless.adminAddress, listeners: status.listeners.map((l) => `${l.address} → ${l.service}`) }, 'hitless ready');
     return hitless;

@@ -11,7 +11,7 @@ export function registerStatusCommand(program: Command): void {
     .command('status')
     .description('show services, endpoints, listeners and recent applies of a running hitless')
     .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULT_ADMIN)
-    .option('--token <token>', 'admin bearer token (default: $HITLESS_ADMIN_TOKEN)')
+    .option('--token <token>', 'bearer token: admin.token or the read-only admin.read_token (default: $HITLESS_ADMIN_TOKEN)')
     .option('--json', 'print the raw status document')
     .action(async (opts: { admin: string; token?: string; json?: boolean }) => {
       const res = await adminRequest(opts, 'GET', '/status').catch((err: Error) => {
@@ -32,7 +32,8 @@ export function registerStatusCommand(program: Command): void {
 
 export function renderStatus(s: StatusDocument): string {
   const out: string[] = [];
-  out.push(`hitless ${s.version} pid ${s.pid}, up ${s.uptimeSeconds}s, driver ${s.driver}, config ${s.config?.hash.slice(0, 12) ?? '-'} (${s.config?.source ?? '-'})`);
+  out.push(`hitless ${s.version} pid ${s.pid}, up ${s.uptimeSeconds}s, driver ${s.driver}, config ${s.config?.hash.slice(0, 12) ?? '-'} ${configOrigin(s.config)}`);
+  if (s.config?.warning) out.push(`WARNING: ${s.config.warning}`);
   out.push('', 'SERVICES');
   out.push(
     renderTable(
@@ -69,6 +70,13 @@ export function renderStatus(s: StatusDocument): string {
     ),
   );
   return out.join('\n');
+}
+
+/** "(from api; file /etc/hitless.yaml: same)": where the running config came from, and whether the file agrees. */
+function configOrigin(c: StatusDocument['config']): string {
+  if (!c) return '';
+  const file = c.file === null ? 'no config file' : `file ${c.file}: ${c.fileDiffers ? 'DIFFERS' : 'same'}`;
+  return `(from ${c.source}; ${file})`;
 }
 
 /** 1234567 → "1.2M": tables stay narrow. */

@@ -33,7 +33,7 @@ export function registerTopCommand(program: Command): void {
     .command('top')
     .description('live per-service rates of a running hitless (q or Ctrl-C quits)')
     .option('--admin <address>', 'admin API address: unix:/path or host:port', DEFAULT_ADMIN)
-    .option('--token <token>', 'admin bearer token (default: $HITLESS_ADMIN_TOKEN)')
+    .option('--token <token>', 'bearer token: admin.token or the read-only admin.read_token (default: $HITLESS_ADMIN_TOKEN)')
     .option('--interval <duration>', 'time between snapshots', '1s')
     .option('--count <n>', 'stop after this many intervals (default: run until q or Ctrl-C)')
     .option('--json', 'print one JSON line per interval instead of a screen')

@@ -60,6 +60,14 @@ export async function loadConfigFile(path: string): Promise<ConfigSnapshot> {
 
 type At = (offset: number, path: readonly PropertyKey[], message: string) => ConfigProblem;
 
+/** Tokens never appear in a message: problems reach logs, the audit log and GET /status, which the read-only token sees. */
+const SECRET_PATHS = new Set(['admin.token', 'admin.read_token']);
+
+function describeAt(path: readonly PropertyKey[], value: unknown): string {
+  if (typeof value === 'string' && SECRET_PATHS.has(path.join('.'))) return `a string of ${value.length} characters (not shown: a secret)`;
+  return describe(value);
+}
+
 function issueProblems(issue: z.core.$ZodIssue, doc: Document, at: At): ConfigProblem[] {
   const path = issue.path;
   switch (issue.code) {
@@ -68,7 +76,7 @@ function issueProblems(issue: z.core.$ZodIssue, doc: Document, at: At): ConfigPr
         at(locate(doc, [...path, key], true), [...path, key], `unknown key "${key}"${allowedKeysHint(path)}`),
       );
     case 'invalid_type':
-      return [at(locate(doc, path, false), path, `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, found ${describe(issue.input)}`)];
+      return [at(locate(doc, path, false), path, `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, found ${describeAt(path, issue.input)}`)];
     case 'invalid_value':
       return [
         at(
@@ -92,7 +100,7 @@ function issueProblems(issue: z.core.$ZodIssue, doc: Document, at: At): ConfigPr
     case 'too_big': {
       const bound = issue.code === 'too_small' ? `>= ${issue.minimum}` : `<= ${issue.maximum}`;
       const what = issue.origin === 'array' ? `a list with length ${bound}` : issue.origin === 'string' ? `a string with length ${bound}` : `a number ${bound}`;
-      return [at(locate(doc, path, false), path, `expected ${what}, found ${describe(issue.input ?? valueAt(doc, path))}`)];
+      return [at(locate(doc, path, false), path, `expected ${what}, found ${describeAt(path, issue.input ?? valueAt(doc, path))}`)];
     }
     case 'invalid_key': {
       // A map key that fails its own rule (service and cluster names): report the rule.
@@ -123,7 +131,7 @@ const ALLOWED_KEYS: Record<string, readonly string[]> = {
   '': ['admin', 'defaults', 'services', 'discovery_defaults', 'register', 'dataplane'],
   dataplane: ['driver', 'haproxy'],
   haproxy: ['binary', 'state_dir', 'threads', 'hard_stop_after', 'max_reloads'],
-  admin: ['listen', 'token', 'audit_log'],
+  admin: ['listen', 'token', 'read_token', 'api_apply', 'audit_log'],
   defaults: ['balance', 'timeouts', 'health', 'limits', 'retries', 'max_connections'],
   service: ['mode', 'listen', 'balance', 'endpoints', 'health', 'clusters', 'routes', 'timeouts', 'limits', 'retries', 'max_connections', 'discovery', 'access_log'],
   access_log: ['path', 'format'],

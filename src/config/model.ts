@@ -1,6 +1,6 @@
 // The normalised, frozen configuration every other module reads. Built only by load.ts.
 import type { AdminAddress, HostPort } from './address.js';
-import type { AccessLogFormat, BalanceAlgorithm, DataplaneDriverName, ServiceMode } from './schema.js';
+import type { AccessLogFormat, ApiApplyMode, BalanceAlgorithm, DataplaneDriverName, ServiceMode } from './schema.js';
 import type { DiscoveryConfig, DiscoverySettings, RegistrationConfig } from './discovery-model.js';
 
 export interface Timeouts {
@@ -94,7 +94,16 @@ export interface AccessLogConfig {
 }
 
 export interface Config {
-  readonly admin: { readonly listen: AdminAddress; readonly token: string | null; readonly auditLog: string | null };
+  readonly admin: {
+    readonly listen: AdminAddress;
+    /** Bearer token of the admin role (may change the config); null: every client that reaches the API is admin. */
+    readonly token: string | null;
+    /** Bearer token of the read-only role (status, metrics, dashboard data); null: none. */
+    readonly readToken: string | null;
+    /** What an apply through the admin API does to the config file. */
+    readonly apiApply: ApiApplyMode;
+    readonly auditLog: string | null;
+  };
   /** Services by name, in the order the file lists them. */
   readonly services: ReadonlyMap<string, ServiceConfig>;
   /** `discovery_defaults:` (coalescing window, startup wait). */

@@ -84,8 +84,21 @@ export function finishConfig(raw: RawConfig, services: Map<string, ServiceConfig
   if (adminListen.kind === 'tcp' && !isLoopback(adminListen.host) && !raw.admin?.token) {
     problem(['admin', 'listen'], `admin address ${adminListen.key} is not loopback: set admin.token (16+ characters) so that only holders of it can change the config, or listen on 127.0.0.1 or a unix socket`);
   }
+  // A read-only token only means something when requests without a token are refused.
+  if (raw.admin?.read_token !== undefined && raw.admin.token === undefined) {
+    problem(['admin', 'read_token'], 'admin.read_token needs admin.token: without it every request may change the config, so a read-only token would restrict nothing; set admin.token too');
+  }
+  if (raw.admin?.read_token !== undefined && raw.admin.read_token === raw.admin.token) {
+    problem(['admin', 'read_token'], 'admin.read_token equals admin.token: a holder of it could change the config; choose another secret');
+  }
   return Object.freeze({
-    admin: Object.freeze({ listen: adminListen, token: raw.admin?.token ?? null, auditLog: raw.admin?.audit_log ?? null }),
+    admin: Object.freeze({
+      listen: adminListen,
+      token: raw.admin?.token ?? null,
+      readToken: raw.admin?.read_token ?? null,
+      apiApply: raw.admin?.api_apply ?? DEFAULTS.apiApply,
+      auditLog: raw.admin?.audit_log ?? null,
+    }),
     services: freezeMap(services),
     discovery: normaliseDiscoverySettings(raw.discovery_defaults),
     register: normaliseRegistrations(raw.register),

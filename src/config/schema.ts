@@ -16,11 +16,15 @@ export const ACCESS_LOG_FORMATS = ['json', 'combined'] as const;
 export type AccessLogFormat = (typeof ACCESS_LOG_FORMATS)[number];
 export const DATAPLANE_DRIVERS = ['builtin', 'haproxy'] as const;
 export type DataplaneDriverName = (typeof DATAPLANE_DRIVERS)[number];
+/** What a config applied through the admin API does to the config file (docs/operations.md). */
+export const API_APPLY_MODES = ['write-file', 'keep-file', 'refuse'] as const;
+export type ApiApplyMode = (typeof API_APPLY_MODES)[number];
 
 /** Defaults, in one place. A service setting overrides `defaults:`, which overrides these. */
 export const DEFAULTS = Object.freeze({
   /** unix:$RUNTIME_DIRECTORY/admin.sock under systemd, else unix:$TMPDIR/hitless-admin.sock (admin-default.ts). */
   adminListen: defaultAdminListen(),
+  apiApply: 'write-file' as ApiApplyMode,
   balance: 'round-robin' as BalanceAlgorithm,
   mode: 'tcp' as ServiceMode,
   weight: 1,
@@ -188,6 +192,9 @@ export const rawConfigSchema = z.strictObject({
     .strictObject({
       listen: adminAddress.optional(),
       token: z.string().min(16).optional(),
+      /** May read (status, metrics, dashboard data) but never change anything. */
+      read_token: z.string().min(16).optional(),
+      api_apply: z.enum(API_APPLY_MODES).optional(),
       /** Append-only JSON lines, one per config change; absent: audit lines go to the main log. */
       audit_log: z.string().min(1).optional(),
     })

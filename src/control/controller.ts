@@ -4,10 +4,14 @@ import type { ConfigSnapshot } from '../config/model.js';
 import type { Driver } from '../dataplane/driver.js';
 import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
+import type { FileOutcome } from './config-file.js';
 import { diffConfigs, planNames, summarizePlan, type Plan } from './plan.js';
 
 /** `reload`: the config file re-read on request (POST /config/reload, `hitless reload`); `sighup`: the same on the signal. */
 export type ApplyOrigin = 'startup' | 'sighup' | 'reload' | 'admin' | 'discovery';
+
+/** Where the running base config came from: the config file, the admin API, or text given without a file. */
+export type ConfigSource = 'file' | 'api' | 'embedded';
 
 export interface ApplyRecord {
   readonly at: string;
@@ -21,6 +25,8 @@ export interface ApplyRecord {
   readonly error?: { readonly code: string; readonly message: string };
   /** Who asked, when known (the admin API's remote peer), for the audit log. */
   readonly peer?: string;
+  /** What an apply through the admin API did to the config file. */
+  readonly file?: FileOutcome;
 }
 
 export interface ApplyOptions {
@@ -29,7 +35,18 @@ export interface ApplyOptions {
   readonly ifMatch?: string;
   /** The requester's address (admin API), recorded with the apply. */
   readonly peer?: string;
+  /** Where `desired` came from; absent (discovery) keeps the running base's source. */
+  readonly source?: ConfigSource;
+  /**
+   * Runs in the transaction once `desired` is running (applied, or found running already), before
+   * the next apply starts: an API apply writes the config file here, so a SIGHUP queued behind it
+   * re-reads the file as this apply left it.
+   */
+  readonly persist?: (base: ConfigSnapshot) => Promise<FileOutcome>;
 }
+
+/** The config to apply, or a function that reads it when the apply's turn comes (SIGHUP reads the file then). */
+export type Desired = ConfigSnapshot | (() => Promise<ConfigSnapshot>);
 
 const HISTORY = 20;
 
@@ -44,6 +61,8 @@ export interface Assembler {
   committed(base: ConfigSnapshot): void;
   /** Extra status sections (e.g. `discovery`) for GET /status. */
   status(): Record<string, unknown>;
+  /** How many sources have not answered yet (nor been given up on): GET /ready waits for 0. */
+  unsynced?(): number;
 }
 
 export class Controller {
@@ -52,6 +71,7 @@ export class Controller {
   private readonly records: ApplyRecord[] = [];
   private readonly observers: Array<(record: ApplyRecord) => void> = [];
   private baseSnapshot: ConfigSnapshot | null = null;
+  private baseFrom: ConfigSource | null = null;
   private assemblerHook: Assembler | null = null;
 
   constructor(
@@ -77,6 +97,11 @@ export class Controller {
     return this.baseSnapshot;
   }
 
+  /** Where the running base came from (the last apply that was not discovery's). */
+  get baseSource(): ConfigSource | null {
+    return this.baseFrom;
+  }
+
   get assembler(): Assembler | null {
     return this.assemblerHook;
   }
@@ -91,9 +116,12 @@ export class Controller {
     return diffConfigs(this.snapshot?.config ?? null, assembled.config);
   }
 
-  /** Applies `desired`; one at a time, in call order. Throws HitlessError when rejected. */
-  apply(desired: ConfigSnapshot, options: ApplyOptions): Promise<ApplyRecord> {
-    const run = this.queue.then(() => this.applyNow(desired, options));
+  /**
+   * Applies `desired`; one at a time, in call order. Throws HitlessError when rejected. A function
+   * is called when the apply's turn comes, after every earlier apply (and its persist) completed.
+   */
+  apply(desired: Desired, options: ApplyOptions): Promise<ApplyRecord> {
+    const run = this.queue.then(async () => this.applyNow(typeof desired === 'function' ? await desired() : desired, options));
     this.queue = run.catch(() => {});
     return run;
   }
@@ -113,7 +141,9 @@ export class Controller {
       );
     }
     if (before && before.hash === desired.hash) {
-      return this.record({ ...base, result: 'noop', durationMs: 0, hashAfter: before.hash, summary: 'identical config', plan: null });
+      if (options.source) this.baseFrom = options.source;
+      const file = options.persist ? { file: await options.persist(input) } : {};
+      return this.record({ ...base, result: 'noop', durationMs: 0, hashAfter: before.hash, summary: 'identical config', plan: null, ...file });
     }
     const plan = diffConfigs(before?.config ?? null, desired.config);
     try {
@@ -140,19 +170,24 @@ export class Controller {
     }
     this.snapshot = desired;
     this.baseSnapshot = input;
+    if (options.source) this.baseFrom = options.source;
     this.assemblerHook?.committed(input);
+    const durationMs = performance.now() - started;
+    // After the commit and outside durationMs: the file follows what runs, never the reverse.
+    const file = options.persist ? { file: await options.persist(input) } : {};
     return this.record({
       ...base,
       result: 'applied',
-      durationMs: performance.now() - started,
+      durationMs,
       hashAfter: desired.hash,
       summary: summarizePlan(plan),
       plan,
+      ...file,
     });
   }
 
-  /** Records an apply whose config never parsed, so history shows every attempt. */
-  recordRejected(origin: ApplyOrigin, error: HitlessError, peer?: string): void {
+  /** Records an apply whose config never parsed (or that was refused before it), so history shows every attempt. */
+  recordRejected(origin: ApplyOrigin, error: HitlessError, peer?: string, summary = 'invalid config'): void {
     this.record({
       at: new Date().toISOString(),
       origin,
@@ -160,7 +195,7 @@ export class Controller {
       durationMs: 0,
       hashBefore: this.snapshot?.hash ?? null,
       hashAfter: this.snapshot?.hash ?? null,
-      summary: 'invalid config',
+      summary,
       plan: null,
       error: { code: error.code, message: error.message },
       ...(peer ? { peer } : {}),
@@ -170,7 +205,15 @@ export class Controller {
   private record(r: ApplyRecord): ApplyRecord {
     this.records.push(r);
     if (this.records.length > HISTORY) this.records.shift();
-    const fields = { origin: r.origin, result: r.result, ms: Number(r.durationMs.toFixed(2)), hash: r.hashAfter?.slice(0, 12), changes: r.summary, ...(r.plan ? { diff: planNames(r.plan) } : {}) };
+    const fields = {
+      origin: r.origin,
+      result: r.result,
+      ms: Number(r.durationMs.toFixed(2)),
+      hash: r.hashAfter?.slice(0, 12),
+      changes: r.summary,
+      ...(r.plan ? { diff: planNames(r.plan) } : {}),
+      ...(r.file ? { file: { written: r.file.written, differs: r.file.differs } } : {}),
+    };
     if (r.result === 'rejected') this.log.warn({ ...fields, error: r.error }, 'config rejected');
     else this.log.info(fields, r.result === 'noop' ? 'config unchanged' : 'config applied');
     for (const observer of this.observers) {

@@ -63,6 +63,8 @@ class Discovered {
   recoveredFrom: DiscoveryStatus['recoveredFrom'] = null;
   lastUpdate: string | null = null;
   answered = false;
+  /** When this source was started: after discovery_defaults.initial_wait it counts as synced (given up on) even if silent. */
+  readonly opened = Date.now();
   /** The reported set a guard holds: what status shows, the set itself, its print (the same set reported again keeps the hold's clock) and the drop_hold timer. */
   held: { status: HeldSet; readonly candidate: Candidate; readonly print: string; timer: NodeJS.Timeout | null } | null = null;
 
@@ -227,6 +229,17 @@ export class DiscoveryManager implements Assembler {
 
   status(): Record<string, unknown> {
     return { discovery: this.describe() };
+  }
+
+  /**
+   * Sources not in sync yet, for GET /ready: those that have neither answered (endpoints or an
+   * error), nor a set in effect from the source they replaced, nor been waited for initial_wait.
+   */
+  unsynced(now = Date.now()): number {
+    const wait = this.followed?.config.discovery.initialWait ?? 0;
+    let n = 0;
+    for (const e of this.entries.values()) if (!e.answered && e.set.size === null && now - e.opened < wait) n++;
+    return n;
   }
 
   describe(): DiscoveryStatus[] {

@@ -72,7 +72,8 @@ export function diffConfigs(running: Config | null, desired: Config): Plan {
 
   const listeners = diffListeners(before, after, added, removed, changed);
   const adminChanged =
-    running !== null && (running.admin.listen.key !== desired.admin.listen.key || running.admin.token !== desired.admin.token);
+    running !== null &&
+    (running.admin.listen.key !== desired.admin.listen.key || running.admin.token !== desired.admin.token || running.admin.readToken !== desired.admin.readToken);
   const empty = added.length === 0 && removed.length === 0 && changed.length === 0 && !adminChanged;
   // Like listeners.keep, every name is listed only when someone reads it (status, tests).
   let unchanged: string[] | null = null;

@@ -18,6 +18,8 @@ export interface AuditLine {
   readonly summary: string;
   readonly diff: Record<string, Record<string, string[]>>;
   readonly error: { readonly code: string; readonly message: string } | null;
+  /** An admin apply: whether the config file was written, and whether it differs from the running config now. */
+  readonly file: { readonly path: string | null; readonly written: boolean; readonly differs: boolean | null; readonly error?: string } | null;
 }
 
 export class AuditLog {
@@ -40,6 +42,7 @@ export class AuditLog {
       summary: r.summary,
       diff: r.plan ? planNames(r.plan) : {},
       error: r.error ?? null,
+      file: r.file ? { path: r.file.path, written: r.file.written, differs: r.file.differs, ...(r.file.error ? { error: r.file.error } : {}) } : null,
     };
     const path = this.controller.current?.config.admin.auditLog ?? null;
     if (path === null) {

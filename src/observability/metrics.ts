@@ -16,7 +16,7 @@ export interface MetricsInput {
   readonly driver: string;
   /** Process model: the worker generation, when there is one. */
   readonly generation?: number;
-  readonly config?: { readonly hash: string } | null;
+  readonly config?: { readonly hash: string; readonly fileDiffers?: boolean | null } | null;
   readonly services: readonly ServiceStatus[];
   readonly listeners: readonly ListenerStatus[];
   readonly applyStats?: ApplyStatsSnapshot;
@@ -76,7 +76,14 @@ export function metricFamilies(s: MetricsInput): MetricFamily[] {
   listenerMetrics(m, s.listeners);
   if (s.applyStats) applyMetrics(m, s.applyStats);
   discoveryMetrics(m, s.discovery);
+  configFileMetric(m, s.config);
   return m.list;
+}
+
+/** Alertable: an API apply not written to the file, or a file edited but not applied yet. */
+function configFileMetric(m: Families, config: MetricsInput['config']): void {
+  if (typeof config?.fileDiffers !== 'boolean') return;
+  m.add('hitless_config_file_differs', 'gauge', '1 when the config file on disk differs from the running config (SIGHUP or a restart would load something else); absent without a file.', {}, config.fileDiffers ? 1 : 0, 'max');
 }
 
 function processMetrics(m: Families, s: MetricsInput): void {

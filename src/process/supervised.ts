@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdminExtension } from '../admin/admin-server.js';
 import { sendError, sendJson } from '../admin/http-util.js';
 import type { ConfigSnapshot } from '../config/model.js';
+import type { ConfigSource } from '../control/controller.js';
 import { ErrorCodes } from '../errors.js';
 import type { Hitless } from '../hitless.js';
 import { ClusterDriver } from './cluster-driver.js';
@@ -17,8 +18,8 @@ export interface Supervised {
   readonly supervisor: Supervisor;
   readonly driver: ClusterDriver;
   readonly adminExtension: AdminExtension;
-  /** Set when this supervisor replaces another: the config to start with is the one it ran. */
-  readonly initialConfig?: () => Promise<ConfigSnapshot>;
+  /** Set when this supervisor replaces another: the config to start with is the one it ran, and where that came from. */
+  readonly initialConfig?: () => Promise<{ snapshot: ConfigSnapshot; source: ConfigSource }>;
   /** Called once the instance runs: SIGUSR2, and what a supervisor upgrade needs to hand over. */
   attach(hitless: Hitless): void;
 }
@@ -39,7 +40,7 @@ export function createSupervised(options: SupervisorOptions): Supervised {
     handingOver = true;
     const started = Date.now();
     try {
-      const successor = await startSuccessor(supervisor, running, options.readyTimeoutMs * 2, log);
+      const successor = await startSuccessor(supervisor, running, hitless.controller.baseSource ?? 'file', options.readyTimeoutMs * 2, log);
       // Under systemd (Type=notify), the new supervisor becomes the service's main pid before
       // this one exits; otherwise systemd would take this exit for the service's end.
       if (successor.child.pid !== undefined) await notifySystemd({ MAINPID: successor.child.pid, STATUS: `supervisor upgrade: pid ${successor.child.pid} takes over from ${process.pid}` }, log);

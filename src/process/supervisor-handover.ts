@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigSnapshot } from '../config/model.js';
+import type { ConfigSource } from '../control/controller.js';
 import { parseConfig } from '../config/load.js';
 import type { Logger } from '../observability/log.js';
 import type { TcpHandle } from './messages.js';
@@ -20,6 +21,8 @@ const FIRST_FD = 4; // 0-2 stdio, 3 the IPC channel to the old supervisor
 interface HandoverState {
   readonly configText: string;
   readonly source: string;
+  /** Where the running config came from (file, api, embedded): the new supervisor says the same. */
+  readonly from: ConfigSource;
   readonly generation: number;
   readonly sockets: ReadonlyArray<{ readonly key: string; readonly fd: number }>;
 }
@@ -35,13 +38,14 @@ export interface StartedSuccessor {
 }
 
 /** Old side: spawns the successor and waits until its workers are ready (or it fails). */
-export async function startSuccessor(supervisor: Supervisor, running: ConfigSnapshot, timeoutMs: number, log: Logger): Promise<StartedSuccessor> {
+export async function startSuccessor(supervisor: Supervisor, running: ConfigSnapshot, from: ConfigSource, timeoutMs: number, log: Logger): Promise<StartedSuccessor> {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-handover-'));
   const file = join(dir, 'state.json');
   const descriptors = supervisor.sockets.descriptors();
   const state: HandoverState = {
     configText: running.text,
     source: running.source,
+    from,
     generation: supervisor.generation,
     sockets: descriptors.map((d, i) => ({ key: d.key, fd: FIRST_FD + i })),
   };
@@ -82,7 +86,7 @@ export async function startSuccessor(supervisor: Supervisor, running: ConfigSnap
  * New side, at startup: when started by a supervisor upgrade, adopts the inherited sockets and
  * returns the running config to start from (instead of the file, which may be older than a PUT).
  */
-export function adoptHandover(supervisor: Supervisor, log: Logger): (() => Promise<ConfigSnapshot>) | undefined {
+export function adoptHandover(supervisor: Supervisor, log: Logger): (() => Promise<{ snapshot: ConfigSnapshot; source: ConfigSource }>) | undefined {
   const file = process.env[ENV_HANDOVER];
   if (!file) return undefined;
   delete process.env[ENV_HANDOVER];
@@ -104,5 +108,5 @@ export function adoptHandover(supervisor: Supervisor, log: Logger): (() => Promi
     await Promise.race([adminFree, new Promise((r) => setTimeout(r, 15_000))]);
   };
   log.info({ sockets: state.sockets.map((s) => s.key), generation: state.generation }, 'supervisor upgrade: adopted the listening sockets');
-  return async () => parseConfig(state.configText, state.source);
+  return async () => ({ snapshot: parseConfig(state.configText, state.source), source: state.from });
 }
