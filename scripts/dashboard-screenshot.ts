@@ -67,8 +67,20 @@ try {
       await sleep(50);
     }
   };
+  // A client that forgets Host now and then: hitless answers it 400 itself (errors by code).
+  const hostless = async () => {
+    while (running) {
+      await new Promise<void>((resolve) => {
+        const s = connect({ host: '127.0.0.1', port: web }, () => s.write('GET /old-client HTTP/1.1\r\nConnection: close\r\n\r\n'));
+        s.resume();
+        s.on('close', () => resolve());
+        s.on('error', () => resolve());
+      });
+      await sleep(700);
+    }
+  };
   const loops = [1, 2, 3, 4, 5, 6].map((i) => client(i, web, `/page/${i}`));
-  loops.push(client(1, api, '/v1/items'), client(2, api, '/v1/users'), tcpClient());
+  loops.push(client(1, api, '/v1/items'), client(2, api, '/v1/users'), tcpClient(), hostless());
   await browser.page.goto(`http://127.0.0.1:${admin}/dashboard#token=${TOKEN}`);
   const put = (text: string) => httpRequest({ host: '127.0.0.1', port: admin }, 'PUT', '/config', text, { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/yaml' });
   await sleep((SECONDS * 1000) / 3);
@@ -77,7 +89,7 @@ try {
   await put('services: [oops]\n'); // a rejected apply, as it shows
   await put(configFor([backends[1].address, backends[2].address, `127.0.0.1:${gone}`]));
   await sleep((SECONDS * 1000) / 3);
-  await browser.page.screenshot({ path: OUT, fullPage: false });
+  await browser.page.screenshot({ path: OUT, fullPage: true });
   process.stdout.write(`wrote ${OUT}\n`);
   running = false;
   await Promise.all(loops);

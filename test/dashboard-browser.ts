@@ -15,6 +15,7 @@ export interface Page {
   locator(selector: string): { count(): Promise<number>; allTextContents(): Promise<string[]> };
   screenshot(options: { path?: string; fullPage?: boolean }): Promise<Buffer>;
   setViewportSize(size: { width: number; height: number }): Promise<void>;
+  fill(selector: string, value: string): Promise<void>;
 }
 
 interface Context {

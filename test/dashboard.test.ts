@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reservePort } from './helpers/ports.js';
+import { rawExchange } from './helpers/http-client.js';
 import { waitFor } from './helpers/wait.js';
 import { backgroundTraffic, httpRequest, spawnHitless, startBackend, waitReady, type Backend, type RunningHitless } from './observability-helpers.js';
 import { browserMissing, launchBrowser, pngSize, type Browser } from './dashboard-browser.js';
@@ -37,6 +38,11 @@ services:
     mode: http
     listen: 127.0.0.1:${await reservePort()}
     endpoints: [${backends[2].address}]
+  checked:
+    mode: http
+    listen: 127.0.0.1:${await reservePort()}
+    endpoints: [${backends[2].address}]
+    health: { active: { type: http, path: /healthz, interval: 300ms, timeout: 300ms, rise: 1, fall: 1 } }
 `;
     h = spawnHitless(config);
     await waitReady(h, { host: '127.0.0.1', port: admin }, TOKEN);
@@ -52,8 +58,8 @@ services:
   /** The "total" cell of a service's row, as the page shows it. */
   const shownTotal = async (service: string): Promise<number> => {
     const cells = await browser!.page.locator(`#services tr[data-service="${service}"] td`).allTextContents();
-    assert.ok(cells.length > 6, `row of ${service}: ${JSON.stringify(cells)}`);
-    return parseShown(cells[6]);
+    assert.ok(cells.length > 7, `row of ${service}: ${JSON.stringify(cells)}`);
+    return parseShown(cells[7]);
   };
 
   it('shows services, endpoints, listeners and applies, and its numbers move under traffic', async () => {
@@ -62,10 +68,10 @@ services:
     await page.goto(`http://127.0.0.1:${admin}/dashboard#token=${TOKEN}`);
     await page.waitForSelector('#conn.up', { timeout: 10_000 });
     await page.waitForSelector('#services tr[data-service="web"]', { timeout: 10_000 });
-    assert.equal(await page.locator('#services tr').count(), 2);
-    assert.equal(await page.locator('#endpoints tr').count(), 3);
+    assert.equal(await page.locator('#services tr').count(), 3);
+    assert.equal(await page.locator('#endpoints tr').count(), 4);
     assert.equal(await page.locator(`#endpoints tr[data-endpoint="web/default/${backends[0].address}"] .pill.up`).count(), 1);
-    assert.equal(await page.locator('#listeners tr').count(), 2);
+    assert.equal(await page.locator('#listeners tr').count(), 3);
     assert.ok((await page.locator('#applies li').count()) >= 1, 'the startup apply is listed');
     assert.match((await page.textContent('#instance')) ?? '', /pid \d+/);
 
@@ -103,9 +109,43 @@ services:
         const items = await page.locator('#applies li').allTextContents();
         return items[0]?.includes(`+ endpoints: web/${backends[2].address}`) ? items : undefined;
       });
-      await waitFor('the new endpoint row', async () => (await page.locator('#endpoints tr').count()) === 4 || undefined);
+      await waitFor('the new endpoint row', async () => (await page.locator('#endpoints tr').count()) === 5 || undefined);
       // The chart has points.
       await waitFor('chart lines', async () => (await page.locator('#chart polyline').count()) === 2 || undefined);
+
+      // Why an endpoint is out: its active check's answer.
+      const checked = `#endpoints tr[data-endpoint="checked/default/${backends[2].address}"]`;
+      await waitFor('the failing check and its reason', async () => {
+        const text = (await page.locator(`${checked} td.why`).allTextContents())[0] ?? '';
+        return text.includes('HTTP 503') ? text : undefined;
+      });
+      assert.equal(await page.locator(`${checked} .pill.down`).count(), 1);
+
+      // Errors by code: hitless's own 400 (no Host) and 503 (no healthy endpoint), and the endpoint's 503s.
+      assert.equal((await rawExchange(web, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n')).text.split(' ')[1], '400');
+      const checkedPort = Number(/checked:\n {4}mode: http\n {4}listen: 127\.0\.0\.1:(\d+)/.exec(config)![1]);
+      assert.equal((await rawExchange(checkedPort, 'GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')).text.split(' ')[1], '503');
+      await waitFor('the error rows', async () => {
+        const own400 = await page.locator('#errors tr[data-service="web"][data-code="400"]').allTextContents();
+        const own503 = await page.locator('#errors tr[data-service="checked"][data-code="503"]').allTextContents();
+        const fromEndpoints = await page.locator('#errors tr[data-service="api"][data-code="5xx"]').allTextContents();
+        return own400[0]?.includes('HITLESS_ERR_BAD_REQUEST') && own503[0]?.includes('HITLESS_ERR_NO_HEALTHY_ENDPOINT') && fromEndpoints[0]?.includes('endpoints') ? true : undefined;
+      });
+
+      // Processes: the supervisor and each worker, with an event-loop lag.
+      await waitFor('process rows with their lag', async () => {
+        const workers = await page.locator('#processes tr[data-role="worker"] td.lag').allTextContents();
+        const supervisor = await page.locator('#processes tr[data-role="supervisor"]').count();
+        return supervisor === 1 && workers.length >= 1 && workers.every((t) => /^[\d.]+$/.test(t)) ? workers : undefined;
+      });
+      assert.match((await page.textContent('#k-lag')) ?? '', /^[\d.]+ ms$/);
+
+      // The filter box: only what matches stays, at once.
+      await page.fill('#filter', 'api');
+      await waitFor('the filtered tables', async () => ((await page.locator('#services tr').count()) === 1 && (await page.locator('#endpoints tr').count()) === 1) || undefined);
+      assert.deepEqual(await page.locator('#services tr').allTextContents().then((rows) => rows.map((r) => r.slice(0, 3))), ['api']);
+      await page.fill('#filter', '');
+      await waitFor('every row back', async () => (await page.locator('#services tr').count()) === 3 || undefined);
 
       const path = join(tmpdir(), `hitless-dashboard-${process.pid}.png`);
       const png = await page.screenshot({ path, fullPage: false });

@@ -175,7 +175,7 @@ describe('metrics of several workers', () => {
     services: [
       {
         name: 'web', mode: 'http', balance: 'round-robin', listen: ['127.0.0.1:1'], active: 1, total: requests, rejected: 0, failed: 1, retries: 2,
-        responses: { '1xx': 0, '2xx': requests - 1, '3xx': 0, '4xx': 0, '5xx': 1 }, bytesIn: 0, bytesOut: 100,
+        responses: { '1xx': 0, '2xx': requests - 1, '3xx': 0, '4xx': 0, '5xx': 1 }, localResponses: { '503': { HITLESS_ERR_NO_HEALTHY_ENDPOINT: 1 } }, bytesIn: 0, bytesOut: 100,
         latency: { boundsMs: [1, 10], counts: latencyCounts, sumMs: 5, count: latencyCounts.reduce((a, b) => a + b, 0) },
         endpoints: [{ cluster: 'default', address: '127.0.0.1:2', weight: 1, healthy: pid === 1, health: pid === 1 ? 'up' : 'down', ejections: 0, active: 0, total: requests, failures: 1, bytesIn: 0, bytesOut: 100 }],
       },
@@ -189,7 +189,8 @@ describe('metrics of several workers', () => {
     const m = parseExposition(text);
     assert.equal(valueOf(m, 'hitless_service_requests_total', { service: 'web' }), 15);
     assert.equal(valueOf(m, 'hitless_service_requests_active', { service: 'web' }), 2);
-    assert.equal(valueOf(m, 'hitless_service_errors_total', { service: 'web', kind: 'retries' }), 4);
+    assert.equal(valueOf(m, 'hitless_service_retries_total', { service: 'web' }), 4);
+    assert.equal(valueOf(m, 'hitless_service_local_responses_total', { service: 'web', code: '503', error: 'HITLESS_ERR_NO_HEALTHY_ENDPOINT' }), 2);
     assert.equal(valueOf(m, 'hitless_http_request_duration_seconds_bucket', { service: 'web', le: '0.001' }), 5);
     assert.equal(valueOf(m, 'hitless_http_request_duration_seconds_bucket', { service: 'web', le: '0.01' }), 7);
     assert.equal(valueOf(m, 'hitless_http_request_duration_seconds_bucket', { service: 'web', le: '+Inf' }), 11);

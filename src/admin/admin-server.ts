@@ -18,6 +18,7 @@ import { dashboardData } from './dashboard-data.js';
 import type { ConfigFile } from '../control/config-file.js';
 import { Authorizer, READ_ROUTES } from './roles.js';
 import { readiness } from './readiness.js';
+import { ownReport, startProcessMetrics, type ProcessReport, type ProcessReporter } from '../observability/process-metrics.js';
 
 export interface AdminOptions {
   readonly address: AdminAddress;
@@ -58,8 +59,16 @@ export class AdminServer {
     return { ...buildStatus(this.options.controller, this.options.startedAt, this.options.configFile), applyStats: this.telemetry.applies.snapshot() };
   }
 
+  /** Every hitless process's metrics: the supervisor's and its workers', or this one process's. */
+  private processReports(): Promise<ProcessReport[]> {
+    const driver = this.options.controller.driver as Partial<ProcessReporter>;
+    if (driver.processReports) return driver.processReports();
+    return ownReport('standalone').then((r) => [r]);
+  }
+
   async start(): Promise<void> {
     const { address } = this.options;
+    startProcessMetrics();
     const server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.options.log.error({ err }, 'admin request failed');
@@ -124,10 +133,12 @@ export class AdminServer {
         sendJson(res, 200, this.statusDocument(), {}, !new URL(req.url ?? '/', 'http://admin').searchParams.has('pretty'));
         return;
       case 'GET /metrics':
-        return sendMetrics(res, this.statusDocument());
-      case 'GET /dashboard/data':
-        sendJson(res, 200, dashboardData(this.statusDocument(), controller, this.telemetry), { 'cache-control': 'no-store' }, true);
+        return sendMetrics(res, this.statusDocument(), await this.processReports());
+      case 'GET /dashboard/data': {
+        const processes = await this.processReports();
+        sendJson(res, 200, dashboardData(this.statusDocument(), controller, this.telemetry, processes), { 'cache-control': 'no-store' }, true);
         return;
+      }
       case 'GET /config': {
         const current = controller.current;
         if (!current) return sendError(res, 404, ErrorCodes.NOT_FOUND, 'no config is running yet');

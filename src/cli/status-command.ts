@@ -49,9 +49,9 @@ export function renderStatus(s: StatusDocument): string {
   out.push('', 'ENDPOINTS');
   out.push(
     renderTable(
-      ['SERVICE', 'CLUSTER', 'ADDRESS', 'WEIGHT', 'HEALTH', 'ACTIVE', 'TOTAL', 'FAILURES', 'EJECTIONS', 'BYTES IN/OUT'],
+      ['SERVICE', 'CLUSTER', 'ADDRESS', 'WEIGHT', 'HEALTH', 'ACTIVE', 'TOTAL', 'FAILURES', 'EJECTIONS', 'BYTES IN/OUT', 'LAST CHECK FAILURE'],
       s.services.flatMap((v) =>
-        v.endpoints.map((e) => [v.name, e.cluster, e.address, e.weight, e.health === 'up' ? 'up' : e.health.toUpperCase(), e.active, e.total, e.failures, e.ejections, `${formatBytes(e.bytesIn)}/${formatBytes(e.bytesOut)}`]),
+        v.endpoints.map((e) => [v.name, e.cluster, e.address, e.weight, e.health === 'up' ? 'up' : e.health.toUpperCase(), e.active, e.total, e.failures, e.ejections, `${formatBytes(e.bytesIn)}/${formatBytes(e.bytesOut)}`, e.checkError ?? '-']),
       ),
     ),
   );

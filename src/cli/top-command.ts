@@ -62,11 +62,15 @@ async function runTop(opts: TopOptions, intervalMs: number, count: number): Prom
   const screen = !opts.json && process.stdout.isTTY === true;
   if (screen) watchKeys();
   let previous = await fetchStatus(opts);
-  let previousAt = Date.now();
-  for (let i = 0; i < count; i++) {
+  let previousAt = countersTime(previous);
+  // Bounded: a snapshot whose counters are no newer than the last one (a data plane that samples
+  // its counters every second, read twice within one) is skipped, not shown as a zero rate.
+  for (let shown = 0, tries = 0; shown < count && tries < count * 3; tries++) {
     await new Promise((r) => setTimeout(r, intervalMs));
     const current = await fetchStatus(opts);
-    const now = Date.now();
+    const now = countersTime(current);
+    if (now <= previousAt) continue;
+    shown++;
     const rows = topRows(previous, current, now - previousAt);
     if (opts.json) process.stdout.write(JSON.stringify({ time: new Date(now).toISOString(), pid: current.pid, services: rows }) + '\n');
     else process.stdout.write((screen ? '\x1b[H\x1b[2J' : '') + renderTop(current, rows, intervalMs) + '\n');
@@ -76,7 +80,16 @@ async function runTop(opts: TopOptions, intervalMs: number, count: number): Prom
   restoreTerminal();
 }
 
-/** Per-service rates between two snapshots taken `dtMs` apart. */
+/**
+ * When a snapshot's counters were read: the server says so (`countersAt`); an older hitless that
+ * does not gets the time the answer arrived here.
+ */
+function countersTime(s: StatusDocument): number {
+  const at: unknown = s.countersAt;
+  return typeof at === 'number' && Number.isFinite(at) ? at : Date.now();
+}
+
+/** Per-service rates between two snapshots whose counters were read `dtMs` apart. */
 export function topRows(before: StatusDocument, after: StatusDocument, dtMs: number): TopRow[] {
   const old = new Map(before.services.map((s) => [s.name, s]));
   return after.services.map((s) => {
@@ -100,7 +113,8 @@ export function renderTop(s: StatusDocument, rows: readonly TopRow[], intervalMs
     `hitless ${s.version} pid ${s.pid}  up ${s.uptimeSeconds}s  config ${s.config?.hash.slice(0, 12) ?? '-'}  ` +
     `every ${intervalMs / 1000}s  (q quits)\n` +
     `total: ${sum((r) => r.rate.rps).toFixed(1)} req/s  ${sum((r) => r.rate.eps).toFixed(1)} err/s  ${formatBytes(Math.round(sum((r) => r.rate.bps)))}B/s  ${sum((r) => r.rate.active)} in flight\n`;
-  const sorted = [...rows].sort((a, b) => b.rate.rps - a.rate.rps || a.service.localeCompare(b.service));
+  // By name, never by rate: a row that moves with the numbers cannot be followed by eye.
+  const sorted = [...rows].sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
   const table = renderTable(
     ['SERVICE', 'MODE', 'REQ/S', 'ERR/S', 'ACTIVE', 'BYTES/S', 'P99 MS', 'UP', 'TOTAL'],
     sorted.map((r) => [r.service, r.mode, r.rate.rps, r.rate.eps, r.rate.active, formatBytes(Math.round(r.rate.bps)), r.p99 === null ? '-' : r.p99.toFixed(1), `${r.endpointsUp}/${r.endpoints}`, r.total]),

@@ -28,6 +28,12 @@ export interface EndpointStatus {
   readonly healthy: boolean;
   /** up, down (active checks) or ejected (passive). */
   readonly health: 'up' | 'down' | 'ejected';
+  /**
+   * Why the last active health check failed ("connection refused", "timed out", "HTTP 503"):
+   * kept while the endpoint is down, cleared once it is up and checks pass; null when they pass
+   * (or none are configured). Absent when the data plane does not say.
+   */
+  readonly checkError?: string | null;
   readonly ejections: number;
   readonly active: number;
   readonly total: number;
@@ -35,6 +41,9 @@ export interface EndpointStatus {
   readonly bytesIn: number;
   readonly bytesOut: number;
 }
+
+/** Counts by HTTP status code ("503"), then by hitless error code ("HITLESS_ERR_NO_HEALTHY_ENDPOINT"). */
+export type LocalResponses = Readonly<Record<string, Readonly<Record<string, number>>>>;
 
 export interface ServiceStatus {
   readonly name: string;
@@ -47,6 +56,12 @@ export interface ServiceStatus {
   readonly failed: number;
   readonly retries: number;
   readonly responses: Readonly<Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx', number>>;
+  /**
+   * http: the answers hitless gave itself (no endpoint answered), by status code and then by
+   * error code ({"431": {"HITLESS_ERR_HEADERS_TOO_LARGE": 2}}); only codes that happened are
+   * listed. Optional: the HAProxy data plane does not count its own answers by code.
+   */
+  readonly localResponses?: LocalResponses;
   /** Bytes from clients / to clients (tcp: whole connections; http: bodies). Optional: not every driver counts them. */
   readonly bytesIn?: number;
   readonly bytesOut?: number;
@@ -57,6 +72,8 @@ export interface ServiceStatus {
 
 export interface DataplaneStatus {
   readonly driver: string;
+  /** Process model (hitless run with workers): the generation of workers now serving. */
+  readonly generation?: number;
   readonly services: readonly ServiceStatus[];
   readonly listeners: readonly ListenerStatus[];
 }

@@ -11,6 +11,8 @@ export class EndpointState {
   consecutiveFailures = 0;
   /** Verdict of active health checks (true until a check says otherwise). */
   activeUp = true;
+  /** Why the last active check failed (health/check-failure.ts); 0 once checks pass and the endpoint is up. */
+  checkFailure = 0;
   /** Set by passive ejection for a back-off period. */
   ejected = false;
   ejections = 0;

@@ -23,7 +23,7 @@ export interface MetricsInput {
   readonly discovery?: unknown;
 }
 
-type Aggregator = 'sum' | 'max' | 'min' | 'first' | 'omit';
+type Aggregator = 'sum' | 'max' | 'min' | 'first' | 'omit' | 'average';
 type Labels = Record<string, string | number>;
 /** prom-client's MetricObjectWithValues, as plain data (no collect()): what workers can send over IPC. */
 export interface MetricFamily {
@@ -102,9 +102,18 @@ function serviceMetrics(m: Families, svc: ServiceStatus): void {
   if (svc.mode === 'http') {
     for (const c of CLASSES) m.add('hitless_service_responses_total', 'counter', 'HTTP responses sent to clients, by status class.', { ...l, class: c }, svc.responses[c]);
   }
-  const errors: Array<[string, number]> = [['rejected', svc.rejected], ['failed', svc.failed], ['retries', svc.retries]];
+  const errors: Array<[string, number]> = [['rejected', svc.rejected], ['failed', svc.failed]];
   for (const [kind, value] of errors) {
-    m.add('hitless_service_errors_total', 'counter', 'Service-level trouble by kind: rejected (max_connections), failed (no endpoint could serve: tcp close or hitless-made http 5xx), retries (requests sent again to another endpoint).', { ...l, kind }, value);
+    m.add('hitless_service_errors_total', 'counter', 'Client connections or requests hitless could not serve, by kind: rejected (max_connections), failed (no endpoint served it: a tcp connection closed, or an http answer hitless gave itself).', { ...l, kind }, value);
+  }
+  // A retry is not an error: the request may well succeed on the next endpoint.
+  m.add('hitless_service_retries_total', 'counter', 'Requests (http) or connections (tcp) tried again after an endpoint failed (http: on another endpoint, or on a fresh connection when a pooled one had been closed).', l, svc.retries);
+  if (svc.mode === 'http') {
+    for (const [code, byError] of Object.entries(svc.localResponses ?? {})) {
+      for (const [error, value] of Object.entries(byError)) {
+        m.add('hitless_service_local_responses_total', 'counter', 'HTTP answers hitless gave itself instead of an endpoint, by status code and hitless error code (only those that happened).', { ...l, code, error }, value);
+      }
+    }
   }
   if (svc.bytesIn !== undefined) m.add('hitless_service_bytes_total', 'counter', 'Bytes from clients (in) and to clients (out); http counts bodies.', { ...l, direction: 'in' }, svc.bytesIn);
   if (svc.bytesOut !== undefined) m.add('hitless_service_bytes_total', 'counter', 'Bytes from clients (in) and to clients (out); http counts bodies.', { ...l, direction: 'out' }, svc.bytesOut);

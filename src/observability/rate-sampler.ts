@@ -12,6 +12,8 @@
 // it, timed by when the counters were read (`countersAt`), which for a supervisor is when its
 // workers last reported, not when the sampler ran; a reading with no newer counters is skipped.
 import type { DataplaneStatus, EndpointStatus, ServiceStatus } from '../dataplane/driver.js';
+import type { LatencySnapshot } from '../dataplane/latency-histogram.js';
+import { histogramDelta } from './quantile.js';
 
 export interface Totals {
   /** Connections (tcp) plus requests (http) accepted. */
@@ -120,26 +122,33 @@ export class RateSampler {
     return out;
   }
 
-  /** Rates over the last interval, per service and per endpoint ("service/cluster/address"). */
-  latestRates(): { services: Record<string, Rate>; endpoints: Record<string, Rate> } {
+  /**
+   * Rates over the last interval, per service and per endpoint ("service/cluster/address"), the
+   * services' latency histograms over that same interval (http), and when it ended (`at`, null
+   * before two readings).
+   */
+  latestRates(): { at: number | null; services: Record<string, Rate>; endpoints: Record<string, Rate>; latency: Record<string, LatencySnapshot> } {
     const services: Record<string, Rate> = {};
     const endpoints: Record<string, Rate> = {};
+    const latency: Record<string, LatencySnapshot> = {};
     const a = this.previous;
     const b = this.latest;
-    if (!a || !b) return { services, endpoints };
+    if (!a || !b) return { at: null, services, endpoints, latency };
     const dt = b.t - a.t;
     const before = new Map(a.services.map((s) => [s.name, s]));
     for (const s of b.services) {
       // A counter that appeared in this interval started at 0 (a new service or endpoint).
       const was = before.get(s.name);
       services[s.name] = rate(was ? serviceTotals(was) : ZERO, serviceTotals(s), dt);
+      const recent = histogramDelta(was?.latency, s.latency);
+      if (recent) latency[s.name] = recent;
       const wasAt = endpointFinder(was?.endpoints ?? []);
       s.endpoints.forEach((e, i) => {
         const old = wasAt(i, e);
         endpoints[endpointId(s.name, e.cluster, e.address)] = rate(old ? endpointTotals(old) : ZERO, endpointTotals(e), dt);
       });
     }
-    return { services, endpoints };
+    return { at: b.t, services, endpoints, latency };
   }
 }
 

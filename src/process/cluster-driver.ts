@@ -5,9 +5,10 @@ import type { Config } from '../config/model.js';
 import type { Plan } from '../control/plan.js';
 import type { ApplyReport, DataplaneStatus, Driver } from '../dataplane/driver.js';
 import type { CountersClock } from '../observability/telemetry.js';
+import { ownReport, type ProcessReport, type ProcessReporter } from '../observability/process-metrics.js';
 import type { Supervisor } from './supervisor.js';
 
-export class ClusterDriver implements Driver, CountersClock {
+export class ClusterDriver implements Driver, CountersClock, ProcessReporter {
   readonly name = 'builtin';
 
   constructor(readonly supervisor: Supervisor) {}
@@ -22,8 +23,21 @@ export class ClusterDriver implements Driver, CountersClock {
     return this.supervisor.countersAt;
   }
 
+  /**
+   * The supervisor's process metrics, collected now, and each live worker's as it last sent them
+   * (the admin API asks the workers for them just before, on GET /metrics and /dashboard/data).
+   */
+  async processReports(): Promise<ProcessReport[]> {
+    const reports = [await ownReport('supervisor')];
+    for (const w of this.supervisor.allWorkers()) {
+      if (!w.alive || !w.processMetrics) continue;
+      reports.push({ labels: { role: 'worker', pid: w.pid, worker: w.slot, generation: w.generation }, at: w.processMetrics.at, families: w.processMetrics.families });
+    }
+    return reports;
+  }
+
   status(): DataplaneStatus & { process: ReturnType<typeof processSection> } {
-    return { ...this.supervisor.status(), process: processSection(this.supervisor) };
+    return { ...this.supervisor.status(), generation: this.supervisor.generation, process: processSection(this.supervisor) };
   }
 
   close(drainMs: number): Promise<void> {

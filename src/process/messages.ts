@@ -5,6 +5,7 @@ import type { ConfigSnapshot } from '../config/model.js';
 import type { ConfigPatch } from './config-patch.js';
 import type { PackedDataplane } from '../dataplane/builtin/packed-status.js';
 import type { StatusDelta } from './status-delta.js';
+import type { MetricFamily } from '../observability/metrics.js';
 
 /** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside Node's internals. */
 export interface TcpHandle {
@@ -35,8 +36,11 @@ export type WorkerRequest =
   | { readonly t: 'commit'; readonly id: number }
   /** Abort: forget the prepared snapshot, close the handles only it needed. */
   | { readonly t: 'abort'; readonly id: number }
-  /** Status, as a delta of the reply numbered `have` when the worker still holds it (status-delta.ts). */
-  | { readonly t: 'status'; readonly id: number; readonly have: number | null };
+  /**
+   * Status, as a delta of the reply numbered `have` when the worker still holds it (status-delta.ts);
+   * with `process`, the worker's process metrics too (only when someone looks: they cost a few ms).
+   */
+  | { readonly t: 'status'; readonly id: number; readonly have: number | null; readonly process?: boolean };
 
 export type SupervisorMessage =
   | WorkerRequest
@@ -63,8 +67,8 @@ export interface WorkerStatus {
   readonly dataplane: PackedDataplane;
 }
 
-/** A status reply: the data plane as a delta of an earlier reply. */
-export type WorkerStatusReply = Omit<WorkerStatus, 'dataplane'> & { readonly dataplane: StatusDelta };
+/** A status reply: the data plane as a delta of an earlier reply, and the process metrics when asked. */
+export type WorkerStatusReply = Omit<WorkerStatus, 'dataplane'> & { readonly dataplane: StatusDelta; readonly process?: { readonly at: number; readonly families: MetricFamily[] } };
 
 export type WorkerMessage =
   | { readonly t: 'reply'; readonly id: number; readonly ok: true; readonly value?: WorkerStatusReply; readonly configHash?: string }

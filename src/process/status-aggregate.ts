@@ -3,7 +3,7 @@
 // upgrade), listeners as the supervisor holds them, and a `process` section per worker.
 // Workers send their endpoints packed (packed-status.ts); they are summed packed, in O(endpoints),
 // and made into objects once, for the answer.
-import type { EndpointStatus, ListenerStatus, ServiceStatus } from '../dataplane/driver.js';
+import type { EndpointStatus, ListenerStatus, LocalResponses, ServiceStatus } from '../dataplane/driver.js';
 import type { LatencySnapshot } from '../dataplane/latency-histogram.js';
 import { addressList, clusterNames, packService, STRIDE, unpackEndpoints, type PackedEndpoints, type PackedService } from '../dataplane/builtin/packed-status.js';
 
@@ -12,9 +12,10 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]
 /** Positions in an endpoint's numbers (packed-status.ts ENDPOINT_NUMBERS). */
 const HEALTHY = 1;
 const HEALTH = 2;
-const ACTIVE = 3;
+const CHECK_FAILURE = 3;
+const ACTIVE = 4;
 /** From here on, counters: summed whether the worker is live or gone. */
-const COUNTERS = 4;
+const COUNTERS = 5;
 
 /**
  * Sums service statuses. `live` ones count their active connections and decide health (an
@@ -81,6 +82,7 @@ class ServiceSum {
   constructor(s: PackedService, isLive: boolean) {
     const { endpoints, ...head } = s;
     this.head = { ...head, active: isLive ? s.active : 0, listen: [...s.listen], responses: { ...s.responses }, ...(s.latency ? { latency: copyLatency(s.latency) as Mutable<LatencySnapshot> } : {}) };
+    if (s.localResponses) this.head.localResponses = addLocal({}, s.localResponses);
     this.layout = endpoints;
     this.numbers = new Float64Array(endpoints.numbers);
     if (!isLive) for (let at = ACTIVE; at < this.numbers.length; at += STRIDE) this.numbers[at] = 0;
@@ -93,6 +95,7 @@ class ServiceSum {
       if (s[k] !== undefined) into[k] = (into[k] ?? 0) + s[k];
     }
     for (const k of ['1xx', '2xx', '3xx', '4xx', '5xx'] as const) into.responses[k] += s.responses[k];
+    if (s.localResponses) into.localResponses = addLocal(into.localResponses ?? {}, s.localResponses);
     if (s.latency) into.latency = (into.latency ? mergeLatency(into.latency as LatencySnapshot, s.latency) : copyLatency(s.latency)) as Mutable<LatencySnapshot>;
     const from = s.endpoints;
     if (this.layout && sameLayout(this.layout, from)) {
@@ -142,6 +145,8 @@ class ServiceSum {
     if (!isLive) return;
     n[at + ACTIVE] += from[src + ACTIVE];
     n[at + HEALTHY] = Math.min(n[at + HEALTHY], from[src + HEALTHY]);
+    // The reason shown is the one of the least healthy view (each worker checks on its own).
+    if (from[src + HEALTH] > n[at + HEALTH] || (from[src + HEALTH] === n[at + HEALTH] && n[at + CHECK_FAILURE] === 0)) n[at + CHECK_FAILURE] = from[src + CHECK_FAILURE];
     n[at + HEALTH] = Math.max(n[at + HEALTH], from[src + HEALTH]);
   }
 
@@ -163,6 +168,15 @@ class ServiceSum {
 
 function sameLayout(a: PackedEndpoints, b: PackedEndpoints): boolean {
   return a.addresses === b.addresses && a.clusters.length === b.clusters.length && a.clusters.every((c, i) => c === b.clusters[i]);
+}
+
+/** Adds counts by status and error code into `into` (a copy this sum owns). */
+function addLocal(into: Mutable<LocalResponses>, add: LocalResponses): Mutable<LocalResponses> {
+  for (const [status, byError] of Object.entries(add)) {
+    const row = (into[status] ??= {});
+    for (const [error, n] of Object.entries(byError)) row[error] = (row[error] ?? 0) + n;
+  }
+  return into;
 }
 
 function copyLatency(l: LatencySnapshot): LatencySnapshot {

@@ -26,6 +26,8 @@ export interface Supervised {
 
 /** Routes whose answer is built from the status: the workers are asked first, so counters are current. */
 const STATUS_ROUTES = new Set(['GET /status', 'GET /metrics', 'GET /dashboard/data']);
+/** Of those, the ones that show process metrics (event-loop lag, heap...): the workers collect theirs too. */
+const PROCESS_ROUTES = new Set(['GET /metrics', 'GET /dashboard/data']);
 
 export function createSupervised(options: SupervisorOptions): Supervised {
   const { log } = options;
@@ -65,7 +67,7 @@ export function createSupervised(options: SupervisorOptions): Supervised {
   const adminExtension: AdminExtension = {
     async handle(route: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
       if (STATUS_ROUTES.has(route)) {
-        await supervisor.refreshStatus();
+        await supervisor.refreshStatus(undefined, PROCESS_ROUTES.has(route));
         return false;
       }
       if (route !== 'POST /upgrade') return false;

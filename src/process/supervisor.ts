@@ -13,7 +13,7 @@ import type { Logger } from '../observability/log.js';
 import { ConfigDigest } from './config-digest.js';
 import { changeBetween, type ConfigChange, type ConfigPatch } from './config-patch.js';
 import { CrashPolicy } from './crash-policy.js';
-import { NEED_FULL_CONFIG, type TcpHandle, type WorkerMessage } from './messages.js';
+import { NEED_FULL_CONFIG, type TcpHandle, type WorkerMessage, type WorkerStatus } from './messages.js';
 import { SupervisorSockets } from './socket-pool.js';
 import type { PackedService } from '../dataplane/builtin/packed-status.js';
 import { EndpointReuse, mergeListeners, mergeServices, retire } from './status-aggregate.js';
@@ -61,6 +61,11 @@ export class Supervisor {
   private applied = 0;
   /** Unix ms at which the workers' counters that status() serves were read (the last refresh). */
   private countersReadAt = Date.now();
+  /** Status refreshes started, and the latest one whose replies were applied (refreshStatus). */
+  private refreshes = 0;
+  private refreshApplied = 0;
+  /** Workers that sent their final counters (drained): no status reply replaces those. */
+  private readonly finalCounters = new WeakSet<WorkerLink>();
   active: Generation | null = null;
   draining: Generation | null = null;
   private readonly retiring = new Set<WorkerLink>();
@@ -371,6 +376,7 @@ export class Supervisor {
     if (msg.t === 'conn' && handle) this.forwardConnection(from, msg.key, handle as TcpHandle);
     else if (msg.t === 'drained') {
       from.lastStatus = msg.final;
+      this.finalCounters.add(from);
       this.handedOff += msg.handedOff;
       this.options.log.info({ workerPid: from.pid, generation: from.generation, handedOff: msg.handedOff, closedAtTimeout: msg.closedAtTimeout }, 'worker drained');
     }
@@ -449,19 +455,33 @@ export class Supervisor {
    * An apply that completes meanwhile may have been answered from before it: then it asks again
    * (a few times at most), so a status read after an apply completed always shows that apply.
    */
-  async refreshStatus(timeoutMs = 2_000): Promise<void> {
+  async refreshStatus(timeoutMs = 2_000, processMetrics = false): Promise<void> {
     for (let round = 0; round < 3; round++) {
       const applied = this.applied;
+      const refresh = ++this.refreshes;
+      const replies: Array<{ w: WorkerLink; status: WorkerStatus }> = [];
       await Promise.allSettled(
         this.allWorkers()
           .filter((w) => w.alive && w.state !== 'starting')
           .map(async (w) => {
-            const { value } = await w.request({ t: 'status', have: w.statusDecoder.have }, timeoutMs);
+            const { value } = await w.request({ t: 'status', have: w.statusDecoder.have, ...(processMetrics && round === 0 ? { process: true } : {}) }, timeoutMs);
+            if (value?.process) w.processMetrics = value.process;
             const dataplane = value && w.statusDecoder.decode(value.dataplane);
-            if (value && dataplane) w.lastStatus = { ...value, dataplane };
+            if (value && dataplane) {
+              const { process: _process, ...status } = value;
+              replies.push({ w, status: { ...status, dataplane } });
+            }
           }),
       );
-      this.countersReadAt = Date.now();
+      // Every worker's counters and their time change together, in one step: a reading taken
+      // while replies arrive one by one would pair some newer counters with the older time (a
+      // rate spike, then a dip). A refresh that started before the last one applied is older
+      // news, and so is a reply of a worker that sent its final counters meanwhile (drained).
+      if (refresh > this.refreshApplied) {
+        this.refreshApplied = refresh;
+        for (const { w, status } of replies) if (!this.finalCounters.has(w)) w.lastStatus = status;
+        this.countersReadAt = Date.now();
+      }
       if (this.applied === applied) return;
     }
   }

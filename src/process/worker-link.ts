@@ -3,6 +3,7 @@
 // every pending request at once, so a crash mid-apply is seen immediately, not at a timeout.
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../observability/log.js';
+import type { MetricFamily } from '../observability/metrics.js';
 import { StatusDecoder } from './status-delta.js';
 import { ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerStatus } from './messages.js';
 
@@ -51,6 +52,8 @@ export class WorkerLink {
    */
   lastCommit: { readonly how: 'patch' | 'whole'; readonly services: number; readonly removed: number; readonly endpointChanges: number } | null = null;
   lastStatus: WorkerStatus | null = null;
+  /** Its process metrics as last collected (asked only when someone looks), and when. */
+  processMetrics: { readonly at: number; readonly families: MetricFamily[] } | null = null;
   /** Rebuilds its status from the deltas it replies with. */
   readonly statusDecoder = new StatusDecoder();
   exit: WorkerExit | null = null;

@@ -11,6 +11,7 @@ import { BuiltinDriver } from '../dataplane/builtin/builtin-driver.js';
 import { BindError, LISTEN_BACKLOG } from '../dataplane/builtin/listener-pool.js';
 import { accessWriterFor, reopenAccessLogs } from '../observability/access-log.js';
 import { createLogger } from '../observability/log.js';
+import { collectProcessMetrics, startProcessMetrics } from '../observability/process-metrics.js';
 import { ConfigDigest, type DigestStep } from './config-digest.js';
 import { applyPatch, PatchMismatch, type ConfigPatch } from './config-patch.js';
 import { StatusEncoder } from './status-delta.js';
@@ -28,6 +29,9 @@ const send = (msg: WorkerMessage, handle?: object, done?: (err: Error | null) =>
   if (!process.connected) return done?.(new Error('supervisor gone'));
   process.send!(msg, handle as never, undefined, (err: Error | null) => done?.(err));
 };
+
+// Event-loop delay and GC are watched from the start, so the first collection covers real time.
+startProcessMetrics();
 
 const fault = readFault();
 if (fault === 'crash') {
@@ -125,8 +129,9 @@ async function handle(req: WorkerRequest): Promise<Reply> {
       dropUnusedHandles();
       return {};
     case 'status': {
+      const processMetrics = req.process ? { at: Date.now(), families: await collectProcessMetrics() } : undefined;
       const { dataplane, ...rest } = workerStatus();
-      return { value: { ...rest, dataplane: statusEncoder.encode(dataplane, req.have) } };
+      return { value: { ...rest, dataplane: statusEncoder.encode(dataplane, req.have), ...(processMetrics ? { process: processMetrics } : {}) } };
     }
     default:
       throw new Error(`unknown request ${(req as { t: string }).t}`);

@@ -32,6 +32,7 @@ function row(cells) {
       td.appendChild(c);
       tr.appendChild(td);
     } else if (typeof c === 'number' || c === null) tr.appendChild(el('td', fmt(c), 'n'));
+    else if (typeof c === 'object' && 'id' in c) tr.appendChild(el('td', c.id, 'n')); // a number that is a name (a pid)
     else tr.appendChild(el('td', c ?? '–'));
   }
   return tr;
@@ -62,7 +63,23 @@ function bytes(n) {
 
 const pill = (text) => el('span', text, 'pill ' + text);
 
+/** Requests/s per service since the page opened (the server keeps no per-service history). */
+const TREND_POINTS = 120;
+const trends = new Map();
+let trendAt = null;
+/** Each process's last CPU reading, for a CPU % between two looks. */
+const cpuSeen = new Map();
+
+function filterText() {
+  return $('filter').value.trim().toLowerCase();
+}
+
 function render(d) {
+  const filter = filterText();
+  const hit = (text) => filter === '' || String(text).toLowerCase().includes(filter);
+  const shown = d.services.filter((s) => hit(s.name) || s.endpoints.some((e) => hit(e.address)));
+  $('shown').textContent = filter === '' ? '' : `${shown.length} of ${d.services.length} match "${filter}"`;
+  recordTrends(d);
   const inst = d.instance;
   $('instance').textContent =
     `v${inst.version} · pid ${inst.pid}${inst.generation !== null ? ' · generation ' + inst.generation : ''} · up ${duration(inst.uptimeSeconds)} · driver ${inst.driver} · config ${inst.config ? inst.config.hash.slice(0, 12) + ' (' + inst.config.source + ')' : '–'}`;
@@ -75,23 +92,130 @@ function render(d) {
   $('k-total').textContent = fmt(sum((s) => s.total));
   $('k-up').textContent = `${eps.filter((e) => e.healthy).length} / ${eps.length}`;
 
-  fill('services', d.services.map((s) => {
-    const tr = row([s.name, s.mode, s.listen.join(', '), s.rate.rps, s.rate.eps, s.active, s.total,
+  fill('services', shown.map((s) => {
+    const tr = row([s.name, s.mode, s.listen.join(', '), s.rate.rps, sparkline(trends.get(s.name) ?? []), s.rate.eps, s.active, s.total,
       s.mode === 'http' ? s.responses['2xx'] : null, s.mode === 'http' ? s.responses['4xx'] : null, s.mode === 'http' ? s.responses['5xx'] : null,
       s.retries, s.p50, s.p99, bytes(s.bytesIn + s.bytesOut)]);
     tr.dataset.service = s.name;
     return tr;
   }));
-  fill('endpoints', d.services.flatMap((s) => s.endpoints.map((e) => {
-    const tr = row([s.name, e.cluster, e.address, pill(e.health), e.weight, e.rate.rps, e.active, e.total, e.failures, e.ejections, bytes(e.bytesIn + e.bytesOut)]);
+  fill('errors', errorRows(shown));
+  fill('endpoints', shown.flatMap((s) => s.endpoints.filter((e) => hit(s.name) || hit(e.address)).map((e) => {
+    const [text, cls] = why(e);
+    const reason = el('td', text, 'why' + (cls ? ' ' + cls : ''));
+    const tr = row([s.name, e.cluster, e.address, pill(e.weight === 0 && e.health === 'up' ? 'drained' : e.health), e.weight, e.rate.rps, e.active, e.total, e.failures, e.ejections, bytes(e.bytesIn + e.bytesOut)]);
+    tr.insertBefore(reason, tr.children[4]);
     tr.dataset.endpoint = `${s.name}/${e.cluster}/${e.address}`;
     return tr;
   })));
+  renderProcesses(d);
   fill('listeners', d.listeners.map((l) => row([l.address, l.service, pill(l.state), l.socket, l.connections])));
   $('discovery-box').hidden = d.discovery.length === 0;
   fill('discovery', d.discovery.map((x) => row([x.service, x.source, pill(x.state), x.held === null ? x.endpoints : `${x.endpoints} (held: ${x.held})`, x.lastUpdate ? new Date(x.lastUpdate * 1000).toLocaleTimeString() : 'never', x.problem ?? '–'])));
   fill('applies', d.applies.map(applyItem));
   chart(d.series);
+}
+
+/** Why an endpoint gets no new traffic (or what its checks last said), and how loudly to say it. */
+function why(e) {
+  if (e.health === 'down') return [`active health check failing: ${e.checkError ?? 'no detail'}`, 'bad'];
+  if (e.health === 'ejected') return [`ejected by passive health after consecutive failures (${e.ejections} ejection${e.ejections === 1 ? '' : 's'} so far)`, 'warn'];
+  if (e.weight === 0) return ['drained: weight 0, no new connections', 'warn'];
+  if (e.checkError) return [`in rotation; last check failed: ${e.checkError}`, 'warn'];
+  return ['', ''];
+}
+
+/** hitless's own answers by status and error code, then what endpoints answered 4xx/5xx, per service. */
+function errorRows(services) {
+  const rows = [];
+  for (const s of services) {
+    const add = (from, status, error, n) => {
+      const tr = row([s.name, from, status, error, n]);
+      tr.dataset.service = s.name;
+      tr.dataset.code = String(status);
+      rows.push(tr);
+    };
+    if (s.mode !== 'http') {
+      if (s.failed > 0) add('hitless', '–', 'no endpoint could be connected (connection closed)', s.failed);
+      if (s.rejected > 0) add('hitless', '–', 'max_connections (connection closed)', s.rejected);
+      continue;
+    }
+    const ownByClass = { '4xx': 0, '5xx': 0 };
+    for (const status of Object.keys(s.localResponses).sort()) {
+      for (const [error, n] of Object.entries(s.localResponses[status])) {
+        add('hitless', Number(status), error, n);
+        const cls = status[0] + 'xx';
+        if (cls in ownByClass) ownByClass[cls] += n;
+      }
+    }
+    for (const cls of ['4xx', '5xx']) {
+      const fromEndpoints = s.responses[cls] - ownByClass[cls];
+      if (fromEndpoints > 0) add('endpoints', cls, '', fromEndpoints);
+    }
+  }
+  if (rows.length === 0) rows.push(row(['no errors', '', '', '', '']));
+  return rows;
+}
+
+function recordTrends(d) {
+  if (d.ratesAt === null || d.ratesAt === trendAt) return;
+  trendAt = d.ratesAt;
+  const names = new Set(d.services.map((s) => s.name));
+  for (const name of trends.keys()) if (!names.has(name)) trends.delete(name);
+  for (const s of d.services) {
+    const points = trends.get(s.name) ?? [];
+    points.push(s.rate.rps);
+    if (points.length > TREND_POINTS) points.shift();
+    trends.set(s.name, points);
+  }
+}
+
+function sparkline(values) {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('viewBox', '0 0 90 18');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  if (values.length > 1) {
+    const max = Math.max(1, ...values);
+    // The x axis grows with the points kept, from 30 to TREND_POINTS, right-aligned on now.
+    const step = 90 / (Math.max(30, values.length) - 1);
+    const p = document.createElementNS(SVG, 'polyline');
+    p.setAttribute('points', values.map((v, i) => `${(90 - (values.length - 1 - i) * step).toFixed(1)},${(17 - (v / max) * 16).toFixed(1)}`).join(' '));
+    p.setAttribute('fill', 'none');
+    p.setAttribute('stroke', '#58a6ff');
+    p.setAttribute('stroke-width', '1.5');
+    p.setAttribute('vector-effect', 'non-scaling-stroke');
+    svg.appendChild(p);
+  }
+  return svg;
+}
+
+function renderProcesses(d) {
+  const lags = d.processes.map((p) => p.eventLoopLagP99Ms).filter((x) => x !== null);
+  $('k-lag').textContent = lags.length > 0 ? `${fmt(Math.max(...lags))} ms` : '–';
+  const g = d.generations;
+  $('generations').textContent = g === null ? '' :
+    `generation ${g.serving} serving${g.workersPerGeneration !== null ? ` (${g.workersPerGeneration} workers)` : ''}` +
+    (g.draining ? ` · generation ${g.draining.generation} draining since ${new Date(g.draining.since).toLocaleTimeString()}` : '') +
+    ` · restarts ${g.restarts}` + (g.upgrades ? ` · upgrades ${g.upgrades.ok} ok, ${g.upgrades.failed} failed` : '');
+  const pids = new Set(d.processes.map((p) => p.pid));
+  for (const pid of cpuSeen.keys()) if (!pids.has(pid)) cpuSeen.delete(pid);
+  fill('processes', d.processes.map((p) => {
+    // CPU % between this look and the previous one, timed by when each process read its counters.
+    const before = cpuSeen.get(p.pid);
+    let cpu = before && p.at === before.at ? before.pct : null;
+    if (p.cpuSeconds !== null && (!before || p.at > before.at)) {
+      if (before) cpu = Math.round(((p.cpuSeconds - before.cpu) * 1e6) / (p.at - before.at)) / 10;
+      cpuSeen.set(p.pid, { at: p.at, cpu: p.cpuSeconds, pct: cpu });
+    }
+    const lag = el('td', p.eventLoopLagP99Ms === null ? '–' : fmt(p.eventLoopLagP99Ms), 'n lag' + (p.eventLoopLagP99Ms > 100 ? ' lag-high' : p.eventLoopLagP99Ms > 20 ? ' lag-mid' : ''));
+    const tr = row([p.role, { id: p.pid }, p.worker ?? '–', p.generation ?? '–', pill(p.state), p.inSync ? 'in sync' : 'differs', p.connections,
+      p.eventLoopLagMaxMs, cpu, p.heapUsedBytes === null ? '–' : bytes(p.heapUsedBytes), p.rssBytes === null ? '–' : bytes(p.rssBytes), p.gcSeconds, p.handles]);
+    tr.insertBefore(lag, tr.children[7]);
+    tr.dataset.pid = String(p.pid);
+    tr.dataset.role = p.role;
+    return tr;
+  }));
 }
 
 function applyItem(a) {
@@ -162,7 +286,8 @@ async function poll() {
       throw new Error('unauthorised');
     }
     if (!res.ok) throw new Error('HTTP ' + res.status);
-    render(await res.json());
+    last = await res.json();
+    render(last);
     conn.textContent = 'live';
     conn.className = 'pill up';
   } catch (err) {
@@ -172,5 +297,9 @@ async function poll() {
     setTimeout(poll, POLL_MS);
   }
 }
+
+// A new filter shows at once, from the last data, not at the next poll.
+let last = null;
+$('filter').addEventListener('input', () => last && render(last));
 
 poll();

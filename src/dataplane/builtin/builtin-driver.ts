@@ -7,6 +7,7 @@ import { ApplyError } from '../../errors.js';
 import type { AccessWriterFactory } from '../access-record.js';
 import type { ApplyReport, DataplaneStatus, Driver, EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
 import { packEndpoints, type PackedDataplane, type PackedService } from './packed-status.js';
+import { describeCheckFailure } from './health/check-failure.js';
 import { BindError, ListenerPool, socketIdentity, type Binder, type PooledListener } from './listener-pool.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import { buildServiceRuntime, type RuntimeBuild } from './runtime-build.js';
@@ -211,6 +212,7 @@ function serviceCounters(runtime: ServiceRuntime): Omit<ServiceStatus, 'endpoint
     failed: state.failed,
     retries: state.retries,
     responses: { '1xx': state.responses[1], '2xx': state.responses[2], '3xx': state.responses[3], '4xx': state.responses[4], '5xx': state.responses[5] },
+    localResponses: state.localResponsesByCode(),
     bytesIn: state.bytesIn,
     bytesOut: state.bytesOut,
     latency: state.latency.snapshot(),
@@ -230,6 +232,7 @@ function endpointStatuses(runtime: ServiceRuntime): EndpointStatus[] {
         weight: e.weight,
         healthy: s.healthy,
         health: !s.activeUp ? 'down' : s.ejected ? 'ejected' : 'up',
+        checkError: describeCheckFailure(s.checkFailure),
         active: s.active,
         total: s.total,
         failures: s.failures,

@@ -60,8 +60,7 @@ export function observeHttpExchange(
 export function observeRefusal(runtime: ServiceRuntime, client: Socket, status: number, code: string): void {
   const state = runtime.state;
   state.total++;
-  state.failed++;
-  state.responses[Math.floor(status / 100)]++;
+  state.answeredLocally(status, code);
   const log = runtime.accessLog;
   if (log === null) return;
   log({

@@ -6,9 +6,10 @@
 // runtimes, so the worker builds no endpoint object at all.
 import type { EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
 import type { ClusterRuntime, ServiceRuntime } from './service-runtime.js';
+import { describeCheckFailure } from './health/check-failure.js';
 
 /** The numbers kept per endpoint, in this order. */
-export const ENDPOINT_NUMBERS = ['weight', 'healthy', 'health', 'active', 'total', 'failures', 'ejections', 'bytesIn', 'bytesOut'] as const;
+export const ENDPOINT_NUMBERS = ['weight', 'healthy', 'health', 'checkFailure', 'active', 'total', 'failures', 'ejections', 'bytesIn', 'bytesOut'] as const;
 export const STRIDE = ENDPOINT_NUMBERS.length;
 export const HEALTH_CODES = ['up', 'ejected', 'down'] as const;
 
@@ -39,7 +40,7 @@ export function packService(s: ServiceStatus): PackedService {
     if (clusters.at(-2) === e.cluster) (clusters[clusters.length - 1] as number)++;
     else clusters.push(e.cluster, 1);
     addresses.push(e.address);
-    write(numbers, i * STRIDE, e.weight, e.healthy, HEALTH_CODES.indexOf(e.health), e);
+    write(numbers, i * STRIDE, e.weight, e.healthy, HEALTH_CODES.indexOf(e.health), 0, e);
   });
   return { ...rest, endpoints: { clusters, addresses: addresses.join('\n'), numbers } };
 }
@@ -58,7 +59,7 @@ export function packEndpoints(runtime: ServiceRuntime): PackedEndpoints {
     lists.push(addressesOf(cluster));
     for (const e of cluster.endpoints) {
       const s = e.state;
-      write(numbers, i++ * STRIDE, e.weight, s.healthy, !s.activeUp ? 2 : s.ejected ? 1 : 0, s);
+      write(numbers, i++ * STRIDE, e.weight, s.healthy, !s.activeUp ? 2 : s.ejected ? 1 : 0, s.checkFailure, s);
     }
   }
   return { clusters, addresses: lists.join('\n'), numbers };
@@ -74,16 +75,17 @@ function addressesOf(cluster: ClusterRuntime): string {
 
 type Counters = Pick<EndpointStatus, 'active' | 'total' | 'failures' | 'ejections' | 'bytesIn' | 'bytesOut'>;
 
-function write(numbers: Float64Array, at: number, weight: number, healthy: boolean, health: number, c: Counters): void {
+function write(numbers: Float64Array, at: number, weight: number, healthy: boolean, health: number, checkFailure: number, c: Counters): void {
   numbers[at] = weight;
   numbers[at + 1] = healthy ? 1 : 0;
   numbers[at + 2] = health;
-  numbers[at + 3] = c.active;
-  numbers[at + 4] = c.total;
-  numbers[at + 5] = c.failures;
-  numbers[at + 6] = c.ejections;
-  numbers[at + 7] = c.bytesIn;
-  numbers[at + 8] = c.bytesOut;
+  numbers[at + 3] = checkFailure;
+  numbers[at + 4] = c.active;
+  numbers[at + 5] = c.total;
+  numbers[at + 6] = c.failures;
+  numbers[at + 7] = c.ejections;
+  numbers[at + 8] = c.bytesIn;
+  numbers[at + 9] = c.bytesOut;
 }
 
 /** The cluster of each endpoint, from the runs. */
@@ -123,12 +125,13 @@ export function unpackEndpoints(
       weight: numbers[at],
       healthy: numbers[at + 1] === 1,
       health: HEALTH_CODES[numbers[at + 2]] ?? 'up',
-      active: numbers[at + 3],
-      total: numbers[at + 4],
-      failures: numbers[at + 5],
-      ejections: numbers[at + 6],
-      bytesIn: numbers[at + 7],
-      bytesOut: numbers[at + 8],
+      checkError: describeCheckFailure(numbers[at + 3]),
+      active: numbers[at + 4],
+      total: numbers[at + 5],
+      failures: numbers[at + 6],
+      ejections: numbers[at + 7],
+      bytesIn: numbers[at + 8],
+      bytesOut: numbers[at + 9],
     });
   }
   return out;

@@ -2,6 +2,7 @@
 // service + cluster + endpoint address (invariant 4).
 import { EndpointState } from '../endpoint-state.js';
 import { LatencyHistogram } from '../latency-histogram.js';
+import type { LocalResponses } from '../driver.js';
 
 /** Counters of a service name; survive applies that change the service. */
 export class ServiceState {
@@ -11,15 +12,35 @@ export class ServiceState {
   rejected = 0;
   /** tcp: closed because no endpoint could be connected to; http: answered 5xx by hitless itself. */
   failed = 0;
-  /** http: requests retried on another endpoint. */
+  /** Requests (http) or connects (tcp) tried again on another endpoint (http: also on a fresh connection to the same one). */
   retries = 0;
   /** http: responses by class: 1xx..5xx at index 1..5. */
   readonly responses = [0, 0, 0, 0, 0, 0];
+  /** http: answers hitless gave itself, by "<status> <error code>" (a few dozen keys at most). */
+  readonly localResponses = new Map<string, number>();
   bytesIn = 0;
   bytesOut = 0;
   /** http: time from request to response end, observed once per request. */
   readonly latency = new LatencyHistogram();
   constructor(readonly name: string) {}
+
+  /** An answer hitless gave itself instead of an endpoint's: a failure, counted by class and by code. */
+  answeredLocally(status: number, error: string): void {
+    this.failed++;
+    this.responses[Math.floor(status / 100)]++;
+    const key = `${status} ${error}`;
+    this.localResponses.set(key, (this.localResponses.get(key) ?? 0) + 1);
+  }
+
+  /** localResponses as status lists them: by status code, then by error code. */
+  localResponsesByCode(): LocalResponses {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [key, n] of this.localResponses) {
+      const [status, error] = key.split(' ');
+      (out[status] ??= {})[error] = n;
+    }
+    return out;
+  }
 }
 
 export class StateRegistry {

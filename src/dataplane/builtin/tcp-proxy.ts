@@ -47,6 +47,7 @@ export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): voi
       client.destroy();
       return;
     }
+    if (tried.size > 0) service.retries++;
     tried.add(endpoint.key);
     const upstream = connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true, noDelay: true, onread: { buffer: READ_BUFFER, callback: (n, buf) => relayToClient(client, n, buf) } });
     upstream.setTimeout(timeouts.connect);

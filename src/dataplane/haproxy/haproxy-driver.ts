@@ -56,6 +56,8 @@ export class HaproxyDriver implements Driver {
   private stats: readonly StatRow[] = [];
   private proc: ProcTable | null = null;
   private sampledAt: string | null = null;
+  /** Unix ms of the last `show stat` sample: the time of the counters status() serves. */
+  private sampledAtMs = 0;
   private poller: NodeJS.Timeout | null = null;
   private readonly startedAt = new Date().toISOString();
 
@@ -210,9 +212,15 @@ export class HaproxyDriver implements Driver {
       const [stats, proc] = await Promise.all([this.process.worker.showStat().catch(() => null), this.process.showProc().catch(() => null)]);
       if (stats) this.stats = stats;
       if (proc) this.proc = proc;
-      this.sampledAt = new Date().toISOString();
+      this.sampledAtMs = Date.now();
+      this.sampledAt = new Date(this.sampledAtMs).toISOString();
     }
     return this.status();
+  }
+
+  /** Rates over status() use the time its counters were sampled (every second), not when they are looked at. */
+  countersAt(): number {
+    return this.sampledAtMs || Date.now();
   }
 
   status(): HaproxyDataplaneStatus {

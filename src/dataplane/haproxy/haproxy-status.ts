@@ -40,6 +40,15 @@ export interface StatusInputs {
 
 const num = (row: StatRow | undefined, key: string): number => Number(row?.[key] ?? 0) || 0;
 
+/** HAProxy's own words for a failing check ("Layer4 connection problem", "L7STS 503"), when it has any. */
+function checkError(row: StatRow | undefined): string | null {
+  const text = row?.last_chk || row?.check_desc || '';
+  const status = row?.check_status || '';
+  const code = row?.check_code || '';
+  if (!text && !status) return null;
+  return [status, code, text].filter((x) => x !== '').join(' ');
+}
+
 export function buildHaproxyStatus(input: StatusInputs): HaproxyDataplaneStatus {
   const rows = new Map<string, StatRow>();
   for (const row of input.stats) rows.set(`${row.pxname}/${row.svname}`, row);
@@ -61,6 +70,7 @@ export function buildHaproxyStatus(input: StatusInputs): HaproxyDataplaneStatus 
           weight: row ? num(row, 'weight') : server.weight,
           healthy,
           health: healthy ? 'up' : 'down',
+          checkError: healthy ? null : checkError(row),
           ejections: num(row, 'chkdown'),
           active: num(row, 'scur'),
           total: num(row, 'stot'),

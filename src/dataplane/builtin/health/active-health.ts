@@ -28,14 +28,17 @@ class Check {
   }
 
   private async run(): Promise<void> {
-    const up = await probe(this.endpoint.host, this.endpoint.port, this.config);
+    const failure = await probe(this.endpoint.host, this.endpoint.port, this.config);
     if (this.stopped) return;
     const state = this.endpoint.state;
-    if (up) {
+    if (failure === 0) {
       this.fails = 0;
       if (!state.activeUp && ++this.passes >= this.config.rise) state.activeUp = true;
+      // The reason stays while the endpoint is down (passing checks not yet enough to rise).
+      if (state.activeUp) state.checkFailure = 0;
     } else {
       this.passes = 0;
+      state.checkFailure = failure;
       if (state.activeUp && ++this.fails >= this.config.fall) state.activeUp = false;
     }
     this.schedule(this.config.interval);
@@ -87,7 +90,10 @@ export class ActiveHealthChecks {
       if (!want || !sameCheck(want.config, check.config) || want.endpoint.host !== check.endpoint.host) {
         check.stop();
         checks.delete(state);
-        if (!want) state.activeUp = true; // no longer checked: presumed up, as when never checked
+        if (!want) {
+          state.activeUp = true; // no longer checked: presumed up, as when never checked
+          state.checkFailure = 0;
+        }
       }
     }
     for (const [state, want] of wanted) if (!checks.has(state)) checks.set(state, new Check(want.endpoint, want.config));

@@ -61,8 +61,7 @@ function refuse(runtime: ServiceRuntime, client: ClientSide, error: HttpError): 
 }
 
 function answer(runtime: ServiceRuntime, client: ClientSide, error: HttpError, close = false): void {
-  runtime.state.failed++;
-  runtime.state.responses[Math.floor(error.status / 100)]++;
+  runtime.state.answeredLocally(error.status, error.code);
   client.sendError(error, close);
 }
 

@@ -60,8 +60,7 @@ export function proxyUpgrade(req: IncomingMessage, client: Socket, head: Buffer,
 function refuse(runtime: ServiceRuntime, client: Socket, error: HttpError, record: UpgradeRecord): void {
   record.status = error.status;
   record.error = error.code;
-  runtime.state.failed++;
-  runtime.state.responses[Math.floor(error.status / 100)]++;
+  runtime.state.answeredLocally(error.status, error.code);
   client.write(rawErrorResponse(error.status, STATUS_CODES[error.status] ?? 'Error', error.code), 'latin1');
   lingeringClose(client);
 }
