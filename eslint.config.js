@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist.build-*/', 'node_modules/', 'docs/'] },
+  { ignores: ['dist/', 'dist.build-*/', 'node_modules/', 'docs/', '.dependency-cruiser.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

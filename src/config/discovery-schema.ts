@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseHostPort, type HostPort, type ParseResult } from './address.js';
-import { parsedString } from './schema.js';
+import { parsedString } from './parsed-string.js';
 import type {
   CheckConfig,
   DiscoveryConfig,

@@ -4,7 +4,8 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } fro
 import type { z } from 'zod';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
 import { sha256Hex } from './fingerprint.js';
-import { describe, rawConfigSchema } from './schema.js';
+import { describe } from './parsed-string.js';
+import { rawConfigSchema } from './schema.js';
 import type { ConfigSnapshot } from './model.js';
 import { DISCOVERY_ALLOWED_KEYS } from './discovery-schema.js';
 import { parseIncremental } from './incremental.js';

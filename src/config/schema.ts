@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
-import { parseAdminAddress, parseHostPort, parseListenAddress, type ParseResult } from './address.js';
+import { parseAdminAddress, parseHostPort, parseListenAddress } from './address.js';
 import { defaultAdminListen } from './admin-default.js';
 import { discoveryDefaultsSchema, discoverySchema, registerSchema } from './discovery-schema.js';
+import { parsedString } from './parsed-string.js';
 
 export const BALANCE_ALGORITHMS = ['round-robin', 'least-conn', 'random-two', 'source-hash'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
@@ -50,30 +51,7 @@ export const DEFAULTS = Object.freeze({
   }),
 });
 
-/** A string field parsed by a function of ours, so every such error reads "expected X, found Y". */
-export function parsedString<T>(parse: (text: string) => ParseResult<T>, expected: string) {
-  return z.unknown().transform((raw, ctx): T => {
-    const input = raw === 0 ? '0' : raw; // a bare 0 is unambiguous for durations ("never")
-    if (typeof input !== 'string') {
-      ctx.addIssue({ code: 'custom', message: `expected ${expected}, found ${describe(input)}` });
-      return z.NEVER;
-    }
-    const result = parse(input);
-    if (!result.ok) {
-      ctx.addIssue({ code: 'custom', message: `${result.reason}, found ${describe(input)}` });
-      return z.NEVER;
-    }
-    return result.value;
-  });
-}
 
-export function describe(value: unknown): string {
-  if (value === null || value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a map';
-  return `${typeof value} ${String(value)}`;
-}
 
 const duration = parsedString(
   (text) => {

@@ -5,32 +5,10 @@ import type { ClusterConfig, Config, EndpointConfig, ServiceConfig } from '../co
 import { deltaBetween, isEmptyDelta } from '../config/endpoint-delta.js';
 import { fingerprintOf } from '../config/fingerprint.js';
 
-export interface EndpointDiff {
-  readonly added: readonly string[];
-  readonly removed: readonly string[];
-  /** Endpoints present in both whose weight changed. */
-  readonly reweighted: readonly string[];
-}
-
-export interface ServiceChange {
-  readonly name: string;
-  /** Settings that differ, e.g. ["balance", "endpoints", "timeouts"]. */
-  readonly fields: readonly string[];
-  readonly endpoints: EndpointDiff;
-}
-
-export interface Plan {
-  readonly listeners: { readonly add: readonly string[]; readonly keep: readonly string[]; readonly remove: readonly string[] };
-  readonly services: {
-    readonly added: readonly string[];
-    readonly removed: readonly string[];
-    readonly changed: readonly ServiceChange[];
-    readonly unchanged: readonly string[];
-  };
-  readonly adminChanged: boolean;
-  /** True when applying it would change nothing at all. */
-  readonly empty: boolean;
-}
+// The plan's types belong to the driver contract (dataplane/plan-types.ts): drivers consume plans,
+// control computes them, and neither layer imports the other's implementation.
+import type { Plan, ServiceChange, EndpointDiff } from '../dataplane/plan-types.js';
+export type { Plan, ServiceChange, EndpointDiff };
 
 // `balance`, `endpoints` and `health` mirror the default cluster, so `clusters` covers them all.
 const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog'] as const;

@@ -1,7 +1,7 @@
 // The one interface between control and a data plane. Control computes the plan; a driver makes
 // the running state match `desired` as one transaction, or throws and leaves everything as it was.
 import type { Config } from '../config/model.js';
-import type { Plan } from '../control/plan.js';
+import type { Plan } from './plan-types.js';
 import type { LatencySnapshot } from './latency-histogram.js';
 
 export interface ApplyReport {

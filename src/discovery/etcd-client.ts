@@ -13,9 +13,10 @@
 //   whichever notices a frozen member first closes the stream.
 // - The library's default fault handling (a circuit breaker open for 5 s, watch backoff up to 30 s)
 //   is replaced: member choice is etcd-members.ts's, and retries are the callers' (short, bounded).
-import { Etcd3, type IOptions, type IRequestStream, type IResponseStream } from 'etcd3';
+import { Etcd3, type IOptions } from 'etcd3';
 import type { Host } from 'etcd3/lib/connection-pool.js';
 import { EtcdMembers, MemberPolicy, type EtcdMember } from './etcd-members.js';
+import type { MemberStream, StreamOpener } from './etcd-stream.js';
 import { WatchHub } from './etcd-watch.js';
 
 type FaultHandling = NonNullable<IOptions['faultHandling']>;
@@ -55,13 +56,9 @@ export function etcdOptions(endpoints: readonly string[], members = new EtcdMemb
 }
 
 /** A bidirectional gRPC stream and the member it was opened on. */
-export interface MemberStream<Req, Res> {
-  readonly call: IRequestStream<Req> & IResponseStream<Res> & { removeAllListeners(event: string): unknown };
-  readonly member: EtcdMember;
-  readonly host: Host;
-}
+export type { MemberStream } from './etcd-stream.js';
 
-export class EtcdClient extends Etcd3 {
+export class EtcdClient extends Etcd3 implements StreamOpener {
   readonly watches = new WatchHub(this);
 
   constructor(

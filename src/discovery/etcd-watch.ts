@@ -17,7 +17,7 @@
 //
 // Needs etcd >= 3.4 (watch IDs chosen by the client, progress requests).
 import { GRPCDeadlineExceededError, castGrpcError, isRecoverableError, type IEvent, type IWatchRequest, type IWatchResponse } from 'etcd3';
-import type { EtcdClient, MemberStream } from './etcd-client.js';
+import type { MemberStream, StreamOpener } from './etcd-stream.js';
 
 export const PROGRESS_INTERVAL = 1_000;
 export const SILENCE_LIMIT = 3_000;
@@ -50,7 +50,7 @@ export class WatchHub {
   private stream: LiveStream | null = null;
   private nextId = 1;
 
-  constructor(private readonly client: EtcdClient) {}
+  constructor(private readonly client: StreamOpener) {}
 
   /** Watches keys under `prefix` from `fromRevision` (inclusive). */
   watch(prefix: string, fromRevision: number, listener: WatchListener): WatchHandle {
@@ -110,7 +110,7 @@ class LiveStream {
   private closed = false;
 
   constructor(
-    private readonly client: EtcdClient,
+    private readonly client: StreamOpener,
     private readonly onResponse: (res: IWatchResponse) => void,
     private readonly onLost: (error: Error) => void,
   ) {

@@ -2,7 +2,7 @@
 // generation, swaps the routing table in one assignment, then releases what only the old one held.
 import type { Socket } from 'node:net';
 import type { Config } from '../../config/model.js';
-import type { Plan } from '../../control/plan.js';
+import type { Plan } from '../plan-types.js';
 import { ApplyError } from '../../errors.js';
 import type { AccessWriterFactory } from '../access-record.js';
 import type { ApplyReport, DataplaneStatus, Driver, EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';

@@ -26,7 +26,7 @@ export class ServiceRuntime {
   readonly state: ServiceState;
   readonly defaultCluster: ClusterRuntime;
   /** Request → cluster, compiled once per generation (invariant 7). */
-  readonly route: Router;
+  readonly route: Router<ClusterRuntime>;
   /** Connections accepted under this generation of the service, for drains when it is removed. */
   readonly connections = new Set<Socket>();
 

@@ -5,7 +5,7 @@
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config, HaproxySettings } from '../../config/model.js';
-import type { Plan } from '../../control/plan.js';
+import type { Plan } from '../plan-types.js';
 import { ApplyError } from '../../errors.js';
 import type { Logger } from '../../observability/log.js';
 import type { ApplyReport, Driver } from '../driver.js';

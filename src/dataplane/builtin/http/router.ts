@@ -2,22 +2,21 @@
 // Hosts match exactly or as "*.suffix" (case-insensitive, port ignored unless the route names
 // one); paths match by prefix, as HAProxy's path_beg and Envoy's prefix do.
 import type { RouteConfig } from '../../../config/model.js';
-import type { ClusterRuntime } from '../service-runtime.js';
+/** Picks the cluster (a ClusterRuntime in the data plane) for a request's Host and path. */
+export type Router<C> = (host: string | undefined, path: string) => C;
 
-export type Router = (host: string | undefined, path: string) => ClusterRuntime;
-
-interface CompiledRoute {
+interface CompiledRoute<C> {
   readonly exact: string | null;
   /** ".example.com" for "*.example.com". */
   readonly suffix: string | null;
   readonly withPort: boolean;
   readonly path: string | null;
-  readonly cluster: ClusterRuntime;
+  readonly cluster: C;
 }
 
-export function compileRoutes(routes: readonly RouteConfig[], clusters: ReadonlyMap<string, ClusterRuntime>, fallback: ClusterRuntime): Router {
+export function compileRoutes<C>(routes: readonly RouteConfig[], clusters: ReadonlyMap<string, C>, fallback: C): Router<C> {
   if (routes.length === 0) return () => fallback;
-  const compiled: CompiledRoute[] = routes.map((r) => ({
+  const compiled: CompiledRoute<C>[] = routes.map((r) => ({
     exact: r.host && !r.host.startsWith('*.') ? r.host : null,
     suffix: r.host?.startsWith('*.') ? r.host.slice(1) : null,
     withPort: r.host?.includes(':') ?? false,
