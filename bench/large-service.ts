@@ -97,7 +97,7 @@ class Instance {
   }
 
   private write(): void {
-    const text = JSON.stringify(this.ports.map((port, i) => `127.3.${(i >> 8) & 255}.${(i & 255) + 1}:${port}`));
+    const text = JSON.stringify(this.ports.map((port, i) => `127.3.${Math.floor(i / 250) % 250}.${(i % 250) + 1}:${port}`));
     writeFileSync(`${this.file}.tmp`, text);
     renameSync(`${this.file}.tmp`, this.file);
   }

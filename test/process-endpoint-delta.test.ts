@@ -59,7 +59,7 @@ describe('process model: an endpoint change in a large service travels as that c
   it('sends the delta, keeps the workers in sync and the kept endpoints\' counters', async () => {
     const port = await listenPort();
     let file = '';
-    const fillers = Array.from({ length: FILLERS }, (_, i) => ({ host: `127.9.${i >> 8}.${(i & 255) + 1}`, port: 9, weight: 0 }));
+    const fillers = Array.from({ length: FILLERS }, (_, i) => ({ host: `127.9.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 9, weight: 0 }));
     /** The discovered list: the backends named by index (weight 1, or as given), then the drained fillers. */
     const write = (live: ReadonlyArray<[number, number?]>) => {
       const list = [...live.map(([b, weight]) => ({ host: '127.0.0.1', port: Number(backends[b].split(':')[1]), weight: weight ?? 1 })), ...fillers];
