@@ -10,6 +10,11 @@ export const ErrorCodes = {
   ADMIN_UNREACHABLE: 'HITLESS_ERR_ADMIN_UNREACHABLE',
   INTERNAL: 'HITLESS_ERR_INTERNAL',
   UPGRADE_FAILED: 'HITLESS_ERR_UPGRADE_FAILED',
+  /** A request whose parameters are wrong; `details.field` names the one. */
+  INVALID_REQUEST: 'HITLESS_ERR_INVALID_REQUEST',
+  /** The data plane in use cannot do what was asked. */
+  NOT_IMPLEMENTED: 'HITLESS_ERR_NOT_IMPLEMENTED',
+  OVERRIDE_LIMIT: 'HITLESS_ERR_OVERRIDE_LIMIT',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -16,6 +16,9 @@ import { Telemetry } from '../observability/telemetry.js';
 import { sendMetrics } from './metrics-route.js';
 import { isDashboardAsset, sendDashboardAsset } from './dashboard-route.js';
 import { dashboardData } from './dashboard-data.js';
+import type { EndpointOverrides } from '../control/endpoint-overrides.js';
+import { handleOverrideRoute, isOverrideRoute } from './override-routes.js';
+import { withOverrides } from './override-status.js';
 
 export interface AdminOptions {
   readonly address: AdminAddress;
@@ -27,6 +30,8 @@ export interface AdminOptions {
   readonly telemetry?: Telemetry;
   /** Extra routes (the supervisor's POST /upgrade), asked first, after authorisation. */
   readonly extension?: AdminExtension;
+  /** Runtime endpoint overrides (/overrides routes, and their part of GET /status). */
+  readonly overrides?: EndpointOverrides;
 }
 
 export interface AdminExtension {
@@ -44,7 +49,7 @@ export class AdminServer {
 
   /** GET /status's document; /metrics and /dashboard/data are views of the same snapshot. */
   statusDocument() {
-    return { ...buildStatus(this.options.controller, this.options.startedAt), applyStats: this.telemetry.applies.snapshot() };
+    return withOverrides({ ...buildStatus(this.options.controller, this.options.startedAt), applyStats: this.telemetry.applies.snapshot() }, this.options.overrides);
   }
 
   async start(): Promise<void> {
@@ -105,6 +110,10 @@ export class AdminServer {
     const route = `${req.method} ${path}`;
     if (this.options.extension && (await this.options.extension.handle(route, req, res))) return;
     const { controller } = this.options;
+    if (isOverrideRoute(path)) {
+      if (!this.options.overrides) return sendError(res, 501, ErrorCodes.NOT_IMPLEMENTED, 'this instance has no endpoint overrides');
+      return handleOverrideRoute(this.options.overrides, req, res, path, peerOf(req));
+    }
     switch (route) {
       case 'GET /status':
         // Indented on request (?pretty); compact otherwise: at 10,000 endpoints it is megabytes.
@@ -130,7 +139,7 @@ export class AdminServer {
       default: {
         const known = ['/status', '/config', '/config/validate', '/metrics', '/dashboard/data'].includes(path);
         if (known) sendError(res, 405, ErrorCodes.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${path}`);
-        else sendError(res, 404, ErrorCodes.NOT_FOUND, `no admin endpoint ${route}; try GET /status, GET /config, PUT /config, POST /config/validate`);
+        else sendError(res, 404, ErrorCodes.NOT_FOUND, `no admin endpoint ${route}; try GET /status, GET /config, PUT /config, POST /config/validate, GET /overrides`);
       }
     }
   }

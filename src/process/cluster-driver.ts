@@ -6,6 +6,7 @@ import type { Plan } from '../control/plan.js';
 import type { ApplyReport, DataplaneStatus, Driver } from '../dataplane/driver.js';
 import type { CountersClock } from '../observability/telemetry.js';
 import type { Supervisor } from './supervisor.js';
+import type { OverrideTable } from '../dataplane/endpoint-override.js';
 
 export class ClusterDriver implements Driver, CountersClock {
   readonly name = 'builtin';
@@ -15,6 +16,10 @@ export class ClusterDriver implements Driver, CountersClock {
   async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
     await this.supervisor.apply(desired);
     return { bound: plan.listeners.add, released: plan.listeners.remove };
+  }
+
+  setOverrides(table: OverrideTable): Promise<void> {
+    return this.supervisor.setOverrides(table);
   }
 
   /** The workers' counters are read every few seconds (and before each status request), not on every status(). */

@@ -5,6 +5,7 @@ import type { ConfigSnapshot } from '../config/model.js';
 import type { ConfigPatch } from './config-patch.js';
 import type { PackedDataplane } from '../dataplane/builtin/packed-status.js';
 import type { StatusDelta } from './status-delta.js';
+import type { OverrideTable } from '../dataplane/endpoint-override.js';
 
 /** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside Node's internals. */
 export interface TcpHandle {
@@ -35,6 +36,11 @@ export type WorkerRequest =
   | { readonly t: 'commit'; readonly id: number }
   /** Abort: forget the prepared snapshot, close the handles only it needed. */
   | { readonly t: 'abort'; readonly id: number }
+  /**
+   * The whole table of endpoint overrides (endpoint-override.ts), to use from now on and for every
+   * later config. Sent to a new worker before its first prepare, and to every worker on a change.
+   */
+  | { readonly t: 'overrides'; readonly id: number; readonly table: OverrideTable }
   /** Status, as a delta of the reply numbered `have` when the worker still holds it (status-delta.ts). */
   | { readonly t: 'status'; readonly id: number; readonly have: number | null };
 

@@ -124,6 +124,9 @@ async function handle(req: WorkerRequest): Promise<Reply> {
       prepared = null;
       dropUnusedHandles();
       return {};
+    case 'overrides':
+      await driver.setOverrides(req.table);
+      return {};
     case 'status': {
       const { dataplane, ...rest } = workerStatus();
       return { value: { ...rest, dataplane: statusEncoder.encode(dataplane, req.have) } };
