@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AdminReply } from './helpers/admin.js';
+import { runCli } from './helpers/cli.js';
 import { portInRange } from './helpers/port-range.js';
 import { SupervisedHitless, alive } from './helpers/process-harness.js';
 import { countTags, EchoClient, startTaggedEchoes, tagsOf, type TaggedEchoSet } from './helpers/tagged-echo.js';
@@ -150,6 +151,10 @@ for (const workers of [2, 0]) {
       assert.equal(endpoint(s, 0).override?.state, 'drain');
       assert.equal(endpoint(s, 0).weight, 0, 'status shows the weight in effect');
       assert.match(endpoint(s, 0).override!.by, /unix/);
+      const metrics = (await h!.request('GET', '/metrics')).text;
+      const series = metrics.split('\n').filter((l) => l.startsWith('hitless_endpoint_override{'));
+      assert.equal(series.length, 1, series.join('\n'));
+      assert.match(series[0], new RegExp(`endpoint="${addr(0)}".*state="drain".* 1$`));
       // Drain keeps b0's health checks going.
       await echoes.backends[0].moreHealthChecks(3);
     });
@@ -278,6 +283,38 @@ for (const workers of [2, 0]) {
       assert.deepEqual(JSON.parse(readFileSync(join(dir, 'hitless.yaml.overrides.json'), 'utf8')), { version: 1, overrides: [] });
     });
 
+    it('the CLI: hitless endpoint drain|weight|list|clear and the OVERRIDE column of hitless status', async () => {
+      const cli = (...args: string[]) => runCli([...args, '--admin', admin]);
+      const drain = await cli('endpoint', 'drain', 'echo', addr(0));
+      assert.equal(drain.code, 0, drain.stderr);
+      assert.match(drain.stdout, new RegExp(`^echo ${addr(0)}: drain, configured weight \\(since .*, by .*@.* \\(unix\\)\\)`));
+      const weight = await cli('endpoint', 'weight', 'echo', addr(1), '3');
+      assert.equal(weight.code, 0, weight.stderr);
+      const waiting = await cli('endpoint', 'maint', 'echo', '127.0.0.1:9');
+      assert.equal(waiting.code, 0, waiting.stderr);
+      assert.match(waiting.stderr, /^warning: 127\.0\.0\.1:9 is not an endpoint of service echo now/);
+      const shown = await cli('status');
+      assert.equal(shown.code, 0, shown.stderr);
+      const line = (a: string) => shown.stdout.split('\n').find((l) => l.includes(a)) ?? '';
+      assert.match(line(addr(0)), /\bdrain\b/);
+      assert.match(line(addr(1)), /\bw=3\b/);
+      assert.match(shown.stdout, /OVERRIDES WAITING FOR THEIR ENDPOINT[\s\S]*127\.0\.0\.1:9\s+maint/);
+      const list = await cli('endpoint', 'list', '--json');
+      assert.equal(list.code, 0, list.stderr);
+      assert.deepEqual(
+        JSON.parse(list.stdout).overrides.map((o: { address: string; state: string | null; weight: number | null; present: boolean }) => [o.address, o.state, o.weight, o.present]).sort(),
+        [[addr(0), 'drain', null, true], [addr(1), null, 3, true], ['127.0.0.1:9', 'maint', null, false]].sort(),
+      );
+      const bad = await cli('endpoint', 'weight', 'echo', addr(1), 'heavy');
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /weight: expected a whole number 0-1000, found "heavy" \[HITLESS_ERR_INVALID_REQUEST\]/);
+      const unknown = await cli('endpoint', 'drain', 'nosuch', addr(0));
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /no service "nosuch" in the running config; services: echo \[HITLESS_ERR_NOT_FOUND\]/);
+      for (const a of [addr(0), addr(1), '127.0.0.1:9']) assert.equal((await cli('endpoint', 'clear', 'echo', a)).code, 0);
+      assert.deepEqual((await status()).overrides.overrides, []);
+    });
+
     it('refuses bad requests with the field named, and generated requests change nothing else', async () => {
       await ok(set(0, { state: 'drain' }));
       const expectError = async (reply: Promise<AdminReply>, status: number, field?: string) => {
@@ -327,6 +364,7 @@ for (const workers of [2, 0]) {
           created.add(a.address);
         }
       }
+      console.log(`# ${workers} workers: 300 generated requests (seed ${seed}) answered ${JSON.stringify(statuses)}`);
       assert.ok(alive(h!.child.pid!), 'hitless is alive');
       assert.deepEqual(await snapshot(), before, `seed ${seed}: the real endpoints kept their weights and overrides (${JSON.stringify(statuses)})`);
       for (const address of created) await ok(h!.request('DELETE', `/overrides/echo/${encodeURIComponent(address)}`));
@@ -372,6 +410,14 @@ function generated(random: () => number, real: ReadonlySet<string>): { method: s
     () => '{"state": "drain", "state": "maint"}',
     () => '',
   ];
+  // Half plausible (a real service, an address that parses, a body that may be valid), half anything.
+  if (random() < 0.5) {
+    const valid = pick([`127.${Math.floor(random() * 256)}.${Math.floor(random() * 256)}.${1 + Math.floor(random() * 254)}:${1 + Math.floor(random() * 65535)}`, `[::1]:${1 + Math.floor(random() * 65535)}`, 'host.example:8080']);
+    if (real.has(valid)) return { method: 'GET', path: '/overrides' };
+    const method = pick(['POST', 'POST', 'DELETE']);
+    const body = JSON.stringify(pick([{ state: pick(['drain', 'maint', 'ready', 'up']) }, { weight: pick([0, 5, 1000, 1001, null]) }, { state: 'drain', weight: 3 }]));
+    return { method, path: `/overrides/echo/${encodeURIComponent(valid)}`, ...(method === 'POST' ? { body } : {}) };
+  }
   const method = pick(['POST', 'POST', 'POST', 'DELETE', 'GET', 'PUT', 'PATCH']);
   const path = pick([`/overrides/${pick(services)}/${address}`, `/overrides/${pick(services)}/${address}`, `/overrides/${pick(services)}`, `/overrides/${pick(services)}/${address}/x`, '/overrides/']);
   return { method, path, ...(method === 'POST' || method === 'PUT' ? { body: pick(bodies)() } : {}) };

@@ -83,7 +83,9 @@ function render(d) {
     return tr;
   }));
   fill('endpoints', d.services.flatMap((s) => s.endpoints.map((e) => {
-    const tr = row([s.name, e.cluster, e.address, pill(e.health), e.weight, e.rate.rps, e.active, e.total, e.failures, e.ejections, bytes(e.bytesIn + e.bytesOut)]);
+    // An operator's override (hitless endpoint ...) shows in place of the health verdict, as HAProxy shows DRAIN/MAINT.
+    const o = e.override;
+    const tr = row([s.name, e.cluster, e.address, pill(o && o.state ? o.state : e.health), o && o.weight !== null ? `${e.weight} (set)` : e.weight, e.rate.rps, e.active, e.total, e.failures, e.ejections, bytes(e.bytesIn + e.bytesOut)]);
     tr.dataset.endpoint = `${s.name}/${e.cluster}/${e.address}`;
     return tr;
   })));
