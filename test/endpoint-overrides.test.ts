@@ -3,11 +3,11 @@
 // also count the health checks they receive. Drain: no new connection reaches the endpoint while
 // an established one through it keeps working (each worker checked alone); maint: the same, and
 // its health checks stop at the backend; weight: the distribution follows it. PUT /config, SIGHUP,
-// the endpoint leaving and coming back, a crashed worker, a code upgrade and a restart (the state
+// the endpoint leaving and coming back (config and discovery), a crashed worker, a code upgrade and a restart (the state
 // file) all keep the overrides; clear restores the configured behaviour. Generated requests never
 // crash hitless nor change another endpoint.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -40,14 +40,16 @@ interface Status {
 /** Ports for this file: 35000-35999 (this worktree's range). */
 const listenPort = () => portInRange(['127.0.0.1'], 35_000, 35_999);
 
-function configText(admin: string, port: number, endpoints: readonly string[], connectTimeout = '2s'): string {
+/** `discoveryFile`: the endpoints come from that file (a discovery source) instead of the list. */
+function configText(admin: string, port: number, endpoints: readonly string[], connectTimeout = '2s', discoveryFile?: string): string {
   return [
     `admin: { listen: "${admin}" }`,
+    'discovery_defaults: { coalesce: 10ms }',
     'services:',
     '  echo:',
     '    mode: tcp',
     `    listen: "127.0.0.1:${port}"`,
-    `    endpoints: [${endpoints.map((e) => `"${e}"`).join(', ')}]`,
+    discoveryFile ? `    discovery: { file: { path: "${discoveryFile}" }, max_drop_percent: 100 }` : `    endpoints: [${endpoints.map((e) => `"${e}"`).join(', ')}]`,
     `    timeouts: { connect: ${connectTimeout} }`,
     '    health: { active: { type: http, path: /healthz, interval: 200ms, timeout: 1s, rise: 1, fall: 2 } }',
     '',
@@ -191,7 +193,7 @@ for (const workers of [2, 0]) {
       assert.ok(b1 >= 36 && b1 > 2 * (b0 + b2) && b0 > 0 && b2 > 0, `60 connections went ${JSON.stringify(counts)}`);
     });
 
-    it('PUT /config, the endpoint leaving and coming back, and SIGHUP keep the overrides', async () => {
+    it('PUT /config, the endpoint leaving and coming back (config and discovery), and SIGHUP keep the overrides', async () => {
       await ok(set(0, { state: 'drain' }));
       const put = async (text: string) => {
         const r = await h!.request('PUT', '/config', text);
@@ -208,6 +210,22 @@ for (const workers of [2, 0]) {
       await put(configText(admin, port, [addr(0), addr(1), addr(2)], '3s'));
       await noNewConnectionsTo(0);
       assert.equal(endpoint(await status(), 1).weight, 8, 'the weight override survived too');
+      // The same through discovery (a file source): b0 leaves the registry, then comes back.
+      const file = join(dir, 'echo.json');
+      const register = (list: readonly string[]) => {
+        writeFileSync(`${file}.tmp`, JSON.stringify(list.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) }))));
+        renameSync(`${file}.tmp`, file);
+      };
+      const endpointCount = async (n: number) => waitFor(`${n} discovered endpoints`, async () => (await settled()).services.find((x) => x.name === 'echo')!.endpoints.length === n);
+      register([addr(0), addr(1), addr(2)]);
+      await put(configText(admin, port, [], '3s', file));
+      await endpointCount(3);
+      register([addr(1), addr(2)]);
+      await endpointCount(2);
+      register([addr(0), addr(1), addr(2)]);
+      await endpointCount(3);
+      await noNewConnectionsTo(0);
+      assert.equal(endpoint(await status(), 0).override?.state, 'drain');
       // SIGHUP re-reads the file (with yet another timeout).
       writeFileSync(join(dir, 'hitless.yaml'), configText(admin, port, [addr(0), addr(1), addr(2)], '4s'));
       process.kill(h!.child.pid!, 'SIGHUP');
@@ -364,7 +382,7 @@ for (const workers of [2, 0]) {
           created.add(a.address);
         }
       }
-      console.log(`# ${workers} workers: 300 generated requests (seed ${seed}) answered ${JSON.stringify(statuses)}`);
+      console.log(`${workers} workers: 300 generated requests (seed ${seed}) answered ${JSON.stringify(statuses)}`);
       assert.ok(alive(h!.child.pid!), 'hitless is alive');
       assert.deepEqual(await snapshot(), before, `seed ${seed}: the real endpoints kept their weights and overrides (${JSON.stringify(statuses)})`);
       for (const address of created) await ok(h!.request('DELETE', `/overrides/echo/${encodeURIComponent(address)}`));

@@ -129,9 +129,11 @@ export class EndpointOverrides {
     try {
       await this.pushTable();
     } catch (err) {
-      // The data plane did not take it: the table goes back to what it runs.
+      // The data plane did not take it: the table goes back to what it was, and so does the data
+      // plane's copy (best effort: a data plane that failed once may fail again; the next change retries).
       if (after) this.store.clear(service, address);
       if (before) this.store.restore(before);
+      if (this.controller.driver.setOverrides) await this.pushTable().catch((e: Error) => this.log.error({ err: e.message }, 'endpoint overrides: the data plane did not take the previous table back either'));
       throw err instanceof HitlessError ? err : new HitlessError(ErrorCodes.INTERNAL, `the data plane did not apply the override, nothing changed: ${(err as Error).message}`);
     }
     const persisted = await this.persist();
