@@ -16,6 +16,11 @@ export const ErrorCodes = {
   UPGRADE_FAILED: 'HITLESS_ERR_UPGRADE_FAILED',
   /** POST /config/reload on an instance started from config text, not a file (embedded use). */
   NO_CONFIG_FILE: 'HITLESS_ERR_NO_CONFIG_FILE',
+  /** A request whose parameters are wrong; `details.field` names the one. */
+  INVALID_REQUEST: 'HITLESS_ERR_INVALID_REQUEST',
+  /** The data plane in use cannot do what was asked. */
+  NOT_IMPLEMENTED: 'HITLESS_ERR_NOT_IMPLEMENTED',
+  OVERRIDE_LIMIT: 'HITLESS_ERR_OVERRIDE_LIMIT',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

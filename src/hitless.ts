@@ -1,5 +1,6 @@
 // One running hitless: config + controller + data plane + admin API, with the lifecycle the CLI
 // (and tests, in process) drive: start, reload from file, stop gracefully.
+import { resolve } from 'node:path';
 import { ConfigError } from './config/errors.js';
 import type { ConfigSnapshot } from './config/model.js';
 import { AdminServer, type AdminExtension } from './admin/admin-server.js';
@@ -11,6 +12,8 @@ import { Registrar } from './register/registrar.js';
 import { ErrorCodes, HitlessError } from './errors.js';
 import type { Logger } from './observability/log.js';
 import { Telemetry } from './observability/telemetry.js';
+import { EndpointOverrides } from './control/endpoint-overrides.js';
+import { defaultStateFile } from './control/override-file.js';
 
 export interface HitlessOptions {
   readonly snapshot: ConfigSnapshot;
@@ -23,6 +26,11 @@ export interface HitlessOptions {
   readonly driver?: Driver;
   /** Extra admin routes (the supervisor's POST /upgrade). */
   readonly adminExtension?: AdminExtension;
+  /**
+   * Where endpoint overrides are kept across restarts (hitless endpoint ...); null: in memory only.
+   * Absent: $STATE_DIRECTORY/endpoint-overrides.json, else `<configPath>.overrides.json`.
+   */
+  readonly stateFile?: string | null;
 }
 
 export class Hitless {
@@ -35,6 +43,7 @@ export class Hitless {
     readonly discovery: DiscoveryManager,
     readonly registrar: Registrar,
     readonly configFile: ConfigFile,
+    readonly overrides: EndpointOverrides,
   ) {}
 
   /** Binds every listener and the admin API, or throws with nothing left open. */
@@ -61,7 +70,12 @@ export class Hitless {
       status: () => ({ ...discovery.status(), registrations: registrar.status() }),
       unsynced: () => discovery.unsynced(),
     });
+    const stateFile = options.stateFile !== undefined ? options.stateFile && resolve(options.stateFile) : defaultStateFile(options.configPath);
+    const overrides = new EndpointOverrides(controller, options.log, stateFile);
+    overrides.onChange(telemetry.audit.override);
     try {
+      // Before the first apply: the first config is served with the overrides already in place.
+      await overrides.load();
       // Bind with the discovered endpoints in place rather than serve an empty service first.
       if ([...options.snapshot.config.services.values()].some((s) => s.discovery)) await discovery.start(options.snapshot);
       await controller.apply(options.snapshot, { origin: 'startup', source: options.source ?? (options.configPath ? 'file' : 'embedded') });
@@ -84,6 +98,7 @@ export class Hitless {
       telemetry,
       extension: options.adminExtension,
       reload,
+      overrides,
     });
     try {
       await adminServer.start();
@@ -92,7 +107,7 @@ export class Hitless {
       await controller.driver.close(0);
       throw err;
     }
-    return new Hitless(controller, adminServer, options, discovery, registrar, configFile);
+    return new Hitless(controller, adminServer, options, discovery, registrar, configFile, overrides);
   }
 
   get adminAddress(): string {

@@ -16,7 +16,7 @@ import { httpRequest, spawnHitless, startBackend, waitReady, type Backend, type 
 
 const ADMIN = 'admin-token-Xy7-0123456789abcdef';
 const READ = 'read-token-Qw3-fedcba9876543210';
-const READ_ROUTES = ['/status', '/metrics', '/dashboard/data'];
+const READ_ROUTES = ['/status', '/metrics', '/dashboard/data', '/overrides'];
 
 /** xorshift32: a seeded generator, so a failing case can be replayed from the seed printed. */
 function rng(seed: number): () => number {
@@ -114,7 +114,7 @@ services:
       assert.equal(res.status, 403, `${method} ${path}: ${res.text}`);
       const error = JSON.parse(res.text).error as { code: string; message: string };
       assert.equal(error.code, 'HITLESS_ERR_FORBIDDEN');
-      assert.match(error.message, /read-only token \(admin\.read_token\) may only GET \/status, GET \/metrics, GET \/dashboard\/data; .* needs admin\.token/);
+      assert.match(error.message, /read-only token \(admin\.read_token\) may only GET \/status, GET \/metrics, GET \/dashboard\/data, GET \/overrides; .* needs admin\.token/);
       assert.ok(!res.text.includes(ADMIN), 'the answer never shows the admin token');
     }
     const after = JSON.parse((await httpRequest(target(), 'GET', '/status', undefined, as(READ))).text).config.hash as string;

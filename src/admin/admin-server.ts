@@ -19,6 +19,9 @@ import type { ConfigFile } from '../control/config-file.js';
 import { Authorizer, READ_ROUTES } from './roles.js';
 import { readiness } from './readiness.js';
 import { ownReport, startProcessMetrics, type ProcessReport, type ProcessReporter } from '../observability/process-metrics.js';
+import type { EndpointOverrides } from '../control/endpoint-overrides.js';
+import { handleOverrideRoute, isOverrideRoute } from './override-routes.js';
+import { withOverrides } from './override-status.js';
 
 export interface AdminOptions {
   readonly address: AdminAddress;
@@ -37,6 +40,8 @@ export interface AdminOptions {
   readonly extension?: AdminExtension;
   /** POST /config/reload: re-read the config file hitless runs from (absent: started from text). */
   readonly reload?: (peer: string) => Promise<ApplyRecord>;
+  /** Runtime endpoint overrides (/overrides routes, and their part of GET /status). */
+  readonly overrides?: EndpointOverrides;
 }
 
 export interface AdminExtension {
@@ -56,7 +61,7 @@ export class AdminServer {
 
   /** GET /status's document; /metrics and /dashboard/data are views of the same snapshot. */
   statusDocument() {
-    return { ...buildStatus(this.options.controller, this.options.startedAt, this.options.configFile), applyStats: this.telemetry.applies.snapshot() };
+    return withOverrides({ ...buildStatus(this.options.controller, this.options.startedAt, this.options.configFile), applyStats: this.telemetry.applies.snapshot() }, this.options.overrides);
   }
 
   /** Every hitless process's metrics: the supervisor's and its workers', or this one process's. */
@@ -127,6 +132,10 @@ export class AdminServer {
     }
     if (this.options.extension && (await this.options.extension.handle(route, req, res))) return;
     const { controller } = this.options;
+    if (isOverrideRoute(path)) {
+      if (!this.options.overrides) return sendError(res, 501, ErrorCodes.NOT_IMPLEMENTED, 'this instance has no endpoint overrides');
+      return handleOverrideRoute(this.options.overrides, req, res, path, peerOf(req));
+    }
     switch (route) {
       case 'GET /status':
         // Indented on request (?pretty); compact otherwise: at 10,000 endpoints it is megabytes.
@@ -156,7 +165,7 @@ export class AdminServer {
       default: {
         const known = ['/status', '/config', '/config/validate', '/config/reload', '/metrics', '/dashboard/data', '/live', '/ready'].includes(path);
         if (known) sendError(res, 405, ErrorCodes.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${path}`);
-        else sendError(res, 404, ErrorCodes.NOT_FOUND, `no admin endpoint ${route}; try GET /status, GET /config, PUT /config, POST /config/validate, POST /config/reload, GET /ready, GET /live`);
+        else sendError(res, 404, ErrorCodes.NOT_FOUND, `no admin endpoint ${route}; try GET /status, GET /config, PUT /config, POST /config/validate, POST /config/reload, GET /overrides, GET /ready, GET /live`);
       }
     }
   }

@@ -7,7 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 export type Role = 'admin' | 'read';
 
 /** The routes the read-only token may use. Everything else (including unknown routes) needs admin. */
-export const READ_ROUTES: ReadonlySet<string> = new Set(['GET /status', 'GET /metrics', 'GET /dashboard/data']);
+export const READ_ROUTES: ReadonlySet<string> = new Set(['GET /status', 'GET /metrics', 'GET /dashboard/data', 'GET /overrides']);
 
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
 

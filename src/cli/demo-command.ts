@@ -1,5 +1,7 @@
 // `hitless demo` (what `npm start` runs): three demo backends and hitless in front of them,
 // from the bundled examples/demo.yaml, with a printed tour of what to try.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 
@@ -23,7 +25,8 @@ export function registerDemoCommand(program: Command): void {
         process.exit(1);
       }
       const config = `${EXAMPLES}demo.yaml`;
-      const hitless = await startOrExit(config, log);
+      // Not next to the bundled example (a package folder); a restarted demo finds them here.
+      const hitless = await startOrExit(config, log, undefined, join(tmpdir(), 'hitless-demo-overrides.json'));
       installSignals(hitless, log, 2_000);
       const admin = hitless.adminAddress;
       process.stdout.write(`

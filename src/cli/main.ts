@@ -13,6 +13,7 @@ import { registerBenchCommand } from './bench-command.js';
 import { registerUpgradeCommand } from './upgrade-command.js';
 import { registerTopCommand } from './top-command.js';
 import { registerRegisterCommand } from './register-command.js';
+import { registerEndpointCommand } from './endpoint-command.js';
 
 const program = new Command()
   .name('hitless')
@@ -30,5 +31,6 @@ registerBenchCommand(program);
 registerUpgradeCommand(program);
 registerTopCommand(program);
 registerRegisterCommand(program);
+registerEndpointCommand(program);
 
 await program.parseAsync(process.argv);

@@ -14,7 +14,8 @@ export function registerRunCommand(program: Command): void {
     .addOption(processOption())
     .option('--upgrade-drain <duration>', 'after a code upgrade, how long the old workers\' long-lived connections may continue', '60s')
     .option('--ready-timeout <duration>', 'how long a new worker may take to report ready before its upgrade fails', '15s')
-    .action(async (opts: { config: string; drain: string; logLevel: string } & ProcessCliOptions) => {
+    .option('--state-file <file>', 'where endpoint overrides (hitless endpoint ...) are kept across restarts (default: $STATE_DIRECTORY/endpoint-overrides.json under systemd, else CONFIG.overrides.json)')
+    .action(async (opts: { config: string; drain: string; logLevel: string; stateFile?: string } & ProcessCliOptions) => {
       const [{ createLogger }, { loadConfigFile }, { fail, installSignals, startOrExit }, { notifySystemd }] = await Promise.all([
         import('../observability/log.js'),
         import('../config/load.js'),
@@ -26,7 +27,7 @@ export function registerRunCommand(program: Command): void {
       if (drainMs === undefined) fail(log, `--drain ${opts.drain}: expected a duration such as 500ms, 2s, 10m`);
       const peekDriver = () => loadConfigFile(opts.config).then((s) => s.config.dataplane.driver, () => undefined);
       const supervised = await supervisedFromCli(opts, (message) => fail(log, message), log, peekDriver);
-      const hitless = await startOrExit(opts.config, log, supervised);
+      const hitless = await startOrExit(opts.config, log, supervised, opts.stateFile);
       installSignals(hitless, log, drainMs!);
       supervised?.attach(hitless);
       // Type=notify (docs/hitless.service): every listener is bound and the workers serve.

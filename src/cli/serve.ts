@@ -8,11 +8,19 @@ import { Hitless } from '../hitless.js';
 import type { Logger } from '../observability/log.js';
 import type { Supervised } from '../process/supervised.js';
 
-export async function startOrExit(configPath: string, log: Logger, supervised?: Supervised): Promise<Hitless> {
+/** `stateFile`: where endpoint overrides are kept (undefined: the default, see Hitless; null: memory only). */
+export async function startOrExit(configPath: string, log: Logger, supervised?: Supervised, stateFile?: string | null): Promise<Hitless> {
   try {
     // After a supervisor upgrade: the config the previous supervisor ran (a PUT may have superseded the file).
     const { snapshot, source } = (await supervised?.initialConfig?.()) ?? { snapshot: await loadConfigFile(configPath), source: 'file' as const };
-    const hitless = await Hitless.start({ snapshot, source, configPath, log, ...(supervised ? { driver: supervised.driver, adminExtension: supervised.adminExtension } : {}) });
+    const hitless = await Hitless.start({
+      snapshot,
+      source,
+      configPath,
+      log,
+      ...(stateFile !== undefined ? { stateFile } : {}),
+      ...(supervised ? { driver: supervised.driver, adminExtension: supervised.adminExtension } : {}),
+    });
     const status = hitless.controller.driver.status();
     log.info({ admin: hitless.adminAddress, listeners: status.listeners.map((l) => `${l.address} → ${l.service}`) }, 'hitless ready');
     return hitless;

@@ -1,6 +1,8 @@
 // `hitless status --admin ADDR [--json]`: what is running, as tables.
 import type { Command } from 'commander';
-import type { StatusDocument } from '../admin/status.js';
+import type { StatusDocument as BaseStatus } from '../admin/status.js';
+import type { EndpointOverrideView, EndpointStatusWithOverride } from '../admin/override-status.js';
+import type { OverrideListing } from '../control/endpoint-overrides.js';
 import { DEFAULT_ADMIN } from './defaults.js';
 import { adminRequest, errorMessage } from './admin-client.js';
 import { renderTable } from './table.js';
@@ -30,6 +32,9 @@ export function registerStatusCommand(program: Command): void {
     });
 }
 
+/** GET /status as the admin server sends it (endpoint overrides included). */
+type StatusDocument = BaseStatus & { readonly overrides?: OverrideListing | null };
+
 export function renderStatus(s: StatusDocument): string {
   const out: string[] = [];
   out.push(`hitless ${s.version} pid ${s.pid}, up ${s.uptimeSeconds}s, driver ${s.driver}, config ${s.config?.hash.slice(0, 12) ?? '-'} ${configOrigin(s.config)}`);
@@ -49,12 +54,19 @@ export function renderStatus(s: StatusDocument): string {
   out.push('', 'ENDPOINTS');
   out.push(
     renderTable(
-      ['SERVICE', 'CLUSTER', 'ADDRESS', 'WEIGHT', 'HEALTH', 'ACTIVE', 'TOTAL', 'FAILURES', 'EJECTIONS', 'BYTES IN/OUT', 'LAST CHECK FAILURE'],
+      ['SERVICE', 'CLUSTER', 'ADDRESS', 'WEIGHT', 'HEALTH', 'OVERRIDE', 'ACTIVE', 'TOTAL', 'FAILURES', 'EJECTIONS', 'BYTES IN/OUT', 'LAST CHECK FAILURE'],
       s.services.flatMap((v) =>
-        v.endpoints.map((e) => [v.name, e.cluster, e.address, e.weight, e.health === 'up' ? 'up' : e.health.toUpperCase(), e.active, e.total, e.failures, e.ejections, `${formatBytes(e.bytesIn)}/${formatBytes(e.bytesOut)}`, e.checkError ?? '-']),
+        v.endpoints.map((e: EndpointStatusWithOverride) => [v.name, e.cluster, e.address, e.weight, e.health === 'up' ? 'up' : e.health.toUpperCase(), overrideCell(e.override), e.active, e.total, e.failures, e.ejections, `${formatBytes(e.bytesIn)}/${formatBytes(e.bytesOut)}`, e.checkError ?? '-']),
       ),
     ),
   );
+  // Overrides waiting for their endpoint (not in the service now) would otherwise be invisible here.
+  const waiting = s.overrides?.overrides.filter((o) => !o.present) ?? [];
+  if (waiting.length > 0) {
+    out.push('', 'OVERRIDES WAITING FOR THEIR ENDPOINT (not in the service now; they apply when it appears)');
+    out.push(renderTable(['SERVICE', 'ADDRESS', 'OVERRIDE'], waiting.map((o) => [o.service, o.address, overrideCell(o)])));
+  }
+  if (s.overrides?.stateFileError) out.push('', `ENDPOINT OVERRIDES NOT PERSISTED: ${s.overrides.stateFileError}`);
   out.push('', 'LISTENERS');
   out.push(
     renderTable(
@@ -77,6 +89,12 @@ function configOrigin(c: StatusDocument['config']): string {
   if (!c) return '';
   const file = c.file === null ? 'no config file' : `file ${c.file}: ${c.fileDiffers ? 'DIFFERS' : 'same'}`;
   return `(from ${c.source}; ${file})`;
+}
+
+/** "drain", "maint w=5", "w=5" (an override's state and weight), "-" without one. */
+export function overrideCell(o: EndpointOverrideView | undefined): string {
+  if (!o) return '-';
+  return [o.state, o.weight === null ? null : `w=${o.weight}`].filter((x) => x !== null).join(' ');
 }
 
 /** 1234567 → "1.2M": tables stay narrow. */

@@ -3,6 +3,7 @@
 import type { Config } from '../config/model.js';
 import type { Plan } from './plan-types.js';
 import type { LatencySnapshot } from './latency-histogram.js';
+import type { OverrideTable } from './endpoint-override.js';
 
 export interface ApplyReport {
   /** Listen addresses bound by this apply. */
@@ -83,6 +84,12 @@ export interface Driver {
   /** Commits `desired` (whose diff from the running config is `plan`) or throws with nothing changed. */
   apply(desired: Config, plan: Plan): Promise<ApplyReport>;
   status(): DataplaneStatus;
+  /**
+   * Runtime endpoint overrides (endpoint-override.ts): replaces the whole table; resolves once the
+   * data plane uses it. The table is kept and applied again to whatever later applies build.
+   * Absent: this data plane cannot take overrides (the admin API answers 501).
+   */
+  setOverrides?(table: OverrideTable): Promise<void>;
   /** Graceful: stop accepting, let connections finish for up to `drainMs`, then close them. Idempotent. */
   close(drainMs: number): Promise<void>;
 }

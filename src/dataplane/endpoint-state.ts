@@ -16,6 +16,11 @@ export class EndpointState {
   /** Set by passive ejection for a back-off period. */
   ejected = false;
   ejections = 0;
+  /**
+   * An operator put it in maintenance (endpoint-override.ts): its active checks pause and its
+   * verdict stays as it was. (No new traffic comes from its weight, which the overlay makes 0.)
+   */
+  maint = false;
   bytesIn = 0;
   bytesOut = 0;
   /** Anything tied to the endpoint's lifetime (an http connection pool), closed when it is forgotten. */

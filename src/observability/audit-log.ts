@@ -5,6 +5,8 @@ import { appendFileSync } from 'node:fs';
 import type { ApplyRecord, Controller } from '../control/controller.js';
 import { planNames } from '../control/plan.js';
 import type { Logger } from './log.js';
+import type { OverrideObserver } from '../control/endpoint-overrides.js';
+import type { OverrideRecord } from '../control/override-store.js';
 
 export interface AuditLine {
   readonly time: string;
@@ -28,6 +30,26 @@ export class AuditLog {
     private readonly log: Logger,
   ) {}
 
+  /** An endpoint override set or cleared (hitless endpoint ...): the running config is unchanged, the data plane is not. */
+  readonly override: OverrideObserver = (e) => {
+    const hash = this.controller.current?.hash ?? null;
+    const describe = (o: OverrideRecord | null) => (o ? `state=${o.state ?? 'ready'} weight=${o.weight ?? 'configured'}` : 'none');
+    const target = `${e.service}/${e.address}`;
+    this.write({
+      time: new Date().toISOString(),
+      origin: 'endpoint-override',
+      peer: e.peer,
+      source: null,
+      result: 'applied',
+      hash_before: hash,
+      hash_after: hash,
+      summary: `endpoint override ${target}: ${describe(e.before)} -> ${describe(e.after)} by ${e.by}`,
+      diff: { overrides: { [e.after ? 'set' : 'cleared']: [target] } },
+      error: null,
+      file: null,
+    });
+  };
+
   readonly record = (r: ApplyRecord): void => {
     // Discovery rewrites endpoints all day long; it is in the main log and in /status, not here.
     if (r.origin === 'discovery') return;
@@ -44,6 +66,10 @@ export class AuditLog {
       error: r.error ?? null,
       file: r.file ? { path: r.file.path, written: r.file.written, differs: r.file.differs, ...(r.file.error ? { error: r.file.error } : {}) } : null,
     };
+    this.write(line);
+  };
+
+  private write(line: AuditLine): void {
     const path = this.controller.current?.config.admin.auditLog ?? null;
     if (path === null) {
       this.log.info({ audit: line }, 'audit');
@@ -55,5 +81,5 @@ export class AuditLog {
     } catch (err) {
       this.log.error({ err: (err as Error).message, audit: line }, `cannot append to admin.audit_log ${path}; audit line logged here instead`);
     }
-  };
+  }
 }

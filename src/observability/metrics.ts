@@ -130,6 +130,9 @@ function serviceMetrics(m: Families, svc: ServiceStatus): void {
     m.add('hitless_endpoint_ejections_total', 'counter', 'Times passive health took the endpoint out of rotation.', el, e.ejections);
     m.add('hitless_endpoint_bytes_total', 'counter', 'Bytes sent to (in) and received from (out) the endpoint.', { ...el, direction: 'in' }, e.bytesIn);
     m.add('hitless_endpoint_bytes_total', 'counter', 'Bytes sent to (in) and received from (out) the endpoint.', { ...el, direction: 'out' }, e.bytesOut);
+    // Only overridden endpoints have the series: `hitless_endpoint_override` alone lists what operators took out.
+    const override = (e as { readonly override?: { readonly state: string | null } }).override;
+    if (override) m.add('hitless_endpoint_override', 'gauge', 'An operator override is set (hitless endpoint ...): state drain, maint, or ready (a weight override only).', { ...el, state: override.state ?? 'ready' }, 1, 'max');
   }
 }
 

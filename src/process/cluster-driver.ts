@@ -7,6 +7,7 @@ import type { ApplyReport, DataplaneStatus, Driver } from '../dataplane/driver.j
 import type { CountersClock } from '../observability/telemetry.js';
 import { ownReport, type ProcessReport, type ProcessReporter } from '../observability/process-metrics.js';
 import type { Supervisor } from './supervisor.js';
+import type { OverrideTable } from '../dataplane/endpoint-override.js';
 
 export class ClusterDriver implements Driver, CountersClock, ProcessReporter {
   readonly name = 'builtin';
@@ -16,6 +17,10 @@ export class ClusterDriver implements Driver, CountersClock, ProcessReporter {
   async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
     await this.supervisor.apply(desired);
     return { bound: plan.listeners.add, released: plan.listeners.remove };
+  }
+
+  setOverrides(table: OverrideTable): Promise<void> {
+    return this.supervisor.setOverrides(table);
   }
 
   /** The workers' counters are read every few seconds (and before each status request), not on every status(). */

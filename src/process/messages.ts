@@ -6,6 +6,7 @@ import type { ConfigPatch } from './config-patch.js';
 import type { PackedDataplane } from '../dataplane/builtin/packed-status.js';
 import type { StatusDelta } from './status-delta.js';
 import type { MetricFamily } from '../observability/metrics.js';
+import type { OverrideTable } from '../dataplane/endpoint-override.js';
 
 /** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside Node's internals. */
 export interface TcpHandle {
@@ -40,7 +41,12 @@ export type WorkerRequest =
    * Status, as a delta of the reply numbered `have` when the worker still holds it (status-delta.ts);
    * with `process`, the worker's process metrics too (only when someone looks: they cost a few ms).
    */
-  | { readonly t: 'status'; readonly id: number; readonly have: number | null; readonly process?: boolean };
+  | { readonly t: 'status'; readonly id: number; readonly have: number | null; readonly process?: boolean }
+  /**
+   * The whole table of endpoint overrides (endpoint-override.ts), to use from now on and for every
+   * later config. Sent to a new worker before its first prepare, and to every worker on a change.
+   */
+  | { readonly t: 'overrides'; readonly id: number; readonly table: OverrideTable };
 
 export type SupervisorMessage =
   | WorkerRequest

@@ -18,6 +18,7 @@ import { SupervisorSockets } from './socket-pool.js';
 import type { PackedService } from '../dataplane/builtin/packed-status.js';
 import { EndpointReuse, mergeListeners, mergeServices, retire } from './status-aggregate.js';
 import { WorkerLink, WorkerRefusal } from './worker-link.js';
+import { EMPTY_OVERRIDES, type OverrideTable } from '../dataplane/endpoint-override.js';
 
 export interface SupervisorOptions {
   readonly workers: number;
@@ -80,6 +81,10 @@ export class Supervisor {
   /** Endpoint objects of the last status(), reused where nothing changed. */
   private readonly endpointReuse = new EndpointReuse();
   private stopping: Promise<void> | null = null;
+  /** Endpoint overrides every worker runs with (endpoint-override.ts); a new worker gets them before its first config. */
+  private overrides: OverrideTable = EMPTY_OVERRIDES;
+  /** Every worker process not yet exited, those of a generation still starting included. */
+  private readonly links = new Set<WorkerLink>();
   private readonly poll: NodeJS.Timeout;
   private rr = 0;
   private readonly script = workerScript();
@@ -258,11 +263,18 @@ export class Supervisor {
 
   private async startWorker(generation: number, slot: number, config: Config, digest: string): Promise<WorkerLink> {
     const w = new WorkerLink(this.script, generation, slot, this.options.log, (link, msg, handle) => this.onMessage(link, msg, handle), this.options.workers);
-    void w.exited.then(() => this.onExit(w));
+    this.links.add(w);
+    void w.exited.then(() => {
+      this.links.delete(w);
+      this.onExit(w);
+    });
     const keys = listenKeys(config.services.values());
     let reported: string | undefined;
     try {
       await within(this.options.readyTimeoutMs, `worker ${w.pid} did not report ready within ${this.options.readyTimeoutMs} ms`, async () => {
+        // Before its first config, so it never serves without the overrides (a later change
+        // reaches it through `links` in order, even while its generation is still starting).
+        if (this.overrides.size > 0) await w.request({ t: 'overrides', table: this.overrides }, this.options.readyTimeoutMs);
         await this.sendListeners(w, keys);
         await w.request({ t: 'prepare', snapshot: snapshotOf(config, digest) }, this.options.readyTimeoutMs);
         reported = (await w.request({ t: 'commit' }, this.options.readyTimeoutMs)).configHash;
@@ -392,6 +404,24 @@ export class Supervisor {
       () => handle.close(),
       () => handle.close(),
     );
+  }
+
+  /**
+   * Endpoint overrides for every worker, now and for every worker started later (restarts, the
+   * next generation of an upgrade). Not serialised with applies: the table travels on its own
+   * message and a worker folds it into whatever config it runs or receives next. A serving worker
+   * that cannot take it is replaced, as after a failed commit, and its replacement starts with it.
+   */
+  async setOverrides(table: OverrideTable): Promise<void> {
+    this.overrides = table;
+    const targets = [...this.links].filter((w) => w.alive);
+    const results = await Promise.allSettled(targets.map((w) => w.request({ t: 'overrides', table }, REQUEST_TIMEOUT_MS)));
+    results.forEach((r, i) => {
+      const w = targets[i];
+      if (r.status === 'fulfilled' || !w.alive || w.state === 'draining') return;
+      this.options.log.error({ workerPid: w.pid, err: (r.reason as Error).message }, 'worker failed to apply the endpoint overrides; replacing it');
+      w.kill();
+    });
   }
 
   /** SIGHUP: the workers write the access logs, so they reopen them (logrotate). */

@@ -128,6 +128,9 @@ async function handle(req: WorkerRequest): Promise<Reply> {
       prepared = null;
       dropUnusedHandles();
       return {};
+    case 'overrides':
+      await driver.setOverrides(req.table);
+      return {};
     case 'status': {
       const processMetrics = req.process ? { at: Date.now(), families: await collectProcessMetrics() } : undefined;
       const { dataplane, ...rest } = workerStatus();

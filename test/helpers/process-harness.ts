@@ -32,6 +32,8 @@ export interface SupervisedOptions {
   readonly config: (admin: string) => string;
   readonly args?: readonly string[];
   readonly env?: Record<string, string>;
+  /** A folder to run in (the config is written there): kept by kill(), so a restart finds what the last run left. */
+  readonly dir?: string;
 }
 
 export class SupervisedHitless {
@@ -42,6 +44,7 @@ export class SupervisedHitless {
   private constructor(
     readonly child: ChildProcess,
     readonly dir: string,
+    private readonly ownsDir = true,
   ) {
     const keep = (chunk: Buffer) => {
       this.output = (this.output + chunk.toString()).slice(-400_000);
@@ -53,12 +56,12 @@ export class SupervisedHitless {
 
   static async start(options: SupervisedOptions): Promise<SupervisedHitless> {
     assertBuilt();
-    const dir = mkdtempSync(join(tmpdir(), 'hitless-process-'));
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'hitless-process-'));
     const configPath = join(dir, 'hitless.yaml');
     writeFileSync(configPath, options.config(`unix:${join(dir, 'admin.sock')}`));
     const args = [CLI, 'run', '--config', configPath, '--workers', String(options.workers), '--drain', '500ms', ...(options.args ?? [])];
     const child = reapOnExit(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HITLESS_LOG_LEVEL: 'info', ...options.env } }));
-    const h = new SupervisedHitless(child, dir);
+    const h = new SupervisedHitless(child, dir, options.dir === undefined);
     await waitFor(`hitless --workers ${options.workers} to answer GET /status`, async () => {
       if (child.exitCode !== null) throw new Error(`hitless exited (${child.exitCode}):\n${h.logs()}`);
       const res = await h.request('GET', '/status');
@@ -91,6 +94,8 @@ export class SupervisedHitless {
     const res = await this.request('GET', '/status');
     if (res.status !== 200) throw new Error(`GET /status: HTTP ${res.status} ${res.text}`);
     const s = res.json<ProcessStatus>();
+    // `--workers 0` has no process section: the one process is the child.
+    if (!s.process) return s;
     this.seen.add(s.process.supervisorPid);
     for (const w of s.process.workers) this.seen.add(w.pid);
     return s;
@@ -130,7 +135,7 @@ export class SupervisedHitless {
       }
     }
     if (this.child.exitCode === null && this.child.signalCode === null) await new Promise((r) => this.child.once('exit', r));
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -103,7 +103,10 @@ function render(d) {
   fill('endpoints', shown.flatMap((s) => s.endpoints.filter((e) => hit(s.name) || hit(e.address)).map((e) => {
     const [text, cls] = why(e);
     const reason = el('td', text, 'why' + (cls ? ' ' + cls : ''));
-    const tr = row([s.name, e.cluster, e.address, pill(e.weight === 0 && e.health === 'up' ? 'drained' : e.health), e.weight, e.rate.rps, e.active, e.total, e.failures, e.ejections, bytes(e.bytesIn + e.bytesOut)]);
+    // An operator's override (hitless endpoint ...) shows in place of the health verdict, as HAProxy shows DRAIN/MAINT.
+    const o = e.override;
+    const state = o && o.state ? o.state : e.weight === 0 && e.health === 'up' ? 'drained' : e.health;
+    const tr = row([s.name, e.cluster, e.address, pill(state), o && o.weight !== null ? `${e.weight} (set)` : e.weight, e.rate.rps, e.active, e.total, e.failures, e.ejections, bytes(e.bytesIn + e.bytesOut)]);
     tr.insertBefore(reason, tr.children[4]);
     tr.dataset.endpoint = `${s.name}/${e.cluster}/${e.address}`;
     return tr;

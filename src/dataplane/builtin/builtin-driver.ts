@@ -15,6 +15,8 @@ import { StateRegistry } from './state-registry.js';
 import { proxyTcpConnection } from './tcp-proxy.js';
 import { HttpFrontend } from './http/http-frontend.js';
 import { ActiveHealthChecks } from './health/active-health.js';
+import { changedServices, EMPTY_OVERRIDES, type OverrideTable } from '../endpoint-override.js';
+import { overlayServiceRuntime } from './runtime-overlay.js';
 
 /**
  * The running state. Its maps change only inside apply()'s synchronous swap step, after
@@ -47,6 +49,8 @@ export class BuiltinDriver implements Driver {
   private readonly frontends = new Map<string, HttpFrontend>();
   private readonly current: Generation = { services: new Map(), routes: new Map(), listeners: new Map() };
   private closing: Promise<void> | null = null;
+  /** Endpoint overrides (endpoint-override.ts), folded into every runtime built. */
+  private overrides: OverrideTable = EMPTY_OVERRIDES;
 
   private readonly accessWriters: AccessWriterFactory | undefined;
   private readonly connectionShares: number;
@@ -100,7 +104,7 @@ export class BuiltinDriver implements Driver {
     let builds: RuntimeBuild[];
     try {
       builds = rebuilt.map((name) =>
-        buildServiceRuntime(desired.services.get(name)!, this.registry, this.current.services.get(name), this.accessWriters, this.connectionShares),
+        buildServiceRuntime(desired.services.get(name)!, this.registry, this.current.services.get(name), this.overrides.get(name), this.accessWriters, this.connectionShares),
       );
     } catch (err) {
       for (const listener of bound) this.pool.release(listener, 0);
@@ -138,6 +142,25 @@ export class BuiltinDriver implements Driver {
     rebuilt.forEach((name, i) => this.health.follow(name, builds[i]));
     for (const name of plan.services.removed) this.health.follow(name, undefined);
     return { bound: plan.listeners.add, released: plan.listeners.remove };
+  }
+
+  /**
+   * Endpoint overrides: kept for every later build, and applied now to the running services they
+   * change, in one synchronous step (new balancers; connections keep the runtime they have).
+   */
+  setOverrides(table: OverrideTable): Promise<void> {
+    const changed = changedServices(this.overrides, table);
+    this.overrides = table;
+    const { services, routes } = this.current;
+    for (const name of changed) {
+      const runtime = services.get(name);
+      if (!runtime) continue;
+      const next = overlayServiceRuntime(runtime, table.get(name), this.registry, this.accessWriters, this.connectionShares);
+      if (next === runtime) continue;
+      services.set(name, next);
+      for (const address of next.config.listen) routes.set(address.key, next);
+    }
+    return Promise.resolve();
   }
 
   /** Binds every new address of the plan; on any failure, closes the ones it bound and throws. */

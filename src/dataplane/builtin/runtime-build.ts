@@ -9,8 +9,12 @@ import type { ClusterConfig, EndpointConfig, ServiceConfig } from '../../config/
 import type { AccessWriterFactory } from '../access-record.js';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { EndpointState } from '../endpoint-state.js';
+import { effectiveWeight, type EndpointOverride } from '../endpoint-override.js';
 import { ClusterRuntime, ServiceRuntime } from './service-runtime.js';
 import type { StateRegistry } from './state-registry.js';
+
+/** One service's overrides, by endpoint address. */
+export type ServiceOverrides = ReadonlyMap<string, EndpointOverride>;
 
 export type ClusterBuild =
   /** The previous generation's cluster runtime, unchanged. */
@@ -30,10 +34,16 @@ export interface RuntimeBuild {
 const KEPT: ClusterBuild = Object.freeze({ how: 'kept' });
 const WHOLE: ClusterBuild = Object.freeze({ how: 'whole' });
 
+/**
+ * `overrides`: this service's endpoint overrides (endpoint-override.ts), folded into the weights
+ * the balancers get; a kept cluster already has them, since every change of the overrides
+ * rebuilds the clusters it touches (runtime-overlay.ts).
+ */
 export function buildServiceRuntime(
   config: ServiceConfig,
   registry: StateRegistry,
   previous: ServiceRuntime | undefined,
+  overrides: ServiceOverrides | undefined,
   accessWriters?: AccessWriterFactory,
   connectionShares = 1,
 ): RuntimeBuild {
@@ -41,7 +51,7 @@ export function buildServiceRuntime(
   const builds = new Map<string, ClusterBuild>();
   const dropped: EndpointState[] = [];
   for (const [name, cluster] of config.clusters) {
-    const built = buildCluster(config.name, cluster, registry, previous?.clusters.get(name), dropped);
+    const built = buildCluster(config.name, cluster, registry, previous?.clusters.get(name), dropped, overrides);
     clusters.set(name, built.runtime);
     builds.set(name, built.build);
   }
@@ -57,10 +67,15 @@ function buildCluster(
   registry: StateRegistry,
   previous: ClusterRuntime | undefined,
   dropped: EndpointState[],
+  overrides: ServiceOverrides | undefined,
 ): { runtime: ClusterRuntime; build: ClusterBuild } {
   if (previous?.config === config) return { runtime: previous, build: KEPT };
-  const make = (e: EndpointConfig): BalancerEndpoint =>
-    Object.freeze({ key: e.key, host: e.host, port: e.port, weight: e.weight, state: registry.endpoint(service, config.name, e.key) });
+  const make = (e: EndpointConfig): BalancerEndpoint => {
+    const override = overrides?.get(e.key);
+    const state = registry.endpoint(service, config.name, e.key);
+    state.maint = override?.state === 'maint';
+    return Object.freeze({ key: e.key, host: e.host, port: e.port, weight: effectiveWeight(override, e.weight), state });
+  };
   const delta = previous && (previous.config.endpoints === config.endpoints ? NO_DELTA : deltaBetween(previous.config.endpoints, config.endpoints));
   if (previous && delta) {
     const added: BalancerEndpoint[] = [];
@@ -72,7 +87,7 @@ function buildCluster(
         added.push(fresh);
         return fresh;
       },
-      (old, e) => Object.freeze({ ...old, weight: e.weight }),
+      (old, e) => Object.freeze({ ...old, weight: effectiveWeight(overrides?.get(e.key), e.weight) }),
       (old) => dropped.push(old.state),
     );
     return { runtime: new ClusterRuntime(config, endpoints), build: { how: 'patched', added, sameHealth: previous.config.health === config.health } };

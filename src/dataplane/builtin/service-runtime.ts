@@ -28,21 +28,27 @@ export class ServiceRuntime {
   /** Request → cluster, compiled once per generation (invariant 7). */
   readonly route: Router<ClusterRuntime>;
   /** Connections accepted under this generation of the service, for drains when it is removed. */
-  readonly connections = new Set<Socket>();
+  readonly connections: Set<Socket>;
 
   /** Where this service's access log lines go; null when it has none. */
   readonly accessLog: AccessWriter | null;
   /** This process's share of max_connections (all of it unless workers share the sockets); null: no cap. */
   readonly maxConnections: number | null;
 
-  /** `clusters`: one per cluster of `config` (runtime-build.ts makes them, reusing the previous generation's). */
+  /**
+   * `clusters`: one per cluster of `config` (runtime-build.ts makes them, reusing the previous
+   * generation's). `connections`: given when this runtime only re-weights one of the same config
+   * (an endpoint override), so that its connections still count as this generation's.
+   */
   constructor(
     readonly config: ServiceConfig,
     readonly clusters: ReadonlyMap<string, ClusterRuntime>,
     registry: StateRegistry,
     accessWriters?: AccessWriterFactory,
     connectionShares = 1,
+    connections?: Set<Socket>,
   ) {
+    this.connections = connections ?? new Set();
     this.state = registry.service(config.name);
     this.maxConnections = connectionShare(config.maxConnections, connectionShares);
     this.accessLog = config.accessLog && accessWriters ? accessWriters(config.accessLog) : null;

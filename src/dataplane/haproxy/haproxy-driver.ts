@@ -17,6 +17,8 @@ import { renderConfig, type RenderedConfig, type StatePaths } from './render-con
 import type { ProcTable, StatRow } from './runtime-api.js';
 import { diffServers, RuntimeChanger } from './runtime-changes.js';
 import { prepareServerState } from './server-state.js';
+import { EMPTY_OVERRIDES, type AdminState, type OverrideTable } from '../endpoint-override.js';
+import { hasServer, wantedStates, withOverrideWeights } from './overrides.js';
 import { supportPaths, writeSupportFiles } from './support-files.js';
 
 const STATUS_POLL_MS = 1_000;
@@ -25,6 +27,11 @@ interface PendingApply {
   readonly desired: Config;
   readonly plan: Plan;
   resolve(report: ApplyReport): void;
+  reject(err: Error): void;
+}
+
+interface OverrideWaiter {
+  resolve(): void;
   reject(err: Error): void;
 }
 
@@ -48,6 +55,11 @@ export class HaproxyDriver implements Driver {
   /** What the config file says, and (no reload pending) what the serving worker runs. */
   private rendered: RenderedConfig | null = null;
   private pending: PendingApply[] = [];
+  /** Endpoint overrides (overrides.ts): weights rendered in, states set after every commit. */
+  private overrides: OverrideTable = EMPTY_OVERRIDES;
+  private overrideWaiters: OverrideWaiter[] = [];
+  /** "backend/server" → the admin state last set for an override (to set it back to ready once cleared). */
+  private statesSet = new Map<string, AdminState>();
   private pumping = false;
   private closing: Promise<void> | null = null;
   private createdDir = false;
@@ -91,7 +103,7 @@ export class HaproxyDriver implements Driver {
     try {
       // One turn of the event loop first, so applies issued together form one batch.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      while (this.pending.length > 0) {
+      while (this.pending.length > 0 || this.overrideWaiters.length > 0) {
         const batch = this.pending.splice(0);
         for (let i = batch.length - 1; i >= 0; i--) {
           try {
@@ -100,10 +112,13 @@ export class HaproxyDriver implements Driver {
             batch[i].reject(err as Error);
             continue;
           }
+          // The config is committed whatever happens here: a state that did not take is logged.
+          await this.applyOverrideStates().catch((err: Error) => this.log.warn({ err: err.message }, 'haproxy: endpoint override states not set after an apply'));
           // Older applies are superseded by this one: one reload (or runtime pass) served them all.
           for (const done of batch.slice(0, i + 1)) done.resolve({ bound: done.plan.listeners.add, released: done.plan.listeners.remove });
           break;
         }
+        if (batch.length === 0) await this.commitOverrides();
       }
     } finally {
       this.pumping = false;
@@ -111,13 +126,55 @@ export class HaproxyDriver implements Driver {
     await this.refreshStatus();
   }
 
-  private async commit(desired: Config): Promise<void> {
-    this.assertSameProcess(desired);
+  /**
+   * Endpoint overrides: the new table goes into the running config as any endpoint change does
+   * (a weight is a runtime reweight, no reload), then the admin states are set. Before HAProxy
+   * runs, the table is only kept: the first config is rendered with it.
+   */
+  setOverrides(table: OverrideTable): Promise<void> {
+    if (this.closing) return Promise.reject(new ApplyError('hitless is shutting down; the override was not applied'));
+    this.overrides = table;
+    if (!this.rendered && !this.pumping) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.overrideWaiters.push({ resolve, reject });
+      void this.pump();
+    });
+  }
+
+  /** Re-renders the running config with the current overrides, then sets their states; settles the waiters. */
+  private async commitOverrides(): Promise<void> {
+    const waiters = this.overrideWaiters.splice(0);
+    if (waiters.length === 0) return;
+    try {
+      if (this.config) await this.commit(this.config);
+      await this.applyOverrideStates();
+      for (const w of waiters) w.resolve();
+    } catch (err) {
+      for (const w of waiters) w.reject(err as Error);
+    }
+  }
+
+  /**
+   * Sets every wanted drain/maint again (a reload or a re-added server may not have it) and sets
+   * back to ready the servers whose override state was cleared. A few commands: one per override.
+   */
+  private async applyOverrideStates(): Promise<void> {
+    const rendered = this.rendered;
+    if (!rendered) return;
+    const wanted = wantedStates(rendered, this.overrides);
+    for (const [id, state] of wanted) await this.runtime.setState(id, state);
+    for (const id of this.statesSet.keys()) if (!wanted.has(id) && hasServer(rendered, id)) await this.runtime.setState(id, 'ready');
+    this.statesSet = wanted;
+  }
+
+  private async commit(input: Config): Promise<void> {
+    this.assertSameProcess(input);
+    const desired = withOverrideWeights(input, this.overrides);
     const next = renderConfig(desired, this.paths, desired.dataplane.haproxy);
-    if (!this.rendered) return this.startFirst(desired, next);
+    if (!this.rendered) return this.startFirst(input, next);
     const current = this.rendered;
     if (next.text === current.text) {
-      this.config = desired;
+      this.config = input;
       return;
     }
     const diff = diffServers(current, next);
@@ -126,7 +183,7 @@ export class HaproxyDriver implements Driver {
         await this.runtime.apply(diff);
         await this.writeAtomic(this.paths.config, next.text);
         this.rendered = next;
-        this.config = desired;
+        this.config = input;
         this.runtimeApplies++;
         return;
       } catch (err) {
@@ -136,7 +193,7 @@ export class HaproxyDriver implements Driver {
     } else {
       this.log.info({ reason: diff }, 'haproxy: structural change, reloading');
     }
-    await this.reloadTo(desired, current, next);
+    await this.reloadTo(input, current, next);
   }
 
   private async reloadTo(desired: Config, current: RenderedConfig, next: RenderedConfig): Promise<void> {
@@ -253,6 +310,7 @@ export class HaproxyDriver implements Driver {
   private async shutdown(drainMs: number): Promise<void> {
     if (this.poller) clearInterval(this.poller);
     for (const p of this.pending.splice(0)) p.reject(new ApplyError('hitless is shutting down; the config was not applied'));
+    for (const w of this.overrideWaiters.splice(0)) w.reject(new ApplyError('hitless is shutting down; the override was not applied'));
     this.runtime.forgetRemovals();
     await this.process.stop(drainMs);
     if (this.createdDir) await rm(this.settings.stateDir, { recursive: true, force: true });

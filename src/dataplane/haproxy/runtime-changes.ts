@@ -79,6 +79,11 @@ export class RuntimeChanger {
     for (const { backend, server } of diff.remove) this.startRemoval(backend, server);
   }
 
+  /** An operator's admin state for a server ("backend/server"): an endpoint override (overrides.ts). */
+  setState(server: string, state: 'ready' | 'drain' | 'maint'): Promise<void> {
+    return this.run(`set server ${server} state ${state}`);
+  }
+
   /** After a reload the old worker owns the draining servers; the new one never had them. */
   forgetRemovals(): void {
     for (const r of this.removals.values()) r.cancelled = true;

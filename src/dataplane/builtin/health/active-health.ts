@@ -28,6 +28,9 @@ class Check {
   }
 
   private async run(): Promise<void> {
+    // In maintenance no probe is sent (as HAProxy's `maint`); the schedule goes on, so checks
+    // resume within one interval of the endpoint's return.
+    if (this.endpoint.state.maint) return this.schedule(this.config.interval);
     const failure = await probe(this.endpoint.host, this.endpoint.port, this.config);
     if (this.stopped) return;
     const state = this.endpoint.state;
