@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { HitlessProcess } from './helpers/hitless-process.js';
 import { runCli } from './helpers/cli.js';
-import { pacedLoad, type PacedLoad } from './helpers/paced-load.js';
+import { countIn, pacedLoad, type PacedLoad } from './helpers/paced-load.js';
 import { reservePort } from './helpers/ports.js';
 import { sleep } from './helpers/wait.js';
 import { startBackend, type Backend } from './observability-helpers.js';
@@ -38,7 +38,7 @@ describe('rates under a steady load, with workers', () => {
       config: (admin) => `admin: { listen: "${admin}" }\nservices:\n  web:\n    mode: http\n    listen: 127.0.0.1:${port}\n    endpoints: [${backend.address}]\n`,
     });
     loadStarted = Date.now();
-    load = pacedLoad(port, RPS, { maxMs: 60_000 });
+    load = pacedLoad(port, RPS, { maxMs: 90_000 });
   });
 
   after(async () => {
@@ -46,6 +46,18 @@ describe('rates under a steady load, with workers', () => {
     await h?.kill();
     await backend?.close();
   });
+
+  /**
+   * Each reported rate against the offered one, where "offered" is what the client actually wrote
+   * in that same interval: on a shared, loaded machine the client itself falls behind its schedule
+   * and catches up. The tolerance is 20% of the nominal rate. A 0/2x alternation is off by 100%.
+   */
+  const check = (what: string, intervals: Array<{ end: number; dtMs: number; rps: number }>): void => {
+    const rows = intervals.map((p) => ({ ...p, offered: Math.round((countIn(load!.sent, p.end - p.dtMs, p.end) * 100_000) / p.dtMs) / 100 }));
+    const shown = rows.map((r) => `${r.rps}/s (offered ${r.offered}/s) over ${r.dtMs} ms`).join(', ');
+    assert.ok(rows.length >= 8, `${what}: at least 8 consecutive samples under load, got ${rows.length}: ${shown}`);
+    for (const r of rows) assert.ok(Math.abs(r.rps - r.offered) <= RPS * TOLERANCE, `${what}: every sample within 20% of the offered rate: ${shown}`);
+  };
 
   it('the dashboard series reads the offered rate at every point (>= 8 consecutive)', async (t) => {
     // Nothing asks for a status meanwhile (a page or `top` would refresh the workers' counters
@@ -55,27 +67,23 @@ describe('rates under a steady load, with workers', () => {
     assert.equal(res.status, 200, res.text);
     const { series } = res.json<{ series: Series }>();
     // Points whose whole interval lies in the steady part of the load (after a 1.5 s warm-up).
-    const points: Array<{ t: number; dtMs: number; rps: number }> = [];
+    const points: Array<{ end: number; dtMs: number; rps: number }> = [];
     for (let i = 1; i < series.t.length; i++) {
-      if (series.t[i - 1] >= loadStarted + 1_500) points.push({ t: series.t[i], dtMs: series.t[i] - series.t[i - 1], rps: series.rps[i] });
+      if (series.t[i - 1] >= loadStarted + 1_500) points.push({ end: series.t[i], dtMs: series.t[i] - series.t[i - 1], rps: series.rps[i] });
     }
-    const shown = points.map((p) => `${p.rps}/s over ${p.dtMs} ms`).join(', ');
-    t.diagnostic(`dashboard series: ${shown}`);
-    assert.ok(points.length >= 8, `at least 8 consecutive samples under load, got ${points.length}: ${shown}`);
+    t.diagnostic(`dashboard series: ${points.map((p) => `${p.rps}/s over ${p.dtMs} ms`).join(', ')}`);
     assert.equal(load!.failed(), 0, 'every request of the load was answered');
-    for (const p of points) {
-      assert.ok(Math.abs(p.rps - RPS) <= RPS * TOLERANCE, `every sample within 20% of the offered ${RPS}/s: ${shown}`);
-    }
+    check('dashboard', points);
   });
 
   it('hitless top reads the offered rate at every interval (9 consecutive)', async (t) => {
-    const out = await runCli(['top', '--admin', h.admin, '--json', '--interval', '1s', '--count', '9'], 40_000);
+    const out = await runCli(['top', '--admin', h.admin, '--json', '--interval', '1s', '--count', '9'], 60_000);
     assert.equal(out.code, 0, out.stderr);
-    const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { services: TopRow[] });
+    const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { time: string; intervalMs: number; services: TopRow[] });
     assert.equal(lines.length, 9);
-    const rates = lines.map((l) => l.services.find((s) => s.service === 'web')!.rate.rps);
-    t.diagnostic(`hitless top: ${rates.join(', ')} req/s`);
-    for (const r of rates) assert.ok(Math.abs(r - RPS) <= RPS * TOLERANCE, `every interval within 20% of the offered ${RPS}/s: ${rates.join(', ')}`);
+    const intervals = lines.map((l) => ({ end: Date.parse(l.time), dtMs: l.intervalMs, rps: l.services.find((s) => s.service === 'web')!.rate.rps }));
+    t.diagnostic(`hitless top: ${intervals.map((i) => i.rps).join(', ')} req/s`);
+    check('top', intervals);
   });
 });
 

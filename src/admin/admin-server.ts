@@ -73,7 +73,8 @@ export class AdminServer {
 
   async start(): Promise<void> {
     const { address } = this.options;
-    startProcessMetrics();
+    // prom-client is already loaded here (metrics.ts): the monitors start with the admin API.
+    void startProcessMetrics();
     const server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.options.log.error({ err }, 'admin request failed');

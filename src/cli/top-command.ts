@@ -72,7 +72,7 @@ async function runTop(opts: TopOptions, intervalMs: number, count: number): Prom
     if (now <= previousAt) continue;
     shown++;
     const rows = topRows(previous, current, now - previousAt);
-    if (opts.json) process.stdout.write(JSON.stringify({ time: new Date(now).toISOString(), pid: current.pid, services: rows }) + '\n');
+    if (opts.json) process.stdout.write(JSON.stringify({ time: new Date(now).toISOString(), intervalMs: now - previousAt, pid: current.pid, services: rows }) + '\n');
     else process.stdout.write((screen ? '\x1b[H\x1b[2J' : '') + renderTop(current, rows, intervalMs) + '\n');
     previous = current;
     previousAt = now;

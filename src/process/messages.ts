@@ -63,6 +63,8 @@ export type SupervisorMessage =
 
 export interface WorkerStatus {
   readonly pid: number;
+  /** Unix ms at which the worker read these counters (rates are computed over these times). */
+  readonly readAt: number;
   readonly generation: number;
   readonly configHash: string | null;
   readonly rssBytes: number;

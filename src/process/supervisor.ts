@@ -507,10 +507,13 @@ export class Supervisor {
       // while replies arrive one by one would pair some newer counters with the older time (a
       // rate spike, then a dip). A refresh that started before the last one applied is older
       // news, and so is a reply of a worker that sent its final counters meanwhile (drained).
-      if (refresh > this.refreshApplied) {
+      if (refresh > this.refreshApplied && replies.length > 0) {
         this.refreshApplied = refresh;
         for (const { w, status } of replies) if (!this.finalCounters.has(w)) w.lastStatus = status;
-        this.countersReadAt = Date.now();
+        // When the counters were read: by the workers' own clocks (a busy supervisor may take its
+        // time to see the replies), the middle of their readings; never back in time.
+        const readAt = Math.round(replies.reduce((sum, r) => sum + r.status.readAt, 0) / replies.length);
+        this.countersReadAt = Math.max(this.countersReadAt, readAt);
       }
       if (this.applied === applied) return;
     }

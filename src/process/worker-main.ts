@@ -11,7 +11,7 @@ import { BuiltinDriver } from '../dataplane/builtin/builtin-driver.js';
 import { BindError, LISTEN_BACKLOG } from '../dataplane/builtin/listener-pool.js';
 import { accessWriterFor, reopenAccessLogs } from '../observability/access-log.js';
 import { createLogger } from '../observability/log.js';
-import { collectProcessMetrics, startProcessMetrics } from '../observability/process-metrics.js';
+import { collectProcessMetrics } from '../observability/process-metrics.js';
 import { ConfigDigest, type DigestStep } from './config-digest.js';
 import { applyPatch, PatchMismatch, type ConfigPatch } from './config-patch.js';
 import { StatusEncoder } from './status-delta.js';
@@ -29,9 +29,6 @@ const send = (msg: WorkerMessage, handle?: object, done?: (err: Error | null) =>
   if (!process.connected) return done?.(new Error('supervisor gone'));
   process.send!(msg, handle as never, undefined, (err: Error | null) => done?.(err));
 };
-
-// Event-loop delay and GC are watched from the start, so the first collection covers real time.
-startProcessMetrics();
 
 const fault = readFault();
 if (fault === 'crash') {
@@ -182,7 +179,7 @@ function checkListening(keys: readonly string[]): void {
 }
 
 function workerStatus(): WorkerStatus {
-  return { pid: process.pid, generation, configHash: digest?.value ?? null, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed, openConnections: connections.size, dataplane: driver.packedStatus() };
+  return { pid: process.pid, readAt: Date.now(), generation, configHash: digest?.value ?? null, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed, openConnections: connections.size, dataplane: driver.packedStatus() };
 }
 
 /** Handles for addresses the running config does not use (an aborted apply's) are closed. */

@@ -1,10 +1,13 @@
 // A steady, bounded HTTP client for rate checks: requests start on a fixed schedule (`rps` per
 // second, caught up after a late timer), on a few keep-alive connections, and stop by themselves
-// after `maxMs` even if the test never calls stop(). It records when each answer arrived, so a
-// check can compare what the proxy reports with what was actually sent in the same interval.
+// after `maxMs` even if the test never calls stop(). It records when each request was written to
+// its socket, so a check can compare what the proxy reports with what was actually sent in the
+// same interval (on a loaded machine the client itself cannot always keep to its schedule).
 import { Agent, get } from 'node:http';
 
 export interface PacedLoad {
+  /** Unix ms at which each request was written out (the proxy counts it when it arrives). */
+  readonly sent: number[];
   /** Unix ms of each completed request (any status). */
   readonly done: number[];
   readonly failed: () => number;
@@ -15,6 +18,7 @@ export interface PacedLoad {
 export function pacedLoad(port: number, rps: number, options: { maxMs: number; path?: string; connections?: number }): PacedLoad {
   const agent = new Agent({ keepAlive: true, maxSockets: options.connections ?? 8 });
   const done: number[] = [];
+  const written: number[] = [];
   const started = Date.now();
   let sent = 0;
   let failed = 0;
@@ -39,6 +43,7 @@ export function pacedLoad(port: number, rps: number, options: { maxMs: number; p
         finish();
       });
     });
+    req.once('finish', () => written.push(Date.now()));
     req.setTimeout(5_000, () => req.destroy(new Error('timeout')));
     req.once('error', () => {
       failed++;
@@ -57,6 +62,7 @@ export function pacedLoad(port: number, rps: number, options: { maxMs: number; p
     clearInterval(ticker);
   }
   return {
+    sent: written,
     done,
     failed: () => failed,
     async stop() {
@@ -70,9 +76,9 @@ export function pacedLoad(port: number, rps: number, options: { maxMs: number; p
   };
 }
 
-/** How many of `done` fall in (from, to]. */
-export function completedIn(done: readonly number[], from: number, to: number): number {
+/** How many of `times` fall in (from, to]. */
+export function countIn(times: readonly number[], from: number, to: number): number {
   let n = 0;
-  for (const t of done) if (t > from && t <= to) n++;
+  for (const t of times) if (t > from && t <= to) n++;
   return n;
 }
