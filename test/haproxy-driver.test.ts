@@ -223,6 +223,16 @@ describe('HAProxy data plane', { skip }, () => {
       assert.match(err.message, /could not resolve address 'no-such-host\.invalid'/);
       return true;
     });
+    // Through the admin API: a data-plane refusal has its own code and a 4xx, not a bind failure's.
+    const put = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ socketPath: setup.admin, method: 'PUT', path: '/config', headers: { 'content-type': 'application/yaml' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject).end(text);
+    });
+    assert.equal(put.status, 422, put.body);
+    assert.equal((JSON.parse(put.body) as { error: { code: string } }).error.code, 'HITLESS_ERR_DATAPLANE_REJECTED');
     const after = await proc();
     assert.equal(after.master.reloads, before.master.reloads);
     assert.equal(after.workers[0]?.pid, before.workers[0]?.pid);

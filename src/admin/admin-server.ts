@@ -7,7 +7,7 @@ import { parseConfig } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
 import type { ApplyRecord, Controller } from '../control/controller.js';
 import { summarizePlan } from '../control/plan.js';
-import { ErrorCodes, HitlessError } from '../errors.js';
+import { ErrorCodes, HitlessError, httpStatusOf } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { readBody, sendError, sendJson } from './http-util.js';
 import { buildStatus } from './status.js';
@@ -240,7 +240,7 @@ export class AdminServer {
     }
     if (err instanceof HitlessError) {
       if (peer !== null && err.code === ErrorCodes.API_APPLY_REFUSED) this.options.controller.recordRejected('admin', err, peer, 'refused: admin.api_apply is refuse');
-      const status = { [ErrorCodes.CONFIG_INVALID]: 400, [ErrorCodes.PRECONDITION_FAILED]: 412, [ErrorCodes.BODY_TOO_LARGE]: 413, [ErrorCodes.BIND_FAILED]: 409, [ErrorCodes.API_APPLY_REFUSED]: 403 }[err.code as string] ?? 500;
+      const status = httpStatusOf(err.code);
       return sendError(res, status, err.code, err.message, err.details);
     }
     throw err;

@@ -1,3 +1,5 @@
+import { ErrorCodes, HitlessError } from '../errors.js';
+
 /** One problem in a config file, located as editors and compilers locate them. */
 export interface ConfigProblem {
   readonly file: string;
@@ -13,10 +15,9 @@ export function formatProblem(p: ConfigProblem): string {
 }
 
 /** Thrown (or returned) when a config is rejected; carries every problem found, not just the first. */
-export class ConfigError extends Error {
-  readonly code = 'HITLESS_ERR_CONFIG_INVALID';
+export class ConfigError extends HitlessError {
   constructor(readonly problems: readonly ConfigProblem[]) {
-    super(problems.map(formatProblem).join('\n'));
+    super(ErrorCodes.CONFIG_INVALID, problems.map(formatProblem).join('\n'), problems);
     this.name = 'ConfigError';
   }
 }

@@ -7,7 +7,7 @@ import type { AdminExtension } from '../admin/admin-server.js';
 import { sendError, sendJson } from '../admin/http-util.js';
 import type { ConfigSnapshot } from '../config/model.js';
 import type { ConfigSource } from '../control/controller.js';
-import { ErrorCodes } from '../errors.js';
+import { ApplyError, ErrorCodes, httpStatusOf } from '../errors.js';
 import type { Hitless } from '../hitless.js';
 import { ClusterDriver } from './cluster-driver.js';
 import { notifySystemd } from './sd-notify.js';
@@ -76,7 +76,15 @@ export function createSupervised(options: SupervisorOptions): Supervised {
         await upgradeSupervisor(res);
         return true;
       }
-      const result = await supervisor.upgrade();
+      let result;
+      try {
+        result = await supervisor.upgrade();
+      } catch (err) {
+        // Nothing to upgrade, or shutting down: the code says which, with its status.
+        if (!(err instanceof ApplyError)) throw err;
+        sendError(res, httpStatusOf(err.code), err.code, err.message);
+        return true;
+      }
       if (result.ok) sendJson(res, 200, result);
       else sendError(res, 500, ErrorCodes.UPGRADE_FAILED, `upgrade failed; generation ${result.generation} keeps serving: ${result.error}`, result);
       return true;

@@ -8,7 +8,7 @@ import type { Config, ConfigSnapshot } from '../config/model.js';
 import { listenAddresses, listenKeys } from '../control/plan.js';
 import type { DataplaneStatus } from '../dataplane/driver.js';
 import { BindError } from '../dataplane/builtin/listener-pool.js';
-import { ApplyError } from '../errors.js';
+import { ApplyError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { ConfigDigest } from './config-digest.js';
 import { changeBetween, type ConfigChange, type ConfigPatch } from './config-patch.js';
@@ -125,9 +125,9 @@ export class Supervisor {
    */
   apply(desired: Config): Promise<void> {
     return this.serial(async () => {
-      if (this.stopping) throw new ApplyError('hitless is shutting down; the config was not applied');
+      if (this.stopping) throw new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied');
       if (desired.dataplane.driver !== 'builtin') {
-        throw new ApplyError(`--workers runs the builtin data plane; dataplane.driver ${desired.dataplane.driver} runs in one process: "hitless run --workers 0"`);
+        throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `--workers runs the builtin data plane; dataplane.driver ${desired.dataplane.driver} runs in one process: "hitless run --workers 0"`);
       }
       const change = this.config && this.digestOf ? changeBetween(this.config, desired, this.digestOf) : null;
       const fresh = change ? null : ConfigDigest.of(desired);
@@ -138,7 +138,7 @@ export class Supervisor {
       } catch (err) {
         const e = err as Error;
         const detail = e instanceof BindError ? { address: e.address, errno: e.errno, message: e.message } : { message: e.message };
-        throw new ApplyError(`config rejected, nothing changed: ${e.message}`, [detail]);
+        throw new ApplyError(ErrorCodes.BIND_FAILED, `config rejected, nothing changed: ${e.message}`, [detail]);
       }
       try {
         if (!this.active) {
@@ -194,7 +194,7 @@ export class Supervisor {
     const refusals = prepared.flatMap((r, i) => (r.status === 'rejected' && workers[i].alive ? [`worker ${workers[i].pid}: ${(r.reason as Error).message}`] : []));
     if (refusals.length > 0) {
       await Promise.allSettled(workers.map((w) => w.request({ t: 'abort' }, REQUEST_TIMEOUT_MS)));
-      throw new ApplyError(`config rejected, nothing changed: ${refusals.join('; ')}`);
+      throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `config rejected, nothing changed: ${refusals.join('; ')}`);
     }
     const committed = await Promise.allSettled(workers.map((w) => w.request({ t: 'commit' }, REQUEST_TIMEOUT_MS)));
     committed.forEach((r, i) => {
@@ -329,7 +329,7 @@ export class Supervisor {
   private async upgradeNow(): Promise<UpgradeResult> {
     const started = Date.now();
     const old = this.active;
-    if (!old || !this.config || !this.digest || this.stopping) throw new ApplyError('nothing is running to upgrade');
+    if (!old || !this.config || !this.digest || this.stopping) throw new ApplyError(ErrorCodes.NOTHING_TO_UPGRADE, 'nothing is running to upgrade');
     // At most three generations exist at once: the one cut short last time must be gone first.
     await Promise.all([...this.retiring].map((w) => w.exited));
     const base = { at: new Date(started).toISOString() };

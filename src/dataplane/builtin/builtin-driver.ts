@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { Config } from '../../config/model.js';
 import type { Plan } from '../plan-types.js';
-import { ApplyError } from '../../errors.js';
+import { ApplyError, ErrorCodes } from '../../errors.js';
 import type { AccessWriterFactory } from '../access-record.js';
 import type { ApplyReport, DataplaneStatus, Driver, EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
 import { packEndpoints, type PackedDataplane, type PackedService } from './packed-status.js';
@@ -98,7 +98,7 @@ export class BuiltinDriver implements Driver {
    * (runtime-build.ts), so that costs what changed too.
    */
   async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
-    if (this.closing) throw new ApplyError('hitless is shutting down; the config was not applied');
+    if (this.closing) throw new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied');
     const bound = await this.bindAll(plan.listeners.add, desired);
     const rebuilt = [...plan.services.added, ...plan.services.changed.map((c) => c.name)];
     let builds: RuntimeBuild[];
@@ -176,7 +176,7 @@ export class BuiltinDriver implements Driver {
     const details = failures.map((e) =>
       e instanceof BindError ? { address: e.address, errno: e.errno, message: e.message } : { message: e.message },
     );
-    throw new ApplyError(`config rejected, nothing changed: ${failures.map((e) => e.message).join('; ')}`, details);
+    throw new ApplyError(ErrorCodes.BIND_FAILED, `config rejected, nothing changed: ${failures.map((e) => e.message).join('; ')}`, details);
   }
 
   status(): DataplaneStatus {

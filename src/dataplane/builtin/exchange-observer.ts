@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import type { ClientSide } from './http/client-side.js';
+import { PROXY_CODES } from '../../errors.js';
 
 /** The response did not complete: the client left, or the endpoint cut it mid-body. */
 const INCOMPLETE = 'HITLESS_INCOMPLETE';
@@ -134,7 +135,7 @@ export function observeTcpConnection(runtime: ServiceRuntime, client: Socket, pe
     bytes_out: client.bytesWritten,
     duration_ms: Math.round((performance.now() - startedMs) * 1000) / 1000,
     retries: tries > 0 ? tries - 1 : 0,
-    error: failed ? 'HITLESS_ERR_UPSTREAM_CONNECT' : null,
+    error: failed ? PROXY_CODES.UPSTREAM_CONNECT : null,
   });
 }
 

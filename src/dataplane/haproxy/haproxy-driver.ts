@@ -6,7 +6,7 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config, HaproxySettings } from '../../config/model.js';
 import type { Plan } from '../plan-types.js';
-import { ApplyError } from '../../errors.js';
+import { ApplyError, ErrorCodes } from '../../errors.js';
 import type { Logger } from '../../observability/log.js';
 import type { ApplyReport, Driver } from '../driver.js';
 import { checkBindable, checkConfig, haproxyVersion } from './haproxy-check.js';
@@ -90,7 +90,7 @@ export class HaproxyDriver implements Driver {
    * the driver one at a time; coalescing those has to happen there.)
    */
   apply(desired: Config, plan: Plan): Promise<ApplyReport> {
-    if (this.closing) return Promise.reject(new ApplyError('hitless is shutting down; the config was not applied'));
+    if (this.closing) return Promise.reject(new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied'));
     return new Promise((resolve, reject) => {
       this.pending.push({ desired, plan, resolve, reject });
       void this.pump();
@@ -132,7 +132,7 @@ export class HaproxyDriver implements Driver {
    * runs, the table is only kept: the first config is rendered with it.
    */
   setOverrides(table: OverrideTable): Promise<void> {
-    if (this.closing) return Promise.reject(new ApplyError('hitless is shutting down; the override was not applied'));
+    if (this.closing) return Promise.reject(new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the override was not applied'));
     this.overrides = table;
     if (!this.rendered && !this.pumping) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -206,7 +206,7 @@ export class HaproxyDriver implements Driver {
       await this.reloader.request();
     } catch (err) {
       await this.writeAtomic(this.paths.config, current.text);
-      throw new ApplyError(`config rejected by haproxy, nothing changed: ${(err as Error).message}`);
+      throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `config rejected by haproxy, nothing changed: ${(err as Error).message}`);
     }
     this.runtime.forgetRemovals();
     this.rendered = next;
@@ -218,9 +218,9 @@ export class HaproxyDriver implements Driver {
     const candidate = join(this.settings.stateDir, 'haproxy.candidate.cfg');
     await writeFile(candidate, next.text);
     const problem = await checkConfig(this.settings.binary, candidate, this.paths.config);
-    if (problem) throw new ApplyError(`config rejected by haproxy -c, nothing changed: ${problem}`);
+    if (problem) throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `config rejected by haproxy -c, nothing changed: ${problem}`);
     const bindProblem = await checkBindable(next.text, current?.text ?? '');
-    if (bindProblem) throw new ApplyError(`config rejected, nothing changed: ${bindProblem}`);
+    if (bindProblem) throw new ApplyError(ErrorCodes.BIND_FAILED, `config rejected, nothing changed: ${bindProblem}`);
   }
 
   private async startFirst(desired: Config, next: RenderedConfig): Promise<void> {
@@ -236,7 +236,7 @@ export class HaproxyDriver implements Driver {
     try {
       await this.process.start();
     } catch (err) {
-      throw new ApplyError(`haproxy did not start, nothing is served: ${(err as Error).message}`);
+      throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `haproxy did not start, nothing is served: ${(err as Error).message}`);
     }
     this.rendered = next;
     this.config = desired;
@@ -248,11 +248,11 @@ export class HaproxyDriver implements Driver {
   private assertSameProcess(desired: Config): void {
     const d = desired.dataplane;
     if (d.driver !== 'haproxy') {
-      throw new ApplyError(`dataplane.driver cannot change from haproxy to ${d.driver} in a running hitless; restart it with the new config`);
+      throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `dataplane.driver cannot change from haproxy to ${d.driver} in a running hitless; restart it with the new config`);
     }
     for (const [key, field] of [['binary', 'binary'], ['state_dir', 'stateDir']] as const) {
       if (d.haproxy[field] !== this.settings[field]) {
-        throw new ApplyError(`dataplane.haproxy.${key} cannot change in a running hitless (${this.settings[field]} → ${d.haproxy[field]}); restart it with the new config`);
+        throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `dataplane.haproxy.${key} cannot change in a running hitless (${this.settings[field]} → ${d.haproxy[field]}); restart it with the new config`);
       }
     }
   }
@@ -309,8 +309,8 @@ export class HaproxyDriver implements Driver {
 
   private async shutdown(drainMs: number): Promise<void> {
     if (this.poller) clearInterval(this.poller);
-    for (const p of this.pending.splice(0)) p.reject(new ApplyError('hitless is shutting down; the config was not applied'));
-    for (const w of this.overrideWaiters.splice(0)) w.reject(new ApplyError('hitless is shutting down; the override was not applied'));
+    for (const p of this.pending.splice(0)) p.reject(new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied'));
+    for (const w of this.overrideWaiters.splice(0)) w.reject(new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the override was not applied'));
     this.runtime.forgetRemovals();
     await this.process.stop(drainMs);
     if (this.createdDir) await rm(this.settings.stateDir, { recursive: true, force: true });

@@ -5,6 +5,7 @@
 // (src/dataplane/builtin/http/headers.ts scanRequestHeaders is the reference). Rules run in the
 // builtin plane's order: limits, then the target and Host checks, then rewriting.
 import type { Config, ServiceConfig } from '../../config/model.js';
+import { PROXY_CODES } from '../../errors.js';
 
 /** HAProxy's header-rewrite reserve (its default): room for the headers these rules add. */
 export const MAX_REWRITE = 1024;
@@ -47,16 +48,16 @@ function refusals(service: ServiceConfig): string[] {
     '  http-request set-var(txn.hl_url) url,length',
     '  http-request set-var(txn.hl_sep) req.fhdr_cnt,mul(4),add(2)',
     '  http-request set-var(txn.hl_head) req.hdrs,length,add(txn.hl_url),sub(txn.hl_sep)',
-    answer('deny', 431, 'Request Header Fields Too Large', 'HITLESS_ERR_HEADERS_TOO_LARGE', `if { var(txn.hl_head) -m int ge ${maxHeaderBytes} }`),
-    answer('deny', 414, 'request line too long', 'HITLESS_ERR_URL_TOO_LONG', `if { var(txn.hl_url) -m int gt ${maxUrlBytes} }`),
-    answer('deny', 405, 'Method Not Allowed', 'HITLESS_ERR_METHOD_NOT_ALLOWED', 'if METH_CONNECT'),
+    answer('deny', 431, 'Request Header Fields Too Large', PROXY_CODES.HEADERS_TOO_LARGE, `if { var(txn.hl_head) -m int ge ${maxHeaderBytes} }`),
+    answer('deny', 414, 'request line too long', PROXY_CODES.URL_TOO_LONG, `if { var(txn.hl_url) -m int gt ${maxUrlBytes} }`),
+    answer('deny', 405, 'Method Not Allowed', PROXY_CODES.METHOD_NOT_ALLOWED, 'if METH_CONNECT'),
     // request-target.ts: origin-form, absolute-form (http/https) or `OPTIONS *`, never a fragment
     // (Debian's 2.6.12 parser already refuses '#' itself; 2.6 builds without that fix do not).
-    answer('deny', 400, 'invalid request target', 'HITLESS_ERR_BAD_REQUEST', 'if { url -m sub \\# }'),
-    answer('deny', 400, 'invalid request target', 'HITLESS_ERR_BAD_REQUEST', 'unless { url_beg / } or { url_beg -i http:// https:// } or { url -m str * } METH_OPTIONS'),
+    answer('deny', 400, 'invalid request target', PROXY_CODES.BAD_REQUEST, 'if { url -m sub \\# }'),
+    answer('deny', 400, 'invalid request target', PROXY_CODES.BAD_REQUEST, 'unless { url_beg / } or { url_beg -i http:// https:// } or { url -m str * } METH_OPTIONS'),
     // RFC 9112 §3.2: an HTTP/1.1 request without Host.
-    answer('deny', 400, 'an HTTP/1.1 request needs a Host header', 'HITLESS_ERR_BAD_REQUEST', 'if { req.ver 1.1 } { req.fhdr_cnt(host) eq 0 }'),
-    answer('deny', 400, 'invalid Host header', 'HITLESS_ERR_BAD_REQUEST', `if { req.fhdr_cnt(host) gt 0 } !{ req.fhdr(host) -m reg ${HOST_VALUE} }`),
+    answer('deny', 400, 'an HTTP/1.1 request needs a Host header', PROXY_CODES.BAD_REQUEST, 'if { req.ver 1.1 } { req.fhdr_cnt(host) eq 0 }'),
+    answer('deny', 400, 'invalid Host header', PROXY_CODES.BAD_REQUEST, `if { req.fhdr_cnt(host) gt 0 } !{ req.fhdr(host) -m reg ${HOST_VALUE} }`),
   ];
 }
 
@@ -128,5 +129,5 @@ export function httpFrontendRules(service: ServiceConfig): string[] {
  * `!{ stopping }`, requests finishing on the old worker during a reload got this 503).
  */
 export function httpBackendRules(): string[] {
-  return [answer('return', 503, 'no healthy endpoint', 'HITLESS_ERR_NO_HEALTHY_ENDPOINT', 'if { nbsrv eq 0 } !{ stopping }')];
+  return [answer('return', 503, 'no healthy endpoint', PROXY_CODES.NO_HEALTHY_ENDPOINT, 'if { nbsrv eq 0 } !{ stopping }')];
 }

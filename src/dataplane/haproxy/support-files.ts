@@ -5,6 +5,7 @@
 // express. Their content never depends on the config, so writing them once per start is enough.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PROXY_CODES } from '../../errors.js';
 
 export interface SupportPaths {
   /** The Lua file loaded with `lua-load-per-thread`. */
@@ -34,9 +35,9 @@ interface ErrorPage {
  * sends its stock pages whatever `errorfile` says (checked with real HAProxy 2.6.12).
  */
 const PAGES: readonly ErrorPage[] = [
-  { haproxyStatus: 502, status: 502, reason: 'Bad Gateway', code: 'HITLESS_ERR_UPSTREAM_BAD_RESPONSE', text: 'the endpoint sent an invalid or incomplete response' },
-  { haproxyStatus: 503, status: 502, reason: 'Bad Gateway', code: 'HITLESS_ERR_UPSTREAM_CONNECT', text: 'could not connect to an endpoint' },
-  { haproxyStatus: 504, status: 504, reason: 'Gateway Timeout', code: 'HITLESS_ERR_UPSTREAM_TIMEOUT', text: 'the endpoint did not answer in time' },
+  { haproxyStatus: 502, status: 502, reason: 'Bad Gateway', code: PROXY_CODES.UPSTREAM_BAD_RESPONSE, text: 'the endpoint sent an invalid or incomplete response' },
+  { haproxyStatus: 503, status: 502, reason: 'Bad Gateway', code: PROXY_CODES.UPSTREAM_CONNECT, text: 'could not connect to an endpoint' },
+  { haproxyStatus: 504, status: 504, reason: 'Gateway Timeout', code: PROXY_CODES.UPSTREAM_TIMEOUT, text: 'the endpoint did not answer in time' },
 ];
 
 /** A complete HTTP response, as `errorfile` wants it: HAProxy sends it as written. */

@@ -1,31 +1,33 @@
-// The answers hitless itself gives in http mode: short body, stable code in a header.
+// The answers hitless itself gives in http mode: short body, stable code in a header (the codes
+// are registered in src/errors.ts with the admin API's).
 import type { ServerResponse } from 'node:http';
+import { PROXY_CODES } from '../../../errors.js';
 import type { HeaderFault } from './headers.js';
 
 export const HTTP_ERRORS = {
-  NO_ENDPOINT: { status: 503, code: 'HITLESS_ERR_NO_HEALTHY_ENDPOINT', text: 'no healthy endpoint' },
-  CONNECT_FAILED: { status: 502, code: 'HITLESS_ERR_UPSTREAM_CONNECT', text: 'could not connect to an endpoint' },
-  BAD_RESPONSE: { status: 502, code: 'HITLESS_ERR_UPSTREAM_BAD_RESPONSE', text: 'the endpoint sent a malformed response' },
-  UPSTREAM_FAILED: { status: 502, code: 'HITLESS_ERR_UPSTREAM_RESET', text: 'the endpoint closed the connection before answering' },
-  CONNECT_TIMEOUT: { status: 504, code: 'HITLESS_ERR_UPSTREAM_CONNECT_TIMEOUT', text: 'timed out connecting to an endpoint' },
-  RESPONSE_TIMEOUT: { status: 504, code: 'HITLESS_ERR_UPSTREAM_TIMEOUT', text: 'the endpoint did not answer in time' },
-  URL_TOO_LONG: { status: 414, code: 'HITLESS_ERR_URL_TOO_LONG', text: 'request line too long' },
-  OVER_CAPACITY: { status: 503, code: 'HITLESS_ERR_MAX_CONNECTIONS', text: 'service at max_connections' },
+  NO_ENDPOINT: { status: 503, code: PROXY_CODES.NO_HEALTHY_ENDPOINT, text: 'no healthy endpoint' },
+  CONNECT_FAILED: { status: 502, code: PROXY_CODES.UPSTREAM_CONNECT, text: 'could not connect to an endpoint' },
+  BAD_RESPONSE: { status: 502, code: PROXY_CODES.UPSTREAM_BAD_RESPONSE, text: 'the endpoint sent a malformed response' },
+  UPSTREAM_FAILED: { status: 502, code: PROXY_CODES.UPSTREAM_RESET, text: 'the endpoint closed the connection before answering' },
+  CONNECT_TIMEOUT: { status: 504, code: PROXY_CODES.UPSTREAM_CONNECT_TIMEOUT, text: 'timed out connecting to an endpoint' },
+  RESPONSE_TIMEOUT: { status: 504, code: PROXY_CODES.UPSTREAM_TIMEOUT, text: 'the endpoint did not answer in time' },
+  URL_TOO_LONG: { status: 414, code: PROXY_CODES.URL_TOO_LONG, text: 'request line too long' },
+  OVER_CAPACITY: { status: 503, code: PROXY_CODES.MAX_CONNECTIONS, text: 'service at max_connections' },
   // The request is refused before anything reaches an endpoint (docs/security.md says why).
-  BAD_VERSION: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'only HTTP/1.1 and HTTP/1.0 are served' },
-  MISSING_HOST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'an HTTP/1.1 request needs a Host header' },
-  DUPLICATE_HOST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'more than one Host header' },
-  INVALID_HOST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid Host header' },
-  INVALID_LENGTH: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid or conflicting Content-Length' },
-  BAD_TRANSFER_ENCODING: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'only Transfer-Encoding: chunked is accepted' },
-  BAD_TARGET: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'invalid request target' },
-  UPGRADE_WITH_BODY: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'an upgrade request cannot carry a chunked body' },
-  INCOMPLETE_HEAD: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'the connection ended inside a request head' },
-  BAD_REQUEST: { status: 400, code: 'HITLESS_ERR_BAD_REQUEST', text: 'malformed request' },
-  HEADERS_TOO_LARGE: { status: 431, code: 'HITLESS_ERR_HEADERS_TOO_LARGE', text: 'request header fields too large' },
-  HEADER_TIMEOUT: { status: 408, code: 'HITLESS_ERR_HEADER_TIMEOUT', text: 'the request head did not arrive in time' },
-  METHOD_NOT_ALLOWED: { status: 405, code: 'HITLESS_ERR_METHOD_NOT_ALLOWED', text: 'CONNECT is not supported' },
-  BODY_TIMEOUT: { status: 408, code: 'HITLESS_ERR_BODY_TIMEOUT', text: 'the request body stalled' },
+  BAD_VERSION: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'only HTTP/1.1 and HTTP/1.0 are served' },
+  MISSING_HOST: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'an HTTP/1.1 request needs a Host header' },
+  DUPLICATE_HOST: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'more than one Host header' },
+  INVALID_HOST: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'invalid Host header' },
+  INVALID_LENGTH: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'invalid or conflicting Content-Length' },
+  BAD_TRANSFER_ENCODING: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'only Transfer-Encoding: chunked is accepted' },
+  BAD_TARGET: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'invalid request target' },
+  UPGRADE_WITH_BODY: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'an upgrade request cannot carry a chunked body' },
+  INCOMPLETE_HEAD: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'the connection ended inside a request head' },
+  BAD_REQUEST: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'malformed request' },
+  HEADERS_TOO_LARGE: { status: 431, code: PROXY_CODES.HEADERS_TOO_LARGE, text: 'request header fields too large' },
+  HEADER_TIMEOUT: { status: 408, code: PROXY_CODES.HEADER_TIMEOUT, text: 'the request head did not arrive in time' },
+  METHOD_NOT_ALLOWED: { status: 405, code: PROXY_CODES.METHOD_NOT_ALLOWED, text: 'CONNECT is not supported' },
+  BODY_TIMEOUT: { status: 408, code: PROXY_CODES.BODY_TIMEOUT, text: 'the request body stalled' },
 } as const;
 
 export type HttpError = (typeof HTTP_ERRORS)[keyof typeof HTTP_ERRORS];
