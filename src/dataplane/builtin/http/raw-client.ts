@@ -15,11 +15,15 @@ import { errorResponseText, HTTP_ERRORS, type HttpError } from './errors.js';
 import { forwardableHead, type ResponseHead } from './response-head.js';
 import { couldContinueRequestHead, parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
+import { writeAtTurnEnd, type HeldWriter } from './loop-turn.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** Bytes held unread (a pipelined backlog, a body not yet wanted) before the socket is paused. */
 const MAX_HELD = 64 * 1024;
-/** A small response's head and body are joined into one buffer (one write) below this size. */
+/**
+ * A small response's head and body are joined into one buffer (one write) below this size, and
+ * such a complete response is held for the end of the loop turn (loop-turn.ts).
+ */
 const JOIN_BELOW = 16 * 1024;
 const OWNER = Symbol('hitless.rawHttpConnection');
 
@@ -78,7 +82,7 @@ function refuseSome(): void {
   if (pendingRefusals.length > 0) setImmediate(refuseSome);
 }
 
-export class RawConnection implements HasDeadline {
+export class RawConnection implements HasDeadline, HeldWriter {
   deadline: number;
   /** Read once: Node asks the kernel again on every remoteAddress read. */
   readonly clientIp: string;
@@ -101,6 +105,11 @@ export class RawConnection implements HasDeadline {
   private inNext = false;
   private paused = false;
   private detached = false;
+  /**
+   * A complete small response held for the end of the loop turn (loop-turn.ts). Every other write,
+   * close or hand-over writes it first, so the client's bytes keep their order.
+   */
+  private heldOut: Buffer | string | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -118,17 +127,19 @@ export class RawConnection implements HasDeadline {
     socket.resume();
   }
 
-  /** No request in flight and nothing read ahead: the connection can move or close without loss. */
+  /** No request in flight, nothing read ahead, nothing held or unwritten: it can move or close without loss. */
   get idle(): boolean {
     const s = this.socket;
-    return this.exchange === null && this.buffered === null && !s.destroyed && s.readableLength === 0 && s.writableLength === 0;
+    return this.exchange === null && this.buffered === null && this.heldOut === null && !s.destroyed && s.readableLength === 0 && s.writableLength === 0;
   }
 
   /** Shutdown or worker drain: idle now → closed; busy → closed after its current response. */
   closeAfterCurrent(closeIdle: boolean): void {
     this.closing = true;
     this.endWhenIdle = closeIdle;
-    if (closeIdle && this.idle) this.closeNow();
+    if (!closeIdle) return;
+    this.writeHeld(); // as if written at once: then idle means what it meant before
+    if (this.idle) this.closeNow();
   }
 
   onDeadline(): void {
@@ -139,7 +150,7 @@ export class RawConnection implements HasDeadline {
       // A head begun and not finished in time (slowloris): answered as node:http does.
       this.release();
       this.host.refuse(this.socket, HTTP_ERRORS.HEADER_TIMEOUT);
-    } else if (ex === null) this.socket.destroy();
+    } else if (ex === null) this.destroy();
     else if (this.bodyRemaining > 0) ex.bodyTimedOut();
     else this.deadline = Infinity;
   }
@@ -211,8 +222,36 @@ export class RawConnection implements HasDeadline {
     this.socket.destroySoon();
   }
 
+  /** Cuts the connection, after writing what is held (as a write made before it would have been). */
+  destroy(): void {
+    this.writeHeld();
+    this.socket.destroy();
+  }
+
+  /** Writes `data` now, after what is held. */
+  write(data: Buffer | string): boolean {
+    if (this.heldOut !== null) this.writeHeld();
+    return this.socket.write(data, 'latin1');
+  }
+
+  /** Holds a complete small response for the end of the loop turn, after what is already held. */
+  writeLater(data: Buffer | string): void {
+    // Something held is already registered for this turn's end: write it, hold this in its place.
+    if (this.heldOut !== null) this.writeHeld();
+    else writeAtTurnEnd(this);
+    this.heldOut = data;
+  }
+
+  writeHeld(): void {
+    const data = this.heldOut;
+    if (data === null) return;
+    this.heldOut = null;
+    if (this.socket.writable) this.socket.write(data, 'latin1');
+  }
+
   /** The socket closed. */
   closed(): void {
+    this.heldOut = null;
     unwatchDeadline(this);
     const ex = this.exchange;
     this.exchange = null;
@@ -288,6 +327,7 @@ export class RawConnection implements HasDeadline {
    * for the worker drain handing an idle connection to the next generation.
    */
   release(): void {
+    this.writeHeld();
     this.detached = true;
     this.buffered = null;
     this.store = null;
@@ -467,6 +507,7 @@ export class RawExchange implements ClientSide {
     const head = this.pendingHead;
     this.pendingHead = null;
     let ok: boolean;
+    this.conn.writeHeld(); // a pipelined response before this one
     if (this.chunked && chunk.length === 0) {
       // An empty chunk would read as the last one: only the head (if still pending) goes out.
       ok = head === null || socket.write(head, 'latin1');
@@ -483,7 +524,11 @@ export class RawExchange implements ClientSide {
       const joined = Buffer.allocUnsafe(head.length + chunk.length);
       joined.write(head, 0, 'latin1');
       chunk.copy(joined, head.length);
-      ok = socket.write(joined);
+      // The whole response: written with the turn's other writes.
+      if (last) {
+        this.conn.writeLater(joined);
+        ok = true;
+      } else ok = socket.write(joined);
     } else {
       socket.cork();
       socket.write(head, 'latin1');
@@ -502,8 +547,9 @@ export class RawExchange implements ClientSide {
     if (this.finished) return;
     const head = this.pendingHead;
     this.pendingHead = null;
-    if (this.chunked) this.socket.write(head === null ? '0\r\n\r\n' : `${head}0\r\n\r\n`, 'latin1');
-    else if (head !== null) this.socket.write(head, 'latin1');
+    // The rest of a response (a bodiless one's head, the chunked body's end): small and final.
+    if (this.chunked) this.conn.writeLater(head === null ? '0\r\n\r\n' : `${head}0\r\n\r\n`);
+    else if (head !== null) this.conn.writeLater(head);
     this.finish();
   }
 
@@ -512,12 +558,12 @@ export class RawExchange implements ClientSide {
     if (close) this.closeConnection = true;
     this.headSent = true;
     this.status = error.status;
-    this.socket.write(errorResponseText(error.status, STATUS_CODES[error.status] ?? 'Error', error.code, error.text, this.closeConnection), 'latin1');
+    this.conn.writeLater(errorResponseText(error.status, STATUS_CODES[error.status] ?? 'Error', error.code, error.text, this.closeConnection));
     this.finish();
   }
 
   destroy(): void {
-    this.socket.destroy();
+    this.conn.destroy();
   }
 
   onClose(callback: () => void): void {
