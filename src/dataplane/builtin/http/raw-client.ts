@@ -10,7 +10,7 @@
 // socket is paused) until the response before them is complete, so responses never interleave.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { BodySink, ClientSide } from './client-side.js';
+import type { BodySink, ClientSide, ExchangeWatcher } from './client-side.js';
 import { errorResponseText, HTTP_ERRORS, type HttpError } from './errors.js';
 import { forwardableHead, type ResponseHead } from './response-head.js';
 import { couldContinueRequestHead, parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
@@ -399,8 +399,7 @@ export class RawExchange implements ClientSide {
   private discarding = false;
   private pendingHead: string | null = null;
   private chunked = false;
-  private closeCallback: (() => void) | null = null;
-  private bodyTimeoutCallback: (() => void) | null = null;
+  private watcher: ExchangeWatcher | null = null;
   private closed = false;
 
   constructor(
@@ -566,19 +565,15 @@ export class RawExchange implements ClientSide {
     this.conn.destroy();
   }
 
-  onClose(callback: () => void): void {
-    this.closeCallback = callback;
-  }
-
-  onBodyTimeout(callback: () => void): void {
-    this.bodyTimeoutCallback = callback;
+  watch(watcher: ExchangeWatcher): void {
+    this.watcher = watcher;
   }
 
   /** The client sent no body byte for timeouts.idle while hitless was reading it. */
   bodyTimedOut(): void {
-    const callback = this.bodyTimeoutCallback;
-    if (callback === null || this.finished) this.destroy();
-    else callback();
+    const watcher = this.watcher;
+    if (watcher === null || this.finished) this.destroy();
+    else watcher.onBodyTimeout();
   }
 
   header(lowerName: string): string | undefined {
@@ -609,7 +604,7 @@ export class RawExchange implements ClientSide {
   private notifyClosed(): void {
     if (this.closed) return;
     this.closed = true;
-    this.closeCallback?.();
+    this.watcher?.onClientClose();
   }
 }
 
