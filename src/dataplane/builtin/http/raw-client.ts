@@ -228,12 +228,6 @@ export class RawConnection implements HasDeadline, HeldWriter {
     this.socket.destroy();
   }
 
-  /** Writes `data` now, after what is held. */
-  write(data: Buffer | string): boolean {
-    if (this.heldOut !== null) this.writeHeld();
-    return this.socket.write(data, 'latin1');
-  }
-
   /** Holds a complete small response for the end of the loop turn, after what is already held. */
   writeLater(data: Buffer | string): void {
     // Something held is already registered for this turn's end: write it, hold this in its place.
@@ -242,6 +236,7 @@ export class RawConnection implements HasDeadline, HeldWriter {
     this.heldOut = data;
   }
 
+  /** Writes the held response now: at the turn's end, or first thing before any other write or close. */
   writeHeld(): void {
     const data = this.heldOut;
     if (data === null) return;
