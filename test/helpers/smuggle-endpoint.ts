@@ -319,7 +319,9 @@ class EndpointConnection {
     }
     const [, method, target, version] = m;
     const pathId = PATH_ID.exec(target)?.[1] ?? null;
-    const headerId = headerValues(headers, 'x-req-id')[0] ?? null;
+    // A '::' separator (a corpus mutation) leaves the value as ':<id>'; an asterisk-form target
+    // carries no id of its own, so without this the request was counted as unrouted.
+    const headerId = headerValues(headers, 'x-req-id')[0]?.replace(/^:[ \t]*/, '') ?? null;
     const id = pathId ?? (headerId !== null && /^[a-z][0-9a-z]{9}$/.test(headerId) ? headerId : null);
     const now = performance.now();
     this.lastRequestAt = now;
