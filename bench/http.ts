@@ -9,6 +9,8 @@
 //   --compare NAME=/path/to/dist/cli/main.js (repeatable: another hitless build, same run)
 //   --rounds 3: every proxy is measured this many times, interleaved (a, b, c, a, b, c, ...), and
 //   the table shows the median round: the machines are shared and noisy.
+//   --ports 24000-24999: the range the backend and the proxies listen in (several benches at once
+//   on one machine each take their own).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
@@ -35,6 +37,8 @@ const ONLY = opt('only', 'hitless,haproxy,nginx,naive-node,http-proxy-3,fastify-
 const PROFILE = args.includes('--profile');
 const ROUNDS = Number(opt('rounds', '3'));
 const COMPARE = args.flatMap((a, i) => (args[i - 1] === '--compare' ? [a] : []));
+const [PORT_LOW, PORT_HIGH] = opt('ports', '24000-24999').split('-').map(Number);
+if (!(PORT_LOW > 0 && PORT_HIGH >= PORT_LOW && PORT_HIGH < 65536)) throw new Error(`--ports: expected LOW-HIGH (e.g. 24000-24999), found "${opt('ports', '')}"`);
 const PIN = !args.includes('--no-pin') && cpus().length >= 2;
 /** Proxy on the last CPU; wrk and the backend share the others (less interference, same for all). */
 const PROXY_CPU = String(cpus().length - 1);
@@ -257,7 +261,7 @@ interface Row {
 }
 
 async function measure(proxy: Proxy, backend: number): Promise<Row> {
-  const port = await freePort(24_000, 24_999);
+  const port = await freePort(PORT_LOW, PORT_HIGH);
   const child = await proxy.start(port, backend);
   try {
     await wrk(port, 2); // warm-up: JIT, pools on both sides
@@ -337,7 +341,7 @@ function summariseProfile(file: string): string {
 
 async function profileHitless(backend: number): Promise<void> {
   const profDir = join(dir, 'prof');
-  const port = await freePort(24_000, 24_999);
+  const port = await freePort(PORT_LOW, PORT_HIGH);
   const child = await hitless.start(port, backend, ['--cpu-prof', '--cpu-prof-dir', profDir]);
   await wrk(port, 2);
   const r = await wrk(port, DURATION);
@@ -352,7 +356,7 @@ async function profileHitless(backend: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const backendPort = await freePort(24_000, 24_999);
+  const backendPort = await freePort(PORT_LOW, PORT_HIGH);
   const backend = await startBackend(backendPort);
   console.log(`# bench:http — ${new Date().toISOString()}`);
   console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, Linux ${release()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);

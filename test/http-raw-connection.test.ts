@@ -742,6 +742,39 @@ describe('RawConnection over loopback', () => {
     }
   });
 
+  it('holds a whole small response for the end of the loop turn, and writes it first when the connection is let go', async () => {
+    const h = await harness();
+    try {
+      const seen: Array<{ written: number; idle: boolean; afterRelease?: number }> = [];
+      h.host.onServe = (ex) => {
+        const conn = h.connections[0];
+        respond(ex, ex.url === '/held' ? 'held' : 'handed');
+        // Still this turn: nothing on the wire yet, and the connection is not idle (it holds bytes).
+        const state: { written: number; idle: boolean; afterRelease?: number } = { written: conn.socket.bytesWritten, idle: conn.idle };
+        if (ex.url === '/release') {
+          conn.release(); // a worker drain handing the connection over, in the same turn
+          state.afterRelease = conn.socket.bytesWritten;
+        }
+        seen.push(state);
+      };
+      const c = await connect(h.port);
+      c.socket.write(get('/held'));
+      await c.waitForLength(ok('held').length);
+      assert.equal(c.text(), ok('held'));
+      assert.deepEqual(seen[0], { written: 0, idle: false });
+      await waitFor('idle once written', () => h.connections[0].idle, WAIT);
+
+      c.socket.write(get('/release'));
+      await c.waitForLength(ok('held').length + ok('handed').length);
+      assert.equal(c.text(), ok('held') + ok('handed'));
+      assert.equal(seen[1].written, ok('held').length, 'the second response is held too');
+      assert.equal(seen[1].afterRelease, ok('held').length + ok('handed').length, 'release() wrote the held response before letting go');
+      c.socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+
   it('sendHead refuses header names and values a client must never see, and writes nothing', async () => {
     const h = await harness();
     const bad: string[][] = [

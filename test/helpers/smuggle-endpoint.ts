@@ -54,7 +54,12 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 // eslint-disable-next-line no-control-regex -- the control characters are the point
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) (HTTP\/1\.[01])$/;
-const PATH_ID = /\/r\/([a-z][0-9a-z]{9})(?![0-9a-z])/;
+/**
+ * The id in the target: `/r/<id>`, or `?r=<id>` (the corpus's absolute-form target without a path,
+ * `http://a.example?r=<id>`, reaches the endpoint as `/?r=<id>`; with a mangled x-req-id line it
+ * carried no id the endpoint could read, and was counted as unrouted).
+ */
+const PATH_ID = /(?:\/r\/|[?&]r=)([a-z][0-9a-z]{9})(?![0-9a-z])/;
 const MAX_HEAD = 64 * 1024;
 /**
  * Each answer is written this long after its request is complete (in order), as a real endpoint
@@ -314,7 +319,9 @@ class EndpointConnection {
     }
     const [, method, target, version] = m;
     const pathId = PATH_ID.exec(target)?.[1] ?? null;
-    const headerId = headerValues(headers, 'x-req-id')[0] ?? null;
+    // A '::' separator (a corpus mutation) leaves the value as ':<id>'; an asterisk-form target
+    // carries no id of its own, so without this the request was counted as unrouted.
+    const headerId = headerValues(headers, 'x-req-id')[0]?.replace(/^:[ \t]*/, '') ?? null;
     const id = pathId ?? (headerId !== null && /^[a-z][0-9a-z]{9}$/.test(headerId) ? headerId : null);
     const now = performance.now();
     this.lastRequestAt = now;

@@ -5,6 +5,17 @@ import type { Socket } from 'node:net';
 import type { HttpError } from './errors.js';
 import type { ResponseHead } from './response-head.js';
 
+/**
+ * Told what happens to the client's side of one exchange. One object (the proxied request itself)
+ * rather than a callback each: two closures per request were measurable on the hot path.
+ */
+export interface ExchangeWatcher {
+  /** Called once, when the exchange is over: response finished, or the client gone. */
+  onClientClose(): void;
+  /** The client stopped sending its request body for longer than timeouts.idle. */
+  onBodyTimeout(): void;
+}
+
 export interface BodySink {
   onBody(chunk: Buffer): void;
   onBodyEnd(): void;
@@ -53,10 +64,8 @@ export interface ClientSide {
   closeAfter(): void;
   /** Cuts the connection: the response cannot be completed. */
   destroy(): void;
-  /** Called once, when the exchange is over: response finished, or the client gone. */
-  onClose(callback: () => void): void;
-  /** Called when the client stops sending its request body for longer than timeouts.idle. */
-  onBodyTimeout(callback: () => void): void;
+  /** Who is told when the exchange is over and when the body stalls (set once, before anything can happen). */
+  watch(watcher: ExchangeWatcher): void;
   /** For the access log, built only when one is configured. */
   header(lowerName: string): string | undefined;
 }

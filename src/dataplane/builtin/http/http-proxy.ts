@@ -4,7 +4,7 @@
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
 import type { ClusterRuntime, ServiceRuntime } from '../service-runtime.js';
 import { FAULT_ERROR, HTTP_ERRORS, type HttpError } from './errors.js';
-import type { BodySink, ClientSide } from './client-side.js';
+import type { BodySink, ClientSide, ExchangeWatcher } from './client-side.js';
 import { requestHead, scanRequestHeaders, type BodyFraming } from './headers.js';
 import { resolveTarget } from './request-target.js';
 import { poolFor } from './upstream-pool.js';
@@ -52,12 +52,27 @@ export function proxyHttpRequest(client: ClientSide, runtime: ServiceRuntime): v
 
 /** A request hitless will not forward: answered here, logged, and the connection closes after it. */
 function refuse(runtime: ServiceRuntime, client: ClientSide, error: HttpError): void {
-  const started = performance.now();
-  client.onClose(() => {
-    runtime.state.active--;
-    observeHttpExchange(runtime, client, started, null, null, 0, 0, 0, error.code);
-  });
+  client.watch(new Refusal(runtime, client, error));
   answer(runtime, client, error, true);
+}
+
+class Refusal implements ExchangeWatcher {
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly runtime: ServiceRuntime,
+    private readonly client: ClientSide,
+    private readonly error: HttpError,
+  ) {}
+
+  onClientClose(): void {
+    this.runtime.state.active--;
+    observeHttpExchange(this.runtime, this.client, this.started, null, null, 0, 0, 0, this.error.code);
+  }
+
+  onBodyTimeout(): void {
+    this.client.destroy();
+  }
 }
 
 function answer(runtime: ServiceRuntime, client: ClientSide, error: HttpError, close = false): void {
@@ -65,7 +80,9 @@ function answer(runtime: ServiceRuntime, client: ClientSide, error: HttpError, c
   client.sendError(error, close);
 }
 
-class ProxiedRequest implements ExchangeHandler, BodySink {
+class ProxiedRequest implements ExchangeHandler, BodySink, ExchangeWatcher {
+  /** Endpoints tried so far; the set of their keys is built only when a second is needed. */
+  private tries = 0;
   private tried: Set<string> | null = null;
   private endpoint: BalancerEndpoint | null = null;
   private conn: UpstreamConnection | null = null;
@@ -102,8 +119,7 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
     this.chunked = framing.chunked;
     this.hasBody = framing.chunked || framing.contentLength > 0;
     this.bytesIn = framing.contentLength > 0 ? framing.contentLength : 0;
-    client.onClose(this.onClientClose);
-    client.onBodyTimeout(this.onBodyTimeout);
+    client.watch(this);
   }
 
   /** sameEndpoint: the last try failed on a stale pooled connection; use a fresh one to the same endpoint. */
@@ -114,14 +130,18 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
       endpoint = this.endpoint!;
       this.runtime.state.retries++;
     } else {
-      const tries = this.tried?.size ?? 0;
+      const tries = this.tries;
+      if (tries > 0) this.tried ??= new Set([this.endpoint!.key]);
       endpoint = tries <= config.retries ? this.cluster.balancer.pick({ clientKey: this.client.clientIp, exclude: this.tried ?? undefined }) : undefined;
       if (!endpoint) {
         this.finishWith(tries === 0 ? HTTP_ERRORS.NO_ENDPOINT : (this.lastError ?? HTTP_ERRORS.CONNECT_FAILED));
         return;
       }
-      if (tries > 0) this.runtime.state.retries++;
-      (this.tried ??= new Set()).add(endpoint.key);
+      if (tries > 0) {
+        this.runtime.state.retries++;
+        this.tried!.add(endpoint.key);
+      }
+      this.tries++;
       this.endpoint = endpoint;
     }
     endpoint.state.active++;
@@ -274,7 +294,7 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
    * truncated, so its connection is dropped (never reused), and the client gets a 408 when it has
    * no response yet. Logged like every answer hitless gives.
    */
-  private readonly onBodyTimeout = (): void => {
+  onBodyTimeout(): void {
     const conn = this.conn;
     if (conn !== null) {
       this.release();
@@ -284,17 +304,17 @@ class ProxiedRequest implements ExchangeHandler, BodySink {
     this.settled = true;
     this.lastError = HTTP_ERRORS.BODY_TIMEOUT;
     answer(this.runtime, this.client, HTTP_ERRORS.BODY_TIMEOUT, true);
-  };
+  }
 
-  private readonly onClientClose = (): void => {
+  onClientClose(): void {
     this.runtime.state.active--;
     const own = this.settled && !this.responseStarted ? (this.lastError?.code ?? null) : null;
-    observeHttpExchange(this.runtime, this.client, this.started, this.cluster.config.name, this.endpoint, this.tried?.size ?? 0, this.bytesIn, this.bytesOut, own);
+    observeHttpExchange(this.runtime, this.client, this.started, this.cluster.config.name, this.endpoint, this.tries, this.bytesIn, this.bytesOut, own);
     if (!this.client.finished && this.conn !== null) {
       this.settled = true;
       const conn = this.conn;
       this.release();
       conn.abort();
     }
-  };
+  }
 }

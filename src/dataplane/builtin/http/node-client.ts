@@ -2,7 +2,7 @@
 // (HTTP/1.0, chunked uploads, 100-continue, upgrades, malformed or ambiguous requests...).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { BodySink, ClientSide } from './client-side.js';
+import type { BodySink, ClientSide, ExchangeWatcher } from './client-side.js';
 import { sendHttpError, type HttpError } from './errors.js';
 import { forwardableHead, type ResponseHead } from './response-head.js';
 
@@ -30,7 +30,7 @@ export class NodeClient implements ClientSide {
   readonly clientIp: string;
   /** The response head, checked and held until the first body byte (see sendHead). */
   private head: ResponseHead | null = null;
-  private bodyTimeout: (() => void) | null = null;
+  private watcher: ExchangeWatcher | null = null;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -132,18 +132,15 @@ export class NodeClient implements ClientSide {
     this.res.destroy();
   }
 
-  onClose(callback: () => void): void {
-    this.res.once('close', callback);
-  }
-
-  onBodyTimeout(callback: () => void): void {
-    this.bodyTimeout = callback;
+  watch(watcher: ExchangeWatcher): void {
+    this.watcher = watcher;
+    this.res.once('close', () => watcher.onClientClose());
   }
 
   /** node:http's socket timeout (timeouts.idle) fired while this request was in flight. */
   timedOut(): boolean {
-    if (this.req.complete || this.bodyTimeout === null) return false;
-    this.bodyTimeout();
+    if (this.req.complete || this.watcher === null) return false;
+    this.watcher.onBodyTimeout();
     return true;
   }
 

@@ -10,16 +10,20 @@
 // socket is paused) until the response before them is complete, so responses never interleave.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { BodySink, ClientSide } from './client-side.js';
+import type { BodySink, ClientSide, ExchangeWatcher } from './client-side.js';
 import { errorResponseText, HTTP_ERRORS, type HttpError } from './errors.js';
 import { forwardableHead, type ResponseHead } from './response-head.js';
 import { couldContinueRequestHead, parseRequestHead, rawHeaderValue, type RequestHead } from './request-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
+import { writeAtTurnEnd, type HeldWriter } from './loop-turn.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** Bytes held unread (a pipelined backlog, a body not yet wanted) before the socket is paused. */
 const MAX_HELD = 64 * 1024;
-/** A small response's head and body are joined into one buffer (one write) below this size. */
+/**
+ * A small response's head and body are joined into one buffer (one write) below this size, and
+ * such a complete response is held for the end of the loop turn (loop-turn.ts).
+ */
 const JOIN_BELOW = 16 * 1024;
 const OWNER = Symbol('hitless.rawHttpConnection');
 
@@ -78,7 +82,7 @@ function refuseSome(): void {
   if (pendingRefusals.length > 0) setImmediate(refuseSome);
 }
 
-export class RawConnection implements HasDeadline {
+export class RawConnection implements HasDeadline, HeldWriter {
   deadline: number;
   /** Read once: Node asks the kernel again on every remoteAddress read. */
   readonly clientIp: string;
@@ -101,6 +105,11 @@ export class RawConnection implements HasDeadline {
   private inNext = false;
   private paused = false;
   private detached = false;
+  /**
+   * A complete small response held for the end of the loop turn (loop-turn.ts). Every other write,
+   * close or hand-over writes it first, so the client's bytes keep their order.
+   */
+  private heldOut: Buffer | string | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -118,17 +127,19 @@ export class RawConnection implements HasDeadline {
     socket.resume();
   }
 
-  /** No request in flight and nothing read ahead: the connection can move or close without loss. */
+  /** No request in flight, nothing read ahead, nothing held or unwritten: it can move or close without loss. */
   get idle(): boolean {
     const s = this.socket;
-    return this.exchange === null && this.buffered === null && !s.destroyed && s.readableLength === 0 && s.writableLength === 0;
+    return this.exchange === null && this.buffered === null && this.heldOut === null && !s.destroyed && s.readableLength === 0 && s.writableLength === 0;
   }
 
   /** Shutdown or worker drain: idle now → closed; busy → closed after its current response. */
   closeAfterCurrent(closeIdle: boolean): void {
     this.closing = true;
     this.endWhenIdle = closeIdle;
-    if (closeIdle && this.idle) this.closeNow();
+    if (!closeIdle) return;
+    this.writeHeld(); // as if written at once: then idle means what it meant before
+    if (this.idle) this.closeNow();
   }
 
   onDeadline(): void {
@@ -139,7 +150,7 @@ export class RawConnection implements HasDeadline {
       // A head begun and not finished in time (slowloris): answered as node:http does.
       this.release();
       this.host.refuse(this.socket, HTTP_ERRORS.HEADER_TIMEOUT);
-    } else if (ex === null) this.socket.destroy();
+    } else if (ex === null) this.destroy();
     else if (this.bodyRemaining > 0) ex.bodyTimedOut();
     else this.deadline = Infinity;
   }
@@ -211,8 +222,31 @@ export class RawConnection implements HasDeadline {
     this.socket.destroySoon();
   }
 
+  /** Cuts the connection, after writing what is held (as a write made before it would have been). */
+  destroy(): void {
+    this.writeHeld();
+    this.socket.destroy();
+  }
+
+  /** Holds a complete small response for the end of the loop turn, after what is already held. */
+  writeLater(data: Buffer | string): void {
+    // Something held is already registered for this turn's end: write it, hold this in its place.
+    if (this.heldOut !== null) this.writeHeld();
+    else writeAtTurnEnd(this);
+    this.heldOut = data;
+  }
+
+  /** Writes the held response now: at the turn's end, or first thing before any other write or close. */
+  writeHeld(): void {
+    const data = this.heldOut;
+    if (data === null) return;
+    this.heldOut = null;
+    if (this.socket.writable) this.socket.write(data, 'latin1');
+  }
+
   /** The socket closed. */
   closed(): void {
+    this.heldOut = null;
     unwatchDeadline(this);
     const ex = this.exchange;
     this.exchange = null;
@@ -288,6 +322,7 @@ export class RawConnection implements HasDeadline {
    * for the worker drain handing an idle connection to the next generation.
    */
   release(): void {
+    this.writeHeld();
     this.detached = true;
     this.buffered = null;
     this.store = null;
@@ -359,8 +394,7 @@ export class RawExchange implements ClientSide {
   private discarding = false;
   private pendingHead: string | null = null;
   private chunked = false;
-  private closeCallback: (() => void) | null = null;
-  private bodyTimeoutCallback: (() => void) | null = null;
+  private watcher: ExchangeWatcher | null = null;
   private closed = false;
 
   constructor(
@@ -467,6 +501,7 @@ export class RawExchange implements ClientSide {
     const head = this.pendingHead;
     this.pendingHead = null;
     let ok: boolean;
+    this.conn.writeHeld(); // a pipelined response before this one
     if (this.chunked && chunk.length === 0) {
       // An empty chunk would read as the last one: only the head (if still pending) goes out.
       ok = head === null || socket.write(head, 'latin1');
@@ -483,7 +518,11 @@ export class RawExchange implements ClientSide {
       const joined = Buffer.allocUnsafe(head.length + chunk.length);
       joined.write(head, 0, 'latin1');
       chunk.copy(joined, head.length);
-      ok = socket.write(joined);
+      // The whole response: written with the turn's other writes.
+      if (last) {
+        this.conn.writeLater(joined);
+        ok = true;
+      } else ok = socket.write(joined);
     } else {
       socket.cork();
       socket.write(head, 'latin1');
@@ -502,8 +541,9 @@ export class RawExchange implements ClientSide {
     if (this.finished) return;
     const head = this.pendingHead;
     this.pendingHead = null;
-    if (this.chunked) this.socket.write(head === null ? '0\r\n\r\n' : `${head}0\r\n\r\n`, 'latin1');
-    else if (head !== null) this.socket.write(head, 'latin1');
+    // The rest of a response (a bodiless one's head, the chunked body's end): small and final.
+    if (this.chunked) this.conn.writeLater(head === null ? '0\r\n\r\n' : `${head}0\r\n\r\n`);
+    else if (head !== null) this.conn.writeLater(head);
     this.finish();
   }
 
@@ -512,27 +552,23 @@ export class RawExchange implements ClientSide {
     if (close) this.closeConnection = true;
     this.headSent = true;
     this.status = error.status;
-    this.socket.write(errorResponseText(error.status, STATUS_CODES[error.status] ?? 'Error', error.code, error.text, this.closeConnection), 'latin1');
+    this.conn.writeLater(errorResponseText(error.status, STATUS_CODES[error.status] ?? 'Error', error.code, error.text, this.closeConnection));
     this.finish();
   }
 
   destroy(): void {
-    this.socket.destroy();
+    this.conn.destroy();
   }
 
-  onClose(callback: () => void): void {
-    this.closeCallback = callback;
-  }
-
-  onBodyTimeout(callback: () => void): void {
-    this.bodyTimeoutCallback = callback;
+  watch(watcher: ExchangeWatcher): void {
+    this.watcher = watcher;
   }
 
   /** The client sent no body byte for timeouts.idle while hitless was reading it. */
   bodyTimedOut(): void {
-    const callback = this.bodyTimeoutCallback;
-    if (callback === null || this.finished) this.destroy();
-    else callback();
+    const watcher = this.watcher;
+    if (watcher === null || this.finished) this.destroy();
+    else watcher.onBodyTimeout();
   }
 
   header(lowerName: string): string | undefined {
@@ -563,7 +599,7 @@ export class RawExchange implements ClientSide {
   private notifyClosed(): void {
     if (this.closed) return;
     this.closed = true;
-    this.closeCallback?.();
+    this.watcher?.onClientClose();
   }
 }
 

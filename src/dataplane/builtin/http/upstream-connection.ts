@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { BadResponseError, parseResponseHead, type ResponseHead } from './response-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
-import { currentTurn, markTurn } from './loop-turn.js';
+import { currentTurn, markTurn, writeAtTurnEnd, type HeldWriter } from './loop-turn.js';
 
 /** A response head larger than this is refused (502), as HAProxy's tune.bufsize does. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -69,7 +69,7 @@ const enum Phase {
   Closed,
 }
 
-export class UpstreamConnection implements HasDeadline {
+export class UpstreamConnection implements HasDeadline, HeldWriter {
   deadline = Infinity;
   private phase = Phase.Connecting;
   private handler: ExchangeHandler | null = null;
@@ -87,6 +87,8 @@ export class UpstreamConnection implements HasDeadline {
   /** Loop turn in which the connection went idle, and in which the current request was written. */
   private idleTurn = -1;
   private sentTurn = -1;
+  /** The request head, held for the end of the turn (loop-turn.ts); written before any body byte. */
+  private heldHead: string | null = null;
 
   private readonly socket: Socket;
   /** onData asked to wait: reading stops until resume(). */
@@ -108,7 +110,10 @@ export class UpstreamConnection implements HasDeadline {
     socket.once('close', this.onSocketClose);
   }
 
-  /** Starts an exchange: the head goes out now (queued until connected), the body when onReady says. */
+  /**
+   * Starts an exchange: the head goes out at the end of this loop turn (loop-turn.ts), or once
+   * connected on a new connection; the body when onReady says, after the head.
+   */
   start(handler: ExchangeHandler, method: string, head: string, responseTimeout: number, idleTimeout: number): void {
     this.handler = handler;
     this.method = method;
@@ -117,16 +122,28 @@ export class UpstreamConnection implements HasDeadline {
     this.head = null;
     this.chunked = null;
     this.requestDone = false;
-    if (this.exchanges > 0) this.sentTurn = markTurn();
-    this.socket.write(head, 'latin1');
-    if (this.phase === Phase.Connecting) return; // onConnect continues
+    if (this.phase === Phase.Connecting) {
+      this.socket.write(head, 'latin1'); // Node queues it until the connection is up
+      return; // onConnect continues
+    }
+    this.sentTurn = markTurn();
+    this.heldHead = head;
+    writeAtTurnEnd(this);
     this.phase = Phase.AwaitingHead;
     this.deadline = deadlineAfter(responseTimeout);
     handler.onReady();
   }
 
+  writeHeld(): void {
+    const head = this.heldHead;
+    if (head === null) return;
+    this.heldHead = null;
+    if (this.phase !== Phase.Closed) this.socket.write(head, 'latin1');
+  }
+
   /** Request body bytes, in chunked framing when asked. False: wait for onDrain. */
   writeBody(chunk: Buffer, chunked: boolean): boolean {
+    if (this.heldHead !== null) this.writeHeld();
     if (this.phase === Phase.AwaitingHead) this.deadline = deadlineAfter(this.responseTimeout);
     if (!chunked) return this.socket.write(chunk);
     if (chunk.length === 0) return true; // a zero-size chunk would end the body
@@ -140,7 +157,10 @@ export class UpstreamConnection implements HasDeadline {
 
   /** The request is completely written (its body, if any, included). */
   endRequest(trailer?: string): void {
-    if (trailer !== undefined) this.socket.write(trailer);
+    if (trailer !== undefined) {
+      if (this.heldHead !== null) this.writeHeld();
+      this.socket.write(trailer);
+    }
     this.requestDone = true;
   }
 
@@ -181,6 +201,7 @@ export class UpstreamConnection implements HasDeadline {
   close(): void {
     if (this.phase === Phase.Closed) return;
     this.phase = Phase.Closed;
+    this.heldHead = null; // the exchange is over: a head not yet written is not sent
     unwatchDeadline(this);
     this.socket.destroy();
     // Out of the pool now, not at the 'close' event: nothing may pick a closed connection.

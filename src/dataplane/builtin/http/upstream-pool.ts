@@ -4,6 +4,7 @@
 import type { EndpointState } from '../../endpoint-state.js';
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
 import { UpstreamConnection, type ConnectionOwner } from './upstream-connection.js';
+import { currentTurn } from './loop-turn.js';
 
 /**
  * Idle pooled connections are dropped after this, below the 5 s keep-alive default of Node and
@@ -14,8 +15,14 @@ const KEEP_ALIVE_MS = 4_000;
 const MAX_IDLE = 512;
 
 export class EndpointPool implements ConnectionOwner {
-  /** Most recently used last: reuse the warmest connection, let the coldest expire. */
+  /** Idle since an earlier loop turn; most recently used last: reuse the warmest, let the coldest expire. */
   private readonly idle: UpstreamConnection[] = [];
+  /**
+   * Released in turn `settlingTurn`: not reused in that turn (loop-turn.ts), then moved to `idle`.
+   * Kept apart so that taking a connection is O(1) however many were released this turn.
+   */
+  private readonly settling: UpstreamConnection[] = [];
+  private settlingTurn = -1;
   private closed = false;
 
   constructor(
@@ -26,40 +33,58 @@ export class EndpointPool implements ConnectionOwner {
 
   /**
    * The most recently used idle connection that is ready, or a new one (fresh: always new, after
-   * a stale one failed). Connections still settling (just released) stay in the pool for later;
+   * a stale one failed). Connections still settling (released this turn) wait for a later turn;
    * closed ones are dropped as they are met.
    */
   acquire(fresh = false): UpstreamConnection {
     if (!fresh) {
+      this.settle();
       const idle = this.idle;
-      for (let i = idle.length - 1; i >= 0; i--) {
-        const pooled = idle[i];
-        if (pooled.ready) {
-          idle.splice(i, 1);
-          return pooled;
+      for (let pooled = idle.pop(); pooled !== undefined; pooled = idle.pop()) {
+        if (pooled.ready) return pooled;
+        // Not ready: closed (an error not yet handled), or, which settle() rules out, settling.
+        if (pooled.open) {
+          idle.push(pooled);
+          break;
         }
-        if (!pooled.open) idle.splice(i, 1);
       }
     }
     return new UpstreamConnection(this.host, this.port, this, this.connectTimeout);
   }
 
   release(conn: UpstreamConnection): void {
-    if (this.closed || this.idle.length >= MAX_IDLE) return conn.close();
+    if (this.closed || this.idle.length + this.settling.length >= MAX_IDLE) return conn.close();
     conn.parkIdle(KEEP_ALIVE_MS);
-    this.idle.push(conn);
+    this.settle();
+    this.settling.push(conn);
+    this.settlingTurn = currentTurn();
   }
 
   forget(conn: UpstreamConnection): void {
-    const i = this.idle.lastIndexOf(conn);
-    if (i !== -1) this.idle.splice(i, 1);
+    if (!remove(this.idle, conn)) remove(this.settling, conn);
   }
 
   /** Graceful: idle connections close now, busy ones when their exchange ends. */
   close(): void {
     this.closed = true;
     for (const conn of this.idle.splice(0)) conn.close();
+    for (const conn of this.settling.splice(0)) conn.close();
   }
+
+  /** Connections released in an earlier turn are ready: they join `idle`, in release order. */
+  private settle(): void {
+    const settling = this.settling;
+    if (settling.length === 0 || this.settlingTurn === currentTurn()) return;
+    for (let i = 0; i < settling.length; i++) this.idle.push(settling[i]);
+    settling.length = 0;
+  }
+}
+
+function remove(list: UpstreamConnection[], conn: UpstreamConnection): boolean {
+  const i = list.lastIndexOf(conn);
+  if (i === -1) return false;
+  list.splice(i, 1);
+  return true;
 }
 
 const pools = new WeakMap<EndpointState, EndpointPool>();
