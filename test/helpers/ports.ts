@@ -5,10 +5,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { once } from 'node:events';
 
-const LOW = 10_000;
-const HIGH = 19_999; // bench/apply.ts uses 20000 and up
-const handedOut = new Set<number>();
-
 function bindable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
@@ -17,16 +13,25 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
-/** A port on 127.0.0.1 that is free right now and was not handed out before by this process. */
-export async function reservePort(): Promise<number> {
-  for (let tries = 0; tries < 200; tries++) {
-    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
-    if (handedOut.has(port)) continue;
-    handedOut.add(port);
-    if (await bindable(port)) return port;
-  }
-  throw new Error(`no free port found in ${LOW}-${HIGH} after 200 tries`);
+/**
+ * Hands out ports of [low, high] on 127.0.0.1 that are free right now and were not handed out
+ * before by this process. Test files that run side by side draw from separate ranges.
+ */
+export function portRange(low: number, high: number): () => Promise<number> {
+  const handedOut = new Set<number>();
+  return async () => {
+    for (let tries = 0; tries < 200; tries++) {
+      const port = low + Math.floor(Math.random() * (high - low));
+      if (handedOut.has(port)) continue;
+      handedOut.add(port);
+      if (await bindable(port)) return port;
+    }
+    throw new Error(`no free port found in ${low}-${high} after 200 tries`);
+  };
 }
+
+/** A port on 127.0.0.1 that is free right now and was not handed out before by this process (10000-19999; bench/apply.ts uses 20000 and up). */
+export const reservePort = portRange(10_000, 19_999);
 
 export type ConnectOutcome = 'connected' | 'refused' | 'other-error';
 
