@@ -428,6 +428,10 @@ describe('Host and the request target (RFC 9112 §3.2)', () => {
       'POST /te-chunk HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunk\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
       // HTTP/1.1 without Host, handed to node:http by its Transfer-Encoding: hitless's own 400, once.
       'GET /no-host HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n',
+      // An Expect other than 100-continue: hitless's own 417, once, then the connection closes
+      // (Node's own 417 could be followed by a 400 for what came after it).
+      'GET /expect HTTP/1.1\r\nHost: x\r\nExpect: something\r\n\r\nGET /after-417 HTTP/1.1\r\nHost: x\r\n\r\n',
+      'POST /expect-body HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 5\r\n\r\nhelloGARBAGE\r\n\r\n',
     ];
     const statuses: number[] = [];
     for (const shape of shapes) {
@@ -436,10 +440,11 @@ describe('Host and the request target (RFC 9112 §3.2)', () => {
       const r = await c.response(shape.slice(0, 20));
       statuses.push(r.status);
       if (r.status === 400) assert.match(r.head, /\r\nx-hitless-error: HITLESS_ERR_BAD_REQUEST/, 'the 400 is hitless\'s own (coded, counted, logged)');
+      if (r.status === 417) assert.match(r.head, /\r\nx-hitless-error: HITLESS_ERR_EXPECTATION_FAILED/, 'the 417 is hitless\'s own');
       const rest = await c.closedByPeer('closed after the first answer');
       assert.equal(rest, '', `nothing after the closing response: ${JSON.stringify(rest)}`);
     }
-    assert.deepEqual(statuses, [400, 200, 400, 400, 400]);
+    assert.deepEqual(statuses, [400, 200, 400, 400, 400, 417, 417]);
     assert.deepEqual(main.seen.map((r) => r.target), ['/closing']);
   });
 

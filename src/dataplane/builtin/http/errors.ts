@@ -28,6 +28,7 @@ export const HTTP_ERRORS = {
   HEADER_TIMEOUT: { status: 408, code: PROXY_CODES.HEADER_TIMEOUT, text: 'the request head did not arrive in time' },
   METHOD_NOT_ALLOWED: { status: 405, code: PROXY_CODES.METHOD_NOT_ALLOWED, text: 'CONNECT is not supported' },
   BODY_TIMEOUT: { status: 408, code: PROXY_CODES.BODY_TIMEOUT, text: 'the request body stalled' },
+  EXPECTATION_FAILED: { status: 417, code: PROXY_CODES.EXPECTATION_FAILED, text: 'only Expect: 100-continue is supported' },
 } as const;
 
 export type HttpError = (typeof HTTP_ERRORS)[keyof typeof HTTP_ERRORS];

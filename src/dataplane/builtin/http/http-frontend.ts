@@ -43,6 +43,15 @@ export class HttpFrontend implements RawHost {
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(req, socket, head, this.current()));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
     this.server.on('connect', (_req: IncomingMessage, socket: Socket) => this.refuse(socket, HTTP_ERRORS.METHOD_NOT_ALLOWED));
+    // An Expect other than 100-continue. Node's own answer (417) was neither counted nor logged,
+    // and a request pipelined behind it could still get an answer after that 417's Connection:
+    // close. hitless answers it itself and the connection ends with it; the body is not read.
+    this.server.on('checkExpectation', (req: IncomingMessage) => {
+      req.resume();
+      if (isClosing(req.socket)) return;
+      closeAfterThis(req.socket);
+      this.refuse(req.socket, HTTP_ERRORS.EXPECTATION_FAILED);
+    });
     // With a listener, node:http no longer destroys a socket on timeouts.idle by itself: a request
     // whose body stalled is answered (408) and logged first; anything else closes as before.
     this.server.on('timeout', (socket: Socket) => {
