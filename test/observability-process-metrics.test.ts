@@ -66,12 +66,17 @@ describe('process metrics with workers', () => {
     const status = await h.status();
     const workers = (status.process as unknown as { workers: Worker[] }).workers;
     assert.equal(workers.length, 2);
-    const { text, samples } = await scrape(h);
-    assert.match(text, /# TYPE nodejs_gc_duration_seconds histogram/);
     const processes: Array<Record<string, string>> = [
       { role: 'supervisor', pid: String(h.pid) },
       ...workers.map((w) => ({ role: 'worker', pid: String(w.pid), worker: String(w.slot), generation: '1' })),
     ];
+    // A worker loads its collector a second after it is ready; a scrape before that waits for
+    // it, which a heavily loaded machine can stretch past the status timeout: bounded retries.
+    const { text, samples } = await waitFor('every process\'s metrics', async () => {
+      const m = await scrape(h!);
+      return processes.every((labels) => series(m.samples, PER_PROCESS[0], labels).length === 1) ? m : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 250 });
+    assert.match(text, /# TYPE nodejs_gc_duration_seconds histogram/);
     for (const labels of processes) {
       for (const name of PER_PROCESS) {
         const found = series(samples, name, labels);
@@ -104,12 +109,15 @@ describe('process metrics with workers', () => {
       const list = ((await h!.status()).process as unknown as { workers: Worker[] }).workers;
       return list.length === 2 && list.every((w) => w.generation === 2 && w.state === 'ready') ? list : undefined;
     }, { timeoutMs: 30_000, intervalMs: 200 });
-    const { samples } = await scrape(h!);
+    // A new worker's metrics come with its status; a scrape in the first instants after it is
+    // ready may find them still loading (then it shows the worker without them): wait, bounded.
+    const ofWorker = (samples: readonly Sample[], w: Worker) => series(samples, 'nodejs_eventloop_lag_p99_seconds', { role: 'worker', pid: String(w.pid), generation: '2', worker: String(w.slot) });
+    const samples = await waitFor('the new workers\' process metrics', async () => {
+      const { samples: s } = await scrape(h!);
+      return workers.every((w) => ofWorker(s, w).length === 1) ? s : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 250 });
     assert.equal(valueOf(samples, 'hitless_generation'), 2);
     assert.equal(series(samples, 'hitless_info', { generation: '2' }).length, 1);
-    for (const w of workers) {
-      assert.equal(series(samples, 'nodejs_eventloop_lag_p99_seconds', { role: 'worker', pid: String(w.pid), generation: '2', worker: String(w.slot) }).length, 1);
-    }
     assert.equal(series(samples, 'nodejs_eventloop_lag_p99_seconds', { generation: '1' }).length, 0, 'the old generation is gone');
   });
 });

@@ -4,10 +4,10 @@
 // looks (GET /metrics, GET /dashboard/data). The supervisor asks its workers for theirs with their
 // status, and labels each process's families so that they stay one series per process when merged.
 //
-// prom-client is loaded on the first look, not at start: in a worker it costs ~2 MB of RSS (57.6 →
-// 59.5 MB measured) and 100-200 ms of module loading on the shared 2-core test machine, which an
-// instance nobody scrapes should not pay, and a worker of a code upgrade must be ready fast. The
-// monitors (event-loop delay, GC) start then too, so the first look reports no lag yet. prom-client resets its event-loop delay histogram at each collection:
+// A worker loads prom-client a second after its first commit, not at start: it costs ~2 MB of RSS
+// (57.6 → 59.5 MB measured) and 100-200 ms of module loading on the shared 2-core test machine,
+// and a worker of a code upgrade must be ready fast. The monitors (event-loop delay, GC) start
+// then. prom-client resets its event-loop delay histogram at each collection:
 // the nodejs_eventloop_lag_* gauges describe the time since the previous collection, whoever asked
 // for it (a scrape, or the dashboard every second).
 import type { Registry } from 'prom-client';

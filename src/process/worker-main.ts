@@ -11,7 +11,7 @@ import { BuiltinDriver } from '../dataplane/builtin/builtin-driver.js';
 import { BindError, LISTEN_BACKLOG } from '../dataplane/builtin/listener-pool.js';
 import { accessWriterFor, reopenAccessLogs } from '../observability/access-log.js';
 import { createLogger } from '../observability/log.js';
-import { collectProcessMetrics } from '../observability/process-metrics.js';
+import { collectProcessMetrics, startProcessMetrics } from '../observability/process-metrics.js';
 import { ConfigDigest, type DigestStep } from './config-digest.js';
 import { applyPatch, PatchMismatch, type ConfigPatch } from './config-patch.js';
 import { StatusEncoder } from './status-delta.js';
@@ -164,7 +164,21 @@ async function commit(next: Prepared): Promise<Reply> {
   current = next.config;
   next.digest.commit();
   dropUnusedHandles();
+  startMetricsSoon();
   return { configHash: next.digest.value };
+}
+
+let metricsScheduled = false;
+
+/**
+ * Process metrics (prom-client and its event-loop and GC monitors) load a second after the first
+ * commit: not on the way to ready (a code upgrade waits for that), and not at the first scrape,
+ * whose status request would then wait for the module load (and could time out under load).
+ */
+function startMetricsSoon(): void {
+  if (metricsScheduled) return;
+  metricsScheduled = true;
+  setTimeout(() => void startProcessMetrics(), 1_000).unref();
 }
 
 async function ready(): Promise<void> {
