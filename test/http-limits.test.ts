@@ -2,7 +2,9 @@
 // serving; forwarding headers and hop-by-hop handling follow RFC 9110 / RFC 7239; HTTP/1.0, HEAD,
 // 204, 304 and chunked bodies (streamed, not buffered) come through intact.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HitlessProcess } from './helpers/hitless-process.js';
 import { reservePort } from './helpers/ports.js';
@@ -14,7 +16,7 @@ let hitless: HitlessProcess;
 let A: HttpBackend;
 let E: HttpBackend;
 let hop: RawServer;
-const port = { main: 0, refused: 0, down: 0, ejected: 0, hop: 0, idle: 0, noIdle: 0 };
+const port = { main: 0, refused: 0, down: 0, ejected: 0, hop: 0, idle: 0, noIdle: 0, capped: 0 };
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 
 const HOP_RESPONSE =
@@ -52,6 +54,8 @@ before(async () => {
         hop: { listen: `127.0.0.1:${port.hop}`, endpoints: [hop.address] },
         idle: { listen: `127.0.0.1:${port.idle}`, endpoints: [A.address], timeouts: { idle: '1s' } },
         noIdle: { listen: `127.0.0.1:${port.noIdle}`, endpoints: [A.address], timeouts: { idle: '0s' } },
+        // One worker: its share of max_connections is the whole 2.
+        capped: { listen: `127.0.0.1:${port.capped}`, endpoints: [A.address], max_connections: 2 },
       }),
   });
   cleanup.unshift(() => hitless.kill());
@@ -74,6 +78,44 @@ function statusLine(text: string): string {
 }
 
 describe('http limits and error answers', () => {
+  it('max_connections caps client connections in http mode too: the one over it is closed at once and counted as rejected', async () => {
+    const open = async (): Promise<net.Socket> => {
+      const socket = net.connect({ host: '127.0.0.1', port: port.capped });
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      return socket;
+    };
+    /** One keep-alive request on `socket`: its status line, or null when the connection closed first. */
+    const ask = (socket: net.Socket): Promise<string | null> =>
+      new Promise((resolve) => {
+        let text = '';
+        const onData = (c: Buffer): void => {
+          text += c.toString('latin1');
+          if (/\r\n\r\nA$/.test(text)) done(statusLine(text));
+        };
+        const done = (v: string | null): void => {
+          socket.off('data', onData);
+          socket.off('close', onClose);
+          resolve(v);
+        };
+        const onClose = (): void => done(null);
+        socket.on('data', onData).once('close', onClose);
+        socket.write('GET / HTTP/1.1\r\nHost: capped\r\n\r\n');
+      });
+    const held = [await open(), await open()];
+    for (const s of held) assert.equal(await within(5_000, 'a request on a held connection', ask(s)), 'HTTP/1.1 200 OK');
+    const before = (await hitless.status()).services.find((s) => s.name === 'capped')!.rejected;
+    const third = await open();
+    assert.equal(await within(5_000, 'the connection over the cap', ask(third)), null, 'closed without an answer');
+    assert.equal((await hitless.status()).services.find((s) => s.name === 'capped')!.rejected, before + 1);
+    // The held ones still work; once one closes, a new connection is served.
+    assert.equal(await ask(held[0]), 'HTTP/1.1 200 OK');
+    held[1].destroy();
+    const later: net.Socket[] = [];
+    await waitFor('a new connection served once one closed', async () => (await ask(later[later.push(await open()) - 1])) === 'HTTP/1.1 200 OK', { timeoutMs: 5_000 });
+    for (const s of [held[0], ...later]) s.destroy();
+  });
+
   it('header too large → 431, then closed', async () => {
     const big = 'x'.repeat(8000);
     const { text, closed } = await rawExchange(port.main, `GET / HTTP/1.1\r\nHost: t\r\nX-Big: ${big}\r\n\r\n`);

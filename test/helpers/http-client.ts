@@ -107,6 +107,7 @@ export interface HttpService {
   timeouts?: { connect?: string; idle?: string; drain?: string; header?: string; response?: string };
   limits?: { max_header_bytes?: number; max_url_bytes?: number };
   retries?: number;
+  max_connections?: number;
 }
 
 /** A config file text: every service in http mode unless it says otherwise. */

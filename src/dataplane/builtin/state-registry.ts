@@ -10,6 +10,8 @@ export class ServiceState {
   total = 0;
   /** Closed at once because max_connections was reached. */
   rejected = 0;
+  /** http: client connections open now (what max_connections caps; `active` counts requests there). */
+  connections = 0;
   /** tcp: closed because no endpoint could be connected to; http: answered 5xx by hitless itself. */
   failed = 0;
   /** Requests (http) or connects (tcp) tried again on another endpoint (http: also on a fresh connection to the same one). */

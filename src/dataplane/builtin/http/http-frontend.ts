@@ -6,6 +6,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServiceRuntime } from '../service-runtime.js';
+import type { ServiceState } from '../state-registry.js';
 import { proxyHttpRequest } from './http-proxy.js';
 import { closeAfterThis, isClosing, NodeClient } from './node-client.js';
 import type { ClientSide } from './client-side.js';
@@ -70,10 +71,22 @@ export class HttpFrontend implements RawHost {
 
   /** Takes an accepted connection: the raw path reads it first. */
   accept(socket: Socket): void {
+    const runtime = this.current(); // the connection's first timeouts come from the config as it is now
+    const state = runtime.state;
+    if (runtime.maxConnections !== null && state.connections >= runtime.maxConnections) {
+      // Over the cap, as in tcp mode: closed at once with a FIN and counted as rejected. Not a 503:
+      // this may be an idle keep-alive connection handed over by a draining generation, where an
+      // unsolicited answer would be read as the answer to the client's next request.
+      state.rejected++;
+      socket.on('error', () => {});
+      socket.end();
+      return;
+    }
+    state.connections++;
     this.sockets.add(socket);
     (socket as Tagged)[FRONTEND] = this;
+    (socket as Tagged)[COUNTED] = state;
     socket.on('close', leaveFrontend);
-    this.current(); // the connection's first timeouts come from the config as it is now
     new RawConnection(socket, this);
   }
 
@@ -195,11 +208,15 @@ export class HttpFrontend implements RawHost {
 
 /** The frontend a socket was handed to, so that one shared 'close' function can tell it. */
 const FRONTEND = Symbol('hitless.httpFrontend');
-type Tagged = Socket & { [FRONTEND]?: HttpFrontend };
+/** The service whose connection count a socket holds (decremented once, at 'close'). */
+const COUNTED = Symbol('hitless.countedIn');
+type Tagged = Socket & { [FRONTEND]?: HttpFrontend; [COUNTED]?: ServiceState };
 
 /** One function for every socket (no closure per connection): 'close' is emitted once. */
 function leaveFrontend(this: Tagged): void {
   this[FRONTEND]?.forget(this);
+  const state = this[COUNTED];
+  if (state) state.connections--;
 }
 
 /** The request node:http is serving on a socket, for its timeout handler. */
