@@ -6,10 +6,10 @@
 // drained (weight 0), so traffic reaches only the backends.
 import assert from 'node:assert/strict';
 import { renameSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { listenPort } from './helpers/listen-port.js';
+import { tagVia, taggedBackends } from './helpers/tag-backends.js';
 import { SupervisedHitless, alive } from './helpers/process-harness.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -29,31 +29,20 @@ interface Status {
 }
 
 describe('process model: an endpoint change in a large service travels as that change', () => {
-  const servers: Server[] = [];
-  const sockets = new Set<Socket>();
+  let tagged: Awaited<ReturnType<typeof taggedBackends>> | undefined;
   const backends: string[] = [];
   let h: SupervisedHitless | undefined;
   const paused = new Set<number>();
 
   before(async () => {
-    for (let i = 0; i < 3; i++) {
-      const server = createServer((s) => {
-        sockets.add(s);
-        s.on('error', () => {});
-        s.once('close', () => sockets.delete(s));
-        s.end(`b${i}\n`);
-      });
-      await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, r));
-      servers.push(server);
-      backends.push(`127.0.0.1:${(server.address() as { port: number }).port}`);
-    }
+    tagged = await taggedBackends(3);
+    backends.push(...tagged.ports.map((p) => `127.0.0.1:${p}`));
   });
 
   after(async () => {
     for (const pid of paused) if (alive(pid)) process.kill(pid, 'SIGCONT');
     await h?.kill();
-    for (const s of sockets) s.destroy();
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    await tagged?.stop();
   });
 
   it('sends the delta, keeps the workers in sync and the kept endpoints\' counters', async () => {
@@ -123,23 +112,3 @@ describe('process model: an endpoint change in a large service travels as that c
     await eachWorkerServes(async () => assert.deepEqual(await tags(), ['b0', 'b2']));
   });
 });
-
-/** The tag of the backend a connection to `port` reaches through hitless. */
-function tagVia(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let data = '';
-    const timer = setTimeout(() => finish('timeout'), 5_000);
-    function finish(result: string): void {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(result);
-    }
-    socket.on('data', (chunk: Buffer) => {
-      data += chunk.toString();
-      if (data.includes('\n')) finish(data.trim());
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => finish(`error ${err.code}`));
-    socket.once('close', () => finish(data.trim() || 'closed'));
-  });
-}

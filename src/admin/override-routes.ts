@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EndpointOverrides } from '../control/endpoint-overrides.js';
 import { checkAddress, checkService, checkState, checkWeight, cleanBy, printable, type Checked, type OverrideChange } from '../control/override-store.js';
-import { ErrorCodes, HitlessError } from '../errors.js';
+import { ErrorCodes, HitlessError, httpStatusOf } from '../errors.js';
 import { readBody, sendError, sendJson } from './http-util.js';
 
 const PREFIX = '/overrides';
@@ -40,26 +40,7 @@ export async function handleOverrideRoute(overrides: EndpointOverrides, req: Inc
   } catch (err) {
     if (!(err instanceof HitlessError)) throw err;
     req.resume();
-    sendError(res, statusOf(err.code), err.code, err.message, err.details);
-  }
-}
-
-function statusOf(code: string): number {
-  switch (code) {
-    case ErrorCodes.INVALID_REQUEST:
-      return 400;
-    case ErrorCodes.NOT_FOUND:
-      return 404;
-    case ErrorCodes.METHOD_NOT_ALLOWED:
-      return 405;
-    case ErrorCodes.OVERRIDE_LIMIT:
-      return 409;
-    case ErrorCodes.BODY_TOO_LARGE:
-      return 413;
-    case ErrorCodes.NOT_IMPLEMENTED:
-      return 501;
-    default:
-      return 500;
+    sendError(res, httpStatusOf(err.code), err.code, err.message, err.details);
   }
 }
 

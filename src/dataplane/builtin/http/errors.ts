@@ -12,7 +12,6 @@ export const HTTP_ERRORS = {
   CONNECT_TIMEOUT: { status: 504, code: PROXY_CODES.UPSTREAM_CONNECT_TIMEOUT, text: 'timed out connecting to an endpoint' },
   RESPONSE_TIMEOUT: { status: 504, code: PROXY_CODES.UPSTREAM_TIMEOUT, text: 'the endpoint did not answer in time' },
   URL_TOO_LONG: { status: 414, code: PROXY_CODES.URL_TOO_LONG, text: 'request line too long' },
-  OVER_CAPACITY: { status: 503, code: PROXY_CODES.MAX_CONNECTIONS, text: 'service at max_connections' },
   // The request is refused before anything reaches an endpoint (docs/security.md says why).
   BAD_VERSION: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'only HTTP/1.1 and HTTP/1.0 are served' },
   MISSING_HOST: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'an HTTP/1.1 request needs a Host header' },
