@@ -182,7 +182,8 @@ const CASES: readonly Case[] = [
         assert.equal(res.status, 200, res.text);
         assert.equal(res.json<ApplyRecordDoc>().result, 'applied');
       }
-      for (let i = 0; i < 4; i++) assert.deepEqual(await echoOnce(svcPort), { ok: true }, `connection ${i}`);
+      // Round-robin over two endpoints: one of these two connections tries the name first.
+      for (let i = 0; i < 2; i++) assert.deepEqual(await echoOnce(svcPort), { ok: true }, `connection ${i}`);
     },
   },
   {
