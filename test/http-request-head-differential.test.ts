@@ -22,6 +22,7 @@ import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { parseRequestHead, rawHeaderValue, type RequestHead } from '../src/dataplane/builtin/http/request-head.js';
+import { answerHalfClosedClients } from '../src/util/node-internals.js';
 
 /** node:http's maxHeaderSize here, and the raw path's limit on a head (raw-client.ts: end + 4). */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -355,7 +356,7 @@ async function startServer(): Promise<{ server: http.Server; port: number }> {
   });
   // The client half-closes after its request (so that an incomplete body fails fast instead of
   // waiting): answer what was received, as hitless's http-frontend.ts does.
-  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  answerHalfClosedClients(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as AddressInfo).port };
 }
