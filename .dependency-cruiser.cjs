@@ -28,8 +28,8 @@ module.exports = {
     {
       name: 'core-not-admin-or-cli',
       severity: 'error',
-      comment: 'The core (config, control, data plane, discovery, registration, observability) is driven by admin and the CLI, never the reverse.',
-      from: { path: '^src/(config|control|dataplane|discovery|register|observability|util)/' },
+      comment: 'The core (config, control, data plane, process model, discovery, registration, observability) is driven by admin and the CLI, never the reverse.',
+      from: { path: '^src/(config|control|dataplane|process|discovery|register|observability|util)/' },
       to: { path: '^src/(admin|cli)/' },
     },
     {

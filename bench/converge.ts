@@ -20,6 +20,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
 import type { ApplyRecord } from '../src/control/controller.js';
 import { Hitless } from '../src/hitless.js';
+import { processRoutes } from '../src/admin/process-routes.js';
 import { createSupervised } from '../src/process/supervised.js';
 import { silentLogger } from '../src/observability/log.js';
 import { EtcdServer, etcdMissing } from '../test/helpers/etcd.js';
@@ -81,7 +82,7 @@ async function startHitless(text: string, workers: number): Promise<Hitless> {
   const log = silentLogger();
   if (workers === 0) return Hitless.start({ snapshot, log });
   const supervised = createSupervised({ workers, log, readyTimeoutMs: 60_000, upgradeDrainMs: 1_000 });
-  return Hitless.start({ snapshot, log, driver: supervised.driver, adminExtension: supervised.adminExtension });
+  return Hitless.start({ snapshot, log, driver: supervised.driver, adminExtension: processRoutes(supervised.control) });
 }
 
 async function runOne(writer: Writer, n: number, workers: number, real: Listener[], extra: Listener[]) {

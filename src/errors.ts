@@ -75,6 +75,8 @@ export const PROXY_CODES = {
   EXPECTATION_FAILED: 'HITLESS_ERR_EXPECTATION_FAILED',
 } as const;
 
+export type ProxyCode = (typeof PROXY_CODES)[keyof typeof PROXY_CODES];
+
 /** The admin API's status for `code` (500 for a code it does not know). */
 export function httpStatusOf(code: string): number {
   return (ERROR_STATUS as Record<string, number>)[code] ?? 500;
@@ -83,7 +85,7 @@ export function httpStatusOf(code: string): number {
 /** An error with a stable code and optional structured details, rendered as JSON by the admin API. */
 export class HitlessError extends Error {
   constructor(
-    readonly code: ErrorCode,
+    readonly code: ErrorCode | ProxyCode,
     message: string,
     readonly details?: unknown,
   ) {

@@ -22,6 +22,7 @@ import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { parseRequestHead, rawHeaderValue, type RequestHead } from '../src/dataplane/builtin/http/request-head.js';
+import { answerHalfClosedClients, keepsAlive } from '../src/util/node-internals.js';
 
 /** node:http's maxHeaderSize here, and the raw path's limit on a head (raw-client.ts: end + 4). */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -338,7 +339,7 @@ interface NodeReading {
  */
 async function startServer(): Promise<{ server: http.Server; port: number }> {
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-    const seen = { method: req.method, url: req.url, httpVersion: req.httpVersion, rawHeaders: req.rawHeaders, keepAlive: res.shouldKeepAlive, declared: req.headers['content-length'] ?? null };
+    const seen = { method: req.method, url: req.url, httpVersion: req.httpVersion, rawHeaders: req.rawHeaders, keepAlive: keepsAlive(res), declared: req.headers['content-length'] ?? null };
     const answer = (bodyLength: number | null): void => {
       res.setHeader('x-reading', Buffer.from(JSON.stringify({ ...seen, bodyLength }), 'latin1').toString('base64'));
       res.end();
@@ -355,7 +356,7 @@ async function startServer(): Promise<{ server: http.Server; port: number }> {
   });
   // The client half-closes after its request (so that an incomplete body fails fast instead of
   // waiting): answer what was received, as hitless's http-frontend.ts does.
-  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  answerHalfClosedClients(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as AddressInfo).port };
 }

@@ -1,6 +1,6 @@
 // Small helpers for the admin API's JSON answers and bounded request bodies.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCodes, HitlessError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, HitlessError } from '../errors.js';
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -16,7 +16,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(bytes);
 }
 
-export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, details?: unknown): void {
+export function sendError(res: ServerResponse, status: number, code: HitlessError['code'], message: string, details?: unknown): void {
   sendJson(res, status, { error: { code, message, ...(details === undefined ? {} : { details }) } });
 }
 

@@ -1,5 +1,6 @@
 // What `hitless run` and `hitless demo` share once they run: start a Hitless (or exit 1 with the
 // reason) and the signals that reload and stop it. Loaded by their actions only.
+import { processRoutes } from '../admin/process-routes.js';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
 import { CoalescedRun } from '../control/coalesced-run.js';
@@ -19,7 +20,7 @@ export async function startOrExit(configPath: string, log: Logger, supervised?: 
       configPath,
       log,
       ...(stateFile !== undefined ? { stateFile } : {}),
-      ...(supervised ? { driver: supervised.driver, adminExtension: supervised.adminExtension } : {}),
+      ...(supervised ? { driver: supervised.driver, adminExtension: processRoutes(supervised.control) } : {}),
     });
     const status = hitless.controller.driver.status();
     log.info({ admin: hitless.adminAddress, listeners: status.listeners.map((l) => `${l.address} → ${l.service}`) }, 'hitless ready');

@@ -7,13 +7,10 @@ import type { PackedDataplane } from '../dataplane/builtin/packed-status.js';
 import type { StatusDelta } from './status-delta.js';
 import type { MetricFamily } from '../observability/metrics.js';
 import type { OverrideTable } from '../dataplane/endpoint-override.js';
+import type { NativeTcpHandle } from '../util/node-internals.js';
 
-/** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside Node's internals. */
-export interface TcpHandle {
-  close(callback?: () => void): void;
-  getsockname?(out: Record<string, unknown>): number;
-  readStop?(): number;
-}
+/** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside util/node-internals.ts. */
+export type TcpHandle = NativeTcpHandle;
 
 /** Requests carry an id; the worker answers each with one `reply` of the same id. */
 export type WorkerRequest =

@@ -1,58 +1,39 @@
-// The supervisor's listening sockets, reference-counted and keyed by address like the workers'
-// ListenerPool. The supervisor binds but never accepts: it creates the bound handle the way
-// Node's cluster primary does (net._createServerHandle, no listen()), and each worker calls
-// listen() on its copy. So the socket stays open, and keeps queueing connections, for as long as
-// the supervisor lives, whatever happens to the workers (no refused connection on a crash).
-import * as net from 'node:net';
-import { readlinkSync } from 'node:fs';
-import { getSystemErrorName } from 'node:util';
-import type { HostPort } from '../config/address.js';
-import { BindError, bindMessage } from '../dataplane/builtin/listener-pool.js';
-import type { TcpHandle } from './messages.js';
+// The supervisor's listening sockets: the reference-counted pool (dataplane/socket-pool/) around
+// handles that are bound but never accepted on. The supervisor creates each one the way Node's
+// cluster primary does (bindTcpHandle: no listen()), and each worker calls listen() on its copy.
+// So the socket stays open, and keeps queueing connections, for as long as the supervisor lives,
+// whatever happens to the workers (no refused connection on a crash). The workers accept, so the
+// supervisor's entries carry no connections: the last release closes its copy at once.
+import { parseListenAddress, type HostPort } from '../config/address.js';
+import { bindErrorOf } from '../dataplane/socket-pool/bind-error.js';
+import { RefCountedPool, type PoolEntry, type SocketState } from '../dataplane/socket-pool/ref-counted-pool.js';
+import { bindTcpHandle, handleFd, tcpHandleFromFd, type NativeTcpHandle } from '../util/node-internals.js';
 
-interface Entry {
-  readonly address: HostPort;
-  readonly handle: TcpHandle & { fd?: number };
-  refs: number;
-  readonly since: number;
-}
-
-type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => TcpHandle | number;
-const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
+type Bound = PoolEntry<{ readonly handle: NativeTcpHandle }>;
 
 export class SupervisorSockets {
-  private readonly entries = new Map<string, Entry>();
+  private readonly pool = new RefCountedPool<{ readonly handle: NativeTcpHandle }>({
+    close: (entry) => entry.handle.close(),
+    fd: (entry) => handleFd(entry.handle),
+  });
 
   /** Takes a reference on every address, binding the new ones; all or nothing (BindError). */
   acquireAll(addresses: readonly HostPort[]): void {
-    const taken: string[] = [];
+    const taken: Bound[] = [];
     try {
-      for (const address of addresses) {
-        this.acquire(address);
-        taken.push(address.key);
-      }
+      for (const address of addresses) taken.push(this.pool.acquire(address, bind).entry);
     } catch (err) {
-      for (const key of taken) this.release(key);
+      for (const entry of taken) this.pool.release(entry);
       throw err;
     }
   }
 
-  private acquire(address: HostPort): void {
-    const existing = this.entries.get(address.key);
-    if (existing) {
-      existing.refs++;
-      return;
+  /** The sockets of `addresses` serve from now on (the apply that bound them committed). */
+  activate(addresses: readonly HostPort[]): void {
+    for (const address of addresses) {
+      const entry = this.pool.get(address.key);
+      if (entry) this.pool.activate(entry);
     }
-    const result = createServerHandle(address.host, address.port, net.isIPv6(address.host) ? 6 : 4, undefined, 0);
-    if (typeof result === 'number') throw bindError(address.key, result);
-    // libuv defers EADDRINUSE from bind() to listen(); getsockname() reports it now, so a bind
-    // failure still rejects the config before any worker is asked to change.
-    const rc = result.getsockname?.({}) ?? 0;
-    if (rc !== 0) {
-      result.close();
-      throw bindError(address.key, rc);
-    }
-    this.entries.set(address.key, { address, handle: result, refs: 1, since: Date.now() });
   }
 
   /**
@@ -60,63 +41,60 @@ export class SupervisorSockets {
    * reference yet: the first apply takes it instead of binding; dropUnused() closes the rest.
    */
   adopt(key: string, fd: number): void {
-    const result = createServerHandle(null, 0, -1, fd, 0);
-    if (typeof result === 'number') throw bindError(key, result);
-    const address = { host: key.slice(0, key.lastIndexOf(':')).replace(/^\[|\]$/g, ''), port: Number(key.slice(key.lastIndexOf(':') + 1)), key };
-    this.entries.set(key, { address, handle: result, refs: 0, since: Date.now() });
+    const parsed = parseListenAddress(key);
+    if (!parsed.ok) throw new Error(`inherited socket ${key}: ${parsed.reason}`);
+    const handle = tcpHandleFromFd(fd);
+    if (typeof handle === 'number') throw bindErrorOf(key, handle);
+    this.pool.adopt(parsed.value, { handle });
   }
 
   dropUnused(): void {
-    for (const [key, entry] of this.entries) {
-      if (entry.refs > 0) continue;
-      this.entries.delete(key);
-      entry.handle.close();
-    }
+    this.pool.dropUnused();
   }
 
   /** Drops a reference; the last one closes the supervisor's copy (workers close theirs). */
   release(key: string): void {
-    const entry = this.entries.get(key);
-    if (!entry || --entry.refs > 0) return;
-    this.entries.delete(key);
-    entry.handle.close();
+    const entry = this.pool.get(key);
+    if (entry) this.pool.release(entry);
   }
 
-  handle(key: string): TcpHandle | undefined {
-    return this.entries.get(key)?.handle;
+  handle(key: string): NativeTcpHandle | undefined {
+    return this.pool.get(key)?.handle;
   }
 
   keys(): string[] {
-    return [...this.entries.keys()];
+    return this.pool.entries().map((e) => e.key);
   }
 
   /** Key and file descriptor of every socket, for passing them to a new supervisor as inherited fds. */
   descriptors(): Array<{ key: string; fd: number }> {
-    return [...this.entries.values()].flatMap((e) => (typeof e.handle.fd === 'number' && e.handle.fd >= 0 ? [{ key: e.address.key, fd: e.handle.fd }] : []));
+    return this.pool.entries().flatMap((e) => {
+      const fd = handleFd(e.handle);
+      return fd === null ? [] : [{ key: e.key, fd }];
+    });
   }
 
   since(key: string): number | undefined {
-    return this.entries.get(key)?.since;
+    return this.pool.get(key)?.since;
+  }
+
+  state(key: string): SocketState | undefined {
+    return this.pool.get(key)?.state;
   }
 
   /** "socket:[inode]": the same in the supervisor and every worker, and across upgrades. */
   identity(key: string): string | null {
-    const fd = this.entries.get(key)?.handle.fd;
-    if (typeof fd !== 'number' || fd < 0) return null;
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      return `fd:${fd}`;
-    }
+    const entry = this.pool.get(key);
+    return entry ? this.pool.identity(entry) : null;
   }
 
   closeAll(): void {
-    for (const entry of this.entries.values()) entry.handle.close();
-    this.entries.clear();
+    this.pool.closeAll();
   }
 }
 
-function bindError(key: string, errno: number): BindError {
-  const code = getSystemErrorName(errno);
-  return new BindError(key, code, bindMessage(key, { code, message: code }));
+function bind(address: HostPort): { readonly handle: NativeTcpHandle } {
+  const handle = bindTcpHandle(address.host, address.port);
+  if (typeof handle === 'number') throw bindErrorOf(address.key, handle);
+  return { handle };
 }

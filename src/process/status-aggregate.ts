@@ -190,11 +190,11 @@ function mergeLatency(a: LatencySnapshot, b: LatencySnapshot): LatencySnapshot {
 
 /** Listener rows: the supervisor's sockets (one identity per address) with workers' connection counts. */
 export function mergeListeners(
-  owned: ReadonlyArray<{ address: string; service: string | null; since: number; socket: string | null }>,
+  owned: ReadonlyArray<{ address: string; service: string | null; since: number; state?: ListenerStatus['state']; socket: string | null }>,
   workers: ReadonlyArray<readonly ListenerStatus[]>,
 ): ListenerStatus[] {
   const rows = new Map<string, Mutable<ListenerStatus>>();
-  for (const o of owned) rows.set(o.address, { address: o.address, service: o.service, state: 'active', since: new Date(o.since).toISOString(), socket: o.socket, connections: 0 });
+  for (const o of owned) rows.set(o.address, { address: o.address, service: o.service, state: o.state ?? 'active', since: new Date(o.since).toISOString(), socket: o.socket, connections: 0 });
   for (const list of workers) {
     for (const l of list) {
       const row = rows.get(l.address);

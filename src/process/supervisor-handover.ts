@@ -14,6 +14,7 @@ import { parseConfig } from '../config/load.js';
 import type { Logger } from '../observability/log.js';
 import type { TcpHandle } from './messages.js';
 import type { Supervisor } from './supervisor.js';
+import { sendWithHandle } from '../util/node-internals.js';
 
 export const ENV_HANDOVER = 'HITLESS_SUPERVISOR_HANDOVER';
 const FIRST_FD = 4; // 0-2 stdio, 3 the IPC channel to the old supervisor
@@ -77,7 +78,7 @@ export async function startSuccessor(supervisor: Supervisor, running: ConfigSnap
     adminReleased: () => child.send({ t: 'admin-released' }),
     sink: (key, handle) => {
       if (!child.connected) return handle.close();
-      child.send({ t: 'conn', key }, handle as never, () => handle.close());
+      sendWithHandle(child, { t: 'conn', key }, handle, () => handle.close());
     },
   };
 }

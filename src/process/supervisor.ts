@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config, ConfigSnapshot } from '../config/model.js';
 import { listenAddresses, listenKeys } from '../control/plan.js';
 import type { DataplaneStatus } from '../dataplane/driver.js';
-import { BindError } from '../dataplane/builtin/listener-pool.js';
+import { BindError } from '../dataplane/socket-pool/bind-error.js';
 import { ApplyError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { ConfigDigest } from './config-digest.js';
@@ -153,6 +153,7 @@ export class Supervisor {
         for (const a of bind) this.sockets.release(a.key);
         throw err;
       }
+      this.sockets.activate(bind);
       if (change) {
         for (const key of change.release) this.sockets.release(key);
         change.digest.commit();
@@ -532,7 +533,7 @@ export class Supervisor {
     const services = mergeServices(active.map((w) => w.lastStatus!.dataplane.services), retired, this.endpointReuse);
     const serviceOf = new Map<string, string>();
     for (const s of this.config?.services.values() ?? []) for (const l of s.listen) serviceOf.set(l.key, s.name);
-    const owned = this.sockets.keys().map((key) => ({ address: key, service: serviceOf.get(key) ?? null, since: this.sockets.since(key) ?? Date.now(), socket: this.sockets.identity(key) }));
+    const owned = this.sockets.keys().map((key) => ({ address: key, service: serviceOf.get(key) ?? null, since: this.sockets.since(key) ?? Date.now(), state: this.sockets.state(key), socket: this.sockets.identity(key) }));
     const listeners = mergeListeners(owned, live.map((w) => w.lastStatus!.dataplane.listeners));
     return { driver: 'builtin', services, listeners };
   }

@@ -9,14 +9,7 @@
 import { Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { rawConnectionOf } from '../dataplane/builtin/http/raw-client.js';
-
-/** The node:http internals this reads: stable since Node 12, checked defensively at each use. */
-interface HttpSocket extends Socket {
-  parser?: { duration?: () => number } | null;
-  _httpMessage?: ServerResponse | null;
-  server?: unknown;
-  _handle?: { readStop?: () => number } | null;
-}
+import { closeAfterResponse, freezeSocket, hasHandle, httpParserIdle, pendingResponse, serverOf, type NativeTcpHandle } from '../util/node-internals.js';
 
 export type Handoff = (socket: Socket, key: string) => void;
 
@@ -68,12 +61,11 @@ export class ConnectionDrain {
 
   private scan(): void {
     for (const [socket, key] of this.connections) {
-      const s = socket as HttpSocket;
       // The raw HTTP path says itself whether it is idle; node:http's connections are judged
       // from its internals (and its server marked so that later requests close).
       const raw = rawConnectionOf(socket);
-      if (raw === undefined) this.markServer(s);
-      if (this.handoff && (raw !== undefined ? raw.idle : isIdleHttp(s))) {
+      if (raw === undefined) this.markServer(socket);
+      if (this.handoff && (raw !== undefined ? raw.idle : isIdleHttp(socket))) {
         raw?.release();
         this.connections.delete(socket);
         this.handedOff++;
@@ -82,18 +74,19 @@ export class ConnectionDrain {
       }
       // A response not yet started is the last one on its connection.
       if (raw !== undefined) raw.closeAfterCurrent(false);
-      else if (s._httpMessage && !s._httpMessage.headersSent) s._httpMessage.shouldKeepAlive = false;
+      else {
+        const res = pendingResponse(socket);
+        if (res && !res.headersSent) closeAfterResponse(res);
+      }
     }
   }
 
   /** Every later request on a connection of this worker is answered with `Connection: close`. */
-  private markServer(socket: HttpSocket): void {
-    const server = socket.server;
+  private markServer(socket: Socket): void {
+    const server = serverOf(socket);
     if (!(server instanceof HttpServer) || this.marked.has(server)) return;
     this.marked.add(server);
-    server.prependListener('request', (_req, res: ServerResponse) => {
-      res.shouldKeepAlive = false;
-    });
+    server.prependListener('request', (_req, res: ServerResponse) => closeAfterResponse(res));
   }
 }
 
@@ -102,21 +95,15 @@ export class ConnectionDrain {
  * no response in progress, nothing buffered either way. Bytes that arrive later stay in the
  * kernel and travel with the file descriptor.
  */
-export function isIdleHttp(socket: HttpSocket): boolean {
-  const parser = socket.parser;
-  if (!parser || typeof parser.duration !== 'function') return false;
-  if (socket.destroyed || !socket._handle || socket._httpMessage) return false;
+export function isIdleHttp(socket: Socket): boolean {
+  if (socket.destroyed || !hasHandle(socket) || pendingResponse(socket)) return false;
   if (socket.readableLength > 0 || socket.writableLength > 0 || socket.connecting) return false;
-  // duration() is 0 when no message is in progress (its start time is reset at message end).
-  return parser.duration() === 0 || socket.bytesRead === 0;
+  return httpParserIdle(socket) === true;
 }
 
 /** Stops libuv reading so that no byte is consumed here between the check and the send. */
-export function freezeForHandoff(socket: Socket): object | null {
-  const s = socket as HttpSocket;
-  const handle = s._handle;
-  if (!handle || typeof handle.readStop !== 'function') return null;
-  handle.readStop();
-  socket.setTimeout(0);
+export function freezeForHandoff(socket: Socket): NativeTcpHandle | null {
+  const handle = freezeSocket(socket);
+  if (handle) socket.setTimeout(0);
   return handle;
 }

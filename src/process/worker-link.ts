@@ -6,6 +6,7 @@ import type { Logger } from '../observability/log.js';
 import type { MetricFamily } from '../observability/metrics.js';
 import { StatusDecoder } from './status-delta.js';
 import { ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerStatus } from './messages.js';
+import { sendWithHandle } from '../util/node-internals.js';
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
 
@@ -124,7 +125,7 @@ export class WorkerLink {
   sendWithHandle(msg: SupervisorMessage, handle: TcpHandle | object): Promise<void> {
     return new Promise((resolve, reject) => {
       if (!this.alive || !this.child.connected) return reject(new Error(`worker ${this.pid} is not running`));
-      this.child.send(msg, handle as never, (err: Error | null) => (err ? reject(err) : resolve()));
+      sendWithHandle(this.child, msg, handle, (err) => (err ? reject(err) : resolve()));
     });
   }
 

@@ -3,7 +3,7 @@
 // the config is checked) then commit (swap). On a code upgrade it drains, handing idle keep-alive
 // connections back to the supervisor for the new generation.
 import { existsSync, readFileSync } from 'node:fs';
-import { Socket, type Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { HostPort } from '../config/address.js';
 import type { Config } from '../config/model.js';
 import { diffConfigs, listenKeys, recordDerivation } from '../control/plan.js';
@@ -16,6 +16,7 @@ import { ConfigDigest, type DigestStep } from './config-digest.js';
 import { applyPatch, PatchMismatch, type ConfigPatch } from './config-patch.js';
 import { StatusEncoder } from './status-delta.js';
 import { ConnectionDrain, freezeForHandoff } from './worker-drain.js';
+import { listenOnNativeHandle, sendWithHandle, socketFromHandle } from '../util/node-internals.js';
 import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, NEED_FULL_CONFIG, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply } from './messages.js';
 
 const generation = Number(process.env[ENV_GENERATION] ?? 0);
@@ -27,7 +28,9 @@ if (!process.send) {
 }
 const send = (msg: WorkerMessage, handle?: object, done?: (err: Error | null) => void): void => {
   if (!process.connected) return done?.(new Error('supervisor gone'));
-  process.send!(msg, handle as never, undefined, (err: Error | null) => done?.(err));
+  const callback = (err: Error | null): void => done?.(err);
+  if (handle) sendWithHandle(process, msg, handle, callback);
+  else process.send!(msg, undefined, undefined, callback);
 };
 
 const fault = readFault();
@@ -70,10 +73,9 @@ async function listenOnHandle(server: Server, address: HostPort): Promise<void> 
   handles.delete(address.key);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    // The backlog is an argument here: for a handle, listen() ignores one given in an options
-    // object and keeps 511, which a wave of reconnecting clients (5,000 slowloris connections
-    // coming back) overflows: each dropped SYN costs its client a 1 s retransmit.
-    server.listen(handle, LISTEN_BACKLOG, () => {
+    // LISTEN_BACKLOG, not Node's 511: a wave of reconnecting clients (5,000 slowloris connections
+    // coming back) overflows 511, and each dropped SYN costs its client a 1 s retransmit.
+    listenOnNativeHandle(server, handle, LISTEN_BACKLOG, () => {
       server.off('error', reject);
       resolve();
     });
@@ -209,7 +211,7 @@ function dropUnusedHandles(): void {
 
 /** A connection handed over by a draining worker: it continues here as if just accepted. */
 function adopt(key: string, raw: object): void {
-  const socket = new Socket({ handle: raw, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as never);
+  const socket = socketFromHandle(raw);
   const server = servers.get(key);
   if (!server?.listening || drain) {
     socket.destroy();

@@ -8,7 +8,7 @@ import type { AccessWriterFactory } from '../access-record.js';
 import type { ApplyReport, DataplaneStatus, Driver, EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
 import { packEndpoints, type PackedDataplane, type PackedService } from './packed-status.js';
 import { describeCheckFailure } from './health/check-failure.js';
-import { BindError, ListenerPool, socketIdentity, type Binder, type PooledListener } from './listener-pool.js';
+import { BindError, ListenerPool, type Binder, type PooledListener } from './listener-pool.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import { buildServiceRuntime, type RuntimeBuild } from './runtime-build.js';
 import { StateRegistry } from './state-registry.js';
@@ -196,7 +196,7 @@ export class BuiltinDriver implements Driver {
       service: this.current.routes.get(l.key)?.config.name ?? null,
       state: l.state,
       since: new Date(l.since).toISOString(),
-      socket: l.state === 'active' || l.state === 'warming' ? socketIdentity(l.server) : null,
+      socket: l.state === 'active' || l.state === 'warming' ? this.pool.identity(l) : null,
       connections: l.connections.size,
     }));
   }

@@ -3,6 +3,7 @@
 // reload cost one more reload, not N. Completion is read from the master's `show proc`.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HaproxyProcess } from './haproxy-process.js';
+import { ErrorCodes, HitlessError } from '../../errors.js';
 
 const RELOAD_TIMEOUT_MS = 30_000;
 
@@ -14,9 +15,10 @@ export interface ReloadRecord {
   readonly error?: string;
 }
 
-export class ReloadError extends Error {
+/** The master did not bring up a worker on the new config (the previous worker keeps serving). */
+export class ReloadError extends HitlessError {
   constructor(message: string) {
-    super(message);
+    super(ErrorCodes.DATAPLANE_REJECTED, message);
     this.name = 'ReloadError';
   }
 }

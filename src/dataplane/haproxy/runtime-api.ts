@@ -2,13 +2,15 @@
 // expects. The master CLI keeps a connection open until the client half-closes, so we always
 // end our side after writing the command line.
 import net from 'node:net';
+import { ErrorCodes, HitlessError } from '../../errors.js';
 
-export class RuntimeApiError extends Error {
+/** HAProxy's CLI refused or did not answer a command (the driver falls back to a reload, or rejects the apply). */
+export class RuntimeApiError extends HitlessError {
   constructor(
     readonly command: string,
     message: string,
   ) {
-    super(`haproxy "${command}": ${message}`);
+    super(ErrorCodes.DATAPLANE_REJECTED, `haproxy "${command}": ${message}`);
     this.name = 'RuntimeApiError';
   }
 }

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { haproxyChurnConfigs } from '../../../dataplane/haproxy/bench-hook.js';
+import { haproxyChurnConfigs } from './hitless-haproxy-configs.js';
 import { applyAction } from '../actions.js';
 import { haproxyBinary, haproxyVersion } from './haproxy-config.js';
 import { freePort } from './ports.js';

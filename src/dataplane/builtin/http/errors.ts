@@ -3,6 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import { PROXY_CODES } from '../../../errors.js';
 import type { HeaderFault } from './headers.js';
+import { closeAfterResponse } from '../../../util/node-internals.js';
 
 export const HTTP_ERRORS = {
   NO_ENDPOINT: { status: 503, code: PROXY_CODES.NO_HEALTHY_ENDPOINT, text: 'no healthy endpoint' },
@@ -49,7 +50,7 @@ export function sendHttpError(res: ServerResponse, error: HttpError, close = fal
     return;
   }
   const body = errorBody(error.status, error.text);
-  if (close) res.shouldKeepAlive = false;
+  if (close) closeAfterResponse(res);
   res.writeHead(error.status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),

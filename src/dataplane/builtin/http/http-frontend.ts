@@ -14,6 +14,7 @@ import { RawConnection, rawConnectionOf, type RawExchange, type RawHost } from '
 import { proxyUpgrade } from './upgrade-proxy.js';
 import { HTTP_ERRORS, rawErrorResponse, type HttpError } from './errors.js';
 import { observeRefusal } from '../exchange-observer.js';
+import { answerHalfClosedClients, keepsAlive, startConnectionChecks } from '../../../util/node-internals.js';
 
 /** How often Node checks header/request timeouts; its 30 s default makes slowloris cheap. */
 const TIMEOUT_CHECK_MS = 1_000;
@@ -61,11 +62,11 @@ export class HttpFrontend implements RawHost {
     // A client that half-closes after its request still wants the answer (RFC 9112 §9.6:
     // a half-close does not mean the client lost interest). By default node:http aborts the
     // requests in flight on the client's FIN; with this it answers them, then closes.
-    (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    answerHalfClosedClients(this.server);
     // This server never listens (the listener pool accepts for it), but Node starts tracking
     // connections, and with it the headersTimeout (slowloris) checks, only on 'listening':
     // without this, timeouts.header was never enforced.
-    this.server.emit('listening');
+    startConnectionChecks(this.server);
     this.configure(initial);
   }
 
@@ -170,7 +171,7 @@ export class HttpFrontend implements RawHost {
     // Pipelined after a response that closes the connection: never proxied, never answered.
     if (isClosing(socket)) return void req.resume();
     // The client asked to close (Connection: close, or HTTP/1.0 without keep-alive).
-    if (!res.shouldKeepAlive) closeAfterThis(socket);
+    if (!keepsAlive(res)) closeAfterThis(socket);
     const client = new NodeClient(req, res);
     inFlight.set(socket, client);
     res.once('close', () => {

@@ -16,7 +16,7 @@ import { observeHttpExchange } from '../exchange-observer.js';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const CHUNKED_END = '0\r\n\r\n';
 
-const ERROR_FOR: Record<UpstreamError['code'], HttpError> = {
+const ERROR_FOR: Record<UpstreamError['kind'], HttpError> = {
   CONNECT_FAILED: HTTP_ERRORS.CONNECT_FAILED,
   CONNECT_TIMEOUT: HTTP_ERRORS.CONNECT_TIMEOUT,
   RESPONSE_TIMEOUT: HTTP_ERRORS.RESPONSE_TIMEOUT,
@@ -234,7 +234,7 @@ class ProxiedRequest implements ExchangeHandler, BodySink, ExchangeWatcher {
       this.responseStarted = false;
       this.runtime.state.responses[Math.floor(status / 100)]--;
       recordFailure(this.endpoint!.state, this.cluster.config.health.passive);
-      this.finishWith(ERROR_FOR[err.code]);
+      this.finishWith(ERROR_FOR[err.kind]);
       return;
     }
     if (this.responseStarted) {
@@ -248,14 +248,14 @@ class ProxiedRequest implements ExchangeHandler, BodySink, ExchangeWatcher {
     const replayable = this.replayable(err);
     // A pooled connection the endpoint closed while idle is not the endpoint failing: replace it
     // with a fresh connection to the same endpoint, and do not count it against its health.
-    if (err.code === 'RESET' && err.reused && err.beforeResponse && replayable && !this.staleRetried) {
+    if (err.kind === 'RESET' && err.reused && err.beforeResponse && replayable && !this.staleRetried) {
       this.staleRetried = true;
       this.attempt(true);
       return;
     }
     recordFailure(this.endpoint!.state, this.cluster.config.health.passive);
-    this.lastError = ERROR_FOR[err.code];
-    if (replayable && err.code !== 'RESPONSE_TIMEOUT' && err.code !== 'BAD_RESPONSE') {
+    this.lastError = ERROR_FOR[err.kind];
+    if (replayable && err.kind !== 'RESPONSE_TIMEOUT' && err.kind !== 'BAD_RESPONSE') {
       this.attempt(false);
       return;
     }
@@ -269,7 +269,7 @@ class ProxiedRequest implements ExchangeHandler, BodySink, ExchangeWatcher {
    */
   private replayable(err: UpstreamError): boolean {
     if (!err.beforeResponse || this.bodySent) return false;
-    if (err.code === 'CONNECT_FAILED' || err.code === 'CONNECT_TIMEOUT') return true;
+    if (err.kind === 'CONNECT_FAILED' || err.kind === 'CONNECT_TIMEOUT') return true;
     return this.hasBody || IDEMPOTENT.has(this.client.method);
   }
 

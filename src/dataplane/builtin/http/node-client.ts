@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { BodySink, ClientSide, ExchangeWatcher } from './client-side.js';
 import { sendHttpError, type HttpError } from './errors.js';
 import { forwardableHead, type ResponseHead } from './response-head.js';
+import { closeAfterResponse } from '../../../util/node-internals.js';
 
 /**
  * Connections whose current response says Connection: close. node:http still parses what the
@@ -151,6 +152,6 @@ export class NodeClient implements ClientSide {
 
   closeAfter(): void {
     closing.add(this.socket);
-    this.res.shouldKeepAlive = false;
+    closeAfterResponse(this.res);
   }
 }

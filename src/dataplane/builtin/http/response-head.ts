@@ -3,6 +3,7 @@
 // anything ambiguous either closes the upstream connection after the response or is refused (502).
 // Header names and values are validated later by node:http's writeHead, which rejects what a
 // client must never see (control characters, obs-fold), and that rejection also becomes a 502.
+import { HitlessError, PROXY_CODES } from '../../../errors.js';
 import { addConnectionTokens, dropListed, FIELD_NAME, HOP_BY_HOP, hopLength, type ConnectionOptions } from './headers.js';
 
 /** Lengths of the names this parser looks at (content-length 14, hop-by-hop); others pass unlowered. */
@@ -46,8 +47,11 @@ export function formatResponseHead(head: ResponseHead, extra: readonly string[])
   return `${text}\r\n`;
 }
 
-export class BadResponseError extends Error {
-  readonly code = 'HITLESS_UPSTREAM_BAD_RESPONSE';
+export class BadResponseError extends HitlessError {
+  constructor(message: string) {
+    super(PROXY_CODES.UPSTREAM_BAD_RESPONSE, message);
+    this.name = 'BadResponseError';
+  }
 }
 
 /**

@@ -4,6 +4,7 @@
 // re-parsed or copied. Everything it knows about a failure goes into UpstreamError, which is what
 // the proxy needs to decide whether a retry is safe.
 import { connect, type Socket } from 'node:net';
+import { HitlessError, PROXY_CODES, type ProxyCode } from '../../../errors.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { BadResponseError, parseResponseHead, type ResponseHead } from './response-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
@@ -33,24 +34,30 @@ export interface ExchangeHandler {
   onDrain(): void;
 }
 
-export type UpstreamErrorCode =
-  | 'CONNECT_FAILED'
-  | 'CONNECT_TIMEOUT'
-  | 'RESPONSE_TIMEOUT'
-  | 'BODY_TIMEOUT'
-  | 'RESET'
-  | 'BAD_RESPONSE';
+/** How an exchange with an endpoint failed: what retry and answer decisions are made on. */
+export type UpstreamFailure = 'CONNECT_FAILED' | 'CONNECT_TIMEOUT' | 'RESPONSE_TIMEOUT' | 'BODY_TIMEOUT' | 'RESET' | 'BAD_RESPONSE';
 
-export class UpstreamError extends Error {
+/** The registered code (src/errors.ts) each kind of failure is reported with. */
+const CODE_OF: Readonly<Record<UpstreamFailure, ProxyCode>> = {
+  CONNECT_FAILED: PROXY_CODES.UPSTREAM_CONNECT,
+  CONNECT_TIMEOUT: PROXY_CODES.UPSTREAM_CONNECT_TIMEOUT,
+  RESPONSE_TIMEOUT: PROXY_CODES.UPSTREAM_TIMEOUT,
+  BODY_TIMEOUT: PROXY_CODES.UPSTREAM_TIMEOUT,
+  RESET: PROXY_CODES.UPSTREAM_RESET,
+  BAD_RESPONSE: PROXY_CODES.UPSTREAM_BAD_RESPONSE,
+};
+
+export class UpstreamError extends HitlessError {
   constructor(
-    readonly code: UpstreamErrorCode,
+    readonly kind: UpstreamFailure,
     message: string,
     /** No byte of a response had arrived: the request may be retried if it is safe to. */
     readonly beforeResponse: boolean,
     /** The connection had carried an earlier exchange (a pooled one the endpoint may have dropped). */
     readonly reused: boolean,
   ) {
-    super(message);
+    super(CODE_OF[kind], message);
+    this.name = 'UpstreamError';
   }
 }
 
@@ -362,12 +369,12 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
     handler.onEnd();
   }
 
-  private fail(code: UpstreamErrorCode, message: string): void {
+  private fail(kind: UpstreamFailure, message: string): void {
     const handler = this.handler;
     this.handler = null;
     const beforeResponse = this.head === null;
     this.close();
-    handler?.onError(new UpstreamError(code, message, beforeResponse, this.exchanges > 0));
+    handler?.onError(new UpstreamError(kind, message, beforeResponse, this.exchanges > 0));
   }
 
   private readonly onSocketEnd = (): void => {

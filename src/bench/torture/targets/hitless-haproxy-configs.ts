@@ -31,5 +31,3 @@ export function haproxyChurnConfigs(o: HaproxyChurnOptions): readonly [string, s
   const weighted = kept.map((p, i) => `{ address: "127.0.0.1:${p}", weight: ${i + 2} }`);
   return [config(o, all), config(o, weighted)];
 }
-
-export { HaproxyDriver } from './haproxy-driver.js';

@@ -1,0 +1,201 @@
+// Every use hitless makes of Node's private or undocumented APIs, in one place. Each is something
+// Node's public API cannot do (share a bound socket between processes without listening on it,
+// move a live connection to another process, read node:http's per-connection state); each says
+// below why it is needed and what breaks without it. test/node-internals.test.ts exercises every
+// wrapper against the running Node and names the API that changed, so a Node upgrade that removes
+// one fails there, not in production. Nothing outside this file touches these internals.
+import * as net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import type { Server as HttpServer, ServerResponse } from 'node:http';
+
+/** A Node internal changed in a way hitless cannot work with: names the API and the Node version. */
+export class NodeInternalsError extends Error {
+  constructor(api: string, what: string) {
+    super(`Node ${process.version}: ${api} ${what}; hitless depends on it (src/util/node-internals.ts)`);
+    this.name = 'NodeInternalsError';
+  }
+}
+
+/**
+ * A libuv TCP handle (Node's TCPWrap) outside any net.Server or net.Socket: what
+ * `net._createServerHandle` returns and what child_process passes as a "net.Native" handle.
+ */
+export interface NativeTcpHandle {
+  close(callback?: () => void): void;
+}
+
+/** The TCPWrap methods and fields this file reads; never seen outside it. */
+interface TcpWrap extends NativeTcpHandle {
+  readonly fd?: number;
+  getsockname?(out: Record<string, unknown>): number;
+  readStop?(): number;
+}
+
+type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => TcpWrap | number;
+
+// ---- net._createServerHandle ------------------------------------------------------------------
+// Why: the supervisor must hold a bound socket for as long as an address is configured without
+// accepting on it (its workers do), exactly as Node's cluster primary does. Public net.Server only
+// binds by listening, and a listening supervisor would accept connections itself.
+// Without it: no supervisor-owned sockets, so a crashed worker's address would refuse connections
+// and a supervisor upgrade could not re-open inherited listening fds.
+function createServerHandle(): CreateServerHandle {
+  const fn = (net as unknown as { _createServerHandle?: unknown })._createServerHandle;
+  if (typeof fn !== 'function') throw new NodeInternalsError('net._createServerHandle', 'is missing');
+  return fn as CreateServerHandle;
+}
+
+/**
+ * Binds (never listens on) `host:port`; a negative errno on failure. libuv defers EADDRINUSE from
+ * bind() to listen(): getsockname() (a TCPWrap method) reports it now, so a bind failure is known
+ * before any worker is asked to listen.
+ */
+export function bindTcpHandle(host: string, port: number): NativeTcpHandle | number {
+  const result = createServerHandle()(host, port, net.isIPv6(host) ? 6 : 4, undefined, 0);
+  if (typeof result === 'number') return result;
+  if (typeof result.getsockname !== 'function') {
+    result.close();
+    throw new NodeInternalsError('TCPWrap.getsockname', 'is missing');
+  }
+  const rc = result.getsockname({});
+  if (rc !== 0) {
+    result.close();
+    return rc;
+  }
+  return result;
+}
+
+/** A handle over an inherited listening socket `fd` (supervisor upgrade); a negative errno on failure. */
+export function tcpHandleFromFd(fd: number): NativeTcpHandle | number {
+  return createServerHandle()(null, 0, -1, fd, 0);
+}
+
+// ---- TCPWrap.fd, net.Server._handle -----------------------------------------------------------
+// Why: the descriptor of a listening socket is what a supervisor upgrade passes to its successor
+// (spawn stdio), and what /proc/self/fd resolves to the socket's inode: the identity status shows
+// and tests compare to prove an apply kept a socket. Node exposes no fd for a server or a handle.
+// Without it: no supervisor upgrade, and no proof of invariant 1.
+
+/** The file descriptor of a native handle, or null (closed, or not a descriptor-backed handle). */
+export function handleFd(handle: NativeTcpHandle | null | undefined): number | null {
+  const fd = (handle as TcpWrap | null | undefined)?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
+}
+
+/** The file descriptor of a listening net.Server, or null when it is not listening. */
+export function serverFd(server: net.Server): number | null {
+  return handleFd((server as unknown as { _handle?: TcpWrap | null })._handle);
+}
+
+// ---- server.listen(native handle) -------------------------------------------------------------
+// Why: a worker listens on the bound handle its supervisor sent. server.listen(handle) documents
+// only objects with a `_handle` or an `fd`; Node also takes a bare TCPWrap (what child_process
+// delivers), and that is the one that keeps the supervisor's copy and the worker's one socket.
+// The backlog is an argument: in an options object Node ignores it for a handle and keeps 511.
+// Without it: workers could not share the supervisor's sockets.
+export function listenOnNativeHandle(server: net.Server, handle: NativeTcpHandle, backlog: number, callback: () => void): void {
+  server.listen(handle as never, backlog, callback);
+}
+
+// ---- net.Socket._handle, TCPWrap.readStop, new Socket({ handle, pauseOnCreate }) -------------
+// Why: an idle keep-alive connection of a draining worker moves to the new generation with its
+// file descriptor. readStop() stops libuv reading so that no byte is consumed between the idle
+// check and the send (pause() alone leaves libuv reading into the stream's buffer); on the other
+// side a Socket is built around the received TCPWrap, paused until the HTTP side takes it.
+// Without it: an upgrade would have to close idle keep-alive connections, racing the client's
+// next request (the client sees a reset).
+
+/** Whether the socket still has its libuv handle (false once closed or handed away). */
+export function hasHandle(socket: net.Socket): boolean {
+  return Boolean((socket as unknown as { _handle?: unknown })._handle);
+}
+
+/** Stops reading on `socket` and returns its handle to send to another process; null if it has none. */
+export function freezeSocket(socket: net.Socket): NativeTcpHandle | null {
+  const handle = (socket as unknown as { _handle?: TcpWrap | null })._handle;
+  if (!handle || typeof handle.readStop !== 'function') return null;
+  handle.readStop();
+  return handle;
+}
+
+/** A socket around a handle received from another process, paused until someone reads it. */
+export function socketFromHandle(handle: object): net.Socket {
+  return new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as never);
+}
+
+// ---- child_process send() of a native handle --------------------------------------------------
+// Why: the supervisor sends its bound TCPWrap to each worker, and idle connections travel worker
+// → supervisor → worker as TCPWraps. send() documents net.Socket / net.Server only; Node's
+// internal "net.Native" conversion carries a bare handle (its fd duplicated in the receiver).
+// Without it: neither listening sockets nor handed-over connections could cross to a worker.
+type IpcSend = (message: unknown, handle: unknown, callback: (err: Error | null) => void) => boolean;
+
+/** Sends `message` with `handle` beside it over `channel` (a child, or process for the parent). */
+export function sendWithHandle(channel: ChildProcess | NodeJS.Process, message: unknown, handle: object, callback: (err: Error | null) => void): boolean {
+  const send = channel.send as unknown as IpcSend | undefined;
+  if (typeof send !== 'function') throw new NodeInternalsError('process.send', 'is missing (no IPC channel)');
+  return send.call(channel, message, handle, callback);
+}
+
+// ---- http.Server.httpAllowHalfOpen -----------------------------------------------------------
+// Why: a client that half-closes after its request still wants the answer (RFC 9112 §9.6).
+// Without it: node:http aborts the requests in flight on the client's FIN and ends the socket,
+// so such a client gets no response.
+export function answerHalfClosedClients(server: HttpServer): void {
+  if (!('httpAllowHalfOpen' in server)) throw new NodeInternalsError('http.Server.httpAllowHalfOpen', 'is missing');
+  (server as HttpServer & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+}
+
+// ---- http.Server 'listening' starts the connection checks ------------------------------------
+// Why: hitless's http.Server never listens (the listener pool accepts and hands sockets over with
+// the documented emit('connection')), but Node starts tracking connections, and with it the
+// headersTimeout / requestTimeout checks, only on the server's 'listening' event.
+// Without it: timeouts.header (slowloris protection) is never enforced on the node:http path.
+export function startConnectionChecks(server: HttpServer): void {
+  server.emit('listening');
+}
+
+// ---- node:http's per-socket state: socket.parser, socket._httpMessage, socket.server ---------
+// Why: a draining worker must tell an idle keep-alive connection (safe to hand over) from one
+// with a request in progress, and mark the response in progress as the connection's last.
+// node:http keeps that state on the socket: its HTTP parser (whose duration() is 0 between
+// messages), the response being written, and the http.Server it belongs to.
+// Without it: connections node:http took over could not be handed over at an upgrade.
+
+/**
+ * Whether node:http's parser on `socket` is between messages (or never read a byte); null when
+ * node:http has no parser on it (not an HTTP connection, or one it let go of).
+ */
+export function httpParserIdle(socket: net.Socket): boolean | null {
+  const parser = (socket as unknown as { parser?: { duration?: () => number } | null }).parser;
+  if (!parser || typeof parser.duration !== 'function') return null;
+  // duration() is 0 when no message is in progress (its start time is reset at message end).
+  return parser.duration() === 0 || socket.bytesRead === 0;
+}
+
+/** The response node:http is writing on `socket`, if any. */
+export function pendingResponse(socket: net.Socket): ServerResponse | null {
+  return (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage ?? null;
+}
+
+/** The server whose connection `socket` is (node:http sets it to itself when it takes a connection). */
+export function serverOf(socket: net.Socket): unknown {
+  return (socket as unknown as { server?: unknown }).server;
+}
+
+// ---- OutgoingMessage.shouldKeepAlive ----------------------------------------------------------
+// Why: the one switch that makes node:http answer `Connection: close` and end the connection after
+// this response (typed in @types/node, absent from Node's documentation). Read, it says whether
+// the client asked to close (Connection: close, HTTP/1.0).
+// Without it: a draining worker, a retired frontend or an error answer could not end a keep-alive
+// connection after the current response, only cut it.
+
+/** Whether node:http will keep the connection open after `res`. */
+export function keepsAlive(res: ServerResponse): boolean {
+  return res.shouldKeepAlive;
+}
+
+/** `res` is the connection's last response: sent with `Connection: close`, the socket ends after it. */
+export function closeAfterResponse(res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+}
