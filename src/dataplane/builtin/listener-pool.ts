@@ -1,9 +1,12 @@
 // Listening sockets, reference-counted and keyed by address (Caddy's usage pool). A generation
 // holds a reference, never the socket itself: while any generation wants an address, its socket
-// stays open and is never re-bound (invariant 1).
+// stays open and is never re-bound (invariant 1). A new socket is bound by acquire() but listens
+// only from activate(), once the apply that bound it commits: until then the kernel queues no
+// connection on it, so an apply that aborts (or a validation) never accepts a client and resets it.
 import { createServer, type Server, type Socket } from 'node:net';
 import { readlinkSync } from 'node:fs';
 import type { HostPort } from '../../config/address.js';
+import { bindWithoutListening } from '../bound-socket.js';
 
 export type ListenerState = 'warming' | 'active' | 'draining' | 'closed';
 
@@ -20,11 +23,19 @@ export interface PooledListener {
 
 export type ConnectionHandler = (socket: Socket, listener: PooledListener) => void;
 
+/** A socket bound for a warming listener: listen() makes the pool's server accept on it, close() gives it up. */
+export interface BoundSocket {
+  /** Synchronous, so the apply's swap that calls it cannot fail half-way. */
+  listen(): void;
+  close(): void;
+}
+
 /**
- * Makes `server` (created by the pool, so its accept options are the pool's) listen on `address`.
- * The default binds; a worker process injects one that listens on a handle its supervisor bound.
+ * Binds `address` for `server` (created by the pool, so its accept options are the pool's),
+ * without listening yet. The default binds here; a worker process injects one that takes the
+ * handle its supervisor bound. Throws BindError when the address cannot be had.
  */
-export type Binder = (server: Server, address: HostPort) => Promise<void>;
+export type Binder = (server: Server, address: HostPort) => Promise<BoundSocket> | BoundSocket;
 
 export class BindError extends Error {
   constructor(
@@ -41,17 +52,19 @@ export class ListenerPool {
   private readonly listeners = new Map<string, PooledListener>();
   /** Released listeners whose connections are still draining. */
   private readonly draining = new Set<PooledListener>();
+  /** Warming listeners: bound, not listening until activate(). */
+  private readonly unlistened = new Map<PooledListener, BoundSocket>();
 
   constructor(
     private readonly onConnection: ConnectionHandler,
-    private readonly bind: Binder = listen,
+    private readonly bind: Binder = bindHere,
   ) {}
 
   get(key: string): PooledListener | undefined {
     return this.listeners.get(key);
   }
 
-  /** Takes a reference on `address`, binding a new socket only when none is open for it. */
+  /** Takes a reference on `address`, binding a new socket (not yet listening) only when none is open for it. */
   async acquire(address: HostPort): Promise<PooledListener> {
     const existing = this.listeners.get(address.key);
     if (existing) {
@@ -77,7 +90,7 @@ export class ListenerPool {
       this.onConnection(socket, listener);
     });
     try {
-      await this.bind(server, address);
+      this.unlistened.set(listener, await this.bind(server, address));
     } catch (err) {
       this.listeners.delete(address.key);
       listener.state = 'closed';
@@ -88,8 +101,15 @@ export class ListenerPool {
     return listener;
   }
 
-  /** Marks a freshly bound listener as serving (after the apply that bound it committed). */
+  /** Makes a freshly bound listener listen and serve (after the apply that bound it committed). */
   activate(listener: PooledListener): void {
+    const bound = this.unlistened.get(listener);
+    if (bound) {
+      this.unlistened.delete(listener);
+      // A listen() error here is emitted on the server, past the swap: possible only if another
+      // socket started listening on the port since the bind (both bound with SO_REUSEADDR).
+      bound.listen();
+    }
     if (listener.state === 'warming') {
       listener.state = 'active';
       listener.since = Date.now();
@@ -103,6 +123,14 @@ export class ListenerPool {
   release(listener: PooledListener, drainMs: number): void {
     if (--listener.refs > 0) return;
     this.listeners.delete(listener.key);
+    const bound = this.unlistened.get(listener);
+    if (bound) {
+      // Never listened (an aborted apply): no connection was ever accepted on it.
+      this.unlistened.delete(listener);
+      bound.close();
+      listener.state = 'closed';
+      return;
+    }
     listener.server.close();
     if (listener.connections.size === 0) {
       listener.state = 'closed';
@@ -134,6 +162,8 @@ export class ListenerPool {
 
   /** Stops accepting everywhere (shutdown); connections keep running until closed by the caller. */
   closeAll(): void {
+    for (const bound of this.unlistened.values()) bound.close();
+    this.unlistened.clear();
     for (const listener of this.listeners.values()) {
       listener.server.close();
       listener.state = 'draining';
@@ -165,20 +195,16 @@ function forgetConnection(this: Tagged): void {
   this[LISTENER]?.connections.delete(this);
 }
 
-function listen(server: Server, address: HostPort): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      server.off('listening', onListening);
-      reject(new BindError(address.key, err.code ?? 'UNKNOWN', bindMessage(address.key, err)));
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen({ host: address.host, port: address.port, backlog: LISTEN_BACKLOG, exclusive: true });
-  });
+/** The default binder: binds here, listens at activate(). */
+function bindHere(server: Server, address: HostPort): BoundSocket {
+  const bound = bindWithoutListening(address.host, address.port);
+  if ('errno' in bound) throw new BindError(address.key, bound.errno, bindMessage(address.key, { code: bound.errno, message: bound.errno }));
+  const { handle } = bound;
+  return {
+    // The backlog is an argument: for a handle, listen() ignores one in an options object.
+    listen: () => void server.listen(handle, LISTEN_BACKLOG),
+    close: () => handle.close(),
+  };
 }
 
 /** Why `key` could not be bound, with what to do about it (also the supervisor's, for its sockets). */
