@@ -114,15 +114,24 @@ async function benchHitless(n: number, dir: string): Promise<{ startMs: number }
   const startMs = performance.now() - t0;
   const { controller } = hitless;
   const driver = controller.driver;
-  const innerApply = driver.apply.bind(driver);
+  const innerPrepare = driver.prepare.bind(driver);
   let driverMs = 0;
-  driver.apply = async (desired, plan) => {
+  // The driver's share of an apply: its prepare and its commit.
+  driver.prepare = async (desired, plan) => {
     const start = performance.now();
-    try {
-      return await innerApply(desired, plan);
-    } finally {
-      driverMs = performance.now() - start;
-    }
+    const change = await innerPrepare(desired, plan);
+    const prepareMs = performance.now() - start;
+    return {
+      ...change,
+      commit: async () => {
+        const committing = performance.now();
+        try {
+          return await change.commit();
+        } finally {
+          driverMs = prepareMs + performance.now() - committing;
+        }
+      },
+    };
   };
   let cursor = 0;
   const nextText = (touched: number, format: Format): string => {

@@ -14,12 +14,26 @@ import type { FileTarget } from '../src/config/discovery-model.js';
 import type { Config } from '../src/config/model.js';
 import { Controller } from '../src/control/controller.js';
 import { DiscoveryManager } from '../src/control/discovery-manager.js';
-import type { Driver } from '../src/dataplane/driver.js';
+import type { Driver, PreparedChange } from '../src/dataplane/driver.js';
+import type { Plan } from '../src/dataplane/plan-types.js';
 import type { Source, SourceListener } from '../src/discovery/source.js';
 import { Hitless } from '../src/hitless.js';
 import { silentLogger } from '../src/observability/log.js';
 import { reservePort } from './helpers/ports.js';
 import { waitFor } from './helpers/wait.js';
+
+/** A fake driver's prepared change: `onCommit` runs at commit. */
+function committing(plan: Plan, onCommit: () => void): PreparedChange {
+  return {
+    plan,
+    prepared: { bound: [], commit: 'test' },
+    commit: async () => {
+      onCommit();
+      return { bound: [], released: [] };
+    },
+    abort: async () => {},
+  };
+}
 
 describe('discovery manager: merging discovered sets into the running config', () => {
   let dir: string;
@@ -113,14 +127,15 @@ describe('discovery manager: a set that changes while the first apply is still r
     const second = new Promise<void>((resolve) => (secondApply = resolve));
     const driver: Driver = {
       name: 'builtin',
-      async apply(desired) {
+      async prepare(desired, plan) {
         if (applied.length === 0) {
           entered();
           await gate;
         }
-        applied.push(desired);
-        if (applied.length === 2) secondApply();
-        return { bound: [], released: [] };
+        return committing(plan, () => {
+          applied.push(desired);
+          if (applied.length === 2) secondApply();
+        });
       },
       status: () => ({ driver: 'builtin', services: [], listeners: [] }),
       close: async () => {},
@@ -168,9 +183,9 @@ describe('discovery manager: a discovery apply patches the assembled config', ()
     const listeners = new Map<string, SourceListener>();
     const driver: Driver = {
       name: 'builtin',
-      async apply() {
+      async prepare(_desired, plan) {
         if (fail()) throw new Error('refused by the test');
-        return { bound: [], released: [] };
+        return committing(plan, () => {});
       },
       status: () => ({ driver: 'builtin', services: [], listeners: [] }),
       close: async () => {},

@@ -1,8 +1,8 @@
 // The HAProxy data plane against Debian's real HAProxy, through Hitless.start in process: endpoint
 // churn costs no reload and no request, a structural change costs exactly one seamless reload and
-// no request (new or keep-alive connections), structural applies issued together share a reload,
-// a config HAProxy rejects changes nothing, and health/admin states survive a reload through the
-// server-state file.
+// no request (new or keep-alive connections), one prepared change at a time and its abort changes
+// nothing, a config HAProxy rejects changes nothing (applied or validated), POST /config/validate
+// reports a port in use, and health/admin states survive a reload through the server-state file.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -17,8 +17,9 @@ import { HaproxyDriver } from '../src/dataplane/haproxy/haproxy-driver.js';
 import { serverName } from '../src/dataplane/haproxy/render-config.js';
 import { Hitless } from '../src/hitless.js';
 import { silentLogger } from '../src/observability/log.js';
+import { adminRequest, type ErrorDoc } from './helpers/admin.js';
 import { startHttpBackend, type HttpBackend } from './helpers/http-backends.js';
-import { reservePort } from './helpers/ports.js';
+import { bindable, listenInAnotherProcess, reservePort } from './helpers/ports.js';
 import { waitFor } from './helpers/wait.js';
 
 const HAPROXY = '/usr/sbin/haproxy';
@@ -192,26 +193,77 @@ describe('HAProxy data plane', { skip }, () => {
     assert.equal(extra, 'b3');
   });
 
-  it('coalesces structural applies issued together, or during a reload, into one reload', async () => {
+  it('prepares one change at a time, and an aborted one changes nothing', async () => {
     const at = (connect: string) => parseConfig(configText(setup, web([backends[0].address], { timeouts: { drain: '5s', connect } })), 'test.yaml').config;
     const running = h!.controller.current!.config;
-    // Straight to the driver: the controller awaits each apply before it sends the next.
-    const send = (connect: string) => driver.apply(at(connect), diffConfigs(running, at(connect)));
+    const text = await readFile(driver.paths.config, 'utf8');
     const before = await proc();
-    await Promise.all(['1s', '2s', '3s'].map(send));
-    const burst = await proc();
-    assert.equal(burst.master.reloads, before.master.reloads + 1, 'three applies issued together');
-    const first = send('4s');
-    // The driver takes a batch one event-loop turn after the first apply arrives (pump()): once an
-    // immediate queued after it has run, the batch holding only '4s' is being checked or reloaded.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    await Promise.all([first, send('5s'), send('6s')]);
-    const during = await proc();
-    assert.equal(during.master.reloads, burst.master.reloads + 2, 'one apply, then two while it reloaded');
-    assert.match(await readFile(driver.paths.config, 'utf8'), /timeout connect 6000ms/);
+    // Straight to the driver, as the controller's queue never would: a second prepare is refused.
+    const change = await driver.prepare(at('4s'), diffConfigs(running, at('4s')));
+    assert.match(change.prepared.commit, /^seamless reload \(haproxy -c passed/);
+    await assert.rejects(driver.prepare(at('5s'), diffConfigs(running, at('5s'))), /prepare while another prepared change is outstanding/);
+    await change.abort();
+    await assert.rejects(change.commit(), /commit of a prepared change already ended by abort/);
+    assert.equal((await proc()).master.reloads, before.master.reloads);
+    assert.equal(await readFile(driver.paths.config, 'utf8'), text);
+    // Free again: the next prepare commits.
+    const next = await driver.prepare(at('4s'), diffConfigs(running, at('4s')));
+    await next.commit();
+    assert.equal((await proc()).master.reloads, before.master.reloads + 1);
+    assert.match(await readFile(driver.paths.config, 'utf8'), /timeout connect 4000ms/);
     // The controller catches up with what the driver runs: the same text, so no reload.
-    await apply(configText(setup, web([backends[0].address], { timeouts: { drain: '5s', connect: '6s' } })));
-    assert.equal((await proc()).master.reloads, during.master.reloads);
+    await apply(configText(setup, web([backends[0].address], { timeouts: { drain: '5s', connect: '4s' } })));
+    assert.equal((await proc()).master.reloads, before.master.reloads + 1);
+  });
+
+  /** POST /config/validate of `text`: the reply, and proof that nothing changed (config, history, reloads, worker). */
+  async function validateChangesNothing(text: string) {
+    const before = { hash: h!.controller.current!.hash, history: h!.controller.history.length, last: h!.controller.history.at(-1), proc: await proc(), file: await readFile(driver.paths.config, 'utf8') };
+    const res = await adminRequest(setup.admin, 'POST', '/config/validate', text, { 'content-type': 'application/yaml' });
+    const after = await proc();
+    assert.equal(h!.controller.current!.hash, before.hash, 'the running config is unchanged');
+    assert.equal(h!.controller.history.length, before.history, 'a validation is not recorded as an apply');
+    assert.equal(h!.controller.history.at(-1), before.last);
+    assert.equal(after.master.reloads, before.proc.master.reloads, 'no reload');
+    assert.equal(after.workers[0]?.pid, before.proc.workers[0]?.pid);
+    assert.equal(await readFile(driver.paths.config, 'utf8'), before.file);
+    return res;
+  }
+
+  it('POST /config/validate: a config haproxy -c refuses → 422 HITLESS_ERR_DATAPLANE_REJECTED, nothing changed', async () => {
+    const res = await validateChangesNothing(configText(setup, web([backends[0].address, 'no-such-host.invalid:8080'])));
+    assert.equal(res.status, 422, res.text);
+    const { error } = res.json<ErrorDoc>();
+    assert.equal(error.code, 'HITLESS_ERR_DATAPLANE_REJECTED');
+    assert.match(error.message, /^config rejected by haproxy -c, nothing changed: .*could not resolve address 'no-such-host\.invalid'/);
+  });
+
+  it('POST /config/validate: a listen port held by another process → 409 HITLESS_ERR_BIND_FAILED naming it, nothing changed', async () => {
+    const taken = await reservePort();
+    const foreign = await listenInAnotherProcess(taken);
+    try {
+      const text = configText(setup, { ...web([backends[0].address]), clash: { mode: 'http', listen: `127.0.0.1:${taken}`, endpoints: [backends[1].address] } });
+      const res = await validateChangesNothing(text);
+      assert.equal(res.status, 409, res.text);
+      const { error } = res.json<ErrorDoc & { error: { details: Array<{ address: string; errno: string }> } }>();
+      assert.equal(error.code, 'HITLESS_ERR_BIND_FAILED');
+      assert.match(error.message, new RegExp(`^config rejected, nothing changed: cannot listen on 127\\.0\\.0\\.1:${taken}: address already in use`));
+      assert.deepEqual(error.details.map((d) => [d.address, d.errno]), [[`127.0.0.1:${taken}`, 'EADDRINUSE']]);
+    } finally {
+      await foreign.stop();
+    }
+  });
+
+  it('POST /config/validate of a valid structural change reports the reload it would make, makes none, and leaves the new port free', async () => {
+    const free = await reservePort();
+    const text = configText(setup, { ...web([backends[0].address]), more: { mode: 'http', listen: `127.0.0.1:${free}`, endpoints: [backends[1].address] } });
+    const res = await validateChangesNothing(text);
+    assert.equal(res.status, 200, res.text);
+    const body = res.json<{ valid: boolean; summary: string; prepared: { driver: string; commit: string } }>();
+    assert.equal(body.valid, true);
+    assert.equal(body.prepared.driver, 'haproxy');
+    assert.match(body.prepared.commit, /^seamless reload \(haproxy -c passed/);
+    assert.equal(await bindable(free), true, 'the new port is free again');
   });
 
   it('rejects a config HAProxy refuses with its own message, and the old config keeps serving', async () => {

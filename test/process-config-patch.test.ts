@@ -1,7 +1,8 @@
 // The supervisor → worker config patch and the digest both sides compute (src/process/
 // config-patch.ts, config-digest.ts), in process: a worker that rebuilds the next config from its
 // own (a structured clone, as IPC delivers it) and the patch ends with the same digest as the
-// whole config would give, keeps its unchanged service objects, and receives only what changed.
+// whole config would give, keeps its unchanged service objects, receives only what changed, and
+// gets with it the plan it would have computed itself (so it never computes one).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { deserialize, serialize } from 'node:v8';
@@ -9,7 +10,7 @@ import { freezeMap } from '../src/config/freeze-map.js';
 import { parseConfig } from '../src/config/load.js';
 import type { Config, ServiceConfig } from '../src/config/model.js';
 import { deriveEndpoints } from '../src/config/endpoint-delta.js';
-import { diffConfigs, recordDerivation } from '../src/control/plan.js';
+import { diffConfigs, recordDerivation, withLazyLists, type Plan } from '../src/control/plan.js';
 import { ConfigDigest, DIGEST_FIELDS } from '../src/process/config-digest.js';
 import { applyPatch, changeBetween, type ConfigPatch } from '../src/process/config-patch.js';
 
@@ -79,18 +80,22 @@ class Pair {
   }
 
   step(next: Config): ConfigPatch {
-    const change = changeBetween(this.supervisor, next, this.supervisorDigest);
+    const change = changeBetween(this.supervisor, next, diffConfigs(this.supervisor, next), this.supervisorDigest);
     const patch = clone(change.patch);
     assert.equal(patch.base, this.workerDigest.value);
     const before = this.worker;
     const rebuilt = applyPatch(before, patch);
     const workerStep = this.workerDigest.next(rebuilt.changed, patch.removed, patch.top);
     assert.equal(workerStep.value, patch.hash, 'the worker computes the digest the supervisor announced');
+    // The plan the patch carries is the one the worker would compute from its own config.
+    const carried = withLazyLists(patch.plan, rebuilt.config.services);
     recordDerivation(rebuilt.config, before, rebuilt.touched);
-    const plan = diffConfigs(before, rebuilt.config);
-    const reference = diffConfigs(this.supervisor, next);
-    assert.deepEqual([plan.services.added, plan.services.removed, plan.services.changed.map((c) => c.name)], [reference.services.added, reference.services.removed, reference.services.changed.map((c) => c.name)]);
-    assert.deepEqual([[...plan.listeners.add].sort(), [...plan.listeners.remove].sort()], [[...reference.listeners.add].sort(), [...reference.listeners.remove].sort()]);
+    const own = diffConfigs(before, rebuilt.config);
+    const names = (p: Plan) => [p.services.added, p.services.removed, p.services.changed.map((c) => c.name), [...p.services.unchanged].sort()];
+    const listeners = (p: Plan) => [[...p.listeners.add].sort(), [...p.listeners.remove].sort(), [...p.listeners.keep].sort()];
+    assert.deepEqual(names(carried), names(own));
+    assert.deepEqual(listeners(carried), listeners(own));
+    assert.deepEqual(carried.services.changed, own.services.changed);
     for (const [name, service] of rebuilt.config.services) {
       if (!rebuilt.touched.includes(name)) assert.equal(service, before.services.get(name), `${name}: the worker keeps its own object`);
     }
@@ -146,7 +151,8 @@ describe('config patch (supervisor → worker)', () => {
     assert.ok(!sent.includes('svc-1') && !sent.includes('svc-2') && !sent.includes('svc-3'), sent.join(' '));
     assert.deepEqual(patch.removed, ['svc-3']);
     assert.ok(patch.top, 'the top settings travel when they change');
-    const change = changeBetween(pair.supervisor, parse({ services: edited, discovery_defaults: { coalesce: '50ms' } }), ConfigDigest.of(pair.supervisor));
+    const reparsed = parse({ services: edited, discovery_defaults: { coalesce: '50ms' } });
+    const change = changeBetween(pair.supervisor, reparsed, diffConfigs(pair.supervisor, reparsed), ConfigDigest.of(pair.supervisor));
     assert.equal(change.patch.services.length, 0, 'reparsing the same text changes nothing');
     assert.deepEqual([change.bind, change.release], [[], []]);
     // Discovery again on top of the new base.
@@ -179,7 +185,8 @@ describe('config patch (supervisor → worker)', () => {
     const edited = services(3);
     (edited['svc-1'] as { listen: string[] }).listen = ['127.0.0.1:7001', '127.0.0.1:7100'];
     delete edited['svc-2'];
-    const change = changeBetween(from, parse({ services: edited }), ConfigDigest.of(from));
+    const to = parse({ services: edited });
+    const change = changeBetween(from, to, diffConfigs(from, to), ConfigDigest.of(from));
     assert.deepEqual(change.bind.map((a) => a.key), ['127.0.0.1:7100']);
     assert.deepEqual(change.release, ['127.0.0.1:7002']);
     assert.deepEqual(change.listen, ['127.0.0.1:7001', '127.0.0.1:7100']);

@@ -218,6 +218,14 @@ describe('hitless validate', () => {
     );
   });
 
+  it('says in its help that it is offline, and what POST /config/validate adds', async () => {
+    const r = await runCli(['validate', '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    const text = r.stdout.replace(/\s+/g, ' ');
+    assert.ok(text.includes('offline: checks the file'), r.stdout);
+    assert.ok(text.includes('POST /config/validate on a running hitless also tries binds and the data plane'), r.stdout);
+  });
+
   it('exits 1 for a missing file', async () => {
     const file = join(dir, 'missing.yaml');
     const r = await runCli(['validate', file]);

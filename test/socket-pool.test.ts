@@ -66,12 +66,14 @@ describe('ListenerPool: the ref-counted pool around accepting servers', () => {
     assert.equal(first.refs, 1);
     const identity = pool.identity(first);
     assert.match(identity ?? '', /^socket:\[\d+\]$/);
+    assert.equal(await probeConnect(port), 'refused', 'a warming socket is bound, not listening: the kernel queues no connection');
 
     const second = await pool.acquire(address(port));
     assert.equal(second, first, 'a second acquire shares the socket, it does not bind again');
     assert.equal(first.refs, 2);
     pool.activate(first);
     assert.equal(first.state, 'active');
+    assert.equal(pool.identity(first), identity, 'activate listens on the socket it bound: the same socket');
 
     pool.release(first, 1_000);
     assert.equal(first.refs, 1);
@@ -111,6 +113,7 @@ describe('ListenerPool: the ref-counted pool around accepting servers', () => {
   it('at the drain deadline the connections still open are closed', async () => {
     const port = await reservePort();
     const listener = await pool.acquire(address(port));
+    pool.activate(listener);
     const { closed } = await connectTo(port, nextAccepted);
     pool.release(listener, 100);
     assert.equal(listener.state, 'draining');
@@ -132,6 +135,8 @@ describe('ListenerPool: the ref-counted pool around accepting servers', () => {
     const [idlePort, busyPort] = [await reservePort(), await reservePort()];
     const idle = await local.acquire(address(idlePort));
     const busy: PooledListener = await local.acquire(address(busyPort));
+    local.activate(idle);
+    local.activate(busy);
     const { client, server } = await connectTo(busyPort, nextAccepted);
     local.closeAll();
     assert.equal(idle.state, 'closed');

@@ -207,11 +207,16 @@ export class AdminServer {
     }
   }
 
+  /**
+   * The apply path minus the commit: parse, plan, and the data plane's prepare (new ports bound,
+   * `haproxy -c`, every worker's prepare), then abort. A rejection answers as PUT /config would
+   * (409 bind failure, 422 data-plane refusal, ...), and nothing changes nor is recorded.
+   */
   private async validateConfig(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const snapshot = parseConfig(await readBody(req), 'request');
-      const plan = this.options.controller.plan(snapshot);
-      sendJson(res, 200, { valid: true, hash: snapshot.hash, summary: summarizePlan(plan), plan });
+      const { plan, prepared } = await this.options.controller.validate(snapshot);
+      sendJson(res, 200, { valid: true, hash: snapshot.hash, summary: summarizePlan(plan), plan, prepared });
     } catch (err) {
       this.sendFailure(res, err, null);
     }

@@ -1,4 +1,5 @@
-// `hitless validate FILE`, `hitless apply FILE --admin ADDR` and `hitless reload --admin ADDR`.
+// `hitless validate FILE` (offline: parse and check the file, nothing else), `hitless apply FILE
+// --admin ADDR` and `hitless reload --admin ADDR`.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
@@ -8,7 +9,7 @@ import { DEFAULT_ADMIN } from './defaults.js';
 export function registerConfigCommands(program: Command): void {
   program
     .command('validate')
-    .description('check a config file; exit 0 when valid, 1 with every problem on stderr')
+    .description('offline: checks the file; exit 0 when valid, 1 with every problem on stderr. POST /config/validate on a running hitless also tries binds and the data plane')
     .argument('<file>', 'config file (YAML or JSON)')
     .option('--json', 'print the result as JSON on stdout ({valid, hash, services} or {valid: false, problems})')
     .action(async (file: string, opts: { json?: boolean }) => {

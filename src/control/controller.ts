@@ -1,7 +1,8 @@
 // The single writer of running state: every way in (file, SIGHUP, admin API, discovery) goes
-// through apply(), which serialises applies, diffs, and hands the plan to the driver.
+// through apply(), which serialises applies, computes the plan once, and has the driver prepare
+// it then commit it. validate() runs the same path in the same queue, and aborts instead.
 import type { ConfigSnapshot } from '../config/model.js';
-import type { Driver } from '../dataplane/driver.js';
+import type { Driver, PrepareReport, PreparedChange } from '../dataplane/driver.js';
 import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { FileOutcome } from './config-file.js';
@@ -43,6 +44,12 @@ export interface ApplyOptions {
    * re-reads the file as this apply left it.
    */
   readonly persist?: (base: ConfigSnapshot) => Promise<FileOutcome>;
+}
+
+/** What validate() found: the plan, and what the driver prepared (null: identical to the running config, nothing to prepare). */
+export interface Validation {
+  readonly plan: Plan;
+  readonly prepared: (PrepareReport & { readonly driver: string }) | null;
 }
 
 /** The config to apply, or a function that reads it when the apply's turn comes (SIGHUP reads the file then). */
@@ -110,20 +117,58 @@ export class Controller {
     this.assemblerHook = assembler;
   }
 
-  /** The plan `desired` would execute, without executing it (validation is the apply path minus the commit). */
-  plan(desired: ConfigSnapshot): Plan {
-    const assembled = this.assemblerHook?.assemble(desired) ?? desired;
-    return diffConfigs(this.snapshot?.config ?? null, assembled.config);
-  }
-
   /**
    * Applies `desired`; one at a time, in call order. Throws HitlessError when rejected. A function
    * is called when the apply's turn comes, after every earlier apply (and its persist) completed.
    */
   apply(desired: Desired, options: ApplyOptions): Promise<ApplyRecord> {
-    const run = this.queue.then(async () => this.applyNow(typeof desired === 'function' ? await desired() : desired, options));
+    return this.serial(async () => this.applyNow(typeof desired === 'function' ? await desired() : desired, options));
+  }
+
+  /**
+   * The apply path minus the commit, in the same queue: assemble, plan, have the driver prepare
+   * (bind new ports, build, `haproxy -c`, prepare every worker), then abort. Throws the error an
+   * apply would (HitlessError); changes nothing and is recorded nowhere (logged at debug).
+   */
+  validate(desired: ConfigSnapshot): Promise<Validation> {
+    return this.serial(() => this.validateNow(desired));
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  private async validateNow(input: ConfigSnapshot): Promise<Validation> {
+    const started = performance.now();
+    const desired = this.assemblerHook?.assemble(input) ?? input;
+    const before = this.snapshot;
+    const plan = diffConfigs(before?.config ?? null, desired.config);
+    if (before && before.hash === desired.hash) return { plan, prepared: null };
+    let change: PreparedChange;
+    try {
+      change = await this.prepare(before, desired, plan);
+    } catch (err) {
+      const e = asHitlessError(err);
+      this.log.debug({ changes: summarizePlan(plan), error: { code: e.code, message: e.message } }, 'config validated: rejected');
+      throw e;
+    }
+    await change.abort();
+    this.log.debug({ changes: summarizePlan(plan), ms: Number((performance.now() - started).toFixed(2)), prepared: change.prepared }, 'config validated: prepared and aborted');
+    return { plan, prepared: { driver: this.driver.name, ...change.prepared } };
+  }
+
+  /** Phase one of an apply (and all of a validation): throws with nothing changed. */
+  private async prepare(before: ConfigSnapshot | null, desired: ConfigSnapshot, plan: Plan): Promise<PreparedChange> {
+    // The data plane is chosen once, at start (see dataplane/create-driver.ts).
+    if (before && before.config.dataplane.driver !== desired.config.dataplane.driver) {
+      throw new HitlessError(
+        ErrorCodes.CONFIG_INVALID,
+        `dataplane.driver cannot change from ${before.config.dataplane.driver} to ${desired.config.dataplane.driver} while hitless runs; restart hitless with the new config`,
+      );
+    }
+    return this.driver.prepare(desired.config, plan);
   }
 
   private async applyNow(input: ConfigSnapshot, options: ApplyOptions): Promise<ApplyRecord> {
@@ -147,16 +192,11 @@ export class Controller {
     }
     const plan = diffConfigs(before?.config ?? null, desired.config);
     try {
-      // The data plane is chosen once, at start (see dataplane/create-driver.ts).
-      if (before && before.config.dataplane.driver !== desired.config.dataplane.driver) {
-        throw new HitlessError(
-          ErrorCodes.CONFIG_INVALID,
-          `dataplane.driver cannot change from ${before.config.dataplane.driver} to ${desired.config.dataplane.driver} while hitless runs; restart hitless with the new config`,
-        );
-      }
-      await this.driver.apply(desired.config, plan);
+      const change = await this.prepare(before, desired, plan);
+      // A commit that fails (a reload, workers that do not start) leaves the running state as it was.
+      await change.commit();
     } catch (err) {
-      const e = err instanceof HitlessError ? err : new HitlessError(ErrorCodes.INTERNAL, (err as Error).message);
+      const e = asHitlessError(err);
       this.record({
         ...base,
         result: 'rejected',
@@ -225,6 +265,10 @@ export class Controller {
     }
     return r;
   }
+}
+
+function asHitlessError(err: unknown): HitlessError {
+  return err instanceof HitlessError ? err : new HitlessError(ErrorCodes.INTERNAL, (err as Error).message);
 }
 
 function normaliseEtag(tag: string): string {

@@ -1,5 +1,6 @@
-// diff(running, desired) → a typed plan. Pure: no I/O, so it is unit-tested on its own and used
-// unchanged by validation (which computes the plan and stops) and by every driver.
+// diff(running, desired) → a typed plan. Pure: no I/O, so it is unit-tested on its own. The
+// Controller computes it once per apply or validation and hands it to the driver; the supervisor
+// sends it to its workers with the config patch (process/config-patch.ts).
 import type { HostPort } from '../config/address.js';
 import type { ClusterConfig, Config, EndpointConfig, ServiceConfig } from '../config/model.js';
 import { deltaBetween, isEmptyDelta } from '../config/endpoint-delta.js';
@@ -9,6 +10,28 @@ import { fingerprintOf } from '../config/fingerprint.js';
 // control computes them, and neither layer imports the other's implementation.
 import type { Plan, ServiceChange, EndpointDiff } from '../dataplane/plan-types.js';
 export type { Plan, ServiceChange, EndpointDiff };
+
+/**
+ * A plan without the two lists computed on demand (listeners.keep, services.unchanged), which
+ * name every address and service: what crosses a process line, since a structured clone would
+ * compute them.
+ */
+export interface PlanSteps {
+  readonly listeners: Omit<Plan['listeners'], 'keep'>;
+  readonly services: Omit<Plan['services'], 'unchanged'>;
+  readonly adminChanged: boolean;
+  readonly empty: boolean;
+}
+
+export function planSteps(plan: Plan): PlanSteps {
+  const { listeners, services } = plan;
+  return {
+    listeners: { add: listeners.add, remove: listeners.remove },
+    services: { added: services.added, removed: services.removed, changed: services.changed },
+    adminChanged: plan.adminChanged,
+    empty: plan.empty,
+  };
+}
 
 // `balance`, `endpoints` and `health` mirror the default cluster, so `clusters` covers them all.
 const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog'] as const;
@@ -53,8 +76,28 @@ export function diffConfigs(running: Config | null, desired: Config): Plan {
     running !== null &&
     (running.admin.listen.key !== desired.admin.listen.key || running.admin.token !== desired.admin.token || running.admin.readToken !== desired.admin.readToken);
   const empty = added.length === 0 && removed.length === 0 && changed.length === 0 && !adminChanged;
-  // Like listeners.keep, every name is listed only when someone reads it (status, tests).
+  return withLazyLists({ listeners, services: { added, removed, changed }, adminChanged, empty }, after);
+}
+
+/**
+ * The whole plan of `steps` whose desired services are `after`: listeners.keep and
+ * services.unchanged name every address and service, so they are listed only when someone reads
+ * them (status, tests), never on the way of an apply.
+ */
+export function withLazyLists(steps: PlanSteps, after: ReadonlyMap<string, ServiceConfig>): Plan {
+  const { add, remove } = steps.listeners;
+  const { added, removed, changed } = steps.services;
+  let keep: string[] | null = null;
   let unchanged: string[] | null = null;
+  const listeners = {
+    add,
+    remove,
+    get keep(): string[] {
+      // A Set, as before: a validated config never repeats a key, a hand-built one might.
+      const addSet = new Set(add);
+      return (keep ??= [...new Set(listenKeys(after.values()))].filter((k) => !addSet.has(k)));
+    },
+  };
   const services = {
     added,
     removed,
@@ -65,13 +108,12 @@ export function diffConfigs(running: Config | null, desired: Config): Plan {
       return (unchanged = [...after.keys()].filter((name) => !other.has(name)));
     },
   };
-  return { listeners, services, adminChanged, empty };
+  return { listeners, services, adminChanged: steps.adminChanged, empty: steps.empty };
 }
 
 /**
  * Listener changes, from the services that changed only (an apply costs what it changes). An
  * address leaving one service and joining another is in both sets, so it is kept, never rebound.
- * `keep` lists every address and is computed only when someone reads it (status, tests).
  */
 function diffListeners(
   before: ReadonlyMap<string, ServiceConfig>,
@@ -79,7 +121,7 @@ function diffListeners(
   added: readonly string[],
   removed: readonly string[],
   changed: readonly ServiceChange[],
-): Plan['listeners'] {
+): PlanSteps['listeners'] {
   const gone = new Set<string>();
   const fresh = new Set<string>();
   for (const name of removed) for (const l of before.get(name)!.listen) gone.add(l.key);
@@ -90,17 +132,7 @@ function diffListeners(
     for (const l of was) if (!now.some((n) => n.key === l.key)) gone.add(l.key);
     for (const l of now) if (!was.some((o) => o.key === l.key)) fresh.add(l.key);
   }
-  const add = [...fresh].filter((k) => !gone.has(k));
-  const remove = [...gone].filter((k) => !fresh.has(k));
-  const addSet = new Set(add);
-  return {
-    add,
-    remove,
-    get keep() {
-      // A Set, as before: a validated config never repeats a key, a hand-built one might.
-      return [...new Set(listenKeys(after.values()))].filter((k) => !addSet.has(k));
-    },
-  };
+  return { add: [...fresh].filter((k) => !gone.has(k)), remove: [...gone].filter((k) => !fresh.has(k)) };
 }
 
 /** Every listen address of `services`, in order (the plan, the supervisor and the workers all need them). */

@@ -1,5 +1,7 @@
 // The one interface between control and a data plane. Control computes the plan; a driver makes
-// the running state match `desired` as one transaction, or throws and leaves everything as it was.
+// the running state match `desired` in two phases: prepare() does everything that can fail and
+// changes nothing that serves, then commit() makes it serve or abort() gives back what prepare
+// took. An apply is prepare + commit, a validation (POST /config/validate) prepare + abort.
 import type { Config } from '../config/model.js';
 import type { Plan } from './plan-types.js';
 import type { LatencySnapshot } from './latency-histogram.js';
@@ -79,10 +81,40 @@ export interface DataplaneStatus {
   readonly listeners: readonly ListenerStatus[];
 }
 
+/** What prepare did and what commit would do: POST /config/validate reports it. */
+export interface PrepareReport {
+  /** Listen addresses prepare bound (bound, not accepting); commit makes them accept, abort closes them. */
+  readonly bound: readonly string[];
+  /** How commit makes the change serve, in a few words ("swap", "seamless reload", ...). */
+  readonly commit: string;
+}
+
+/**
+ * A change a driver has prepared: every check passed and every resource it needs is held (new
+ * listening sockets bound but not accepting, runtimes built, `haproxy -c` passed, every worker
+ * prepared), and nothing serves differently yet. Exactly one of commit() and abort() follows, once.
+ */
+export interface PreparedChange {
+  readonly plan: Plan;
+  readonly prepared: PrepareReport;
+  /**
+   * Makes the change serve. The builtin driver's swap cannot fail; where commit can (a HAProxy
+   * reload, a first generation of workers that does not start), it throws with the running state
+   * as it was and what prepare took released.
+   */
+  commit(): Promise<ApplyReport>;
+  /** Releases everything prepare took and changes nothing. Does not throw. */
+  abort(): Promise<void>;
+}
+
 export interface Driver {
   readonly name: string;
-  /** Commits `desired` (whose diff from the running config is `plan`) or throws with nothing changed. */
-  apply(desired: Config, plan: Plan): Promise<ApplyReport>;
+  /**
+   * Prepares `desired`, whose diff from the running config is `plan` (computed once, by the
+   * Controller), or throws with nothing changed and nothing held. At most one prepared change is
+   * outstanding per driver (the Controller's apply queue guarantees it; drivers assert it).
+   */
+  prepare(desired: Config, plan: Plan): Promise<PreparedChange>;
   status(): DataplaneStatus;
   /**
    * Runtime endpoint overrides (endpoint-override.ts): replaces the whole table; resolves once the

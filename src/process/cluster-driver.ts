@@ -1,9 +1,10 @@
 // The supervisor seen as a Driver, so the Controller, admin API, discovery and SIGHUP reload
-// work unchanged on top of it: an apply is the two-phase commit across workers; status is the
-// aggregate of the workers' (refreshed by the admin API before it answers) plus a `process` section.
+// work unchanged on top of it: prepare/commit/abort are the supervisor's, across its workers
+// (supervisor.ts); status is the aggregate of the workers' (refreshed by the admin API before it
+// answers) plus a `process` section.
 import type { Config } from '../config/model.js';
 import type { Plan } from '../control/plan.js';
-import type { ApplyReport, DataplaneStatus, Driver } from '../dataplane/driver.js';
+import type { DataplaneStatus, Driver, PreparedChange } from '../dataplane/driver.js';
 import type { CountersClock } from '../observability/telemetry.js';
 import { ownReport, type ProcessReport, type ProcessReporter } from '../observability/process-metrics.js';
 import type { Supervisor } from './supervisor.js';
@@ -14,9 +15,8 @@ export class ClusterDriver implements Driver, CountersClock, ProcessReporter {
 
   constructor(readonly supervisor: Supervisor) {}
 
-  async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
-    await this.supervisor.apply(desired);
-    return { bound: plan.listeners.add, released: plan.listeners.remove };
+  prepare(desired: Config, plan: Plan): Promise<PreparedChange> {
+    return this.supervisor.prepare(desired, plan);
   }
 
   setOverrides(table: OverrideTable): Promise<void> {

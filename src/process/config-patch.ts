@@ -1,8 +1,9 @@
 // What crosses IPC on an apply: a patch from the config a worker runs to the next one, rather
-// than the whole config. The supervisor sends the added and changed services (whole), the names
-// of the removed ones, and the settings outside `services` only when they changed; the worker
-// rebuilds the next config from its own, keeping its unchanged service objects, so its plan
-// compares only the services the patch names (plan.ts recordDerivation). A service whose only
+// than the whole config, with the Controller's plan for it. The supervisor sends the added and
+// changed services (whole), the names of the removed ones, and the settings outside `services`
+// only when they changed; the worker rebuilds the next config from its own, keeping its unchanged
+// service objects, and hands its data plane the plan it was sent (computed once, by the
+// Controller, which owns the running state; never again in the worker). A service whose only
 // change is endpoint lists derived by a delta (discovery) travels as that delta, and the worker
 // derives its own lists the same way (config/endpoint-delta.ts): one endpoint changed in a
 // service of 5,000 sends one endpoint. A worker that does not run the patch's base (digest) gets
@@ -10,7 +11,7 @@
 import type { HostPort } from '../config/address.js';
 import { deltaBetween, deriveEndpoints, type EndpointDelta } from '../config/endpoint-delta.js';
 import type { ClusterConfig, Config, ServiceConfig } from '../config/model.js';
-import { diffConfigs, listenAddresses, listenKeys } from '../control/plan.js';
+import { listenAddresses, listenKeys, planSteps, type Plan, type PlanSteps } from '../control/plan.js';
 import { topChanged, topSettings, type ConfigDigest, type DigestStep, type TopSettings } from './config-digest.js';
 
 /** A service whose only change is in its clusters' endpoint lists, each by a delta. */
@@ -32,6 +33,8 @@ export interface ConfigPatch {
   readonly removed: readonly string[];
   /** The settings outside `services`, when any of them changed. */
   readonly top?: TopSettings;
+  /** The Controller's plan from the base to the next config (what the worker's data plane executes). */
+  readonly plan: PlanSteps;
 }
 
 /** The supervisor's view of one apply as a patch, with the listening sockets it adds and drops. */
@@ -48,11 +51,10 @@ export interface ConfigChange {
 }
 
 /**
- * The patch from `from` (whose digest is `digest`) to `to`. Costs what changed when `to` was
- * derived from `from` (discovery applies), else one comparison per service as any plan does.
+ * The patch from `from` (whose digest is `digest`) to `to`, whose diff is `plan` (the
+ * Controller's): costs what the plan names.
  */
-export function changeBetween(from: Config, to: Config, digest: ConfigDigest): ConfigChange {
-  const plan = diffConfigs(from, to);
+export function changeBetween(from: Config, to: Config, plan: Plan, digest: ConfigDigest): ConfigChange {
   const whole: ServiceConfig[] = plan.services.added.map((name) => to.services.get(name)!);
   const endpoints: EndpointPatch[] = [];
   for (const { name } of plan.services.changed) {
@@ -66,7 +68,7 @@ export function changeBetween(from: Config, to: Config, digest: ConfigDigest): C
   const step = digest.next(touched, plan.services.removed, top);
   const fresh = new Set(plan.listeners.add);
   return {
-    patch: { base: digest.value, hash: step.value, services: whole, endpoints, removed: plan.services.removed, ...(top ? { top } : {}) },
+    patch: { base: digest.value, hash: step.value, services: whole, endpoints, removed: plan.services.removed, ...(top ? { top } : {}), plan: planSteps(plan) },
     bind: listenAddresses(whole).filter((a) => fresh.has(a.key)),
     release: plan.listeners.remove,
     listen: listenKeys(whole),

@@ -12,16 +12,23 @@ import type { NativeTcpHandle } from '../util/node-internals.js';
 /** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside util/node-internals.ts. */
 export type TcpHandle = NativeTcpHandle;
 
-/** Requests carry an id; the worker answers each with one `reply` of the same id. */
+/**
+ * Requests carry an id; the worker answers each with one `reply` of the same id. prepare,
+ * prepare-patch, commit and abort are the driver contract (dataplane/driver.ts) across the
+ * process line: a prepare is the worker's BuiltinDriver.prepare, and the next commit or abort
+ * ends that same prepared change.
+ */
 export type WorkerRequest =
   /**
-   * Prepare (phase 1) with the whole config: check every listen address has a handle; build
-   * nothing yet. Sent to a new worker (start, restart, upgrade) and to one that cannot patch.
+   * Prepare (phase 1) with the whole config: every listen address has a handle; new ones are
+   * taken (not listened on), runtimes built. The worker computes the plan against what it runs.
+   * Sent to a new worker (start, restart, upgrade) and to one that cannot patch.
    */
   | { readonly t: 'prepare'; readonly id: number; readonly snapshot: ConfigSnapshot }
   /**
-   * Prepare (phase 1) with a patch of the running config: refused with NEED_FULL_CONFIG when
-   * this worker does not run the patch's base; only the patch's services' addresses are checked.
+   * Prepare (phase 1) with a patch of the running config, which carries the Controller's plan:
+   * refused with NEED_FULL_CONFIG when this worker does not run the patch's base; only the
+   * patch's services' addresses are checked.
    */
   | { readonly t: 'prepare-patch'; readonly id: number; readonly patch: ConfigPatch }
   /**
@@ -30,9 +37,9 @@ export type WorkerRequest =
    * this worker does not run the patch's base. The reply carries the digest now running.
    */
   | { readonly t: 'apply-patch'; readonly id: number; readonly patch: ConfigPatch }
-  /** Commit (phase 2): apply the prepared config (swap); the reply carries the digest now running. */
+  /** Commit (phase 2): the prepared change's commit (the swap, the new sockets listen); the reply carries the digest now running. */
   | { readonly t: 'commit'; readonly id: number }
-  /** Abort: forget the prepared snapshot, close the handles only it needed. */
+  /** Abort: the prepared change's abort (what it took is released), and the handles only it needed closed. */
   | { readonly t: 'abort'; readonly id: number }
   /**
    * Status, as a delta of the reply numbered `have` when the worker still holds it (status-delta.ts);

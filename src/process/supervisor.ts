@@ -1,14 +1,16 @@
 // The supervisor: a small long-lived process that owns every listening socket and a generation
-// of worker processes that serve them. It applies configs to all workers as one transaction,
-// replaces the generation for code upgrades (new one ready first, old one drains), and restarts
-// crashed workers, while its own copy of each socket keeps the port open throughout.
+// of worker processes that serve them. It applies configs to all workers as one transaction
+// (the driver contract's prepare, then commit or abort, across the process line), replaces the
+// generation for code upgrades (new one ready first, old one drains), and restarts crashed
+// workers, while its own copy of each socket keeps the port open throughout.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config, ConfigSnapshot } from '../config/model.js';
-import { listenAddresses, listenKeys } from '../control/plan.js';
-import type { DataplaneStatus } from '../dataplane/driver.js';
+import { listenAddresses, listenKeys, type Plan } from '../control/plan.js';
+import type { DataplaneStatus, PreparedChange } from '../dataplane/driver.js';
+import { PreparedSlot, type ChangeSteps } from '../dataplane/prepared-change.js';
 import { BindError } from '../dataplane/socket-pool/bind-error.js';
-import { ApplyError, ErrorCodes } from '../errors.js';
+import { ApplyError, ErrorCodes, type ApplyErrorCode } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { ConfigDigest } from './config-digest.js';
 import { changeBetween, type ConfigChange, type ConfigPatch } from './config-patch.js';
@@ -46,6 +48,13 @@ export interface UpgradeResult {
   /** A generation that was still draining and was cut short by this upgrade. */
   readonly shortened?: number;
   readonly error?: string;
+}
+
+/** The workers' half of a prepared change: how commit proceeds, and how abort undoes prepare. */
+interface WorkersPhase {
+  readonly how: string;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -88,6 +97,7 @@ export class Supervisor {
   private readonly poll: NodeJS.Timeout;
   private rr = 0;
   private readonly script = workerScript();
+  private readonly slot = new PreparedSlot('supervisor');
   /** After a supervisor upgrade, idle connections of our draining workers go to the new supervisor. */
   handoffSink: ((key: string, handle: TcpHandle) => void) | null = null;
   /** Runs once the first generation is ready, before the first apply returns (supervisor upgrade). */
@@ -119,59 +129,143 @@ export class Supervisor {
   }
 
   /**
-   * Binds new addresses here, then prepare + commit on every worker; or throws with nothing
-   * changed. After the first, an apply sends each worker a patch of the config it runs and binds
-   * or releases only the addresses that changed: it costs what changed, not the service count.
+   * Runs `fn` under the lock like serial(), but keeps the lock after `fn` returns, until `fn`'s
+   * result calls the `unlock` it was given (or `fn` throws): a prepared change holds it from
+   * prepare to its commit or abort, so no restart or upgrade runs in between.
    */
-  apply(desired: Config): Promise<void> {
-    return this.serial(async () => {
-      if (this.stopping) throw new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied');
-      if (desired.dataplane.driver !== 'builtin') {
-        throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `--workers runs the builtin data plane; dataplane.driver ${desired.dataplane.driver} runs in one process: "hitless run --workers 0"`);
-      }
-      const change = this.config && this.digestOf ? changeBetween(this.config, desired, this.digestOf) : null;
-      const fresh = change ? null : ConfigDigest.of(desired);
-      const digest = change?.digest.value ?? fresh!.value;
-      const bind = change?.bind ?? listenAddresses(desired.services.values());
-      try {
-        this.sockets.acquireAll(bind);
-      } catch (err) {
-        const e = err as Error;
-        const detail = e instanceof BindError ? { address: e.address, errno: e.errno, message: e.message } : { message: e.message };
-        throw new ApplyError(ErrorCodes.BIND_FAILED, `config rejected, nothing changed: ${e.message}`, [detail]);
-      }
-      try {
-        if (!this.active) {
-          this.active = await this.startGeneration(desired, digest);
-          await this.onFirstGeneration?.();
-        } else {
-          const ready = this.active.workers.filter((w) => w.state === 'ready');
-          if (change && onlyEndpoints(change.patch) && ready.every((w) => w.configHash === change.patch.base)) await this.applyInOneStep(ready, desired, digest, change);
-          else await this.commitTo(ready, desired, digest, change);
+  private holding<T>(fn: (unlock: () => void) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      void this.serial(async () => {
+        let unlock!: () => void;
+        const held = new Promise<void>((r) => (unlock = r));
+        try {
+          resolve(await fn(unlock));
+        } catch (err) {
+          reject(err as Error);
+          return;
         }
-      } catch (err) {
-        for (const a of bind) this.sockets.release(a.key);
-        throw err;
-      }
-      this.sockets.activate(bind);
-      if (change) {
-        for (const key of change.release) this.sockets.release(key);
-        change.digest.commit();
-      } else {
-        this.sockets.dropUnused();
-        this.digestOf = fresh;
-      }
-      this.config = desired;
-      this.digest = digest;
-      this.applied++;
+        await held;
+      });
     });
   }
 
   /**
-   * Two-phase commit over `workers`: a patch to each one that runs the patch's base, the whole
-   * config to the others (or to one that refuses the patch for another base).
+   * Phase one of an apply (the driver contract, driver.ts): binds new addresses here, then has
+   * every worker prepare (a patch of the config it runs, or the whole config); a refusal aborts
+   * every worker and releases the sockets, and nothing changed. After the first, an apply binds or
+   * releases only the addresses that changed, and its patch carries `plan` (the Controller's): it
+   * costs what changed, not the service count. The first apply only binds here: its commit
+   * starts the first generation of workers.
    */
+  prepare(desired: Config, plan: Plan): Promise<PreparedChange> {
+    return this.slot.prepare(() => this.holding((unlock) => this.prepareNow(desired, plan, unlock)));
+  }
+
+  private async prepareNow(desired: Config, plan: Plan, unlock: () => void): Promise<ChangeSteps> {
+    if (this.stopping) throw new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied');
+    if (desired.dataplane.driver !== 'builtin') {
+      throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `--workers runs the builtin data plane; dataplane.driver ${desired.dataplane.driver} runs in one process: "hitless run --workers 0"`);
+    }
+    const change = this.config && this.digestOf ? changeBetween(this.config, desired, plan, this.digestOf) : null;
+    const fresh = change ? null : ConfigDigest.of(desired);
+    const digest = change?.digest.value ?? fresh!.value;
+    const bind = change?.bind ?? listenAddresses(desired.services.values());
+    try {
+      this.sockets.acquireAll(bind);
+    } catch (err) {
+      const e = err as Error;
+      const detail = e instanceof BindError ? { address: e.address, errno: e.errno, message: e.message } : { message: e.message };
+      throw new ApplyError(ErrorCodes.BIND_FAILED, `config rejected, nothing changed: ${e.message}`, [detail]);
+    }
+    const releaseBound = (): void => {
+      for (const a of bind) this.sockets.release(a.key);
+    };
+    let phase: WorkersPhase;
+    try {
+      phase = await this.prepareWorkersFor(desired, digest, change);
+    } catch (err) {
+      releaseBound();
+      throw err;
+    }
+    return {
+      plan,
+      prepared: { bound: bind.map((a) => a.key), commit: phase.how },
+      commit: async () => {
+        try {
+          try {
+            await phase.commit();
+          } catch (err) {
+            releaseBound();
+            throw err;
+          }
+          this.sockets.activate(bind);
+          if (change) {
+            for (const key of change.release) this.sockets.release(key);
+            change.digest.commit();
+          } else {
+            this.sockets.dropUnused();
+            this.digestOf = fresh;
+          }
+          this.config = desired;
+          this.digest = digest;
+          this.applied++;
+        } finally {
+          unlock();
+        }
+        return { bound: plan.listeners.add, released: plan.listeners.remove };
+      },
+      abort: async () => {
+        try {
+          await phase.abort();
+          releaseBound();
+        } finally {
+          unlock();
+        }
+      },
+    };
+  }
+
+  /** The workers' side of a prepared change: prepared now, committed or aborted later. */
+  private async prepareWorkersFor(desired: Config, digest: string, change: ConfigChange | null): Promise<WorkersPhase> {
+    const nothing = async (): Promise<void> => {};
+    if (!this.active) {
+      // No worker yet: the first generation starts on the new config in commit (each worker
+      // prepares and commits it as it starts; one that fails fails the commit).
+      return {
+        how: `start ${this.options.workers} worker${this.options.workers === 1 ? '' : 's'}`,
+        commit: async () => {
+          this.active = await this.startGeneration(desired, digest);
+          await this.onFirstGeneration?.();
+        },
+        abort: nothing,
+      };
+    }
+    const ready = this.active.workers.filter((w) => w.state === 'ready');
+    if (change && onlyEndpoints(change.patch) && ready.every((w) => w.configHash === change.patch.base)) {
+      // Nothing a worker could refuse for the config's sake: no prepare phase (applyInOneStep).
+      return { how: `endpoint changes in one step on ${ready.length} workers`, commit: () => this.applyInOneStep(ready, desired, digest, change), abort: nothing };
+    }
+    const prepared = await this.prepareWorkers(ready, desired, digest, change);
+    const patched = prepared.filter((how) => how === 'patch').length;
+    return {
+      how: `${ready.length} workers prepared (${patched} with a patch, ${ready.length - patched} with the whole config)`,
+      commit: () => this.commitWorkers(ready, prepared, desired, digest, change),
+      abort: () => this.abortWorkers(ready),
+    };
+  }
+
+  /** Two-phase commit over `workers` (prepare, then commit), in one go. */
   private async commitTo(workers: readonly WorkerLink[], desired: Config, digest: string, change: ConfigChange | null): Promise<void> {
+    const prepared = await this.prepareWorkers(workers, desired, digest, change);
+    await this.commitWorkers(workers, prepared, desired, digest, change);
+  }
+
+  /**
+   * Phase one over `workers`: a patch to each one that runs the patch's base, the whole config to
+   * the others (or to one that refuses the patch for another base). Any refusal aborts them all
+   * and throws, with the refusals' own code when they agree on one, else DATAPLANE_REJECTED.
+   */
+  private async prepareWorkers(workers: readonly WorkerLink[], desired: Config, digest: string, change: ConfigChange | null): Promise<Array<'patch' | 'whole' | null>> {
     let whole: { snapshot: ConfigSnapshot; keys: string[] } | null = null;
     const wholeConfig = () => (whole ??= { snapshot: snapshotOf(desired, digest), keys: listenKeys(desired.services.values()) });
     const prepare = async (w: WorkerLink): Promise<'patch' | 'whole'> => {
@@ -192,23 +286,35 @@ export class Supervisor {
     };
     const prepared = await Promise.allSettled(workers.map(prepare));
     // A worker that died meanwhile is not a refusal: it restarts on whatever config wins.
-    const refusals = prepared.flatMap((r, i) => (r.status === 'rejected' && workers[i].alive ? [`worker ${workers[i].pid}: ${(r.reason as Error).message}`] : []));
+    const refusals = prepared.flatMap((r, i) => (r.status === 'rejected' && workers[i].alive ? [{ pid: workers[i].pid, err: r.reason as Error & { code?: string } }] : []));
     if (refusals.length > 0) {
-      await Promise.allSettled(workers.map((w) => w.request({ t: 'abort' }, REQUEST_TIMEOUT_MS)));
-      throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `config rejected, nothing changed: ${refusals.join('; ')}`);
+      await this.abortWorkers(workers);
+      const codes = new Set(refusals.map((r) => r.err.code));
+      const [only] = codes;
+      const code = codes.size === 1 && only !== undefined && REFUSAL_CODES.has(only) ? (only as ApplyErrorCode) : ErrorCodes.DATAPLANE_REJECTED;
+      throw new ApplyError(code, `config rejected, nothing changed: ${refusals.map((r) => `worker ${r.pid}: ${r.err.message}`).join('; ')}`);
     }
+    return prepared.map((r) => (r.status === 'fulfilled' ? r.value : null));
+  }
+
+  private async abortWorkers(workers: readonly WorkerLink[]): Promise<void> {
+    await Promise.allSettled(workers.map((w) => w.request({ t: 'abort' }, REQUEST_TIMEOUT_MS)));
+  }
+
+  /** Phase two over the workers prepareWorkers() prepared: one that fails to commit is replaced, never left on the old config. */
+  private async commitWorkers(workers: readonly WorkerLink[], prepared: ReadonlyArray<'patch' | 'whole' | null>, desired: Config, digest: string, change: ConfigChange | null): Promise<void> {
     const committed = await Promise.allSettled(workers.map((w) => w.request({ t: 'commit' }, REQUEST_TIMEOUT_MS)));
     committed.forEach((r, i) => {
       const w = workers[i];
       const how = prepared[i];
-      if (r.status === 'fulfilled' && how.status === 'fulfilled') {
-        if (how.value === 'whole') w.keys = new Set(wholeConfig().keys);
+      if (r.status === 'fulfilled' && how !== null) {
+        if (how === 'whole') w.keys = new Set(listenKeys(desired.services.values()));
         else {
           for (const key of change!.release) w.keys.delete(key);
           for (const key of change!.listen) w.keys.add(key);
         }
-        w.committed[how.value]++;
-        w.lastCommit = how.value === 'patch' ? patchSize(change!.patch) : { how: 'whole', services: desired.services.size, removed: 0, endpointChanges: 0 };
+        w.committed[how]++;
+        w.lastCommit = how === 'patch' ? patchSize(change!.patch) : { how: 'whole', services: desired.services.size, removed: 0, endpointChanges: 0 };
         this.committedOn(w, r.value.configHash, digest);
       } else if (w.alive) {
         // Never left silently on the old config: replaced, and the replacement starts on the new one.
@@ -559,6 +665,9 @@ export class Supervisor {
     return this.stopping;
   }
 }
+
+/** The codes a worker's refusal may carry through to the apply's answer (else DATAPLANE_REJECTED). */
+const REFUSAL_CODES: ReadonlySet<string> = new Set([ErrorCodes.BIND_FAILED, ErrorCodes.DATAPLANE_REJECTED, ErrorCodes.SHUTTING_DOWN]);
 
 function killLater(w: WorkerLink, ms: number): void {
   const timer = setTimeout(() => w.kill('SIGKILL'), ms);

@@ -1,14 +1,16 @@
 // A worker process: runs the builtin data plane on listening sockets its supervisor bound and
-// sent (it never binds one itself). Applies arrive in two phases: prepare (every handle is here,
-// the config is checked) then commit (swap). On a code upgrade it drains, handing idle keep-alive
-// connections back to the supervisor for the new generation.
+// sent (it never binds one itself). Applies arrive as the driver contract across the process
+// line: `prepare` is its BuiltinDriver's prepare (handles taken, not listening yet; runtimes
+// built), then `commit` or `abort` ends that same prepared change. On a code upgrade it drains,
+// handing idle keep-alive connections back to the supervisor for the new generation.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import type { HostPort } from '../config/address.js';
 import type { Config } from '../config/model.js';
-import { diffConfigs, listenKeys, recordDerivation } from '../control/plan.js';
+import { diffConfigs, listenKeys, withLazyLists, type Plan } from '../control/plan.js';
 import { BuiltinDriver } from '../dataplane/builtin/builtin-driver.js';
-import { BindError, LISTEN_BACKLOG } from '../dataplane/builtin/listener-pool.js';
+import { BindError, LISTEN_BACKLOG, type BoundSocket } from '../dataplane/builtin/listener-pool.js';
+import type { PreparedChange } from '../dataplane/driver.js';
 import { accessWriterFor, reopenAccessLogs } from '../observability/access-log.js';
 import { createLogger } from '../observability/log.js';
 import { collectProcessMetrics, startProcessMetrics } from '../observability/process-metrics.js';
@@ -16,7 +18,7 @@ import { ConfigDigest, type DigestStep } from './config-digest.js';
 import { applyPatch, PatchMismatch, type ConfigPatch } from './config-patch.js';
 import { StatusEncoder } from './status-delta.js';
 import { ConnectionDrain, freezeForHandoff } from './worker-drain.js';
-import { listenOnNativeHandle, sendWithHandle, socketFromHandle } from '../util/node-internals.js';
+import { handleFd, listenOnNativeHandle, sendWithHandle, socketFromHandle } from '../util/node-internals.js';
 import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, NEED_FULL_CONFIG, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply } from './messages.js';
 
 const generation = Number(process.env[ENV_GENERATION] ?? 0);
@@ -39,7 +41,7 @@ if (fault === 'crash') {
   process.exit(70);
 }
 
-/** Handles received and not yet listened on, by address. */
+/** Handles received and not yet taken by the pool, by address. */
 const handles = new Map<string, TcpHandle>();
 /** Listening servers (the pool's), by address. */
 const servers = new Map<string, Server>();
@@ -48,13 +50,15 @@ const connections = new Map<Socket, string>();
 let current: Config | null = null;
 /** The digest of `current`, computed here: what status reports and what a patch's base must be. */
 let digest: ConfigDigest | null = null;
-/** A prepared config; `touched` when it is a patch of `current` (its plan compares only those). */
+/** The data plane's prepared change, with the config it makes and that config's digest. */
 interface Prepared {
+  readonly change: PreparedChange;
   readonly config: Config;
-  readonly touched: readonly string[] | null;
   readonly digest: DigestStep;
 }
 let prepared: Prepared | null = null;
+/** prepare, commit, abort and apply-patch run one at a time, in the order they arrive. */
+let applies: Promise<unknown> = Promise.resolve();
 let drain: ConnectionDrain | null = null;
 
 /** A refusal that asks the supervisor for the whole config instead of a patch. */
@@ -64,28 +68,32 @@ class NeedFullConfig extends Error {
 
 // Access logs are written here (each worker appends to the same files); max_connections is
 // split between the workers of a generation, which share every listening socket.
-const driver = new BuiltinDriver({ bind: listenOnHandle, accessWriters: accessWriterFor, connectionShares: Number(process.env[ENV_WORKER_COUNT] ?? 1) || 1 });
+const driver = new BuiltinDriver({ bind: takeHandle, accessWriters: accessWriterFor, connectionShares: Number(process.env[ENV_WORKER_COUNT] ?? 1) || 1 });
 
-/** The pool's binder: listen on the handle the supervisor sent for this address. */
-async function listenOnHandle(server: Server, address: HostPort): Promise<void> {
+/**
+ * The pool's binder: the handle the supervisor sent for this address (bound there, never
+ * listened on by it). It listens here only when the apply commits, so a prepare that is aborted
+ * (a refusal elsewhere, a validation) never accepts a connection on it.
+ */
+function takeHandle(server: Server, address: HostPort): BoundSocket {
   const handle = handles.get(address.key);
   if (!handle) throw new BindError(address.key, 'ENOHANDLE', `cannot listen on ${address.key}: the supervisor sent no socket for it`);
   handles.delete(address.key);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // LISTEN_BACKLOG, not Node's 511: a wave of reconnecting clients (5,000 slowloris connections
-    // coming back) overflows 511, and each dropped SYN costs its client a 1 s retransmit.
-    listenOnNativeHandle(server, handle, LISTEN_BACKLOG, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  servers.set(address.key, server);
-  // Registered after the pool's own listener, so the connection is already dispatched.
-  server.on('connection', (socket: Socket) => {
-    connections.set(socket, address.key);
-    socket.on('close', forgetConnection);
-  });
+  return {
+    listen: () => {
+      // LISTEN_BACKLOG, not Node's 511: a wave of reconnecting clients (5,000 slowloris connections
+      // coming back) overflows 511, and each dropped SYN costs its client a 1 s retransmit.
+      listenOnNativeHandle(server, handle, LISTEN_BACKLOG, () => {});
+      servers.set(address.key, server);
+      // Registered after the pool's own listener, so the connection is already dispatched.
+      server.on('connection', (socket: Socket) => {
+        connections.set(socket, address.key);
+        socket.on('close', forgetConnection);
+      });
+    },
+    close: () => handle.close(),
+    fd: () => handleFd(handle),
+  };
 }
 
 /** One function for every socket (no closure per connection): 'close' is emitted once. */
@@ -100,33 +108,50 @@ const statusEncoder = new StatusEncoder();
 
 async function handle(req: WorkerRequest): Promise<Reply> {
   switch (req.t) {
-    case 'prepare': {
-      await ready();
-      const { config, hash } = req.snapshot;
-      checkListening(listenKeys(config.services.values()));
-      const computed = ConfigDigest.of(config);
-      // Not a refusal: this worker reports its own digest, so status shows the disagreement.
-      if (computed.value !== hash) log.error({ worker: computed.value.slice(0, 12), supervisor: hash.slice(0, 12) }, 'the config digest computed here differs from the supervisor\'s');
-      prepared = { config, touched: null, digest: { value: computed.value, commit: () => (digest = computed) } };
-      return {};
-    }
+    case 'prepare':
+      return inOrder(async () => {
+        await ready();
+        const { config, hash } = req.snapshot;
+        checkListening(listenKeys(config.services.values()));
+        const computed = ConfigDigest.of(config);
+        // Not a refusal: this worker reports its own digest, so status shows the disagreement.
+        if (computed.value !== hash) log.error({ worker: computed.value.slice(0, 12), supervisor: hash.slice(0, 12) }, 'the config digest computed here differs from the supervisor\'s');
+        // A whole config goes to a worker that starts, or that does not run the supervisor's
+        // config: only this worker knows what it runs, so the plan is computed here.
+        await prepare(config, diffConfigs(current, config), { value: computed.value, commit: () => (digest = computed) });
+        return {};
+      });
     case 'prepare-patch':
-      await ready();
-      prepared = preparePatch(req.patch);
-      return {};
-    case 'commit': {
-      if (!prepared) throw new Error('commit without prepare');
-      const next = prepared;
-      prepared = null;
-      return commit(next);
-    }
+      return inOrder(async () => {
+        await ready();
+        const next = fromPatch(req.patch);
+        await prepare(next.config, next.plan, next.digest);
+        return {};
+      });
+    case 'commit':
+      return inOrder(() => {
+        if (!prepared) throw new Error('commit without prepare');
+        const next = prepared;
+        prepared = null;
+        return commit(next);
+      });
     case 'apply-patch':
-      await ready();
-      return commit(preparePatch(req.patch));
+      return inOrder(async () => {
+        await ready();
+        const next = fromPatch(req.patch);
+        await prepare(next.config, next.plan, next.digest);
+        const change = prepared!;
+        prepared = null;
+        return commit(change);
+      });
     case 'abort':
-      prepared = null;
-      dropUnusedHandles();
-      return {};
+      return inOrder(async () => {
+        const change = prepared;
+        prepared = null;
+        await change?.change.abort();
+        dropUnusedHandles();
+        return {};
+      });
     case 'overrides':
       await driver.setOverrides(req.table);
       return {};
@@ -140,8 +165,30 @@ async function handle(req: WorkerRequest): Promise<Reply> {
   }
 }
 
-/** The next config from a patch of the running one; refused (NEED_FULL_CONFIG) when it is not this worker's base. */
-function preparePatch(patch: ConfigPatch): Prepared {
+function inOrder<T>(fn: () => Promise<T>): Promise<T> {
+  const run = applies.then(fn);
+  applies = run.catch(() => {});
+  return run;
+}
+
+/** The data plane's prepare; what it prepared waits for commit or abort. */
+async function prepare(config: Config, plan: Plan, step: DigestStep): Promise<void> {
+  if (prepared) {
+    // The supervisor ends every prepare it sends; one left over is given back, never committed.
+    log.warn('a prepared config was neither committed nor aborted; aborting it');
+    const stale = prepared;
+    prepared = null;
+    await stale.change.abort();
+  }
+  prepared = { change: await driver.prepare(config, plan), config, digest: step };
+}
+
+/**
+ * The next config from a patch of the running one, with the plan the patch carries (the
+ * Controller's; only its lists of every address and service are computed here, if ever read).
+ * Refused (NEED_FULL_CONFIG) when this worker does not run the patch's base.
+ */
+function fromPatch(patch: ConfigPatch): { readonly config: Config; readonly plan: Plan; readonly digest: DigestStep } {
   if (!current || !digest || digest.value !== patch.base) {
     throw new NeedFullConfig(`this worker runs config ${digest?.value.slice(0, 12) ?? '(none)'}, the patch is for ${patch.base.slice(0, 12)}`);
   }
@@ -155,14 +202,12 @@ function preparePatch(patch: ConfigPatch): Prepared {
   }
   const step = digest.next(next.changed, patch.removed, patch.top);
   if (step.value !== patch.hash) throw new NeedFullConfig(`the patched config's digest here is ${step.value.slice(0, 12)}, the supervisor's ${patch.hash.slice(0, 12)}`);
-  return { config: next.config, touched: next.touched, digest: step };
+  return { config: next.config, plan: withLazyLists(patch.plan, next.config.services), digest: step };
 }
 
-/** Swaps the prepared config in. */
+/** Commits the prepared change (the swap) and makes its config the running one. */
 async function commit(next: Prepared): Promise<Reply> {
-  // The patched config keeps our unchanged service objects: the plan compares only the patch's.
-  if (next.touched && current) recordDerivation(next.config, current, next.touched);
-  await driver.apply(next.config, diffConfigs(current, next.config));
+  await next.change.commit();
   current = next.config;
   next.digest.commit();
   dropUnusedHandles();

@@ -1,17 +1,20 @@
-// The builtin (Node) data plane. An apply binds every new address first, builds the new
-// generation, swaps the routing table in one assignment, then releases what only the old one held.
+// The builtin (Node) data plane. prepare() binds every new address (not yet listening) and builds
+// the new generation; commit() swaps the routing table in one synchronous step, starts the new
+// sockets listening, then releases what only the old generation held; abort() closes what
+// prepare bound and forgets what its builds added to the state registry.
 import type { Socket } from 'node:net';
 import type { Config } from '../../config/model.js';
 import type { Plan } from '../plan-types.js';
 import { ApplyError, ErrorCodes } from '../../errors.js';
 import type { AccessWriterFactory } from '../access-record.js';
-import type { ApplyReport, DataplaneStatus, Driver, EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
+import type { ApplyReport, DataplaneStatus, Driver, EndpointStatus, ListenerStatus, PreparedChange, ServiceStatus } from '../driver.js';
+import { PreparedSlot } from '../prepared-change.js';
 import { packEndpoints, type PackedDataplane, type PackedService } from './packed-status.js';
 import { describeCheckFailure } from './health/check-failure.js';
 import { BindError, ListenerPool, type Binder, type PooledListener } from './listener-pool.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import { buildServiceRuntime, type RuntimeBuild } from './runtime-build.js';
-import { StateRegistry } from './state-registry.js';
+import { StateRegistry, type CreatedStates } from './state-registry.js';
 import { proxyTcpConnection } from './tcp-proxy.js';
 import { HttpFrontend } from './http/http-frontend.js';
 import { ActiveHealthChecks } from './health/active-health.js';
@@ -19,8 +22,8 @@ import { changedServices, EMPTY_OVERRIDES, type OverrideTable } from '../endpoin
 import { overlayServiceRuntime } from './runtime-overlay.js';
 
 /**
- * The running state. Its maps change only inside apply()'s synchronous swap step, after
- * everything that can fail is done, so no connection ever sees half an apply.
+ * The running state. Its maps change only inside commit()'s synchronous swap step, after
+ * everything that can fail is done (in prepare), so no connection ever sees half an apply.
  */
 interface Generation {
   readonly services: Map<string, ServiceRuntime>;
@@ -51,6 +54,7 @@ export class BuiltinDriver implements Driver {
   private closing: Promise<void> | null = null;
   /** Endpoint overrides (endpoint-override.ts), folded into every runtime built. */
   private overrides: OverrideTable = EMPTY_OVERRIDES;
+  private readonly slot = new PreparedSlot('builtin');
 
   private readonly accessWriters: AccessWriterFactory | undefined;
   private readonly connectionShares: number;
@@ -90,28 +94,63 @@ export class BuiltinDriver implements Driver {
   }
 
   /**
-   * Binds the plan's new addresses, builds runtimes only for added and changed services, then
-   * swaps them in, in one synchronous step that cannot fail. Unchanged services keep their
+   * Binds the plan's new addresses (not listening yet) and builds runtimes only for added and
+   * changed services; nothing serves differently until commit. Unchanged services keep their
    * runtime and their listener reference, and the running maps are updated in place for the
    * services the plan names, so an apply costs what it changes, not the size of the config.
    * Within a changed service, clusters whose endpoint list changed by a delta are patched
    * (runtime-build.ts), so that costs what changed too.
    */
-  async apply(desired: Config, plan: Plan): Promise<ApplyReport> {
+  prepare(desired: Config, plan: Plan): Promise<PreparedChange> {
+    return this.slot.prepare(async () => {
+      this.assertOpen();
+      const bound = await this.bindAll(plan.listeners.add, desired);
+      const rebuilt = [...plan.services.added, ...plan.services.changed.map((c) => c.name)];
+      const overrides = this.overrides;
+      let built: { value: RuntimeBuild[]; created: CreatedStates };
+      try {
+        this.assertOpen();
+        built = this.registry.recording(() =>
+          rebuilt.map((name) =>
+            buildServiceRuntime(desired.services.get(name)!, this.registry, this.current.services.get(name), overrides.get(name), this.accessWriters, this.connectionShares),
+          ),
+        );
+      } catch (err) {
+        for (const listener of bound) this.pool.release(listener, 0);
+        throw err;
+      }
+      const abort = (): void => {
+        for (const listener of bound) this.pool.release(listener, 0);
+        this.registry.forgetCreated(built.created);
+      };
+      return {
+        plan,
+        prepared: { bound: plan.listeners.add, commit: 'swap' },
+        commit: () => {
+          if (this.closing) {
+            abort();
+            return Promise.reject(new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied'));
+          }
+          return Promise.resolve(this.swap(plan, rebuilt, built.value, bound, overrides));
+        },
+        abort,
+      };
+    });
+  }
+
+  private assertOpen(): void {
     if (this.closing) throw new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied');
-    const bound = await this.bindAll(plan.listeners.add, desired);
-    const rebuilt = [...plan.services.added, ...plan.services.changed.map((c) => c.name)];
-    let builds: RuntimeBuild[];
-    try {
-      builds = rebuilt.map((name) =>
-        buildServiceRuntime(desired.services.get(name)!, this.registry, this.current.services.get(name), this.overrides.get(name), this.accessWriters, this.connectionShares),
-      );
-    } catch (err) {
-      for (const listener of bound) this.pool.release(listener, 0);
-      throw err;
-    }
-    // The swap (invariant 2): synchronous, and nothing below can fail, so new connections see
-    // either the old state or the whole new one. What only the old state held is noted first.
+  }
+
+  /**
+   * The swap (invariant 2): synchronous, and nothing in it can fail, so new connections see either
+   * the old state or the whole new one. What only the old state held is noted first.
+   */
+  private swap(plan: Plan, rebuilt: readonly string[], builds: RuntimeBuild[], bound: readonly PooledListener[], builtWith: OverrideTable): ApplyReport {
+    // Overrides set since prepare: the new runtimes take them as the running ones did.
+    const runtimes = builds.map(({ runtime }, i) =>
+      this.overrides === builtWith ? runtime : overlayServiceRuntime(runtime, this.overrides.get(rebuilt[i]), this.registry, this.accessWriters, this.connectionShares),
+    );
     const { services, routes, listeners } = this.current;
     const released = plan.listeners.remove.map((key) => ({ key, listener: listeners.get(key)!, drainMs: routes.get(key)?.config.timeouts.drain ?? 0 }));
     const retired = plan.services.removed.flatMap((name) => services.get(name) ?? []);
@@ -121,7 +160,7 @@ export class BuiltinDriver implements Driver {
       listeners.delete(key);
     }
     rebuilt.forEach((name, i) => {
-      const { runtime } = builds[i];
+      const runtime = runtimes[i];
       services.set(name, runtime);
       for (const address of runtime.config.listen) routes.set(address.key, runtime);
     });
@@ -139,7 +178,7 @@ export class BuiltinDriver implements Driver {
     this.registry.forget(dropped);
     const forgotten = [...dropped, ...plan.services.removed.flatMap((name) => this.registry.forgetService(name))];
     for (const state of forgotten) for (const r of state.resources) void r.close();
-    rebuilt.forEach((name, i) => this.health.follow(name, builds[i]));
+    rebuilt.forEach((name, i) => this.health.follow(name, runtimes[i] === builds[i].runtime ? builds[i] : { ...builds[i], runtime: runtimes[i] }));
     for (const name of plan.services.removed) this.health.follow(name, undefined);
     return { bound: plan.listeners.add, released: plan.listeners.remove };
   }

@@ -1,10 +1,13 @@
 // The data plane's listening sockets: the reference-counted pool (socket-pool/ref-counted-pool.ts)
 // around net.Servers that accept here. A generation holds a reference, never the socket itself:
 // while any generation wants an address, its socket stays open and is never re-bound (invariant 1).
+// A new socket is bound by acquire() but listens only from activate(), once the apply that bound
+// it commits: until then the kernel queues no connection on it, so an apply that aborts (or a
+// validation) never accepts a client and resets it.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { HostPort } from '../../config/address.js';
-import { serverFd } from '../../util/node-internals.js';
-import { BindError, bindMessage } from '../socket-pool/bind-error.js';
+import { bindTcpHandle, handleFd, listenOnNativeHandle, serverFd } from '../../util/node-internals.js';
+import { BindError, bindErrorOf } from '../socket-pool/bind-error.js';
 import { RefCountedPool, type PoolEntry, type SocketState } from '../socket-pool/ref-counted-pool.js';
 
 // The pool's bind error, for the driver and the worker binder that use this pool.
@@ -17,28 +20,46 @@ export type PooledListener = PoolEntry<{ readonly server: Server }>;
 
 export type ConnectionHandler = (socket: Socket, listener: PooledListener) => void;
 
+/** A socket bound for a warming listener: listen() makes the pool's server accept on it, close() gives it up. */
+export interface BoundSocket {
+  /** Synchronous, so the apply's swap that calls it cannot fail half-way. */
+  listen(): void;
+  close(): void;
+  /** Its descriptor, so a warming socket shows the identity it keeps once it listens. */
+  fd(): number | null;
+}
+
 /**
- * Makes `server` (created by the pool, so its accept options are the pool's) listen on `address`.
- * The default binds; a worker process injects one that listens on a handle its supervisor bound.
+ * Binds `address` for `server` (created by the pool, so its accept options are the pool's),
+ * without listening yet. The default binds here; a worker process injects one that takes the
+ * handle its supervisor bound. Throws BindError when the address cannot be had.
  */
-export type Binder = (server: Server, address: HostPort) => Promise<void>;
+export type Binder = (server: Server, address: HostPort) => Promise<BoundSocket> | BoundSocket;
 
 export class ListenerPool {
+  /** Warming listeners: bound, not listening until activate(). */
+  private readonly unlistened = new Map<PooledListener, BoundSocket>();
   private readonly pool = new RefCountedPool<{ readonly server: Server }>({
-    close: (listener) => listener.server.close(),
-    fd: (listener) => serverFd(listener.server),
+    close: (listener) => {
+      const bound = this.unlistened.get(listener);
+      if (!bound) return void listener.server.close();
+      // Never listened (an aborted apply, a validation): no connection was ever accepted on it.
+      this.unlistened.delete(listener);
+      bound.close();
+    },
+    fd: (listener) => this.unlistened.get(listener)?.fd() ?? serverFd(listener.server),
   });
 
   constructor(
     private readonly onConnection: ConnectionHandler,
-    private readonly bind: Binder = listen,
+    private readonly bind: Binder = bindHere,
   ) {}
 
   get(key: string): PooledListener | undefined {
     return this.pool.get(key);
   }
 
-  /** Takes a reference on `address`, binding a new socket only when none is open for it. */
+  /** Takes a reference on `address`, binding a new socket (not yet listening) only when none is open for it. */
   async acquire(address: HostPort): Promise<PooledListener> {
     const { entry: listener, created } = this.pool.acquire(address, () => ({ server: createServer({ pauseOnConnect: true, allowHalfOpen: true }) }));
     if (!created) return listener;
@@ -47,7 +68,7 @@ export class ListenerPool {
       this.onConnection(socket, listener);
     });
     try {
-      await this.bind(listener.server, address);
+      this.unlistened.set(listener, await this.bind(listener.server, address));
     } catch (err) {
       this.pool.abandon(listener);
       throw err;
@@ -57,8 +78,15 @@ export class ListenerPool {
     return listener;
   }
 
-  /** Marks a freshly bound listener as serving (after the apply that bound it committed). */
+  /** Makes a freshly bound listener listen and serve (after the apply that bound it committed). */
   activate(listener: PooledListener): void {
+    const bound = this.unlistened.get(listener);
+    if (bound) {
+      this.unlistened.delete(listener);
+      // A listen() error here is emitted on the server, past the swap: possible only if another
+      // socket started listening on the port since the bind (both bound with SO_REUSEADDR).
+      bound.listen();
+    }
     this.pool.activate(listener);
   }
 
@@ -97,18 +125,13 @@ export class ListenerPool {
  */
 export const LISTEN_BACKLOG = 4096;
 
-function listen(server: Server, address: HostPort): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      server.off('listening', onListening);
-      reject(new BindError(address.key, err.code ?? 'UNKNOWN', bindMessage(address.key, err)));
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen({ host: address.host, port: address.port, backlog: LISTEN_BACKLOG, exclusive: true });
-  });
+/** The default binder: binds here, listens at activate(). */
+function bindHere(server: Server, address: HostPort): BoundSocket {
+  const handle = bindTcpHandle(address.host, address.port);
+  if (typeof handle === 'number') throw bindErrorOf(address.key, handle);
+  return {
+    listen: () => listenOnNativeHandle(server, handle, LISTEN_BACKLOG, () => {}),
+    close: () => handle.close(),
+    fd: () => handleFd(handle),
+  };
 }

@@ -45,15 +45,42 @@ export class ServiceState {
   }
 }
 
+/** What builds made while recording() watched: an aborted apply forgets exactly these. */
+export interface CreatedStates {
+  readonly services: readonly string[];
+  readonly endpoints: readonly EndpointState[];
+}
+
 export class StateRegistry {
   readonly services = new Map<string, ServiceState>();
   /** Per service name, its endpoint states by "cluster\0address". */
   private readonly endpoints = new Map<string, Map<string, EndpointState>>();
+  /** While recording(): the states created. */
+  private created: { services: string[]; endpoints: EndpointState[] } | null = null;
 
   service(name: string): ServiceState {
     let s = this.services.get(name);
-    if (!s) this.services.set(name, (s = new ServiceState(name)));
+    if (!s) {
+      this.services.set(name, (s = new ServiceState(name)));
+      this.created?.services.push(name);
+    }
     return s;
+  }
+
+  /** Runs `build` (synchronous) and returns, with its value, the states it created here. */
+  recording<T>(build: () => T): { value: T; created: CreatedStates } {
+    const created = (this.created = { services: [], endpoints: [] });
+    try {
+      return { value: build(), created };
+    } finally {
+      this.created = null;
+    }
+  }
+
+  /** Forgets what an aborted apply's builds created: no running generation has it. */
+  forgetCreated(created: CreatedStates): void {
+    this.forget(created.endpoints);
+    for (const name of created.services) if (!this.endpoints.has(name)) this.services.delete(name);
   }
 
   endpoint(service: string, cluster: string, key: string): EndpointState {
@@ -61,7 +88,10 @@ export class StateRegistry {
     if (!states) this.endpoints.set(service, (states = new Map()));
     const id = `${cluster}\u0000${key}`;
     let s = states.get(id);
-    if (!s) states.set(id, (s = new EndpointState(service, cluster, key)));
+    if (!s) {
+      states.set(id, (s = new EndpointState(service, cluster, key)));
+      this.created?.endpoints.push(s);
+    }
     return s;
   }
 

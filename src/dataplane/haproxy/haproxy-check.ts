@@ -2,7 +2,8 @@
 // test of the listen addresses the new config adds (`-c` does not bind, and a reload that cannot
 // bind fails in the master, where we would only see it afterwards).
 import { capture, type Captured } from '../../util/capture.js';
-import net from 'node:net';
+import { bindTcpHandle } from '../../util/node-internals.js';
+import { bindErrorOf } from '../socket-pool/bind-error.js';
 
 function run(binary: string, args: readonly string[]): Promise<Captured> {
   return capture(binary, args, 15_000);
@@ -30,23 +31,27 @@ function bindAddresses(text: string): Set<string> {
   return found;
 }
 
+/** Why a listen address cannot be bound: the admin API's details of a BIND_FAILED rejection. */
+export interface BindProblem {
+  readonly address: string;
+  readonly errno: string;
+  readonly message: string;
+}
+
 /** The first new listen address that cannot be bound right now, with the reason; null when all can. */
-export async function checkBindable(nextText: string, currentText: string): Promise<string | null> {
+export function checkBindable(nextText: string, currentText: string): BindProblem | null {
   const current = bindAddresses(currentText);
   for (const address of bindAddresses(nextText)) {
     if (current.has(address)) continue;
     const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
     if (!m) continue;
-    const error = await tryBind(m[1], Number(m[2]));
-    if (error) return `cannot listen on ${address}: ${error}`;
+    // Bound and closed without listening: no client can be accepted (and reset) by the test.
+    const bound = bindTcpHandle(m[1], Number(m[2]));
+    if (typeof bound === 'number') {
+      const e = bindErrorOf(address, bound);
+      return { address, errno: e.errno, message: e.message };
+    }
+    bound.close();
   }
   return null;
-}
-
-function tryBind(host: string, port: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => resolve(`${err.code ?? 'error'} (${err.message})`));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(null)));
-  });
 }

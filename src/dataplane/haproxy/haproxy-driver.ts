@@ -1,21 +1,24 @@
 // The HAProxy data plane: hitless renders haproxy.cfg from the model and drives a supervised
-// master-worker HAProxy. Endpoint-only changes go through the runtime API (no reload, the file
-// rewritten to match); anything structural is checked with `haproxy -c`, then reloaded with the
-// listening sockets handed from worker to worker and server state carried over by file.
+// master-worker HAProxy. prepare() renders the config and decides: endpoint-only changes become
+// runtime API commands (no reload, the file rewritten to match); anything structural is checked
+// with `haproxy -c` and a bind test of new addresses. commit() sends the commands or reloads
+// seamlessly (listening sockets handed from worker to worker, server state carried over by file);
+// abort() discards what prepare rendered (it holds nothing else).
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config, HaproxySettings } from '../../config/model.js';
 import type { Plan } from '../plan-types.js';
 import { ApplyError, ErrorCodes } from '../../errors.js';
 import type { Logger } from '../../observability/log.js';
-import type { ApplyReport, Driver } from '../driver.js';
+import type { Driver, PreparedChange } from '../driver.js';
+import { PreparedSlot } from '../prepared-change.js';
 import { checkBindable, checkConfig, haproxyVersion } from './haproxy-check.js';
 import { HaproxyProcess } from './haproxy-process.js';
 import { buildHaproxyStatus, type HaproxyDataplaneStatus } from './haproxy-status.js';
 import { Reloader } from './reloader.js';
 import { renderConfig, type RenderedConfig, type StatePaths } from './render-config.js';
 import type { ProcTable, StatRow } from './runtime-api.js';
-import { diffServers, RuntimeChanger } from './runtime-changes.js';
+import { diffServers, RuntimeChanger, type ServerDiff } from './runtime-changes.js';
 import { prepareServerState } from './server-state.js';
 import { EMPTY_OVERRIDES, type AdminState, type OverrideTable } from '../endpoint-override.js';
 import { hasServer, wantedStates, withOverrideWeights } from './overrides.js';
@@ -23,16 +26,17 @@ import { supportPaths, writeSupportFiles } from './support-files.js';
 
 const STATUS_POLL_MS = 1_000;
 
-interface PendingApply {
-  readonly desired: Config;
-  readonly plan: Plan;
-  resolve(report: ApplyReport): void;
-  reject(err: Error): void;
-}
-
-interface OverrideWaiter {
-  resolve(): void;
-  reject(err: Error): void;
+/** What prepare found: how `input` would be committed, starting from what ran then. */
+interface Prepared {
+  readonly input: Config;
+  /** The running rendered config and overrides prepare started from; commit prepares again if either changed since. */
+  readonly from: RenderedConfig | null;
+  readonly overrides: OverrideTable;
+  readonly step:
+    | { readonly how: 'same' }
+    | { readonly how: 'start'; readonly next: RenderedConfig }
+    | { readonly how: 'runtime'; readonly next: RenderedConfig; readonly diff: ServerDiff }
+    | { readonly how: 'reload'; readonly next: RenderedConfig; readonly reason: string };
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -54,13 +58,13 @@ export class HaproxyDriver implements Driver {
   private config: Config | null = null;
   /** What the config file says, and (no reload pending) what the serving worker runs. */
   private rendered: RenderedConfig | null = null;
-  private pending: PendingApply[] = [];
   /** Endpoint overrides (overrides.ts): weights rendered in, states set after every commit. */
   private overrides: OverrideTable = EMPTY_OVERRIDES;
-  private overrideWaiters: OverrideWaiter[] = [];
   /** "backend/server" → the admin state last set for an override (to set it back to ready once cleared). */
   private statesSet = new Map<string, AdminState>();
-  private pumping = false;
+  /** Prepares and commits (of applies and of override changes) run one at a time, in order. */
+  private lock: Promise<unknown> = Promise.resolve();
+  private readonly slot = new PreparedSlot('haproxy');
   private closing: Promise<void> | null = null;
   private createdDir = false;
   private version: string | null = null;
@@ -84,46 +88,88 @@ export class HaproxyDriver implements Driver {
   }
 
   /**
-   * Applies are queued; when several wait, the newest that commits also settles the older ones, so
-   * structural applies issued together cost one reload, and those arriving during a reload share
-   * the next one. (The controller awaits each apply before sending the next, so its applies reach
-   * the driver one at a time; coalescing those has to happen there.)
+   * Renders `desired` and works out how to commit it: nothing (the same text), runtime API
+   * commands (endpoints only), or a reload, whose config `haproxy -c` must accept and whose new
+   * listen addresses must be bindable now. Throws with nothing changed.
    */
-  apply(desired: Config, plan: Plan): Promise<ApplyReport> {
-    if (this.closing) return Promise.reject(new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied'));
-    return new Promise((resolve, reject) => {
-      this.pending.push({ desired, plan, resolve, reject });
-      void this.pump();
+  prepare(desired: Config, plan: Plan): Promise<PreparedChange> {
+    return this.slot.prepare(async () => {
+      const prepared = await this.serial(() => this.prepareNow(desired));
+      return {
+        plan,
+        prepared: { bound: [], commit: describeStep(prepared.step) },
+        commit: async () => {
+          await this.serial(async () => {
+            this.assertOpen();
+            // An override change committed since prepare re-rendered what runs: start from that.
+            const current = this.rendered === prepared.from && this.overrides === prepared.overrides ? prepared : await this.prepareNow(desired);
+            await this.execute(current);
+            // The config is committed whatever happens here: a state that did not take is logged.
+            await this.applyOverrideStates().catch((err: Error) => this.log.warn({ err: err.message }, 'haproxy: endpoint override states not set after an apply'));
+          });
+          void this.refreshStatus();
+          return { bound: plan.listeners.add, released: plan.listeners.remove };
+        },
+        // Nothing is held: the candidate file is rewritten by the next check.
+        abort: () => {},
+      };
     });
   }
 
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      // One turn of the event loop first, so applies issued together form one batch.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      while (this.pending.length > 0 || this.overrideWaiters.length > 0) {
-        const batch = this.pending.splice(0);
-        for (let i = batch.length - 1; i >= 0; i--) {
-          try {
-            await this.commit(batch[i].desired);
-          } catch (err) {
-            batch[i].reject(err as Error);
-            continue;
-          }
-          // The config is committed whatever happens here: a state that did not take is logged.
-          await this.applyOverrideStates().catch((err: Error) => this.log.warn({ err: err.message }, 'haproxy: endpoint override states not set after an apply'));
-          // Older applies are superseded by this one: one reload (or runtime pass) served them all.
-          for (const done of batch.slice(0, i + 1)) done.resolve({ bound: done.plan.listeners.add, released: done.plan.listeners.remove });
-          break;
-        }
-        if (batch.length === 0) await this.commitOverrides();
-      }
-    } finally {
-      this.pumping = false;
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.catch(() => {});
+    return run;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied');
+  }
+
+  private async prepareNow(input: Config): Promise<Prepared> {
+    this.assertOpen();
+    this.assertSameProcess(input);
+    const desired = withOverrideWeights(input, this.overrides);
+    const next = renderConfig(desired, this.paths, desired.dataplane.haproxy);
+    const from = this.rendered;
+    const base = { input, from, overrides: this.overrides };
+    if (!from) {
+      await this.prepareFirst(next);
+      return { ...base, step: { how: 'start', next } };
     }
-    await this.refreshStatus();
+    if (next.text === from.text) return { ...base, step: { how: 'same' } };
+    const diff = diffServers(from, next);
+    if (typeof diff !== 'string') return { ...base, step: { how: 'runtime', next, diff } };
+    await this.validate(next, from);
+    return { ...base, step: { how: 'reload', next, reason: diff } };
+  }
+
+  /** Commits what prepareNow found. */
+  private async execute({ input, from, step }: Prepared): Promise<void> {
+    switch (step.how) {
+      case 'same':
+        this.config = input;
+        return;
+      case 'start':
+        return this.startFirst(input, step.next);
+      case 'runtime':
+        try {
+          await this.runtime.apply(step.diff);
+          await this.writeAtomic(this.paths.config, step.next.text);
+          this.rendered = step.next;
+          this.config = input;
+          this.runtimeApplies++;
+          return;
+        } catch (err) {
+          // A partly applied runtime change is converged by reloading the full new config.
+          this.log.warn({ err: (err as Error).message }, 'haproxy: runtime change failed; reloading instead');
+          await this.validate(step.next, from);
+          return this.reloadTo(input, from!, step.next);
+        }
+      case 'reload':
+        this.log.info({ reason: step.reason }, 'haproxy: structural change, reloading');
+        return this.reloadTo(input, from!, step.next);
+    }
   }
 
   /**
@@ -134,24 +180,13 @@ export class HaproxyDriver implements Driver {
   setOverrides(table: OverrideTable): Promise<void> {
     if (this.closing) return Promise.reject(new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the override was not applied'));
     this.overrides = table;
-    if (!this.rendered && !this.pumping) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.overrideWaiters.push({ resolve, reject });
-      void this.pump();
-    });
-  }
-
-  /** Re-renders the running config with the current overrides, then sets their states; settles the waiters. */
-  private async commitOverrides(): Promise<void> {
-    const waiters = this.overrideWaiters.splice(0);
-    if (waiters.length === 0) return;
-    try {
-      if (this.config) await this.commit(this.config);
+    return this.serial(async () => {
+      if (this.closing) throw new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the override was not applied');
+      if (!this.config) return;
+      await this.execute(await this.prepareNow(this.config));
       await this.applyOverrideStates();
-      for (const w of waiters) w.resolve();
-    } catch (err) {
-      for (const w of waiters) w.reject(err as Error);
-    }
+      void this.refreshStatus();
+    });
   }
 
   /**
@@ -167,37 +202,8 @@ export class HaproxyDriver implements Driver {
     this.statesSet = wanted;
   }
 
-  private async commit(input: Config): Promise<void> {
-    this.assertSameProcess(input);
-    const desired = withOverrideWeights(input, this.overrides);
-    const next = renderConfig(desired, this.paths, desired.dataplane.haproxy);
-    if (!this.rendered) return this.startFirst(input, next);
-    const current = this.rendered;
-    if (next.text === current.text) {
-      this.config = input;
-      return;
-    }
-    const diff = diffServers(current, next);
-    if (typeof diff !== 'string') {
-      try {
-        await this.runtime.apply(diff);
-        await this.writeAtomic(this.paths.config, next.text);
-        this.rendered = next;
-        this.config = input;
-        this.runtimeApplies++;
-        return;
-      } catch (err) {
-        // A partly applied runtime change is converged by reloading the full new config.
-        this.log.warn({ err: (err as Error).message }, 'haproxy: runtime change failed; reloading instead');
-      }
-    } else {
-      this.log.info({ reason: diff }, 'haproxy: structural change, reloading');
-    }
-    await this.reloadTo(input, current, next);
-  }
-
+  /** A reload to `next`, which validate() accepted. */
   private async reloadTo(desired: Config, current: RenderedConfig, next: RenderedConfig): Promise<void> {
-    await this.validate(next, current);
     // Health and admin states (maint, drain, DOWN) survive the reload through this file.
     const dump = await this.process.worker.showServersState();
     await this.writeAtomic(this.paths.serverState, prepareServerState(dump, next, this.runtime.removing()));
@@ -219,17 +225,21 @@ export class HaproxyDriver implements Driver {
     await writeFile(candidate, next.text);
     const problem = await checkConfig(this.settings.binary, candidate, this.paths.config);
     if (problem) throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `config rejected by haproxy -c, nothing changed: ${problem}`);
-    const bindProblem = await checkBindable(next.text, current?.text ?? '');
-    if (bindProblem) throw new ApplyError(ErrorCodes.BIND_FAILED, `config rejected, nothing changed: ${bindProblem}`);
+    const bindProblem = checkBindable(next.text, current?.text ?? '');
+    if (bindProblem) throw new ApplyError(ErrorCodes.BIND_FAILED, `config rejected, nothing changed: ${bindProblem.message}`, [bindProblem]);
   }
 
-  private async startFirst(desired: Config, next: RenderedConfig): Promise<void> {
-    this.createdDir = !(await stat(this.settings.stateDir).catch(() => null));
+  /** The state directory and support files the first config needs, and its check. */
+  private async prepareFirst(next: RenderedConfig): Promise<void> {
+    if (!(await stat(this.settings.stateDir).catch(() => null))) this.createdDir = true;
     await mkdir(this.settings.stateDir, { recursive: true, mode: 0o700 });
-    this.version = await haproxyVersion(this.settings.binary);
+    this.version ??= await haproxyVersion(this.settings.binary);
     // The Lua file and error pages the config names: `haproxy -c` reads them too.
     await writeSupportFiles(this.paths.support);
     await this.validate(next, null);
+  }
+
+  private async startFirst(desired: Config, next: RenderedConfig): Promise<void> {
     // A state file with only the version line: "no servers to restore", without a warning.
     await this.writeAtomic(this.paths.serverState, '1\n');
     await this.writeAtomic(this.paths.config, next.text);
@@ -309,10 +319,22 @@ export class HaproxyDriver implements Driver {
 
   private async shutdown(drainMs: number): Promise<void> {
     if (this.poller) clearInterval(this.poller);
-    for (const p of this.pending.splice(0)) p.reject(new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied'));
-    for (const w of this.overrideWaiters.splice(0)) w.reject(new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the override was not applied'));
     this.runtime.forgetRemovals();
     await this.process.stop(drainMs);
     if (this.createdDir) await rm(this.settings.stateDir, { recursive: true, force: true });
+  }
+}
+
+/** What commit would do, for POST /config/validate. */
+function describeStep(step: Prepared['step']): string {
+  switch (step.how) {
+    case 'same':
+      return 'nothing: the rendered haproxy.cfg is the same';
+    case 'start':
+      return 'start haproxy (haproxy -c passed, the listen addresses are free)';
+    case 'runtime':
+      return `runtime API, no reload: ${step.diff.add.length} servers added, ${step.diff.reweight.length} reweighted, ${step.diff.remove.length} removed`;
+    case 'reload':
+      return `seamless reload (haproxy -c passed, new listen addresses are free): ${step.reason}`;
   }
 }
