@@ -17,6 +17,8 @@ import { HttpFrontend } from './http/http-frontend.js';
 import { ActiveHealthChecks } from './health/active-health.js';
 import { changedServices, EMPTY_OVERRIDES, type OverrideTable } from '../endpoint-override.js';
 import { overlayServiceRuntime } from './runtime-overlay.js';
+import { TlsTermination, type TlsStep } from './tls/tls-termination.js';
+import type { TicketKeys } from './tls/ticket-keys.js';
 
 /**
  * The running state. Its maps change only inside apply()'s synchronous swap step, after
@@ -51,6 +53,8 @@ export class BuiltinDriver implements Driver {
   private closing: Promise<void> | null = null;
   /** Endpoint overrides (endpoint-override.ts), folded into every runtime built. */
   private overrides: OverrideTable = EMPTY_OVERRIDES;
+  /** TLS termination of the services with tls: (secure contexts by service, ticket keys). */
+  private readonly tls = new TlsTermination();
 
   private readonly accessWriters: AccessWriterFactory | undefined;
   private readonly connectionShares: number;
@@ -72,8 +76,32 @@ export class BuiltinDriver implements Driver {
       socket.destroy();
       return;
     }
+    // TLS: the handshake first (tls/tls-termination.ts), then the decrypted socket is served
+    // like a plain one, by the service as it is once the handshake is done.
+    if (runtime.config.tls) return this.tls.accept(socket, runtime.config, (secure) => this.serveSecured(secure, listener.key));
+    this.serve(socket, listener.key, runtime);
+  }
+
+  private serve(socket: Socket, key: string, runtime: ServiceRuntime): void {
     if (runtime.config.mode === 'tcp') proxyTcpConnection(socket, runtime);
-    else this.frontendFor(listener.key, runtime).accept(socket);
+    else this.frontendFor(key, runtime).accept(socket);
+  }
+
+  private serveSecured(socket: Socket, key: string): void {
+    const runtime = this.current.routes.get(key);
+    // The listener was released during the handshake: as for a connection accepted then.
+    if (!runtime) return void socket.destroy();
+    this.serve(socket, key, runtime);
+  }
+
+  /** Session ticket keys from the supervisor (shared by every worker and the next generation). */
+  setTicketKeys(keys: TicketKeys): void {
+    this.tls.setTicketKeys(keys);
+  }
+
+  /** Rotates the ticket keys this process holds (--workers 0); no-op when a supervisor sets them. */
+  rotateTicketKeys(): void {
+    this.tls.rotateTicketKeys();
   }
 
   /**
@@ -102,10 +130,12 @@ export class BuiltinDriver implements Driver {
     const bound = await this.bindAll(plan.listeners.add, desired);
     const rebuilt = [...plan.services.added, ...plan.services.changed.map((c) => c.name)];
     let builds: RuntimeBuild[];
+    let tlsStep: TlsStep;
     try {
       builds = rebuilt.map((name) =>
         buildServiceRuntime(desired.services.get(name)!, this.registry, this.current.services.get(name), this.overrides.get(name), this.accessWriters, this.connectionShares),
       );
+      tlsStep = this.tls.prepare(builds.map((b) => b.runtime.config), plan.services.removed);
     } catch (err) {
       for (const listener of bound) this.pool.release(listener, 0);
       throw err;
@@ -127,6 +157,7 @@ export class BuiltinDriver implements Driver {
     });
     for (const listener of bound) listeners.set(listener.key, listener);
     for (const listener of bound) this.pool.activate(listener);
+    tlsStep.commit();
 
     for (const { key, listener, drainMs } of released) {
       this.pool.release(listener, drainMs);
@@ -180,14 +211,19 @@ export class BuiltinDriver implements Driver {
   }
 
   status(): DataplaneStatus {
-    const services: ServiceStatus[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), endpoints: endpointStatuses(runtime) }));
+    const services: ServiceStatus[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), ...this.tlsStatus(runtime), endpoints: endpointStatuses(runtime) }));
     return { driver: this.name, services, listeners: this.listenerStatuses() };
   }
 
   /** The same status with each service's endpoints packed (what a worker sends its supervisor). */
   packedStatus(): PackedDataplane {
-    const services: PackedService[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), endpoints: packEndpoints(runtime) }));
+    const services: PackedService[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), ...this.tlsStatus(runtime), endpoints: packEndpoints(runtime) }));
     return { driver: this.name, services, listeners: this.listenerStatuses() };
+  }
+
+  private tlsStatus(runtime: ServiceRuntime): Pick<ServiceStatus, 'tls'> {
+    const tls = runtime.config.tls ? this.tls.statusOf(runtime.config.name) : undefined;
+    return tls ? { tls } : {};
   }
 
   private listenerStatuses(): ListenerStatus[] {
@@ -208,6 +244,7 @@ export class BuiltinDriver implements Driver {
 
   private async shutdown(drainMs: number): Promise<void> {
     this.health.stopAll();
+    this.tls.close();
     const all = [...this.pool.all()];
     this.pool.closeAll();
     for (const frontend of this.frontends.values()) frontend.drain();
