@@ -2,10 +2,10 @@
 // them, so that a mistake is refused with the file and the reason before anything is served:
 // unreadable file, not a certificate, chain in the wrong order, key not matching, wrong or
 // missing passphrase, outside its validity period, names it does not cover.
-import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { TlsCertificateConfig } from './tls-model.js';
-import { absolutePath, certificateBlocks, holdsPrivateKey, isEncryptedKey, readTlsFile } from './tls-files.js';
+import { absolutePath, certificateBlocks, filesDigest, holdsPrivateKey, isEncryptedKey, readTlsFile } from './tls-files.js';
 import type { RawTlsCertificate } from './tls-schema.js';
 
 type Problem = (path: PropertyKey[], message: string) => void;
@@ -22,7 +22,8 @@ export function loadCertificate(raw: RawTlsCertificate, at: PropertyKey[], probl
   const certFile = absolutePath(raw.cert);
   const keyFile = absolutePath(raw.key);
   const chain = readChain(certFile, [...at, 'cert'], problem);
-  const passphrase = readPassphrase(raw, at, problem);
+  let passphraseBytes: Buffer | undefined;
+  const passphrase = readPassphrase(raw, at, problem, (bytes) => (passphraseBytes = bytes));
   const key = passphrase === undefined ? undefined : readKey(keyFile, passphrase, [...at, 'key'], raw.passphrase_file ? [...at, 'passphrase_file'] : raw.passphrase ? [...at, 'passphrase'] : [...at, 'key'], problem);
   if (!chain || !key) return undefined;
   const { certs, pem, bytes: certBytes } = chain;
@@ -48,8 +49,7 @@ export function loadCertificate(raw: RawTlsCertificate, at: PropertyKey[], probl
     problem([...at, 'cert'], `OpenSSL refuses the certificate ${certFile} with the key ${keyFile}: ${(err as Error).message}`);
     return undefined;
   }
-  const passphraseBytes = raw.passphrase_file ? (passphrase ?? '') : '';
-  const sourceDigest = createHash('sha256').update(certBytes).update('\0').update(key.bytes).update('\0').update(passphraseBytes).digest('hex');
+  const sourceDigest = filesDigest(certBytes, key.bytes, passphraseBytes ?? null);
   return Object.freeze({
     certFile,
     keyFile,
@@ -104,7 +104,7 @@ function readChain(file: string, path: PropertyKey[], problem: Problem): Chain |
 }
 
 /** The passphrase to use: '' when none is configured, undefined after a problem. */
-function readPassphrase(raw: RawTlsCertificate, at: PropertyKey[], problem: Problem): string | undefined {
+function readPassphrase(raw: RawTlsCertificate, at: PropertyKey[], problem: Problem, onRead: (bytes: Buffer) => void): string | undefined {
   if (raw.passphrase !== undefined && raw.passphrase_file !== undefined) {
     return void problem([...at, 'passphrase_file'], 'give either passphrase or passphrase_file, not both');
   }
@@ -113,6 +113,7 @@ function readPassphrase(raw: RawTlsCertificate, at: PropertyKey[], problem: Prob
   const file = absolutePath(raw.passphrase_file);
   const read = readTlsFile(file);
   if (!read.ok) return void problem([...at, 'passphrase_file'], read.reason);
+  onRead(read.bytes);
   // The first line, as `openssl -passin file:` reads it.
   const passphrase = read.bytes.toString('utf8').split(/\r?\n/)[0];
   if (passphrase === '') return void problem([...at, 'passphrase_file'], `${file} is empty: it must hold the key's passphrase on its first line`);

@@ -1,5 +1,6 @@
 // Reading the files a `tls:` section names: bounded, synchronous (a config is parsed in one go,
 // like `nginx -t` reads its certificates), with a reason a person can act on when it fails.
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 
@@ -67,4 +68,18 @@ export function isEncryptedKey(text: string): boolean {
 
 export function holdsPrivateKey(text: string): boolean {
   return /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text);
+}
+
+/** What identifies the files of one certificate as read: the file watcher compares it with a fresh read. */
+export function filesDigest(cert: Buffer, key: Buffer, passphraseFile: Buffer | null): string {
+  return createHash('sha256').update(cert).update('\0').update(key).update('\0').update(passphraseFile ?? '').digest('hex');
+}
+
+/** filesDigest of the files as they are now; null when one cannot be read (that is a change too). */
+export function currentFilesDigest(certFile: string, keyFile: string, passphraseFile: string | null): string | null {
+  const cert = readTlsFile(certFile);
+  const key = readTlsFile(keyFile);
+  const pass = passphraseFile === null ? null : readTlsFile(passphraseFile);
+  if (!cert.ok || !key.ok || (pass !== null && !pass.ok)) return null;
+  return filesDigest(cert.bytes, key.bytes, pass?.ok ? pass.bytes : null);
 }
