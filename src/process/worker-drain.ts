@@ -9,6 +9,7 @@
 import { Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { rawConnectionOf } from '../dataplane/builtin/http/raw-client.js';
+import { secureSocketOf } from '../dataplane/builtin/tls/tls-termination.js';
 
 /** The node:http internals this reads: stable since Node 12, checked defensively at each use. */
 interface HttpSocket extends Socket {
@@ -56,7 +57,8 @@ export class ConnectionDrain {
     if (Date.now() >= this.deadline && this.closing === 0) {
       // End (FIN) rather than destroy: a destroy with unread bytes in the kernel sends a reset.
       this.closing = this.connections.size;
-      for (const socket of this.connections.keys()) socket.end();
+      // A TLS connection ends with its close_notify, then the FIN.
+      for (const socket of this.connections.keys()) (secureSocketOf(socket) ?? socket).end();
       this.deadline = Date.now() + CLOSE_GRACE_MS;
     } else if (Date.now() >= this.deadline) {
       for (const socket of this.connections.keys()) socket.destroy();
@@ -68,12 +70,15 @@ export class ConnectionDrain {
 
   private scan(): void {
     for (const [socket, key] of this.connections) {
-      const s = socket as HttpSocket;
+      // A TLS connection's session lives in this process and cannot move: never handed over, it
+      // is served here and its next response closes it (an idle one ends at the drain timeout).
+      const secure = secureSocketOf(socket);
+      const s = (secure ?? socket) as HttpSocket;
       // The raw HTTP path says itself whether it is idle; node:http's connections are judged
       // from its internals (and its server marked so that later requests close).
-      const raw = rawConnectionOf(socket);
+      const raw = rawConnectionOf(s);
       if (raw === undefined) this.markServer(s);
-      if (this.handoff && (raw !== undefined ? raw.idle : isIdleHttp(s))) {
+      if (this.handoff && !secure && (raw !== undefined ? raw.idle : isIdleHttp(s))) {
         raw?.release();
         this.connections.delete(socket);
         this.handedOff++;

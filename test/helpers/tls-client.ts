@@ -29,8 +29,11 @@ export class TlsClient {
   private readonly sessionTicket: Promise<Buffer>;
   readonly closed: Promise<void>;
 
-  private constructor(readonly socket: TLSSocket) {
-    this.sessionTicket = new Promise((resolve) => socket.once('session', resolve));
+  private constructor(
+    readonly socket: TLSSocket,
+    sessionTicket: Promise<Buffer>,
+  ) {
+    this.sessionTicket = sessionTicket;
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
@@ -59,6 +62,8 @@ export class TlsClient {
         ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
         ...(options.ciphers ? { ciphers: options.ciphers } : {}),
       });
+      // TLS 1.2 sends its ticket before the handshake completes, TLS 1.3 after: listen from the start.
+      const ticket = new Promise<Buffer>((resolve) => socket.once('session', resolve));
       const timer = setTimeout(() => fail(new Error(`no TLS handshake with 127.0.0.1:${port} within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000);
       const fail = (err: Error): void => {
         clearTimeout(timer);
@@ -70,7 +75,7 @@ export class TlsClient {
         clearTimeout(timer);
         socket.off('error', fail);
         socket.on('error', () => {});
-        resolve(new TlsClient(socket));
+        resolve(new TlsClient(socket, ticket));
       });
     });
   }
