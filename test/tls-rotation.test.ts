@@ -5,7 +5,7 @@
 // file (key mismatch, expired) is refused with the reason and the running certificate keeps
 // serving.
 import assert from 'node:assert/strict';
-import { copyFileSync, renameSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
@@ -132,10 +132,25 @@ for (const workers of [0, 2]) {
       assert.notEqual(print, keepAlive.certificate.fingerprint256);
       assert.equal((await keepAlive.request('/', 'r.test')).body, 'R');
       const expired = ca.issue('r.test', { startDate: '20200101000000Z', endDate: '20200201000000Z' });
-      const bad = await hitless.put(config(hitless.admin, expired.cert, expired.key));
-      assert.equal(bad.status, 400, bad.text);
-      assert.match(bad.text, /services\.web\.tls\.certificates\[0\]\.cert: the certificate in .* expired on 2020-02-01/);
-      assert.equal(await handshake(), print, 'the running certificate still serves');
+      const future = ca.issue('r.test', { startDate: '20990101000000Z', endDate: '20991231000000Z' });
+      const chained = ca.issue('r.test', { viaIntermediate: true });
+      const [leaf, intermediate] = readFileSync(chained.cert, 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/);
+      const swapped = ca.file(`swapped-${workers}.pem`, intermediate + leaf);
+      const encrypted = ca.encryptKey(next.key, 'the-passphrase');
+      const bad: Array<[string, string, RegExp]> = [
+        ['expired', config(hitless.admin, expired.cert, expired.key), /certificates\[0\]\.cert: the certificate in .* expired on 2020-02-01/],
+        ['not yet valid', config(hitless.admin, future.cert, future.key), /certificates\[0\]\.cert: the certificate in .* is not valid yet/],
+        ['key mismatch', config(hitless.admin, next.cert, first.key), /certificates\[0\]\.key: the key .* does not match/],
+        ['chain in the wrong order', config(hitless.admin, swapped, chained.key), /certificates\[0\]\.cert: the chain in .* is in the wrong order/],
+        ['encrypted key, no passphrase', config(hitless.admin, next.cert, encrypted), /certificates\[0\]\.key: the key .* is encrypted/],
+        ['unreadable file', config(hitless.admin, join(ca.dir, 'missing.pem'), next.key), /certificates\[0\]\.cert: cannot read .*missing\.pem: no such file/],
+      ];
+      for (const [what, text, reason] of bad) {
+        const res = await hitless.put(text);
+        assert.equal(res.status, 400, `${what}: ${res.text}`);
+        assert.match(res.text, reason, what);
+        assert.equal(await handshake(), print, `${what}: the running certificate still serves`);
+      }
       assert.equal((await keepAlive.request('/', 'r.test')).body, 'R');
       await keepAlive.close();
     });

@@ -159,7 +159,7 @@ function listenerMetrics(m: Families, listeners: readonly ListenerStatus[]): voi
 function applyMetrics(m: Families, a: ApplyStatsSnapshot): void {
   for (const [key, value] of Object.entries(a.count)) {
     const [origin, result] = key.split('/');
-    m.add('hitless_applies_total', 'counter', 'Config applies by origin (startup, sighup, reload, admin, discovery) and result (applied, noop, rejected).', { origin, result }, value);
+    m.add('hitless_applies_total', 'counter', 'Config applies by origin (startup, sighup, reload, admin, discovery, certificates) and result (applied, noop, rejected).', { origin, result }, value);
   }
   m.histogram('hitless_apply_duration_seconds', 'Time an apply took (noops excluded).', {}, a.duration, 0.001);
   for (const kind of CHANGE_KINDS) m.add('hitless_apply_changes_total', 'counter', 'What applies changed, by kind.', { kind }, a.changes[kind]);
