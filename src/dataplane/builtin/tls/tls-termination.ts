@@ -98,6 +98,8 @@ export class TlsTermination {
       return;
     }
     const stats = table.stats;
+    // The handshake's flights and the small answers after it go out at once (as plain connections do).
+    raw.setNoDelay(true);
     const socket = new TLSSocket(raw, { isServer: true, secureContext: table.initial, SNICallback: table.sniCallback, ...(table.alpn ? { ALPNProtocols: table.alpn } : {}) });
     table.attach(socket);
     secureOf.set(raw, socket);
