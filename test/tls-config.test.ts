@@ -8,6 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '../src/config/errors.js';
 import { parseConfig, parseConfigLocated } from '../src/config/load.js';
 import { diffConfigs } from '../src/control/plan.js';
+import { Controller } from '../src/control/controller.js';
+import { withTlsIdentity } from '../src/control/tls-identity.js';
+import type { Driver } from '../src/dataplane/driver.js';
+import { silentLogger } from '../src/observability/log.js';
 import { hasOpenssl, opensslDate, TestCa, type Issued } from './helpers/tls-certs.js';
 
 const FILE = 'conf.yaml';
@@ -165,5 +169,35 @@ describe('tls: every bad input is refused with the file and the reason', { skip 
 
   it('the HAProxy data plane, for now', () => {
     rejectsWith(`dataplane: { driver: haproxy }\n${tlsService(`      certificates:\n${cert(ecA)}`)}`, 'services.web.tls', /not yet supported on the HAProxy data plane/);
+  });
+});
+
+describe('tls: the running hash names the certificates (SIGHUP or PUT of the same text after a renewal)', { skip }, () => {
+  it('a parse of the same text with renewed files is applied (fields tls), not taken for the running config; with the same files it is a no-op', async () => {
+    const applied: string[][] = [];
+    const driver: Driver = {
+      name: 'builtin',
+      async apply(_desired, plan) {
+        applied.push(plan.services.changed.flatMap((c) => c.fields));
+        return { bound: [], released: [] };
+      },
+      status: () => ({ driver: 'builtin', services: [], listeners: [] }),
+      close: async () => {},
+    };
+    const controller = new Controller(driver, silentLogger());
+    controller.setAssembler({ assemble: (base) => withTlsIdentity(base, base), committed: () => {}, status: () => ({}) });
+    const live = ca.file('hash-live.pem', readFileSync(ecA.cert, 'utf8'));
+    const liveKey = ca.file('hash-live.key', readFileSync(ecA.key, 'utf8'));
+    const text = tlsService(`      certificates:\n${cert({ cert: live, key: liveKey })}`);
+    await controller.apply(parseConfig(text, FILE), { origin: 'startup' });
+    assert.equal((await controller.apply(parseConfig(text, FILE), { origin: 'sighup' })).result, 'noop');
+    const renewed = ca.issue('a.test');
+    writeFileSync(liveKey, readFileSync(renewed.key));
+    writeFileSync(live, readFileSync(renewed.cert));
+    const record = await controller.apply(parseConfig(text, FILE), { origin: 'sighup' });
+    assert.equal(record.result, 'applied');
+    assert.deepEqual(applied.at(-1), ['tls']);
+    assert.equal(controller.base!.hash, parseConfig(text, FILE).hash, 'the base hash (ETag, file comparison) stays the text hash');
+    assert.notEqual(controller.current!.hash, controller.base!.hash, 'the running hash names the certificates');
   });
 });
