@@ -4,6 +4,7 @@
 // undocumented by the generator, and `--check` fails on it.
 import { DEFAULTS } from '../src/config/schema.js';
 import { DISCOVERY_DEFAULTS } from '../src/config/discovery-schema.js';
+import { TLS_DEFAULTS } from '../src/config/tls-schema.js';
 
 const ms = (n: number): string => (n % 3_600_000 === 0 ? `${n / 3_600_000}h` : n % 60_000 === 0 ? `${n / 60_000}m` : n % 1000 === 0 ? `${n / 1000}s` : `${n}ms`);
 const t = DEFAULTS.timeouts;
@@ -27,6 +28,7 @@ const timeouts = (prefix: string): Record<string, KeyText> => ({
   [`${prefix}.drain`]: { type: DURATION, default: ms(t.drain), text: 'Connections of a removed listener or service may finish for this long, then are closed.' },
   [`${prefix}.header`]: { type: DURATION, default: ms(t.header), text: "HTTP: time to receive a request's headers (slowloris guard); 408 after it." },
   [`${prefix}.response`]: { type: DURATION, default: ms(t.response), text: 'HTTP: time for an endpoint to start its response; 504 after it.' },
+  [`${prefix}.handshake`]: { type: DURATION, default: ms(t.handshake), text: "TLS (services with tls:): time for a client's TLS handshake, from the accept; the connection is closed after it and counted (hitless_tls_handshake_failures_total, reason timeout)." },
 });
 
 const health = (prefix: string): Record<string, KeyText> => ({
@@ -112,6 +114,21 @@ export const KEY_TEXT: Record<string, KeyText> = {
   'services.*.access_log': { text: 'One line per request (http) or connection (tcp); see docs/access-log.md.' },
   'services.*.access_log.path': { type: 'path or "stderr"', text: 'File to append to (created if missing, reopened on SIGHUP for logrotate), or "stderr". Buffered: lines reach the file within a second.' },
   'services.*.access_log.format': { default: DEFAULTS.accessLogFormat, text: 'json (one object per line) or combined (nginx combined + key=value fields).' },
+  'services.*.tls': { text: 'TLS termination: clients speak TLS to hitless, which serves the certificate their SNI names and passes the decrypted traffic on (http: to the HTTP proxy, X-Forwarded-Proto https; tcp: to the endpoint in plain text). The listening socket stays the same plain TCP socket across applies; a certificate change (config, or the files on disk: their directories are watched) swaps the secure contexts in place: open connections continue, the next handshake gets the new certificate. Every file is read and checked when the config is parsed (hitless validate, PUT, SIGHUP, a change on disk); a problem rejects the config with the file and the reason, and the running certificates keep serving. Not yet on the HAProxy data plane (refused there). See README, "TLS".' },
+  'services.*.tls.certificates': { text: 'The certificates, at least one. SNI picks among them: an exact name first, then a "*.suffix" wildcard (one label), then the default. A name served by two certificates goes to the first listed.' },
+  'services.*.tls.certificates[]': { text: 'One certificate and its key.' },
+  'services.*.tls.certificates[].cert': { type: 'path', text: 'PEM file: the leaf certificate first, then its intermediates, each issued by the next (checked: a chain in another order is refused). Relative paths are taken from the working directory of hitless.' },
+  'services.*.tls.certificates[].key': { type: 'path', text: "PEM private key of the leaf (PKCS#8, PKCS#1 or SEC1; ECDSA, RSA, Ed25519). Checked against the certificate; decrypted once by the process that reads it (workers get it decrypted over IPC, never the passphrase)." },
+  'services.*.tls.certificates[].passphrase': { text: "Passphrase of an encrypted key, in the config itself (never shown in errors); prefer passphrase_file." },
+  'services.*.tls.certificates[].passphrase_file': { type: 'path', text: "File whose first line is the key's passphrase (as openssl -passin file: reads it); watched like the certificate files." },
+  'services.*.tls.certificates[].names': { default: 'the certificate\'s subjectAltName DNS names, then its CN when it is a host name', text: 'SNI names this certificate serves: exact names and "*.suffix" wildcards, each of which the certificate must cover (a name it does not cover is refused: clients would reject it). Use it to restrict a wildcard certificate or to decide between two certificates that share names.' },
+  'services.*.tls.certificates[].names[]': { text: 'One name.' },
+  'services.*.tls.default': { default: 'the first certificate', text: 'A name of the certificate served when the SNI matches no name, or when the client sends none (an IP address, an old client). An unknown name is not a handshake failure: it gets the default certificate (counted in hitless_tls_sni_total{match="default"}).' },
+  'services.*.tls.min_version': { default: TLS_DEFAULTS.minVersion, text: 'Oldest TLS version accepted; TLSv1.3 accepts only TLS 1.3. Older clients fail with reason protocol_version.' },
+  'services.*.tls.ciphers': { default: "Node's default list (tls.DEFAULT_CIPHERS: ECDHE with AES-GCM and ChaCha20 first, no RC4/3DES/export)", text: 'OpenSSL cipher list, for TLS 1.2 suites and TLS 1.3 (TLS_AES_128_GCM_SHA256, ...); one OpenSSL does not know is refused. Check a list with `openssl ciphers -v \'LIST\'`.' },
+  'services.*.tls.alpn': { default: `${TLS_DEFAULTS.httpAlpn.join(', ')} (http); none (tcp)`, text: 'ALPN protocols offered, in order. http mode serves HTTP/1.1 only (h2 is refused for now); tcp mode may offer any (the endpoint speaks the protocol chosen). A client whose protocols share none fails with reason no_application_protocol.' },
+  'services.*.tls.alpn[]': { text: 'One protocol name, e.g. http/1.1.' },
+  'services.*.tls.allow_expired': { default: 'false', text: 'Serve certificates outside their validity period (expired, or not valid yet) instead of refusing the config. By default such a certificate is refused, and so is every config that names it (PUT, SIGHUP, a restart) until it is renewed: a renewal that delivers a wrong file never replaces a good certificate. With true, hitless logs a loud warning at every apply that it serves one; status shows daysLeft < 0.' },
   'services.*.discovery': { text: "Where the default cluster's endpoints are discovered (ZooKeeper, etcd, DNS, a file); see the discovery documentation." },
   ...zookeeper('services.*.discovery.zookeeper', 'the endpoints are the children of a znode, watched.'),
   ...etcd('services.*.discovery.etcd', 'the endpoints are the keys under a prefix, listed then watched.'),

@@ -14,6 +14,8 @@ import type { Logger } from './observability/log.js';
 import { Telemetry } from './observability/telemetry.js';
 import { EndpointOverrides } from './control/endpoint-overrides.js';
 import { defaultStateFile } from './control/override-file.js';
+import { CertificateWatcher } from './control/certificate-watch.js';
+import { withTlsIdentity } from './control/tls-identity.js';
 
 export interface HitlessOptions {
   readonly snapshot: ConfigSnapshot;
@@ -44,6 +46,7 @@ export class Hitless {
     readonly registrar: Registrar,
     readonly configFile: ConfigFile,
     readonly overrides: EndpointOverrides,
+    readonly certificates: CertificateWatcher,
   ) {}
 
   /** Binds every listener and the admin API, or throws with nothing left open. */
@@ -56,18 +59,24 @@ export class Hitless {
     // both stay idle (no connections) while the config has no `discovery:` / `register:`.
     const discovery = new DiscoveryManager(controller, options.log);
     const registrar = new Registrar(options.log);
+    // Certificate files replaced on disk: the running config read again, through the apply queue.
+    const certificates = new CertificateWatcher(controller, options.log);
     // sync() only starts and stops registrations to match the list it is given, so the list it
     // matched last needs no second pass: a discovery apply keeps the base, and so the same list.
     let synced: ConfigSnapshot['config']['register'] | null = null;
     controller.setAssembler({
-      assemble: (base) => discovery.assemble(base),
+      // The running hash names the certificate files' content too (control/tls-identity.ts).
+      assemble: (base) => withTlsIdentity(discovery.assemble(base), base),
       committed: (base) => {
         discovery.committed(base);
         if (base.config.register === synced) return;
         synced = base.config.register;
         void registrar.sync(synced);
       },
-      status: () => ({ ...discovery.status(), registrations: registrar.status() }),
+      status: () => {
+        const files = certificates.status();
+        return { ...discovery.status(), registrations: registrar.status(), ...(files ? { certificateFiles: files } : {}) };
+      },
       unsynced: () => discovery.unsynced(),
     });
     const stateFile = options.stateFile !== undefined ? options.stateFile && resolve(options.stateFile) : defaultStateFile(options.configPath);
@@ -80,6 +89,7 @@ export class Hitless {
       if ([...options.snapshot.config.services.values()].some((s) => s.discovery)) await discovery.start(options.snapshot);
       await controller.apply(options.snapshot, { origin: 'startup', source: options.source ?? (options.configPath ? 'file' : 'embedded') });
     } catch (err) {
+      certificates.stop();
       await Promise.all([discovery.stop(), registrar.stop()]);
       throw err;
     }
@@ -103,11 +113,12 @@ export class Hitless {
     try {
       await adminServer.start();
     } catch (err) {
+      certificates.stop();
       await Promise.all([discovery.stop(), registrar.stop()]);
       await controller.driver.close(0);
       throw err;
     }
-    return new Hitless(controller, adminServer, options, discovery, registrar, configFile, overrides);
+    return new Hitless(controller, adminServer, options, discovery, registrar, configFile, overrides, certificates);
   }
 
   get adminAddress(): string {
@@ -124,6 +135,7 @@ export class Hitless {
   stop(drainMs: number): Promise<void> {
     this.stopping ??= (async () => {
       await this.admin.close();
+      this.certificates.stop();
       // Deregister first, so peers stop sending us traffic while we drain.
       await Promise.all([this.registrar.stop(), this.discovery.stop()]);
       await this.controller.driver.close(drainMs);

@@ -67,6 +67,24 @@ export function renderStatus(s: StatusDocument): string {
     out.push(renderTable(['SERVICE', 'ADDRESS', 'OVERRIDE'], waiting.map((o) => [o.service, o.address, overrideCell(o)])));
   }
   if (s.overrides?.stateFileError) out.push('', `ENDPOINT OVERRIDES NOT PERSISTED: ${s.overrides.stateFileError}`);
+  const tls = s.services.filter((v) => v.tls);
+  if (tls.length > 0) {
+    // Soonest expiry first: what needs renewing is at the top.
+    const rows = tls.flatMap((v) => v.tls!.certificates.map((c) => ({ v, c }))).sort((a, b) => a.c.daysLeft - b.c.daysLeft);
+    out.push('', 'CERTIFICATES');
+    out.push(
+      renderTable(
+        ['SERVICE', 'NAME', 'NAMES', 'NOT AFTER', 'DAYS LEFT', 'DEFAULT', 'KEY'],
+        rows.map(({ v, c }) => [v.name, c.name, c.names.length > 3 ? `${c.names.slice(0, 3).join(',')},+${c.names.length - 3}` : c.names.join(',') || '-', c.notAfter, c.daysLeft < 14 ? `${c.daysLeft} (SOON)` : c.daysLeft, c.default ? 'yes' : '', c.keyType]),
+      ),
+    );
+    out.push(
+      renderTable(
+        ['SERVICE', 'HANDSHAKES', 'RESUMED', 'VERSIONS', 'FAILURES'],
+        tls.map((v) => [v.name, v.tls!.handshakes, v.tls!.resumed, counts(v.tls!.versions), counts(v.tls!.failures)]),
+      ),
+    );
+  }
   out.push('', 'LISTENERS');
   out.push(
     renderTable(
@@ -109,4 +127,10 @@ export function formatBytes(n: number | undefined): string {
     i++;
   }
   return `${v.toFixed(1)}${units[i]}`;
+}
+
+/** {"TLSv1.3": 5, "timeout": 1} → "TLSv1.3=5 timeout=1"; "-" when empty. */
+function counts(c: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(c).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`);
+  return parts.length > 0 ? parts.join(' ') : '-';
 }

@@ -101,7 +101,8 @@ function buildConfig(data: Record<string, unknown>, pending: readonly Pending[])
   const parsed = new Map<string, { readonly key: string; readonly value: unknown }>();
   for (const p of pending) {
     const entry = cache.get(p.name);
-    if (entry !== undefined && entry.kind === p.kind && entry.key === p.key) continue; // parsed before
+    // Parsed before; a service with tls: is checked again, its files may have changed.
+    if (entry !== undefined && entry.kind === p.kind && entry.key === p.key && !entry.service.tls) continue;
     const key = detached(p);
     const value = parsePiece(p, key);
     if (value === undefined) return undefined;
@@ -117,7 +118,7 @@ function buildConfig(data: Record<string, unknown>, pending: readonly Pending[])
   const listenOwner = new Map<string, string>();
   for (const p of inObjectOrder(pending)) {
     let entry = cache.get(p.name);
-    if (entry === undefined || entry.kind !== p.kind || entry.key !== p.key || entry.inherited !== inherited) {
+    if (entry === undefined || entry.kind !== p.kind || entry.key !== p.key || entry.inherited !== inherited || entry.service.tls) {
       // New text, or known text under new inherited settings (parsed again from the cached copy).
       const piece = parsed.get(p.name) ?? { key: entry!.key, value: parsePiece(p, entry!.key) };
       const checked = checkService(p.name, p.kind, piece.key, piece.value, top, inherited);

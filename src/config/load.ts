@@ -8,6 +8,7 @@ import { describe } from './parsed-string.js';
 import { rawConfigSchema } from './schema.js';
 import type { ConfigSnapshot } from './model.js';
 import { DISCOVERY_ALLOWED_KEYS } from './discovery-schema.js';
+import { TLS_ALLOWED_KEYS } from './tls-schema.js';
 import { parseIncremental } from './incremental.js';
 import { normalise } from './normalise.js';
 
@@ -66,6 +67,7 @@ const SECRET_PATHS = new Set(['admin.token', 'admin.read_token']);
 
 function describeAt(path: readonly PropertyKey[], value: unknown): string {
   if (typeof value === 'string' && SECRET_PATHS.has(path.join('.'))) return `a string of ${value.length} characters (not shown: a secret)`;
+  if (path[path.length - 1] === 'passphrase') return 'a value (not shown: a secret)';
   return describe(value);
 }
 
@@ -134,10 +136,10 @@ const ALLOWED_KEYS: Record<string, readonly string[]> = {
   haproxy: ['binary', 'state_dir', 'threads', 'hard_stop_after', 'max_reloads'],
   admin: ['listen', 'token', 'read_token', 'api_apply', 'audit_log'],
   defaults: ['balance', 'timeouts', 'health', 'limits', 'retries', 'max_connections'],
-  service: ['mode', 'listen', 'balance', 'endpoints', 'health', 'clusters', 'routes', 'timeouts', 'limits', 'retries', 'max_connections', 'discovery', 'access_log'],
+  service: ['mode', 'listen', 'balance', 'endpoints', 'health', 'clusters', 'routes', 'timeouts', 'limits', 'retries', 'max_connections', 'discovery', 'access_log', 'tls'],
   access_log: ['path', 'format'],
   cluster: ['balance', 'endpoints', 'health'],
-  timeouts: ['connect', 'idle', 'drain', 'header', 'response'],
+  timeouts: ['connect', 'idle', 'drain', 'header', 'response', 'handshake'],
   health: ['active', 'passive'],
   active: ['type', 'path', 'interval', 'timeout', 'rise', 'fall'],
   passive: ['consecutive_failures', 'ejection'],
@@ -145,6 +147,7 @@ const ALLOWED_KEYS: Record<string, readonly string[]> = {
   route: ['host', 'path', 'cluster'],
   endpoint: ['address', 'weight'],
   ...DISCOVERY_ALLOWED_KEYS,
+  ...TLS_ALLOWED_KEYS,
 };
 
 function allowedKeysHint(path: readonly PropertyKey[]): string {
@@ -157,6 +160,7 @@ function allowedKeysHint(path: readonly PropertyKey[]): string {
   else if (last === 'timeouts') kind = 'timeouts';
   else if (path[0] === 'register' && path.length === 2) kind = 'registration';
   else if (typeof last === 'number' && path[path.length - 2] === 'endpoints') kind = 'endpoint';
+  else if (typeof last === 'number' && path[path.length - 2] === 'certificates') kind = 'certificate';
   else kind = String(last);
   const allowed = ALLOWED_KEYS[kind];
   return allowed ? `; allowed here: ${allowed.join(', ')}` : '';

@@ -2,6 +2,7 @@
 import type { AdminAddress, HostPort } from './address.js';
 import type { AccessLogFormat, ApiApplyMode, BalanceAlgorithm, DataplaneDriverName, ServiceMode } from './schema.js';
 import type { DiscoveryConfig, DiscoverySettings, RegistrationConfig } from './discovery-model.js';
+import type { TlsConfig } from './tls-model.js';
 
 export interface Timeouts {
   /** Milliseconds to wait for an endpoint's TCP handshake before trying the next endpoint. */
@@ -14,6 +15,8 @@ export interface Timeouts {
   readonly header: number;
   /** HTTP: milliseconds for an endpoint to start answering (504 after). */
   readonly response: number;
+  /** TLS: milliseconds for a client's TLS handshake (services with tls). */
+  readonly handshake: number;
 }
 
 export interface ActiveHealthConfig {
@@ -85,6 +88,8 @@ export interface ServiceConfig {
   readonly discovery: DiscoveryConfig | null;
   /** Per-request (http) / per-connection (tcp) log; null: none. */
   readonly accessLog: AccessLogConfig | null;
+  /** TLS termination; absent: plain TCP / HTTP. */
+  readonly tls?: TlsConfig;
 }
 
 export interface AccessLogConfig {

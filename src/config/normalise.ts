@@ -10,6 +10,7 @@ import { freezeMap } from './freeze-map.js';
 import type { Config, ServiceConfig } from './model.js';
 import { normaliseClusters } from './normalise-clusters.js';
 import { DEFAULTS, type RawConfig, type RawService } from './schema.js';
+import { normaliseTls } from './tls-material.js';
 
 export type Problem = (path: PropertyKey[], message: string) => void;
 
@@ -27,7 +28,8 @@ export function inheritedKey(raw: Inherited): string {
  */
 export function fingerprinted(service: ServiceConfig, kind: string, inherited: string, identity: string): ServiceConfig {
   const frozen = Object.freeze(service);
-  setFingerprint(frozen, `${kind}\n${inherited}\n${identity}`);
+  // TLS material comes from files, not from the text: a rotated certificate is another service.
+  setFingerprint(frozen, `${kind}\n${inherited}\n${identity}${service.tls ? `\ntls ${service.tls.digest}` : ''}`);
   return frozen;
 }
 
@@ -37,6 +39,7 @@ export function normaliseService(name: string, s: RawService, raw: Inherited, pr
   const mode = s.mode ?? DEFAULTS.mode;
   const clusters = normaliseClusters(name, s, d, mode, problem);
   const main = clusters.clusters.get(clusters.defaultCluster);
+  const tls = s.tls ? normaliseTls(name, s.tls, mode, problem) : undefined;
   return {
     name,
     mode,
@@ -55,11 +58,14 @@ export function normaliseService(name: string, s: RawService, raw: Inherited, pr
       drain: s.timeouts?.drain ?? d.timeouts?.drain ?? DEFAULTS.timeouts.drain,
       header: s.timeouts?.header ?? d.timeouts?.header ?? DEFAULTS.timeouts.header,
       response: s.timeouts?.response ?? d.timeouts?.response ?? DEFAULTS.timeouts.response,
+      handshake: s.timeouts?.handshake ?? d.timeouts?.handshake ?? DEFAULTS.timeouts.handshake,
     }),
     retries: s.retries ?? d.retries ?? DEFAULTS.retries,
     maxConnections: s.max_connections ?? d.max_connections ?? null,
     discovery: normaliseDiscovery(s.discovery, raw.discovery_defaults),
     accessLog: s.access_log ? Object.freeze({ path: s.access_log.path, format: s.access_log.format ?? DEFAULTS.accessLogFormat }) : null,
+    // Only services with tls: have the key, so configs without TLS are what they always were.
+    ...(tls ? { tls } : {}),
   };
 }
 
@@ -87,6 +93,11 @@ export function finishConfig(raw: RawConfig, services: Map<string, ServiceConfig
   // A read-only token only means something when requests without a token are refused.
   if (raw.admin?.read_token !== undefined && raw.admin.token === undefined) {
     problem(['admin', 'read_token'], 'admin.read_token needs admin.token: without it every request may change the config, so a read-only token would restrict nothing; set admin.token too');
+  }
+  if ((raw.dataplane?.driver ?? DEFAULTS.dataplane.driver) === 'haproxy') {
+    for (const [name, service] of services) {
+      if (service.tls) problem(['services', name, 'tls'], 'TLS termination is not yet supported on the HAProxy data plane (dataplane.driver: haproxy); remove tls: from this service, or run the builtin data plane');
+    }
   }
   if (raw.admin?.read_token !== undefined && raw.admin.read_token === raw.admin.token) {
     problem(['admin', 'read_token'], 'admin.read_token equals admin.token: a holder of it could change the config; choose another secret');

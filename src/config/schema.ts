@@ -8,6 +8,7 @@ import { parseAdminAddress, parseHostPort, parseListenAddress } from './address.
 import { defaultAdminListen } from './admin-default.js';
 import { discoveryDefaultsSchema, discoverySchema, registerSchema } from './discovery-schema.js';
 import { parsedString } from './parsed-string.js';
+import { tlsSchema } from './tls-schema.js';
 
 export const BALANCE_ALGORITHMS = ['round-robin', 'least-conn', 'random-two', 'source-hash'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
@@ -30,7 +31,7 @@ export const DEFAULTS = Object.freeze({
   mode: 'tcp' as ServiceMode,
   weight: 1,
   retries: 2,
-  timeouts: Object.freeze({ connect: 2_000, idle: 600_000, drain: 30_000, header: 10_000, response: 60_000 }),
+  timeouts: Object.freeze({ connect: 2_000, idle: 600_000, drain: 30_000, header: 10_000, response: 60_000, handshake: 10_000 }),
   /** HTTP: idle keep-alive of client connections (tcp mode uses `idle` for the whole connection). */
   httpIdle: 60_000,
   limits: Object.freeze({ maxHeaderBytes: 16_384, maxUrlBytes: 8_192 }),
@@ -72,6 +73,8 @@ const timeouts = z.strictObject({
   header: duration.optional(),
   /** HTTP: time allowed for an endpoint to start its response; 504 after it. */
   response: duration.optional(),
+  /** TLS: time allowed for a client's TLS handshake (services with tls:); the connection is closed after it. */
+  handshake: duration.optional(),
 });
 
 const health = z.strictObject({
@@ -149,6 +152,8 @@ export const serviceSchema = z.strictObject({
     .optional(),
   // Lazy: discovery-schema.ts imports parsedString from here (see its header).
   discovery: z.lazy(() => discoverySchema).optional(),
+  /** TLS termination (tls-schema.ts); the listener stays a plain TCP socket of the pool. */
+  tls: tlsSchema.optional(),
 });
 
 /** Which data plane runs the services; HAProxy settings apply only to `driver: haproxy`. */

@@ -8,8 +8,11 @@ import type { Logger } from '../observability/log.js';
 import type { FileOutcome } from './config-file.js';
 import { diffConfigs, planNames, summarizePlan, type Plan } from './plan.js';
 
-/** `reload`: the config file re-read on request (POST /config/reload, `hitless reload`); `sighup`: the same on the signal. */
-export type ApplyOrigin = 'startup' | 'sighup' | 'reload' | 'admin' | 'discovery';
+/**
+ * `reload`: the config file re-read on request (POST /config/reload, `hitless reload`); `sighup`: the same on the signal;
+ * `certificates`: the running config read again because certificate files changed on disk (certificate-watch.ts).
+ */
+export type ApplyOrigin = 'startup' | 'sighup' | 'reload' | 'admin' | 'discovery' | 'certificates';
 
 /** Where the running base config came from: the config file, the admin API, or text given without a file. */
 export type ConfigSource = 'file' | 'api' | 'embedded';

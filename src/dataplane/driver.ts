@@ -6,6 +6,7 @@ import type { Config } from '../config/model.js';
 import type { Plan } from './plan-types.js';
 import type { LatencySnapshot } from './latency-histogram.js';
 import type { OverrideTable } from './endpoint-override.js';
+import type { TlsServiceStatus } from './tls-status.js';
 
 export interface ApplyReport {
   /** Listen addresses bound by this apply. */
@@ -70,6 +71,8 @@ export interface ServiceStatus {
   readonly bytesOut?: number;
   /** http: request latency histogram (metrics and the dashboard read it). */
   readonly latency?: LatencySnapshot;
+  /** Services with tls: handshakes, failures by reason, versions, SNI matches, certificates and their expiry. */
+  readonly tls?: TlsServiceStatus;
   readonly endpoints: readonly EndpointStatus[];
 }
 

@@ -7,6 +7,7 @@ import type { ListenerStatus, ServiceStatus } from '../dataplane/driver.js';
 import type { LatencySnapshot } from '../dataplane/latency-histogram.js';
 import { CHANGE_KINDS, type ApplyStatsSnapshot } from './apply-stats.js';
 import { discoveryRows } from './discovery-status.js';
+import { tlsMetrics } from './tls-metrics.js';
 
 /** The parts of a status document metrics read; anything else in it is ignored. */
 export interface MetricsInput {
@@ -117,6 +118,7 @@ function serviceMetrics(m: Families, svc: ServiceStatus): void {
   }
   if (svc.bytesIn !== undefined) m.add('hitless_service_bytes_total', 'counter', 'Bytes from clients (in) and to clients (out); http counts bodies.', { ...l, direction: 'in' }, svc.bytesIn);
   if (svc.bytesOut !== undefined) m.add('hitless_service_bytes_total', 'counter', 'Bytes from clients (in) and to clients (out); http counts bodies.', { ...l, direction: 'out' }, svc.bytesOut);
+  if (svc.tls) tlsMetrics((name, type, help, labels, value, aggregator) => m.add(name, type, help, labels, value, aggregator), svc.name, svc.tls);
   if (svc.latency && svc.mode === 'http') {
     m.histogram('hitless_http_request_duration_seconds', 'Time from a request being parsed to its response ending (or the client leaving).', l, svc.latency, 0.001);
   }
@@ -157,7 +159,7 @@ function listenerMetrics(m: Families, listeners: readonly ListenerStatus[]): voi
 function applyMetrics(m: Families, a: ApplyStatsSnapshot): void {
   for (const [key, value] of Object.entries(a.count)) {
     const [origin, result] = key.split('/');
-    m.add('hitless_applies_total', 'counter', 'Config applies by origin (startup, sighup, reload, admin, discovery) and result (applied, noop, rejected).', { origin, result }, value);
+    m.add('hitless_applies_total', 'counter', 'Config applies by origin (startup, sighup, reload, admin, discovery, certificates) and result (applied, noop, rejected).', { origin, result }, value);
   }
   m.histogram('hitless_apply_duration_seconds', 'Time an apply took (noops excluded).', {}, a.duration, 0.001);
   for (const kind of CHANGE_KINDS) m.add('hitless_apply_changes_total', 'counter', 'What applies changed, by kind.', { kind }, a.changes[kind]);

@@ -22,7 +22,7 @@ import type { ClusterConfig, Config, ServiceConfig } from '../config/model.js';
 
 export type TopSettings = Omit<Config, 'services'>;
 
-export const DIGEST_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog'] as const;
+export const DIGEST_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog', 'tls'] as const;
 
 const MASK = (1n << 256n) - 1n;
 

@@ -8,6 +8,7 @@ import type { StatusDelta } from './status-delta.js';
 import type { MetricFamily } from '../observability/metrics.js';
 import type { OverrideTable } from '../dataplane/endpoint-override.js';
 import type { NativeTcpHandle } from '../util/node-internals.js';
+import type { TicketKeys } from '../dataplane/builtin/tls/ticket-keys.js';
 
 /** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside util/node-internals.ts. */
 export type TcpHandle = NativeTcpHandle;
@@ -63,7 +64,12 @@ export type SupervisorMessage =
   /** Shutdown: stop accepting, let connections finish for `timeoutMs`, exit. */
   | { readonly t: 'stop'; readonly timeoutMs: number }
   /** SIGHUP reached the supervisor: reopen access log files (logrotate). */
-  | { readonly t: 'reopen-logs' };
+  | { readonly t: 'reopen-logs' }
+  /**
+   * TLS session ticket keys, the same for every worker and the next generation, so that a session
+   * resumes whichever worker accepts it. Sent before a new worker's first prepare and on rotation.
+   */
+  | { readonly t: 'ticket-keys'; readonly keys: TicketKeys };
 
 export interface WorkerStatus {
   readonly pid: number;

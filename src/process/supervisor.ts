@@ -21,6 +21,7 @@ import type { PackedService } from '../dataplane/builtin/packed-status.js';
 import { EndpointReuse, mergeListeners, mergeServices, retire } from './status-aggregate.js';
 import { WorkerLink, WorkerRefusal } from './worker-link.js';
 import { EMPTY_OVERRIDES, type OverrideTable } from '../dataplane/endpoint-override.js';
+import { TicketKeyRotation } from '../dataplane/builtin/tls/ticket-keys.js';
 
 export interface SupervisorOptions {
   readonly workers: number;
@@ -94,6 +95,10 @@ export class Supervisor {
   private overrides: OverrideTable = EMPTY_OVERRIDES;
   /** Every worker process not yet exited, those of a generation still starting included. */
   private readonly links = new Set<WorkerLink>();
+  /** TLS session ticket keys: held here, sent to every worker (and every later one), rotated on a schedule. */
+  private readonly tickets = new TicketKeyRotation((keys) => {
+    for (const w of this.links) w.post({ t: 'ticket-keys', keys });
+  });
   private readonly poll: NodeJS.Timeout;
   private rr = 0;
   private readonly script = workerScript();
@@ -106,6 +111,7 @@ export class Supervisor {
   constructor(readonly options: SupervisorOptions) {
     // Keeps each worker's last counters fresh enough that a crash loses little of the totals.
     this.poll = setInterval(() => void this.refreshStatus(), STATUS_POLL_MS).unref();
+    this.tickets.start();
   }
 
   get generation(): number {
@@ -378,6 +384,8 @@ export class Supervisor {
     const keys = listenKeys(config.services.values());
     let reported: string | undefined;
     try {
+      // First: no TLS handshake before the keys every worker shares (messages arrive in order).
+      w.post({ t: 'ticket-keys', keys: this.tickets.keys });
       await within(this.options.readyTimeoutMs, `worker ${w.pid} did not report ready within ${this.options.readyTimeoutMs} ms`, async () => {
         // Before its first config, so it never serves without the overrides (a later change
         // reaches it through `links` in order, even while its generation is still starting).
@@ -653,6 +661,7 @@ export class Supervisor {
     this.stopping ??= (async () => {
       await this.lock.catch(() => {});
       clearInterval(this.poll);
+      this.tickets.stop();
       const all = this.allWorkers().filter((w) => w.alive);
       for (const w of all) {
         w.expectedExit = true;

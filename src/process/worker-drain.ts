@@ -9,6 +9,7 @@
 import { Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { rawConnectionOf } from '../dataplane/builtin/http/raw-client.js';
+import { secureSocketOf } from '../dataplane/builtin/tls/tls-termination.js';
 import { closeAfterResponse, freezeSocket, hasHandle, httpParserIdle, pendingResponse, serverOf, type NativeTcpHandle } from '../util/node-internals.js';
 
 export type Handoff = (socket: Socket, key: string) => void;
@@ -49,7 +50,8 @@ export class ConnectionDrain {
     if (Date.now() >= this.deadline && this.closing === 0) {
       // End (FIN) rather than destroy: a destroy with unread bytes in the kernel sends a reset.
       this.closing = this.connections.size;
-      for (const socket of this.connections.keys()) socket.end();
+      // A TLS connection ends with its close_notify, then the FIN.
+      for (const socket of this.connections.keys()) (secureSocketOf(socket) ?? socket).end();
       this.deadline = Date.now() + CLOSE_GRACE_MS;
     } else if (Date.now() >= this.deadline) {
       for (const socket of this.connections.keys()) socket.destroy();
@@ -61,11 +63,15 @@ export class ConnectionDrain {
 
   private scan(): void {
     for (const [socket, key] of this.connections) {
+      // A TLS connection's session lives in this process and cannot move: never handed over, it
+      // is served here and its next response closes it (an idle one ends at the drain timeout).
+      const secure = secureSocketOf(socket);
+      const s = secure ?? socket;
       // The raw HTTP path says itself whether it is idle; node:http's connections are judged
       // from its internals (and its server marked so that later requests close).
-      const raw = rawConnectionOf(socket);
-      if (raw === undefined) this.markServer(socket);
-      if (this.handoff && (raw !== undefined ? raw.idle : isIdleHttp(socket))) {
+      const raw = rawConnectionOf(s);
+      if (raw === undefined) this.markServer(s);
+      if (this.handoff && !secure && (raw !== undefined ? raw.idle : isIdleHttp(s))) {
         raw?.release();
         this.connections.delete(socket);
         this.handedOff++;
@@ -75,7 +81,7 @@ export class ConnectionDrain {
       // A response not yet started is the last one on its connection.
       if (raw !== undefined) raw.closeAfterCurrent(false);
       else {
-        const res = pendingResponse(socket);
+        const res = pendingResponse(s);
         if (res && !res.headersSent) closeAfterResponse(res);
       }
     }

@@ -18,6 +18,7 @@ import { ConfigDigest, type DigestStep } from './config-digest.js';
 import { applyPatch, PatchMismatch, type ConfigPatch } from './config-patch.js';
 import { StatusEncoder } from './status-delta.js';
 import { ConnectionDrain, freezeForHandoff } from './worker-drain.js';
+import { validTicketKeys } from '../dataplane/builtin/tls/ticket-keys.js';
 import { handleFd, listenOnNativeHandle, sendWithHandle, socketFromHandle } from '../util/node-internals.js';
 import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, NEED_FULL_CONFIG, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply } from './messages.js';
 
@@ -308,6 +309,10 @@ process.on('message', (msg: SupervisorMessage, raw?: object) => {
       return;
     case 'reopen-logs':
       reopenAccessLogs();
+      return;
+    case 'ticket-keys':
+      if (validTicketKeys(msg.keys)) driver.setTicketKeys(msg.keys);
+      else log.error('ticket keys from the supervisor are malformed: TLS sessions resume only on this worker');
       return;
     default:
       handle(msg).then(

@@ -20,6 +20,8 @@ import { HttpFrontend } from './http/http-frontend.js';
 import { ActiveHealthChecks } from './health/active-health.js';
 import { changedServices, EMPTY_OVERRIDES, type OverrideTable } from '../endpoint-override.js';
 import { overlayServiceRuntime } from './runtime-overlay.js';
+import { TlsTermination, type TlsStep } from './tls/tls-termination.js';
+import type { TicketKeys } from './tls/ticket-keys.js';
 
 /**
  * The running state. Its maps change only inside commit()'s synchronous swap step, after
@@ -55,6 +57,8 @@ export class BuiltinDriver implements Driver {
   /** Endpoint overrides (endpoint-override.ts), folded into every runtime built. */
   private overrides: OverrideTable = EMPTY_OVERRIDES;
   private readonly slot = new PreparedSlot('builtin');
+  /** TLS termination of the services with tls: (secure contexts by service, ticket keys). */
+  private readonly tls = new TlsTermination();
 
   private readonly accessWriters: AccessWriterFactory | undefined;
   private readonly connectionShares: number;
@@ -76,8 +80,32 @@ export class BuiltinDriver implements Driver {
       socket.destroy();
       return;
     }
+    // TLS: the handshake first (tls/tls-termination.ts), then the decrypted socket is served
+    // like a plain one, by the service as it is once the handshake is done.
+    if (runtime.config.tls) return this.tls.accept(socket, runtime.config, (secure) => this.serveSecured(secure, listener.key));
+    this.serve(socket, listener.key, runtime);
+  }
+
+  private serve(socket: Socket, key: string, runtime: ServiceRuntime): void {
     if (runtime.config.mode === 'tcp') proxyTcpConnection(socket, runtime);
-    else this.frontendFor(listener.key, runtime).accept(socket);
+    else this.frontendFor(key, runtime).accept(socket);
+  }
+
+  private serveSecured(socket: Socket, key: string): void {
+    const runtime = this.current.routes.get(key);
+    // The listener was released during the handshake: as for a connection accepted then.
+    if (!runtime) return void socket.destroy();
+    this.serve(socket, key, runtime);
+  }
+
+  /** Session ticket keys from the supervisor (shared by every worker and the next generation). */
+  setTicketKeys(keys: TicketKeys): void {
+    this.tls.setTicketKeys(keys);
+  }
+
+  /** Rotates the ticket keys this process holds (--workers 0); no-op when a supervisor sets them. */
+  rotateTicketKeys(): void {
+    this.tls.rotateTicketKeys();
   }
 
   /**
@@ -123,6 +151,13 @@ export class BuiltinDriver implements Driver {
         for (const listener of bound) this.pool.release(listener, 0);
         this.registry.forgetCreated(built.created);
       };
+      let tlsStep: TlsStep;
+      try {
+        tlsStep = this.tls.prepare(built.value.map((b) => b.runtime.config), plan.services.removed);
+      } catch (err) {
+        abort();
+        throw err;
+      }
       return {
         plan,
         prepared: { bound: plan.listeners.add, commit: 'swap' },
@@ -131,7 +166,7 @@ export class BuiltinDriver implements Driver {
             abort();
             return Promise.reject(new ApplyError(ErrorCodes.SHUTTING_DOWN, 'hitless is shutting down; the config was not applied'));
           }
-          return Promise.resolve(this.swap(plan, rebuilt, built.value, bound, overrides));
+          return Promise.resolve(this.swap(plan, rebuilt, built.value, bound, overrides, tlsStep));
         },
         abort,
       };
@@ -146,7 +181,7 @@ export class BuiltinDriver implements Driver {
    * The swap (invariant 2): synchronous, and nothing in it can fail, so new connections see either
    * the old state or the whole new one. What only the old state held is noted first.
    */
-  private swap(plan: Plan, rebuilt: readonly string[], builds: RuntimeBuild[], bound: readonly PooledListener[], builtWith: OverrideTable): ApplyReport {
+  private swap(plan: Plan, rebuilt: readonly string[], builds: RuntimeBuild[], bound: readonly PooledListener[], builtWith: OverrideTable, tlsStep: TlsStep): ApplyReport {
     // Overrides set since prepare: the new runtimes take them as the running ones did.
     const runtimes = builds.map(({ runtime }, i) =>
       this.overrides === builtWith ? runtime : overlayServiceRuntime(runtime, this.overrides.get(rebuilt[i]), this.registry, this.accessWriters, this.connectionShares),
@@ -166,6 +201,7 @@ export class BuiltinDriver implements Driver {
     });
     for (const listener of bound) listeners.set(listener.key, listener);
     for (const listener of bound) this.pool.activate(listener);
+    tlsStep.commit();
 
     for (const { key, listener, drainMs } of released) {
       this.pool.release(listener, drainMs);
@@ -219,14 +255,19 @@ export class BuiltinDriver implements Driver {
   }
 
   status(): DataplaneStatus {
-    const services: ServiceStatus[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), endpoints: endpointStatuses(runtime) }));
+    const services: ServiceStatus[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), ...this.tlsStatus(runtime), endpoints: endpointStatuses(runtime) }));
     return { driver: this.name, services, listeners: this.listenerStatuses() };
   }
 
   /** The same status with each service's endpoints packed (what a worker sends its supervisor). */
   packedStatus(): PackedDataplane {
-    const services: PackedService[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), endpoints: packEndpoints(runtime) }));
+    const services: PackedService[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), ...this.tlsStatus(runtime), endpoints: packEndpoints(runtime) }));
     return { driver: this.name, services, listeners: this.listenerStatuses() };
+  }
+
+  private tlsStatus(runtime: ServiceRuntime): Pick<ServiceStatus, 'tls'> {
+    const tls = runtime.config.tls ? this.tls.statusOf(runtime.config.name) : undefined;
+    return tls ? { tls } : {};
   }
 
   private listenerStatuses(): ListenerStatus[] {
@@ -247,6 +288,7 @@ export class BuiltinDriver implements Driver {
 
   private async shutdown(drainMs: number): Promise<void> {
     this.health.stopAll();
+    this.tls.close();
     const all = [...this.pool.all()];
     this.pool.closeAll();
     for (const frontend of this.frontends.values()) frontend.drain();

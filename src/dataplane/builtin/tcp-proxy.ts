@@ -7,6 +7,7 @@ import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import { recordFailure, recordSuccess } from './passive-health.js';
 import { observeTcpConnection, peerOf } from './exchange-observer.js';
+import { resetAndDestroy } from './tls/tls-termination.js';
 
 export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): void {
   const service = runtime.state;
@@ -88,7 +89,8 @@ function splice(client: Socket, upstream: Socket, endpoint: BalancerEndpoint, id
   upstream.on('timeout', onIdle);
   // A reset on one side is passed on as a reset, so the peer sees what really happened.
   upstream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ECONNRESET' && !client.destroyed) client.resetAndDestroy();
+    // (A TLS client cannot be reset itself: its TCP socket is.)
+    if (err.code === 'ECONNRESET' && !client.destroyed) resetAndDestroy(client);
     else client.destroy();
   });
   client.on('error', (err: NodeJS.ErrnoException) => {

@@ -37,7 +37,7 @@ export function proxyHttpRequest(client: ClientSide, runtime: ServiceRuntime): v
   if (target === null) return refuse(runtime, client, HTTP_ERRORS.BAD_TARGET);
   // One pass over the raw headers gives the upstream headers, the host and the body framing,
   // so Node never has to build req.headers (a lower-cased object) for a proxied request.
-  const scan = scanRequestHeaders(client.rawHeaders, { clientIp: client.clientIp, proto: 'http', upgrade: false }, target.authority);
+  const scan = scanRequestHeaders(client.rawHeaders, { clientIp: client.clientIp, proto: (client.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http', upgrade: false }, target.authority);
   if (scan.fault !== null) return refuse(runtime, client, FAULT_ERROR[scan.fault]);
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused (node:http's own check is off, so
   // that this answer is hitless's: coded, counted and logged like the others).

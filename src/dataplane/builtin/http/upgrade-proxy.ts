@@ -45,7 +45,7 @@ export function proxyUpgrade(req: IncomingMessage, client: Socket, head: Buffer,
   for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === 'upgrade') upgrade = req.rawHeaders[i + 1];
   const asked = protocolsOf(upgrade);
   const tunnel = req.httpVersion === '1.1' && asked.length > 0 && !asked.includes('h2c');
-  const scan = scanRequestHeaders(req.rawHeaders, { clientIp, proto: 'http', upgrade: tunnel }, target.authority);
+  const scan = scanRequestHeaders(req.rawHeaders, { clientIp, proto: (client as { encrypted?: boolean }).encrypted === true ? 'https' : 'http', upgrade: tunnel }, target.authority);
   if (scan.fault !== null) return refuse(runtime, client, FAULT_ERROR[scan.fault], record);
   if (scan.host === undefined && req.httpVersion !== '1.0') return refuse(runtime, client, HTTP_ERRORS.MISSING_HOST, record);
   // node:http stops parsing at an upgrade's head: a chunked body would have to be de-framed here.

@@ -1,0 +1,199 @@
+// Certificate files replaced on disk (cert-manager, certbot, a script) reach the data plane like
+// any other change: through the Controller's apply queue, the single writer. When the files of a
+// running certificate change, the running base config's text is parsed again, which re-reads and
+// re-checks every certificate file, and that snapshot is applied (origin "certificates"). So the
+// rotation is validated exactly as a PUT or a SIGHUP would be, appears in the apply log and status
+// as a diff (fields: tls), and a bad file is refused with the reason while the running
+// certificates keep serving. It re-parses the running text, not the config file: edits of the
+// file not yet applied (SIGHUP) are not slipped in by a certificate renewal.
+//
+// The directories holding the files are watched, not the files: an atomic rename-replace (or a
+// Kubernetes secret's `..data` symlink swap) replaces the directory entry, which a watch on the
+// old file would not see. Events are debounced (renewals write several files); a slow poll covers
+// file systems whose events do not come (network mounts).
+import { watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
+import { ConfigError } from '../config/errors.js';
+import { parseConfig } from '../config/load.js';
+import type { ConfigSnapshot } from '../config/model.js';
+import { currentFilesDigest } from '../config/tls-files.js';
+import { ErrorCodes, HitlessError } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+import type { Controller } from './controller.js';
+
+export interface CertificateWatchOptions {
+  /** Quiet time after the last event before the files are read again. */
+  readonly debounceMs?: number;
+  /** Files are compared this often even without events. */
+  readonly pollMs?: number;
+}
+
+interface Watched {
+  readonly service: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly passphraseFile: string | null;
+  readonly digest: string;
+}
+
+export interface CertificateChange {
+  readonly at: string;
+  readonly result: 'applied' | 'noop' | 'rejected';
+  readonly error?: string;
+}
+
+const WARN_DAYS = 14;
+
+export class CertificateWatcher {
+  private followed: ConfigSnapshot | null = null;
+  private files: Watched[] = [];
+  private readonly watchers = new Map<string, FSWatcher>();
+  private timer: NodeJS.Timeout | null = null;
+  private poll: NodeJS.Timeout | null = null;
+  private running = false;
+  private again = false;
+  /** The files' state that was refused last: not tried again until they change once more. */
+  private refused: string | null = null;
+  private last: CertificateChange | null = null;
+  private stopped = false;
+  private readonly debounceMs: number;
+  private readonly pollMs: number;
+
+  constructor(
+    private readonly controller: Controller,
+    private readonly log: Logger,
+    options: CertificateWatchOptions = {},
+  ) {
+    this.debounceMs = options.debounceMs ?? 500;
+    this.pollMs = options.pollMs ?? 60_000;
+    controller.onRecord(() => this.follow(controller.base));
+  }
+
+  /** After every apply: watch the files of the running base (unchanged base: nothing to do). */
+  follow(base: ConfigSnapshot | null): void {
+    if (this.stopped || !base || base === this.followed) return;
+    this.followed = base;
+    const files: Watched[] = [];
+    for (const [service, s] of base.config.services) {
+      for (const c of s.tls?.certificates ?? []) {
+        files.push({ service, certFile: c.certFile, keyFile: c.keyFile, passphraseFile: c.passphraseFile, digest: c.sourceDigest });
+        this.warnAboutDates(service, c.certFile, c.notBefore, c.notAfter, s.tls!.allowExpired);
+      }
+    }
+    this.files = files;
+    const dirs = new Set(files.flatMap((f) => [f.certFile, f.keyFile, ...(f.passphraseFile ? [f.passphraseFile] : [])].map((p) => dirname(p))));
+    for (const [dir, w] of this.watchers) {
+      if (dirs.has(dir)) continue;
+      w.close();
+      this.watchers.delete(dir);
+    }
+    for (const dir of dirs) if (!this.watchers.has(dir)) this.watchDir(dir);
+    if (files.length > 0 && !this.poll) {
+      this.poll = setInterval(() => this.check(), this.pollMs);
+      this.poll.unref();
+    } else if (files.length === 0 && this.poll) {
+      clearInterval(this.poll);
+      this.poll = null;
+    }
+  }
+
+  private watchDir(dir: string): void {
+    try {
+      const w = watch(dir, { persistent: false }, () => this.schedule());
+      // A directory that goes away: the poll still compares the files; the next apply watches again.
+      w.on('error', (err) => {
+        this.log.warn({ dir, err: err.message }, 'stopped watching a certificate directory; certificate files are still compared every poll');
+        w.close();
+        this.watchers.delete(dir);
+      });
+      this.watchers.set(dir, w);
+    } catch (err) {
+      this.log.warn({ dir, err: (err as Error).message }, 'cannot watch a certificate directory; certificate files are compared every poll instead');
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.check();
+    }, this.debounceMs);
+    this.timer.unref();
+  }
+
+  /** Reads the files; when any differs from what runs, applies the running text parsed again. */
+  check(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    const now = this.files.map((f) => currentFilesDigest(f.certFile, f.keyFile, f.passphraseFile) ?? 'unreadable');
+    if (now.every((d, i) => d === this.files[i].digest)) {
+      this.refused = null;
+      return;
+    }
+    const state = now.join(',');
+    if (state === this.refused) return;
+    this.running = true;
+    void this.reload(state).finally(() => {
+      this.running = false;
+      if (this.again) {
+        this.again = false;
+        this.check();
+      }
+    });
+  }
+
+  private async reload(state: string): Promise<void> {
+    const changed = [...new Set(this.files.filter((f, i) => state.split(',')[i] !== f.digest).map((f) => f.service))];
+    this.log.info({ services: changed }, 'certificate files changed on disk: reading them again');
+    try {
+      const record = await this.controller.apply(() => this.reparse(), { origin: 'certificates' });
+      this.refused = null;
+      this.last = { at: record.at, result: record.result === 'rejected' ? 'rejected' : record.result };
+    } catch (err) {
+      this.refused = state;
+      const message = (err as Error).message;
+      this.last = { at: new Date().toISOString(), result: 'rejected', error: message };
+      this.log.error({ services: changed, err: message }, 'certificate files changed on disk were REFUSED: the running certificates keep serving; fix the files (they are read again when they change)');
+    }
+  }
+
+  private async reparse(): Promise<ConfigSnapshot> {
+    const base = this.controller.base;
+    if (!base) throw new HitlessError(ErrorCodes.CONFIG_INVALID, 'no config is running');
+    try {
+      return parseConfig(base.text, base.source);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      const e = new HitlessError(ErrorCodes.CONFIG_INVALID, err.message, err.problems);
+      this.controller.recordRejected('certificates', e, undefined, 'certificate files refused');
+      throw e;
+    }
+  }
+
+  private warnAboutDates(service: string, file: string, notBefore: number, notAfter: number, allowExpired: boolean): void {
+    const now = Date.now();
+    if (allowExpired && (now > notAfter || now < notBefore)) {
+      this.log.warn({ service, file, notBefore: new Date(notBefore).toISOString(), notAfter: new Date(notAfter).toISOString() }, 'SERVING A CERTIFICATE OUTSIDE ITS VALIDITY PERIOD (tls.allow_expired: true): clients that verify certificates refuse it');
+    } else if (notAfter - now < WARN_DAYS * 86_400_000) {
+      this.log.warn({ service, file, notAfter: new Date(notAfter).toISOString(), daysLeft: Math.floor((notAfter - now) / 86_400_000) }, 'certificate expires soon');
+    }
+  }
+
+  /** For GET /status: what is watched and how the last change on disk went; null without TLS. */
+  status(): { readonly directories: string[]; readonly certificates: number; readonly pollSeconds: number; readonly lastChange: CertificateChange | null } | null {
+    if (this.files.length === 0) return null;
+    return { directories: [...this.watchers.keys()], certificates: this.files.length, pollSeconds: this.pollMs / 1000, lastChange: this.last };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.poll) clearInterval(this.poll);
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+  }
+}

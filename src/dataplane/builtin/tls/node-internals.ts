@@ -1,0 +1,136 @@
+// The two places where hitless reaches below node:tls's documented API, in one file, each checked
+// before use and with a documented fallback:
+//
+// 1. Choosing the certificate. node:tls's SNICallback copies the chosen certificate into the
+//    connection *next to* the initial context's one, and OpenSSL then serves whichever suits the
+//    client best: with an ECDSA default and an RSA certificate picked by SNI (or the reverse), the
+//    client gets the default's certificate for the wrong name. So the initial context holds no
+//    certificate, and the certificate callback (TLSWrap's `oncertcb`, which Node calls for every
+//    handshake once SNICallback is set) always sets the chosen context (`sni_context`), the
+//    default one included when the client sent no SNI, then resumes the handshake (`certCbDone`).
+//    Fallback: the default certificate's context is the initial one and SNICallback picks.
+// 2. Ticket keys with a previous key still valid. setTicketKeys holds one key: tickets issued
+//    just before a rotation would no longer resume. The SecureContext's ticket key callback
+//    (`enableTicketKeyCallback` / `onticketkeycallback`, which Node's own resumption tests use)
+//    encrypts with the current key and decrypts with the current, next and previous ones.
+//    Fallback: setTicketKeys(current) (a rotation then costs each open session its resumption).
+import { randomBytes } from 'node:crypto';
+import { Duplex } from 'node:stream';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import type { TicketKeys } from './ticket-keys.js';
+
+interface NativeContext {
+  enableTicketKeyCallback?: () => void;
+  onticketkeycallback?: (name: Buffer, iv: Buffer, enc: boolean) => unknown[];
+  setTicketKeys?: (keys: Buffer) => void;
+}
+
+interface CertInfo {
+  readonly servername?: string;
+}
+
+interface TlsWrap {
+  oncertcb?: (this: TlsWrap, info: CertInfo) => void;
+  certCbDone?: () => void;
+  sni_context?: unknown;
+}
+
+function nativeOf(context: SecureContext): NativeContext {
+  return (context as unknown as { context: NativeContext }).context;
+}
+
+const ZERO = Buffer.alloc(16);
+/** What OpenSSL is told when a ticket's key is unknown: a full handshake (never an error). */
+const UNKNOWN: unknown[] = [0, ZERO, ZERO];
+
+/**
+ * Makes `context` encrypt tickets with `keys().current` and accept current, next and previous.
+ * Returns false when Node lacks the callback: then the current key is set the documented way.
+ */
+export function installTicketKeys(context: SecureContext, keys: () => TicketKeys): boolean {
+  const native = nativeOf(context);
+  if (typeof native.enableTicketKeyCallback !== 'function') {
+    native.setTicketKeys?.(Buffer.from(keys().current));
+    return false;
+  }
+  // Every path returns a full array: Node reads the HMAC and AES keys as buffers whatever the code.
+  native.onticketkeycallback = (name: Buffer, _iv: Buffer, enc: boolean): unknown[] => {
+    try {
+      const k = keys();
+      if (enc) return [1, part(k.current, 1), part(k.current, 2), part(k.current, 0), randomBytes(16)];
+      if (sameName(k.current, name)) return [1, part(k.current, 1), part(k.current, 2)];
+      if (sameName(k.next, name)) return [1, part(k.next, 1), part(k.next, 2)];
+      // 2: valid, and renewed under the current key.
+      if (k.previous && sameName(k.previous, name)) return [2, part(k.previous, 1), part(k.previous, 2)];
+      return UNKNOWN;
+    } catch {
+      return UNKNOWN;
+    }
+  };
+  native.enableTicketKeyCallback();
+  return true;
+}
+
+/** The fallback's way of following a rotation (the callback reads the keys itself). */
+export function setCurrentTicketKey(context: SecureContext, keys: TicketKeys): void {
+  const native = nativeOf(context);
+  if (typeof native.enableTicketKeyCallback !== 'function') native.setTicketKeys?.(Buffer.from(keys.current));
+}
+
+function part(key: Uint8Array, i: number): Buffer {
+  return Buffer.from(key.buffer, key.byteOffset + i * 16, 16);
+}
+
+function sameName(key: Uint8Array, name: Buffer): boolean {
+  return name.length === 16 && Buffer.compare(part(key, 0), name) === 0;
+}
+
+let pickerSupported: boolean | null = null;
+
+/**
+ * Whether this Node's server-side TLS sockets have the certificate callback as expected, checked
+ * once on a socket over a stream that carries nothing. False: use the fallback (see the header).
+ */
+export function certificatePickerSupported(): boolean {
+  if (pickerSupported !== null) return pickerSupported;
+  let probe: TLSSocket | null = null;
+  try {
+    const nothing = new Duplex({ read() {}, write(_chunk, _encoding, done) { done(); } });
+    probe = new TLSSocket(nothing, { isServer: true, secureContext: createSecureContext({}), SNICallback: () => {} });
+    const wrap = (probe as unknown as { _handle?: TlsWrap | null })._handle;
+    pickerSupported = !!wrap && typeof wrap.oncertcb === 'function' && typeof wrap.certCbDone === 'function';
+  } catch {
+    pickerSupported = false;
+  } finally {
+    probe?.destroy();
+  }
+  return pickerSupported;
+}
+
+/**
+ * Makes `socket` (just created, server side, with an SNICallback so that Node enabled the
+ * certificate callback) take its certificate from `pick(servername)`. Only when
+ * certificatePickerSupported(); false if this socket is not as expected after all.
+ */
+export function installCertificatePicker(socket: TLSSocket, pick: (servername: string | undefined) => SecureContext): boolean {
+  const wrap = (socket as unknown as { _handle?: TlsWrap | null })._handle;
+  if (!wrap || typeof wrap.oncertcb !== 'function' || typeof wrap.certCbDone !== 'function') return false;
+  wrap.oncertcb = onCertificate;
+  (wrap as TlsWrap & { [PICK]?: typeof pick })[PICK] = pick;
+  return true;
+}
+
+const PICK = Symbol('hitless.pickCertificate');
+
+/** One function for every connection (no closure per handshake). */
+function onCertificate(this: TlsWrap & { [PICK]?: (servername: string | undefined) => SecureContext }, info: CertInfo): void {
+  const pick = this[PICK];
+  if (pick) {
+    try {
+      this.sni_context = nativeOf(pick(info.servername || undefined));
+    } catch {
+      // Leaves the initial context: the handshake fails for want of a certificate, counted.
+    }
+  }
+  this.certCbDone!();
+}

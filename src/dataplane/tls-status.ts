@@ -1,0 +1,56 @@
+// What status says about a service's TLS termination (ServiceStatus.tls): handshakes and how they
+// went, and the certificates served with their expiry. Counters from several workers are summed
+// here (process/status-aggregate.ts), like the other service counters.
+
+export interface TlsCertificateStatus {
+  /** The first name it serves (or its subject when it names none): the metric label. */
+  readonly name: string;
+  readonly names: readonly string[];
+  readonly subject: string;
+  readonly issuer: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  /** Whole days until notAfter; negative once expired (allow_expired). */
+  readonly daysLeft: number;
+  /** Served when SNI matches no name, or is absent. */
+  readonly default: boolean;
+  readonly keyType: string;
+  readonly file: string;
+  readonly fingerprint256: string;
+}
+
+export interface TlsServiceStatus {
+  /** Handshakes completed. */
+  readonly handshakes: number;
+  /** Of those, sessions resumed (ticket), not full handshakes. */
+  readonly resumed: number;
+  /** Completed handshakes by protocol version ("TLSv1.3"). */
+  readonly versions: Readonly<Record<string, number>>;
+  /** Handshakes that failed, by reason (no_shared_cipher, protocol_version, not_tls, timeout, ...). */
+  readonly failures: Readonly<Record<string, number>>;
+  /** How the certificate was chosen: exact, wildcard, default (a name no certificate has), none (no SNI). */
+  readonly sni: Readonly<Record<string, number>>;
+  /** Handshakes in progress now. */
+  readonly handshaking: number;
+  readonly certificates: readonly TlsCertificateStatus[];
+}
+
+/** `a` and `b` summed (counters; `handshaking` only from live workers); certificates are `a`'s. */
+export function mergeTlsStatus(a: TlsServiceStatus | undefined, b: TlsServiceStatus, bLive: boolean): TlsServiceStatus {
+  if (!a) return { ...b, handshaking: bLive ? b.handshaking : 0, versions: { ...b.versions }, failures: { ...b.failures }, sni: { ...b.sni } };
+  return {
+    handshakes: a.handshakes + b.handshakes,
+    resumed: a.resumed + b.resumed,
+    versions: addCounts(a.versions, b.versions),
+    failures: addCounts(a.failures, b.failures),
+    sni: addCounts(a.sni, b.sni),
+    handshaking: a.handshaking + (bLive ? b.handshaking : 0),
+    certificates: a.certificates.length > 0 ? a.certificates : b.certificates,
+  };
+}
+
+function addCounts(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
