@@ -1,14 +1,15 @@
 // Why a listen address could not be bound, for both pools (the data plane's and the supervisor's):
 // one error type, one message per errno, so a bind failure reads the same whichever process bound.
 import { getSystemErrorName } from 'node:util';
+import { ErrorCodes, HitlessError } from '../../errors.js';
 
-export class BindError extends Error {
+export class BindError extends HitlessError {
   constructor(
     readonly address: string,
     readonly errno: string,
     message: string,
   ) {
-    super(message);
+    super(ErrorCodes.BIND_FAILED, message, { address, errno });
     this.name = 'BindError';
   }
 }
