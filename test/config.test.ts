@@ -9,22 +9,11 @@ import { after, describe, it } from 'node:test';
 import { ConfigError } from '../src/config/errors.js';
 import { loadConfigFile, parseConfig } from '../src/config/load.js';
 import { DEFAULTS } from '../src/config/schema.js';
+import { configProblems } from './helpers/config-problems.js';
 
 const FILE = 'conf.yaml';
 
-/** Parses `text` expecting a rejection; returns the message lines (one per problem). */
-function problems(text: string): string[] {
-  let error: unknown;
-  try {
-    parseConfig(text, FILE);
-  } catch (err) {
-    error = err;
-  }
-  assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error === undefined ? 'a valid config' : String(error)}`);
-  assert.equal(error.code, 'HITLESS_ERR_CONFIG_INVALID');
-  assert.equal(error.problems.length, error.message.split('\n').length);
-  return error.message.split('\n');
-}
+const problems = (text: string): string[] => configProblems(text, FILE);
 
 function rejects(text: string, ...expected: string[]): void {
   assert.deepEqual(problems(text), expected);

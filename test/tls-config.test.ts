@@ -5,14 +5,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { ConfigError } from '../src/config/errors.js';
-import { parseConfig, parseConfigLocated } from '../src/config/load.js';
+import { parseConfig } from '../src/config/load.js';
 import { diffConfigs } from '../src/control/plan.js';
 import { Controller } from '../src/control/controller.js';
 import { withTlsIdentity } from '../src/control/tls-identity.js';
 import type { Driver } from '../src/dataplane/driver.js';
 import { silentLogger } from '../src/observability/log.js';
 import { hasOpenssl, opensslDate, TestCa, type Issued } from './helpers/tls-certs.js';
+import { configProblems } from './helpers/config-problems.js';
 
 const FILE = 'conf.yaml';
 const skip = hasOpenssl() ? false : 'the openssl CLI is not installed';
@@ -34,18 +34,7 @@ after(() => ca?.close());
 const tlsService = (tls: string, mode = 'http'): string => `services:\n  web:\n    mode: ${mode}\n    listen: 127.0.0.1:7443\n    endpoints: [127.0.0.1:9001]\n    tls:\n${tls}`;
 const cert = (c: Issued, extra = ''): string => `        - { cert: "${c.cert}", key: "${c.key}"${extra} }\n`;
 
-function problems(text: string): string[] {
-  let error: unknown;
-  try {
-    parseConfig(text, FILE);
-  } catch (err) {
-    error = err;
-  }
-  assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error === undefined ? 'a valid config' : String(error)}`);
-  // The fast path and the located parse agree (the fast path hands doubtful text to the other).
-  assert.throws(() => parseConfigLocated(text, FILE), ConfigError);
-  return error.message.split('\n');
-}
+const problems = (text: string): string[] => configProblems(text, FILE);
 
 /** The single problem of `text`, checked against `pattern` and located at `path`. */
 function rejectsWith(text: string, path: string, pattern: RegExp): void {

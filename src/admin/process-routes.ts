@@ -30,27 +30,27 @@ export function processRoutes(control: ProcessControl): AdminExtension {
 }
 
 async function upgradeWorkers(control: ProcessControl, res: ServerResponse): Promise<void> {
-  let result;
-  try {
-    result = await control.upgradeWorkers();
-  } catch (err) {
-    // Nothing to upgrade, or shutting down: the code says which, with its status.
-    if (!(err instanceof HitlessError)) throw err;
-    return sendError(res, httpStatusOf(err.code), err.code, err.message);
-  }
+  const result = await orError(res, () => control.upgradeWorkers());
+  if (!result) return;
   if (result.ok) sendJson(res, 200, result);
   else sendError(res, 500, ErrorCodes.UPGRADE_FAILED, `upgrade failed; generation ${result.generation} keeps serving: ${result.error}`, result);
 }
 
 /** The successor answers for the service once this answer is sent: only then does this supervisor let go. */
 async function upgradeSupervisor(control: ProcessControl, res: ServerResponse): Promise<void> {
-  let handover;
-  try {
-    handover = await control.upgradeSupervisor();
-  } catch (err) {
-    if (!(err instanceof HitlessError)) throw err;
-    return sendError(res, httpStatusOf(err.code), err.code, err.message);
-  }
+  const handover = await orError(res, () => control.upgradeSupervisor());
+  if (!handover) return;
   res.once('finish', () => void handover.letGo());
   sendJson(res, 200, handover.result);
+}
+
+/** `op`'s result; or, when it refuses (nothing to upgrade, shutting down, ...), that answered with its code and status, and null. */
+async function orError<T>(res: ServerResponse, op: () => Promise<T>): Promise<T | null> {
+  try {
+    return await op();
+  } catch (err) {
+    if (!(err instanceof HitlessError)) throw err;
+    sendError(res, httpStatusOf(err.code), err.code, err.message);
+    return null;
+  }
 }
