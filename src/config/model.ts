@@ -2,6 +2,7 @@
 import type { AdminAddress, HostPort } from './address.js';
 import type { AccessLogFormat, ApiApplyMode, BalanceAlgorithm, DataplaneDriverName, ServiceMode } from './schema.js';
 import type { DiscoveryConfig, DiscoverySettings, RegistrationConfig } from './discovery-model.js';
+import type { HaproxyPassThrough } from './haproxy-passthrough.js';
 
 export interface Timeouts {
   /** Milliseconds to wait for an endpoint's TCP handshake before trying the next endpoint. */
@@ -85,6 +86,8 @@ export interface ServiceConfig {
   readonly discovery: DiscoveryConfig | null;
   /** Per-request (http) / per-connection (tcp) log; null: none. */
   readonly accessLog: AccessLogConfig | null;
+  /** HAProxy directives for the HAProxy data plane only (`haproxy:`); null: none. */
+  readonly haproxy: HaproxyPassThrough | null;
 }
 
 export interface AccessLogConfig {

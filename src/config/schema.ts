@@ -8,6 +8,7 @@ import { parseAdminAddress, parseHostPort, parseListenAddress } from './address.
 import { defaultAdminListen } from './admin-default.js';
 import { discoveryDefaultsSchema, discoverySchema, registerSchema } from './discovery-schema.js';
 import { parsedString } from './parsed-string.js';
+import { haproxyPassThroughSchema } from './haproxy-passthrough.js';
 
 export const BALANCE_ALGORITHMS = ['round-robin', 'least-conn', 'random-two', 'source-hash'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
@@ -149,6 +150,8 @@ export const serviceSchema = z.strictObject({
     .optional(),
   // Lazy: discovery-schema.ts imports parsedString from here (see its header).
   discovery: z.lazy(() => discoverySchema).optional(),
+  /** HAProxy directives passed through to the HAProxy data plane (haproxy-passthrough.ts). */
+  haproxy: haproxyPassThroughSchema.optional(),
 });
 
 /** Which data plane runs the services; HAProxy settings apply only to `driver: haproxy`. */

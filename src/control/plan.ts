@@ -11,7 +11,7 @@ import type { Plan, ServiceChange, EndpointDiff } from '../dataplane/plan-types.
 export type { Plan, ServiceChange, EndpointDiff };
 
 // `balance`, `endpoints` and `health` mirror the default cluster, so `clusters` covers them all.
-const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog'] as const;
+const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog', 'haproxy'] as const;
 
 /**
  * What an assembler knows about a config it derived from another: `next` is `from` with, at
