@@ -2,6 +2,7 @@
 // imported config onto this test's ZooKeeper and ports, announcing backends the way nerve does
 // (ephemeral sequential znodes INSTANCE_ID_<seq> holding nerve's JSON), and reading entries back
 // the way synapse does (a child's data must decode to JSON with `host` and `port` keys).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer, Socket, type Server } from 'node:net';
@@ -10,6 +11,8 @@ import { join } from 'node:path';
 import zookeeper from 'node-zookeeper-client';
 import { parse } from 'yaml';
 import { runCli, type CliResult } from './cli.js';
+import { assertBuilt, CLI, ROOT } from './paths.js';
+import { reapOnExit } from './reap.js';
 import { reservePort } from './ports.js';
 
 export const FIXTURES = 'test/fixtures/smartstack';
@@ -214,4 +217,38 @@ export async function relocate(config: Loose, env: { zk: string; admin: string; 
   }
   for (const r of config.register ?? []) r.zookeeper.hosts = [env.zk];
   return ports;
+}
+
+/** `hitless register --config FILE` as a child process (nerve's role); stopped by pid, with SIGTERM (it deregisters). */
+export class RegisterProcess {
+  private output = '';
+  private readonly exited: Promise<void>;
+
+  private constructor(private readonly child: ChildProcess) {
+    const keep = (c: Buffer) => (this.output = (this.output + c.toString()).slice(-50_000));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
+  static start(configText: string): RegisterProcess {
+    assertBuilt();
+    const dir = mkdtempSync(join(tmpdir(), 'hitless-register-'));
+    const file = join(dir, 'register.yaml');
+    writeFileSync(file, configText);
+    const child = reapOnExit(spawn(process.execPath, [CLI, 'register', '--config', file, '--log-level', 'info'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+    return new RegisterProcess(child);
+  }
+
+  logs(): string {
+    return this.output;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    const killer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+    await this.exited;
+    clearTimeout(killer);
+  }
 }
