@@ -77,6 +77,7 @@ export async function importSynapse(path: string, options: SynapseOptions, repor
     const converted = convertService(name, value, g);
     if (converted) services[converted.name] = converted.service;
   }
+  if (options.dataplane === 'haproxy') report.note('dataplane', 'the HAProxy data plane runs in one process: start it with hitless run --workers 0');
   const dataplane = options.dataplane === 'haproxy' ? { driver: 'haproxy', ...(Object.keys(g.haproxySettings).length > 0 ? { haproxy: g.haproxySettings } : {}) } : null;
   return { services, dataplane, files: source.files };
 }
