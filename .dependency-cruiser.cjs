@@ -46,6 +46,20 @@ module.exports = {
       from: { path: '^src/(config|control|dataplane|discovery|register|observability|process|admin|util)/' },
       to: { path: '^src/bench/' },
     },
+    {
+      name: 'import-is-an-edge',
+      severity: 'error',
+      comment: 'The SmartStack converters (hitless import) are driven by the CLI; nothing else loads them.',
+      from: { path: '^src/(config|control|dataplane|process|discovery|register|observability|util|admin|bench)/' },
+      to: { path: '^src/import/' },
+    },
+    {
+      name: 'import-reads-config-only',
+      severity: 'error',
+      comment: 'A converter turns one config into another: it may use config/ (to validate what it prints), never the running parts.',
+      from: { path: '^src/import/' },
+      to: { path: '^src/(control|dataplane|discovery|register|observability|process|admin|cli|bench)/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

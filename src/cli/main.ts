@@ -14,6 +14,7 @@ import { registerUpgradeCommand } from './upgrade-command.js';
 import { registerTopCommand } from './top-command.js';
 import { registerRegisterCommand } from './register-command.js';
 import { registerEndpointCommand } from './endpoint-command.js';
+import { registerImportCommand } from './import-command.js';
 
 const program = new Command()
   .name('hitless')
@@ -32,5 +33,6 @@ registerUpgradeCommand(program);
 registerTopCommand(program);
 registerRegisterCommand(program);
 registerEndpointCommand(program);
+registerImportCommand(program);
 
 await program.parseAsync(process.argv);

@@ -79,6 +79,6 @@ export interface RegistrationConfig {
   /** The instance name written into the registry (nerve's "name"); defaults to host:port. */
   readonly name: string;
   readonly weight: number | null;
-  readonly labels: Readonly<Record<string, string>> | null;
+  readonly labels: Readonly<Record<string, string | number | boolean | null>> | null;
   readonly check: CheckConfig;
 }

@@ -120,7 +120,9 @@ const registration = z
     port: z.number().int().min(1).max(65535),
     name: z.string().min(1).optional(),
     weight: z.number().int().min(0).max(1000).optional(),
-    labels: z.record(z.string(), z.string()).optional(),
+    // Scalars of any JSON type, written as they are: nerve writes its labels so, and synapse's
+    // label filters compare values by type (true is not "true").
+    labels: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
     check: check.optional(),
   })
   .superRefine((r, ctx) => {

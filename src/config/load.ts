@@ -9,6 +9,7 @@ import { rawConfigSchema } from './schema.js';
 import type { ConfigSnapshot } from './model.js';
 import { DISCOVERY_ALLOWED_KEYS } from './discovery-schema.js';
 import { TLS_ALLOWED_KEYS } from './tls-schema.js';
+import { HAPROXY_PASSTHROUGH_KEYS } from './haproxy-passthrough.js';
 import { parseIncremental } from './incremental.js';
 import { normalise } from './normalise.js';
 
@@ -136,7 +137,8 @@ const ALLOWED_KEYS: Record<string, readonly string[]> = {
   haproxy: ['binary', 'state_dir', 'threads', 'hard_stop_after', 'max_reloads'],
   admin: ['listen', 'token', 'read_token', 'api_apply', 'audit_log'],
   defaults: ['balance', 'timeouts', 'health', 'limits', 'retries', 'max_connections'],
-  service: ['mode', 'listen', 'balance', 'endpoints', 'health', 'clusters', 'routes', 'timeouts', 'limits', 'retries', 'max_connections', 'discovery', 'access_log', 'tls'],
+  service: ['mode', 'listen', 'balance', 'endpoints', 'health', 'clusters', 'routes', 'timeouts', 'limits', 'retries', 'max_connections', 'discovery', 'access_log', 'tls', 'haproxy'],
+  service_haproxy: HAPROXY_PASSTHROUGH_KEYS,
   access_log: ['path', 'format'],
   cluster: ['balance', 'endpoints', 'health'],
   timeouts: ['connect', 'idle', 'drain', 'header', 'response', 'handshake'],
@@ -157,6 +159,7 @@ function allowedKeysHint(path: readonly PropertyKey[]): string {
   else if (path[0] === 'services' && path.length === 2) kind = 'service';
   else if (path[2] === 'clusters' && path.length === 4) kind = 'cluster';
   else if (path[2] === 'routes' && path.length === 4) kind = 'route';
+  else if (path[0] === 'services' && path[2] === 'haproxy' && path.length === 3) kind = 'service_haproxy';
   else if (last === 'timeouts') kind = 'timeouts';
   else if (path[0] === 'register' && path.length === 2) kind = 'registration';
   else if (typeof last === 'number' && path[path.length - 2] === 'endpoints') kind = 'endpoint';

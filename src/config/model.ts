@@ -3,6 +3,7 @@ import type { AdminAddress, HostPort } from './address.js';
 import type { AccessLogFormat, ApiApplyMode, BalanceAlgorithm, DataplaneDriverName, ServiceMode } from './schema.js';
 import type { DiscoveryConfig, DiscoverySettings, RegistrationConfig } from './discovery-model.js';
 import type { TlsConfig } from './tls-model.js';
+import type { HaproxyPassThrough } from './haproxy-passthrough.js';
 
 export interface Timeouts {
   /** Milliseconds to wait for an endpoint's TCP handshake before trying the next endpoint. */
@@ -90,6 +91,8 @@ export interface ServiceConfig {
   readonly accessLog: AccessLogConfig | null;
   /** TLS termination; absent: plain TCP / HTTP. */
   readonly tls?: TlsConfig;
+  /** HAProxy directives for the HAProxy data plane only (`haproxy:`); null: none. */
+  readonly haproxy: HaproxyPassThrough | null;
 }
 
 export interface AccessLogConfig {

@@ -7,6 +7,7 @@ import { isLoopback, parseAdminAddress } from './address.js';
 import { normaliseDiscovery, normaliseDiscoverySettings, normaliseRegistrations } from './discovery-schema.js';
 import { setFingerprint } from './fingerprint.js';
 import { freezeMap } from './freeze-map.js';
+import { normalisePassThrough } from './haproxy-passthrough.js';
 import type { Config, ServiceConfig } from './model.js';
 import { normaliseClusters } from './normalise-clusters.js';
 import { DEFAULTS, type RawConfig, type RawService } from './schema.js';
@@ -66,6 +67,7 @@ export function normaliseService(name: string, s: RawService, raw: Inherited, pr
     accessLog: s.access_log ? Object.freeze({ path: s.access_log.path, format: s.access_log.format ?? DEFAULTS.accessLogFormat }) : null,
     // Only services with tls: have the key, so configs without TLS are what they always were.
     ...(tls ? { tls } : {}),
+    haproxy: normalisePassThrough(s.haproxy),
   };
 }
 
@@ -102,6 +104,13 @@ export function finishConfig(raw: RawConfig, services: Map<string, ServiceConfig
   if (raw.admin?.read_token !== undefined && raw.admin.read_token === raw.admin.token) {
     problem(['admin', 'read_token'], 'admin.read_token equals admin.token: a holder of it could change the config; choose another secret');
   }
+  const dataplane = normaliseDataplane(raw.dataplane);
+  // HAProxy directives mean nothing to the builtin data plane: refused rather than ignored.
+  if (dataplane.driver !== 'haproxy') {
+    for (const service of services.values()) {
+      if (service.haproxy) problem(['services', service.name, 'haproxy'], `HAProxy directives need dataplane.driver: haproxy (the ${dataplane.driver} data plane cannot apply them); remove them or switch the driver`);
+    }
+  }
   return Object.freeze({
     admin: Object.freeze({
       listen: adminListen,
@@ -113,7 +122,7 @@ export function finishConfig(raw: RawConfig, services: Map<string, ServiceConfig
     services: freezeMap(services),
     discovery: normaliseDiscoverySettings(raw.discovery_defaults),
     register: normaliseRegistrations(raw.register),
-    dataplane: normaliseDataplane(raw.dataplane),
+    dataplane,
   });
 }
 

@@ -9,6 +9,7 @@ import { defaultAdminListen } from './admin-default.js';
 import { discoveryDefaultsSchema, discoverySchema, registerSchema } from './discovery-schema.js';
 import { parsedString } from './parsed-string.js';
 import { tlsSchema } from './tls-schema.js';
+import { haproxyPassThroughSchema } from './haproxy-passthrough.js';
 
 export const BALANCE_ALGORITHMS = ['round-robin', 'least-conn', 'random-two', 'source-hash'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
@@ -154,6 +155,8 @@ export const serviceSchema = z.strictObject({
   discovery: z.lazy(() => discoverySchema).optional(),
   /** TLS termination (tls-schema.ts); the listener stays a plain TCP socket of the pool. */
   tls: tlsSchema.optional(),
+  /** HAProxy directives passed through to the HAProxy data plane (haproxy-passthrough.ts). */
+  haproxy: haproxyPassThroughSchema.optional(),
 });
 
 /** Which data plane runs the services; HAProxy settings apply only to `driver: haproxy`. */

@@ -34,7 +34,7 @@ export function planSteps(plan: Plan): PlanSteps {
 }
 
 // `balance`, `endpoints` and `health` mirror the default cluster, so `clusters` covers them all.
-const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog', 'tls'] as const;
+const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog', 'tls', 'haproxy'] as const;
 
 /**
  * What an assembler knows about a config it derived from another: `next` is `from` with, at

@@ -3,11 +3,12 @@
 // session (the client re-arms watches, and we re-list anyway to be sure); a session expiry loses
 // every watch, so the shared session opens a new one and we list and watch from scratch.
 //
+// nerve's path-encoded names (base64_<length>_<json>_<seq>) are read when the data is unusable.
 // Malformed child data: that child is left out and named in `problems`; the other children are
 // still the truth and are used (the manager shows the source degraded until the data is fixed).
 import zookeeper from 'node-zookeeper-client';
 import type { ZookeeperTarget } from '../config/discovery-model.js';
-import { collectEntries, parseEndpointJson, type ParsedEntry } from './parse-endpoint.js';
+import { collectEntries, parseChild, type ParsedEntry } from './parse-endpoint.js';
 import { zookeeperName } from './registry-names.js';
 import type { Source, SourceListener } from './source.js';
 import { ZookeeperSession } from './zookeeper-session.js';
@@ -157,7 +158,7 @@ export class ZookeeperSource implements Source {
     };
     try {
       const data = await session.call<Buffer>((c, cb) => c.getData(`${this.target.path}/${name}`, watcher, cb));
-      if (!fired) this.entries.set(name, parseEndpointJson(data));
+      if (!fired) this.entries.set(name, parseChild(name, data));
     } catch (err) {
       if (!isCode(err as ZkError, zookeeper.Exception.NO_NODE)) throw asError(err as ZkError);
     }

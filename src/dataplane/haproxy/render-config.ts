@@ -137,6 +137,9 @@ function frontendBlock(service: ServiceConfig): string[] {
   for (const l of service.listen) lines.push(`  bind ${l.key}`);
   if (service.maxConnections !== null) lines.push(`  maxconn ${service.maxConnections}`);
   lines.push(...frontendTimeouts(service.mode, service.timeouts));
+  // The service's own `haproxy.frontend` lines (config/haproxy-passthrough.ts allows no rule,
+  // so their place before hitless's HTTP rules changes no rule order).
+  lines.push(...passedThrough(service.haproxy?.frontend));
   if (service.mode === 'http') lines.push(...httpFrontendRules(service));
   service.routes.forEach((route, i) => {
     const conditions: string[] = [];
@@ -204,7 +207,13 @@ function serverOptions(service: ServiceConfig, cluster: ClusterConfig): string {
     const layer = service.mode === 'http' ? 'layer7' : 'layer4';
     options.push(`observe ${layer} error-limit ${passive.consecutiveFailures} on-error mark-down`);
   }
+  if (service.haproxy?.serverOptions) options.push(service.haproxy.serverOptions);
   return options.join(' ');
+}
+
+/** `haproxy:` lines of a service, already checked against the allow-lists when the config was loaded. */
+function passedThrough(lines: readonly string[] | undefined): string[] {
+  return (lines ?? []).map((l) => `  ${l}`);
 }
 
 function backendBlock(service: ServiceConfig, cluster: ClusterConfig, spec: BackendSpec): string[] {
@@ -217,6 +226,8 @@ function backendBlock(service: ServiceConfig, cluster: ClusterConfig, spec: Back
     lines.push(`  timeout check ${active.timeout}ms`);
     if (active.type === 'http') lines.push(`  option httpchk GET ${active.path}`);
   }
+  // After hitless's check settings: a check option passed through (option redis-check, ...) wins.
+  lines.push(...passedThrough(service.haproxy?.backend));
   for (const s of spec.servers.values()) lines.push(serverLine(s, spec.serverOptions));
   return lines;
 }

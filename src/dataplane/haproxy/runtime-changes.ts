@@ -109,7 +109,8 @@ export class RuntimeChanger {
     if (removal) await removal.done;
     const options = backend.serverOptions ? ` ${backend.serverOptions}` : '';
     await this.run(`add server ${key} ${server.address} weight ${server.weight}${options}`, OK_ADD);
-    if (backend.serverOptions.includes('check')) await this.run(`enable health ${key}`);
+    // The `check` keyword itself: passed-through options (check-ssl, check-sni) contain the word too.
+    if (/(^| )check( |$)/.test(backend.serverOptions)) await this.run(`enable health ${key}`);
     await this.run(`enable server ${key}`);
   }
 
