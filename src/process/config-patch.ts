@@ -4,12 +4,14 @@
 // rebuilds the next config from its own, keeping its unchanged service objects, so its plan
 // compares only the services the patch names (plan.ts recordDerivation). A service whose only
 // change is endpoint lists derived by a delta (discovery) travels as that delta, and the worker
-// derives its own lists the same way (config/endpoint-delta.ts): one endpoint changed in a
+// derives its own lists the same way (config/endpoint-list.ts): one endpoint changed in a
 // service of 5,000 sends one endpoint. A worker that does not run the patch's base (digest) gets
 // the whole config instead.
 import type { HostPort } from '../config/address.js';
-import { deltaBetween, deriveEndpoints, type EndpointDelta } from '../config/endpoint-delta.js';
+import type { EndpointDelta } from '../config/endpoint-delta.js';
+import { deltaBetween, deriveEndpoints } from '../config/endpoint-list.js';
 import type { ClusterConfig, Config, ServiceConfig } from '../config/model.js';
+import { sealService } from '../config/service-identity.js';
 import { diffConfigs, listenAddresses, listenKeys } from '../control/plan.js';
 import { topChanged, topSettings, type ConfigDigest, type DigestStep, type TopSettings } from './config-digest.js';
 
@@ -138,5 +140,5 @@ function withDerivedEndpoints(service: ServiceConfig, p: EndpointPatch): Service
     clusters.set(cluster, Object.freeze({ ...was, endpoints: deriveEndpoints(was.endpoints, delta) }) as ClusterConfig);
   }
   const endpoints = clusters.get(service.defaultCluster)?.endpoints ?? service.endpoints;
-  return Object.freeze({ ...service, clusters, endpoints });
+  return sealService({ ...service, clusters, endpoints });
 }

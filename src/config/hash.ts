@@ -1,27 +1,14 @@
-// Cheap identities for config parts, so that comparing or hashing a config costs what changed.
-//
-// Fingerprints: the loader records the raw service's JSON, so the diff of two configs compares
-// one string per service instead of walking every field. Objects built elsewhere (discovery
-// merges) have none and are compared field by field.
+// The hashes config identities are made of: SHA-256 of a text, and a hash tree whose root is
+// updated per changed leaf (the discovery assembler's config hash).
 import { createHash } from 'node:crypto';
 
-const prints = new WeakMap<object, string>();
-
-export function setFingerprint(target: object, print: string): void {
-  prints.set(target, print);
-}
-
-export function fingerprintOf(target: object): string | undefined {
-  return prints.get(target);
+/** SHA-256 of a text, hex: the one text hash (config ETags, service identities, assembled configs). */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 const LEAF = Buffer.from([0]);
 const NODE = Buffer.from([1]);
-
-/** SHA-256 of a text, hex: the one text hash (config ETags, the workers' config digest, assembled configs). */
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
 
 function sha256(...parts: Buffer[]): Buffer {
   const hash = createHash('sha256');
