@@ -11,7 +11,7 @@ import type { EndpointDelta } from '../src/config/endpoint-delta.js';
 import { deltaBetween, deriveEndpoints, endpointListPrint, sealEndpoints } from '../src/config/endpoint-list.js';
 import { parseConfig } from '../src/config/load.js';
 import type { EndpointConfig, ServiceConfig } from '../src/config/model.js';
-import { changedFields, identityParts, serviceDigest } from '../src/config/service-identity.js';
+import { changedFields, identityParts, sealService, serviceDigest } from '../src/config/service-identity.js';
 
 /** mulberry32: a small seeded generator. */
 function random(seed: number): () => number {
@@ -95,6 +95,18 @@ describe('service identity', () => {
     assert.notEqual(serviceDigest(slower), serviceDigest(s));
     assert.deepEqual(changedFields(s, slower), ['timeouts']);
     assert.deepEqual(changedFields(slower, s), ['timeouts']);
+  });
+
+  it('a service made from another reuses its parts where a field is the same object, and has the parts it would have from scratch', () => {
+    const s = service(web);
+    void identityParts(s);
+    const endpoints = deriveEndpoints(s.endpoints, { added: [endpoint(9)], removed: [s.endpoints[0]], reweighted: [] });
+    const clusters = new Map([[s.defaultCluster, Object.freeze({ ...s.clusters.get(s.defaultCluster)!, endpoints })]]);
+    const derived = sealService({ ...s, endpoints, clusters, retries: 5 }, s);
+    const scratch = Object.freeze({ ...derived });
+    assert.deepEqual(identityParts(derived), identityParts(scratch));
+    assert.equal(serviceDigest(derived), serviceDigest(scratch));
+    assert.deepEqual(changedFields(s, derived), ['clusters', 'retries']);
   });
 
   it('means the same whatever the spelling, and names the service', () => {

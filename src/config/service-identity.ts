@@ -11,7 +11,7 @@ import { canonical } from './canonical.js';
 import { endpointListPrintHex } from './endpoint-list.js';
 import { sha256Hex } from './hash.js';
 import type { ClusterConfig, ServiceConfig } from './model.js';
-import { ownSlot } from './own-slot.js';
+import { ownSlot, peekSlot } from './own-slot.js';
 
 /**
  * What a service's identity covers. `balance`, `endpoints` and `health` mirror the default
@@ -27,15 +27,25 @@ class Identity {
   /** IDENTITY_FIELDS as canonical text, in that order; each cluster's endpoint list as its print. */
   parts: readonly string[] | undefined = undefined;
   digest: bigint | undefined = undefined;
+  /**
+   * The service this one was made from by replacing a few fields (a discovery merge, a worker's
+   * patch), whose parts are known: a field that is the same object has the same part. Dropped
+   * once this one's parts are known, so it never holds a chain of old services.
+   */
+  from: ServiceConfig | undefined = undefined;
 }
 
 const IDENTITY = Symbol('hitless.serviceIdentity');
 
 const identityOf = (service: ServiceConfig): Identity | undefined => ownSlot(service, IDENTITY, () => new Identity());
 
-/** `service` frozen, with room for its identity: how every ServiceConfig is finished. */
-export function sealService(service: ServiceConfig): ServiceConfig {
-  identityOf(service);
+/**
+ * `service` frozen, with room for its identity: how every ServiceConfig is finished. `from`: the
+ * service it was made from by replacing some fields, so that its identity costs what changed.
+ */
+export function sealService(service: ServiceConfig, from?: ServiceConfig): ServiceConfig {
+  const identity = identityOf(service);
+  if (identity && from && peekSlot<Identity>(from, IDENTITY)?.parts) identity.from = from;
   return Object.freeze(service);
 }
 
@@ -43,12 +53,17 @@ export function sealService(service: ServiceConfig): ServiceConfig {
 export function identityParts(service: ServiceConfig): readonly string[] {
   const identity = identityOf(service);
   if (identity?.parts) return identity.parts;
-  const parts = IDENTITY_FIELDS.map((field) => (field === 'clusters' ? canonical(clustersView(service.clusters)) : canonical(service[field])));
-  if (identity) identity.parts = parts;
+  const from = identity?.from;
+  const known = from && identityParts(from);
+  const parts = IDENTITY_FIELDS.map((field, i) => (known && service[field] === from[field] ? known[i] : partOf(service, field)));
+  if (identity) {
+    identity.parts = parts;
+    identity.from = undefined;
+  }
   return parts;
 }
 
-/** SHA-256 of the name and the parts, as a number (the workers' config digest sums them). */
+/** SHA-256 of the name and the parts (canonical text never holds a raw newline), as a number: the workers' config digest sums them. */
 export function serviceDigest(service: ServiceConfig): bigint {
   const identity = identityOf(service);
   if (identity?.digest !== undefined) return identity.digest;
@@ -65,7 +80,11 @@ export function changedFields(a: ServiceConfig, b: ServiceConfig): IdentityField
   return IDENTITY_FIELDS.filter((_, i) => x[i] !== y[i]);
 }
 
-/** The clusters with each endpoint list replaced by its print (canonical text never holds a raw newline). */
+function partOf(service: ServiceConfig, field: IdentityField): string {
+  return field === 'clusters' ? canonical(clustersView(service.clusters)) : canonical(service[field]);
+}
+
+/** The clusters with each endpoint list replaced by its print. */
 function clustersView(clusters: ReadonlyMap<string, ClusterConfig>): Map<string, unknown> {
   const view = new Map<string, unknown>();
   for (const [name, cluster] of clusters) view.set(name, { ...cluster, endpoints: endpointListPrintHex(cluster.endpoints) });

@@ -104,13 +104,13 @@ export class DiscoveredSet {
       if (this.pending.size === 0) return last;
       const delta = withoutStatic(base, this.pending.take());
       if (isEmptyDelta(delta)) return last;
-      return this.remember(base, withEndpoints(base, deriveEndpoints(last.endpoints, delta)));
+      return this.remember(base, withEndpoints(base, deriveEndpoints(last.endpoints, delta), last));
     }
     this.pending.clear();
     const found = [...this.index.values()];
     if (base.discovery?.mode === 'add') return this.remember(base, withEndpoints(base, sealEndpoints(uniqueByKey([...base.endpoints, ...found]))));
     const endpoints = last && sameItems(last.endpoints, found) ? last.endpoints : sealEndpoints(found);
-    return this.remember(base, withEndpoints(base, endpoints));
+    return this.remember(base, withEndpoints(base, endpoints, last ?? undefined));
   }
 
   private remember(base: ServiceConfig, merged: ServiceConfig): ServiceConfig {
@@ -131,8 +131,8 @@ function withoutStatic(base: ServiceConfig, delta: EndpointDelta): EndpointDelta
   };
 }
 
-/** `base` with `endpoints` as its default cluster's (and so its own) endpoints. */
-function withEndpoints(base: ServiceConfig, endpoints: readonly EndpointConfig[]): ServiceConfig {
+/** `base` with `endpoints` as its default cluster's (and so its own) endpoints; `previous`: the last merge (its identity's parts are reused where fields are the same objects). */
+function withEndpoints(base: ServiceConfig, endpoints: readonly EndpointConfig[], previous?: ServiceConfig): ServiceConfig {
   const merged: ServiceConfig = { ...base, endpoints };
   const cluster = base.clusters.get(base.defaultCluster);
   if (cluster) {
@@ -140,7 +140,7 @@ function withEndpoints(base: ServiceConfig, endpoints: readonly EndpointConfig[]
     clusters.set(base.defaultCluster, Object.freeze({ ...cluster, endpoints }));
     Object.assign(merged, { clusters });
   }
-  return sealService(merged);
+  return sealService(merged, previous);
 }
 
 function sameItems(a: readonly EndpointConfig[], b: readonly EndpointConfig[]): boolean {

@@ -7,12 +7,11 @@
 // of the same base is patched: only the services whose set changed since the last assembly get
 // a new ServiceConfig (all others keep their frozen objects, so the driver keeps their runtimes),
 // the config hash is the root of a hash tree over the discovered services' identities
-// (config/service-identity.ts: the same digest the plan and the workers use) updated for those
-// leaves only, and the plan is told
-// which services to compare (plan.ts recordDerivation). Within a service, the endpoint list is
-// derived from the previous one by what changed (discovered-set.ts), so a one-endpoint change in
-// a large service costs that endpoint downstream. A new base (reload, PUT /config) is assembled
-// from scratch.
+// (config/service-identity.ts: the digest the plan and the workers use too) updated for those
+// leaves only, and the plan is told which services to compare (plan.ts recordDerivation).
+// Within a service, the endpoint list is derived from the previous one by what changed
+// (discovered-set.ts), so a one-endpoint change in a large service costs that endpoint
+// downstream. A new base (reload, PUT /config) is assembled from scratch.
 import type { DiscoveryConfig } from '../config/discovery-model.js';
 import { freezeMap } from '../config/freeze-map.js';
 import { HashTree, sha256Hex } from '../config/hash.js';

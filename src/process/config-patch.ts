@@ -140,5 +140,5 @@ function withDerivedEndpoints(service: ServiceConfig, p: EndpointPatch): Service
     clusters.set(cluster, Object.freeze({ ...was, endpoints: deriveEndpoints(was.endpoints, delta) }) as ClusterConfig);
   }
   const endpoints = clusters.get(service.defaultCluster)?.endpoints ?? service.endpoints;
-  return sealService({ ...service, clusters, endpoints });
+  return sealService({ ...service, clusters, endpoints }, service);
 }
