@@ -2,11 +2,10 @@
 // merged into always holds exactly the reported endpoints with their weights, the endpoints that
 // stay keep their order (new ones go last), each merged list is derived from the previous one by
 // what changed (so the plan and the workers' patch cost that change), and its print, updated by
-// the delta, is the print of the whole list. Random churn, seeded, so a failure replays.
+// the delta, is the print of the whole list (config/endpoint-list.ts). Random churn, seeded, so a failure replays.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deltaBetween } from '../src/config/endpoint-delta.js';
-import { endpointPrint, endpointListPrint } from '../src/config/endpoint-print.js';
+import { deltaBetween, endpointListPrint } from '../src/config/endpoint-list.js';
 import { parseConfig } from '../src/config/load.js';
 import type { EndpointConfig } from '../src/config/model.js';
 import { DiscoveredSet } from '../src/control/discovered-set.js';
@@ -23,7 +22,8 @@ function random(seed: number): () => number {
 }
 
 const key = (e: DiscoveredEndpoint) => `${e.host}:${e.port}`;
-const fullPrint = (list: readonly EndpointConfig[]) => list.reduce((sum, e) => sum + endpointPrint(e), 0n) & ((1n << 256n) - 1n);
+/** The print of the same endpoints in a list of its own (no derivation to follow): computed whole. */
+const fullPrint = (list: readonly EndpointConfig[]) => endpointListPrint(Object.freeze([...list]));
 
 describe('discovered set', () => {
   for (const mode of ['replace', 'add'] as const) {

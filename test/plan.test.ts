@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/model.js';
-import { HashTree } from '../src/config/fingerprint.js';
+import { HashTree } from '../src/config/hash.js';
 import { diffConfigs, recordDerivation, summarizePlan, type Plan, type ServiceChange } from '../src/control/plan.js';
 
 interface Svc {

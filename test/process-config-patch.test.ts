@@ -9,9 +9,10 @@ import { deserialize, serialize } from 'node:v8';
 import { freezeMap } from '../src/config/freeze-map.js';
 import { parseConfig } from '../src/config/load.js';
 import type { Config, ServiceConfig } from '../src/config/model.js';
-import { deriveEndpoints } from '../src/config/endpoint-delta.js';
+import { deriveEndpoints } from '../src/config/endpoint-list.js';
+import { IDENTITY_FIELDS, serviceDigest } from '../src/config/service-identity.js';
 import { diffConfigs, recordDerivation, withLazyLists, type Plan } from '../src/control/plan.js';
-import { ConfigDigest, DIGEST_FIELDS } from '../src/process/config-digest.js';
+import { ConfigDigest } from '../src/process/config-digest.js';
 import { applyPatch, changeBetween, type ConfigPatch } from '../src/process/config-patch.js';
 
 const ADMIN = { listen: 'unix:/tmp/hitless-patch-test.sock' };
@@ -114,18 +115,31 @@ class Pair {
 }
 
 describe('config patch (supervisor → worker)', () => {
-  it('every field the digest covers is one the plan compares (a service the plan keeps is not sent)', () => {
+  it('one identity: a change of any field of its list changes the service digest, the config digest and the plan, which names that field', () => {
     const config = parse({ services: services(1) });
     const service = config.services.get('svc-0')!;
-    for (const field of DIGEST_FIELDS) {
+    const digest = ConfigDigest.of(config).value;
+    const withService = (s: ServiceConfig): Config => ({ ...config, services: new Map([['svc-0', s]]) });
+    for (const field of IDENTITY_FIELDS) {
       const changed = { ...service, [field]: different(service[field]) } as ServiceConfig;
-      const plan = diffConfigs(config, { ...config, services: new Map([['svc-0', changed]]) });
-      assert.deepEqual(
-        plan.services.changed.map((c) => c.name),
-        ['svc-0'],
-        `a change of ${field} alone is in the plan`,
-      );
+      assert.notEqual(serviceDigest(changed), serviceDigest(service), `${field}: the service digest`);
+      assert.notEqual(ConfigDigest.of(withService(changed)).value, digest, `${field}: the config digest`);
+      const plan = diffConfigs(config, withService(changed));
+      assert.deepEqual(plan.services.changed.map((c) => [c.name, c.fields]), [['svc-0', [field]]], `${field}: the plan changes the service, for that field`);
     }
+    // Within clusters: one endpoint's weight, and the endpoints' order.
+    const [first, second] = service.endpoints;
+    const reweighed = rediscoverBy(config, 'svc-0', { weigh: { [first.key]: 7 } });
+    const reordered = rediscover(config, 'svc-0', [second.key, first.key]);
+    for (const [what, next] of [['a weight', reweighed], ['the order', reordered]] as const) {
+      assert.notEqual(ConfigDigest.of(next).value, digest, `${what}: the config digest`);
+      assert.deepEqual(diffConfigs(config, next).services.changed.map((c) => c.fields), [['clusters']], `${what}: the plan`);
+    }
+    // Outside the list: where endpoints are discovered from is the supervisor's alone.
+    const discovered = { ...service, discovery: parse({ services: { d: { listen: '127.0.0.1:7999', discovery: { file: { path: '/x' } } } } }).services.get('d')!.discovery };
+    assert.equal(serviceDigest(discovered), serviceDigest(service), 'discovery: not in the identity');
+    assert.equal(ConfigDigest.of(withService(discovered)).value, digest);
+    assert.equal(diffConfigs(config, withService(discovered)).empty, true);
   });
 
   it('discovery applies send only the changed service; admin applies add, remove, change and move services and the top settings', () => {

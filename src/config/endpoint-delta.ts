@@ -1,9 +1,10 @@
-// Endpoint lists made from the previous list by a few changes. Discovery reports whole sets, but a
+// What changed between two endpoint lists, as a delta. Discovery reports whole sets, but a
 // registry change usually adds, removes or reweighs one endpoint; a list derived by such a delta
-// remembers it, so everything downstream (the plan, the workers' digest and config patch, balancer
-// endpoints, endpoint state, health checks) costs what changed, not the size of the service.
+// (endpoint-list.ts) remembers it, so everything downstream (the plan, the workers' digest and
+// config patch, balancer endpoints, endpoint state, health checks) costs what changed, not the
+// size of the service.
 //
-// Order: a derived list keeps the order of the list it came from, removed endpoints left out,
+// Order: a patched list keeps the order of the list it came from, removed endpoints left out,
 // reweighted ones in place, added ones at the end. The supervisor and its workers patch their own
 // lists with the same function (patchList), so they always hold the same order.
 import type { EndpointConfig } from './model.js';
@@ -23,41 +24,17 @@ export function isEmptyDelta(d: EndpointDelta): boolean {
 }
 
 /**
- * Derived list → the list it came from and how. Only the latest step is kept (recording a step
- * forgets the one before it), so no chain of old lists stays reachable through it.
- */
-const derivations = new WeakMap<readonly EndpointConfig[], { readonly from: readonly EndpointConfig[]; readonly delta: EndpointDelta }>();
-
-/** `list` with `delta` applied, frozen; it remembers that it was derived from `list` by `delta`. */
-export function deriveEndpoints(list: readonly EndpointConfig[], delta: EndpointDelta): readonly EndpointConfig[] {
-  const next = Object.freeze(patchList(list, delta, (e) => e, (_old, e) => e));
-  derivations.delete(list);
-  derivations.set(next, { from: list, delta });
-  return next;
-}
-
-/** How `next` was derived from `from`; undefined when it was not derived from exactly that list. */
-export function deltaBetween(from: readonly EndpointConfig[], next: readonly EndpointConfig[]): EndpointDelta | undefined {
-  const d = derivations.get(next);
-  return d?.from === from ? d.delta : undefined;
-}
-
-/** The list `next` was derived from, and how (latest step only). */
-export function derivationOf(next: readonly EndpointConfig[]): { readonly from: readonly EndpointConfig[]; readonly delta: EndpointDelta } | undefined {
-  return derivations.get(next);
-}
-
-/**
  * `list` (anything keyed like endpoints: configs, balancer endpoints) patched in the one stable
  * order: `make` builds an added item, `remake` a reweighted one from its old item; `onRemove` sees
- * each item left out. One scan finds the few positions the delta names; the rest is copied.
+ * each item left out. Both are told the item's position in `list`, in ascending order. One scan
+ * finds the few positions the delta names; the rest is copied.
  */
 export function patchList<T extends { readonly key: string }>(
   list: readonly T[],
   delta: EndpointDelta,
   make: (e: EndpointConfig) => T,
-  remake: (old: T, e: EndpointConfig) => T,
-  onRemove?: (old: T) => void,
+  remake: (old: T, e: EndpointConfig, at: number) => T,
+  onRemove?: (old: T, at: number) => void,
 ): T[] {
   const named = new Map<string, EndpointConfig | null>(); // key → its new config (reweighted), or null (removed)
   for (const e of delta.removed) named.set(e.key, null);
@@ -71,8 +48,8 @@ export function patchList<T extends { readonly key: string }>(
     found++;
     for (let k = from; k < i; k++) out.push(list[k]);
     from = i + 1;
-    if (after === null) onRemove?.(list[i]);
-    else out.push(remake(list[i], after));
+    if (after === null) onRemove?.(list[i], i);
+    else out.push(remake(list[i], after, i));
   }
   for (let k = from; k < list.length; k++) out.push(list[k]);
   for (const e of delta.added) out.push(make(e));

@@ -10,8 +10,9 @@
 import jsyaml from 'js-yaml';
 import type { Config, ServiceConfig } from './model.js';
 import { looksLikeJson, parseJsonText, splitJsonServices } from './json-text.js';
-import { claimListen, finishConfig, fingerprinted, inheritedKey, normaliseService } from './normalise.js';
+import { claimListen, finishConfig, inheritedKey, normaliseService } from './normalise.js';
 import { rawConfigSchema, serviceNameSchema, serviceSchema, type RawConfig } from './schema.js';
+import { sealService } from './service-identity.js';
 import { splitYamlServices, type ServiceText } from './yaml-split.js';
 
 /** What a service's key is: its YAML text, its JSON text `{...}`, or JSON.stringify of its parsed value. */
@@ -162,7 +163,7 @@ function checkService(name: string, kind: Kind, key: string, value: unknown, top
   let valid = true;
   const service = normaliseService(name, parsed.data, top, () => (valid = false));
   if (!valid) return null;
-  return { kind, key, inherited, service: fingerprinted(service, kind, inherited, key) };
+  return { kind, key, inherited, service: sealService(service) };
 }
 
 /** The order in which the full parse lists services: that of an object's keys (array indices first). */

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
-import { sha256Hex } from './fingerprint.js';
+import { sha256Hex } from './hash.js';
 import { describe } from './parsed-string.js';
 import { rawConfigSchema } from './schema.js';
 import type { ConfigSnapshot } from './model.js';

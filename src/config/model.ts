@@ -143,5 +143,10 @@ export interface ConfigSnapshot {
   readonly config: Config;
   readonly source: string;
   readonly text: string;
+  /**
+   * SHA-256 of `text` (for a config discovery assembled: of the base's hash and its discovered
+   * services' identities). It names what a person wrote, for ETags and If-Match; what a service
+   * means, for the plan and the workers, is its identity (service-identity.ts).
+   */
   readonly hash: string;
 }

@@ -1,6 +1,7 @@
 // Clusters, routes and health of one service, normalised. The short form (endpoints directly on
 // the service) is a cluster named "default", so tcp and http share one model.
 import type { ClusterConfig, EndpointConfig, HealthConfig, RouteConfig } from './model.js';
+import { sealEndpoints } from './endpoint-list.js';
 import { freezeMap } from './freeze-map.js';
 import { DEFAULTS, type RawConfig, type RawHealth, type RawService, type ServiceMode } from './schema.js';
 
@@ -61,7 +62,7 @@ function cluster(name: string, balance: ClusterConfig['balance'], raw: RawEndpoi
     seen.add(e.address.key);
     endpoints.push(Object.freeze({ ...e.address, weight: e.weight ?? DEFAULTS.weight }));
   });
-  return Object.freeze({ name, balance, endpoints: Object.freeze(endpoints), health: normaliseHealth(health) });
+  return Object.freeze({ name, balance, endpoints: sealEndpoints(endpoints), health: normaliseHealth(health) });
 }
 
 export function normaliseHealth(raw: RawHealth | undefined): HealthConfig {

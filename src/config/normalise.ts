@@ -5,13 +5,13 @@
 import type { HostPort } from './address.js';
 import { isLoopback, parseAdminAddress } from './address.js';
 import { normaliseDiscovery, normaliseDiscoverySettings, normaliseRegistrations } from './discovery-schema.js';
-import { setFingerprint } from './fingerprint.js';
 import { freezeMap } from './freeze-map.js';
 import { normalisePassThrough } from './haproxy-passthrough.js';
 import type { Config, ServiceConfig } from './model.js';
 import { normaliseClusters } from './normalise-clusters.js';
 import { DEFAULTS, type RawConfig, type RawService } from './schema.js';
 import { normaliseTls } from './tls-material.js';
+import { sealService } from './service-identity.js';
 
 export type Problem = (path: PropertyKey[], message: string) => void;
 
@@ -21,17 +21,6 @@ export type Inherited = Pick<RawConfig, 'defaults' | 'discovery_defaults'>;
 /** The inherited settings as a string: equal strings, equal effect on every service. */
 export function inheritedKey(raw: Inherited): string {
   return JSON.stringify([raw.defaults ?? null, raw.discovery_defaults ?? null]);
-}
-
-/**
- * Frozen and fingerprinted. `kind` keeps identities of different origins apart (text of the
- * service, JSON of its raw value, JSON of its validated value): equal prints, equal services.
- */
-export function fingerprinted(service: ServiceConfig, kind: string, inherited: string, identity: string): ServiceConfig {
-  const frozen = Object.freeze(service);
-  // TLS material comes from files, not from the text: a rotated certificate is another service.
-  setFingerprint(frozen, `${kind}\n${inherited}\n${identity}${service.tls ? `\ntls ${service.tls.digest}` : ''}`);
-  return frozen;
 }
 
 /** One service with every default applied (not yet frozen); problems go to `problem`. */
@@ -130,10 +119,9 @@ export function finishConfig(raw: RawConfig, services: Map<string, ServiceConfig
 export function normalise(raw: RawConfig, problem: Problem): Config {
   const services = new Map<string, ServiceConfig>();
   const listenOwner = new Map<string, string>();
-  const inherited = inheritedKey(raw);
   for (const [name, s] of Object.entries(raw.services)) {
     claimListen(listenOwner, name, s.listen, problem);
-    services.set(name, fingerprinted(normaliseService(name, s, raw, problem), 'validated', inherited, JSON.stringify(s)));
+    services.set(name, sealService(normaliseService(name, s, raw, problem)));
   }
   return finishConfig(raw, services, listenOwner, problem);
 }

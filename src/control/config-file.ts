@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
-import { sha256Hex } from '../config/fingerprint.js';
+import { sha256Hex } from '../config/hash.js';
 import type { ConfigSnapshot } from '../config/model.js';
 import type { Logger } from '../observability/log.js';
 import { replaceFileAtomically } from '../util/atomic-file.js';

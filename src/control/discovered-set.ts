@@ -4,16 +4,15 @@
 // Sources report whole sets; one registry change usually changes one endpoint. A report is
 // compared by address with the set in effect (O(reported), reusing the frozen endpoint objects
 // that did not change), and the changes are folded until the next merge. The merged service then
-// gets an endpoint list derived from the previous merge by that delta (config/endpoint-delta.ts),
+// gets an endpoint list derived from the previous merge by that delta (config/endpoint-list.ts),
 // which the plan, the workers' patch and the data plane follow in O(change). Order: the set keeps
 // the order endpoints arrived in; a new endpoint goes last.
 import { joinHostPort } from '../config/address.js';
-import { deriveEndpoints, isEmptyDelta, PendingDelta, type EndpointDelta } from '../config/endpoint-delta.js';
-import { endpointPrint } from '../config/endpoint-print.js';
+import { isEmptyDelta, PendingDelta, type EndpointDelta } from '../config/endpoint-delta.js';
+import { deriveEndpoints, sealEndpoints } from '../config/endpoint-list.js';
 import type { EndpointConfig, ServiceConfig } from '../config/model.js';
+import { sealService } from '../config/service-identity.js';
 import type { DiscoveredEndpoint } from '../discovery/source.js';
-
-const MASK = (1n << 256n) - 1n;
 
 /** A reported set, each address once, before it is judged and (maybe) put in effect. */
 export interface Candidate {
@@ -29,8 +28,6 @@ export interface Candidate {
 export class DiscoveredSet {
   /** The set in effect by address, in arrival order; null before the first good set. */
   private index: Map<string, EndpointConfig> | null = null;
-  /** Order-free print of the set (sum of endpoint prints), kept up to date per change. */
-  private print = 0n;
   /** Changes since the last merge. */
   private readonly pending = new PendingDelta();
   private merged: ServiceConfig | null = null;
@@ -39,11 +36,6 @@ export class DiscoveredSet {
   /** Endpoints in effect; null before the first good set. */
   get size(): number | null {
     return this.index?.size ?? null;
-  }
-
-  /** Names the set's content (equal sets, equal digests), for the assembled config's hash. */
-  get digest(): string {
-    return this.print.toString(16);
   }
 
   /**
@@ -79,7 +71,6 @@ export class DiscoveredSet {
     const index = this.index;
     if (!index) {
       this.index = new Map(next.endpoints.map((e) => [e.key, e]));
-      this.print = sumPrints(next.endpoints);
       return true;
     }
     const left = index.size - next.kept;
@@ -88,24 +79,23 @@ export class DiscoveredSet {
       const was = index.get(e.key);
       index.set(e.key, e);
       this.pending.note(e.key, was, e);
-      this.print += endpointPrint(e) - (was ? endpointPrint(was) : 0n);
     }
     if (left > 0) {
       for (const [key, was] of index) {
         if (next.keys.has(key)) continue;
         index.delete(key);
         this.pending.note(key, was, undefined);
-        this.print -= endpointPrint(was);
       }
     }
-    this.print &= MASK;
     return true;
   }
 
   /**
    * `base` with the set in effect in place of (mode replace) or after (mode add) its default
    * cluster's endpoints: the same object while nothing changed; for the same `base` as last time,
-   * derived from the previous merge by the changes since; else built whole.
+   * derived from the previous merge by the changes since; else built whole, but for a list that
+   * holds the same endpoints in the same order as the last merge's: that list is kept (its print
+   * is known and the data plane keeps its balancer endpoints), however large the set.
    */
   mergeInto(base: ServiceConfig): ServiceConfig {
     if (!this.index) return base;
@@ -114,12 +104,13 @@ export class DiscoveredSet {
       if (this.pending.size === 0) return last;
       const delta = withoutStatic(base, this.pending.take());
       if (isEmptyDelta(delta)) return last;
-      return this.remember(base, withEndpoints(base, deriveEndpoints(last.endpoints, delta)));
+      return this.remember(base, withEndpoints(base, deriveEndpoints(last.endpoints, delta), last));
     }
     this.pending.clear();
     const found = [...this.index.values()];
-    const endpoints = base.discovery?.mode === 'add' ? uniqueByKey([...base.endpoints, ...found]) : found;
-    return this.remember(base, withEndpoints(base, Object.freeze(endpoints)));
+    if (base.discovery?.mode === 'add') return this.remember(base, withEndpoints(base, sealEndpoints(uniqueByKey([...base.endpoints, ...found]))));
+    const endpoints = last && sameItems(last.endpoints, found) ? last.endpoints : sealEndpoints(found);
+    return this.remember(base, withEndpoints(base, endpoints, last ?? undefined));
   }
 
   private remember(base: ServiceConfig, merged: ServiceConfig): ServiceConfig {
@@ -140,8 +131,8 @@ function withoutStatic(base: ServiceConfig, delta: EndpointDelta): EndpointDelta
   };
 }
 
-/** `base` with `endpoints` as its default cluster's (and so its own) endpoints. */
-function withEndpoints(base: ServiceConfig, endpoints: readonly EndpointConfig[]): ServiceConfig {
+/** `base` with `endpoints` as its default cluster's (and so its own) endpoints; `previous`: the last merge (its identity's parts are reused where fields are the same objects). */
+function withEndpoints(base: ServiceConfig, endpoints: readonly EndpointConfig[], previous?: ServiceConfig): ServiceConfig {
   const merged: ServiceConfig = { ...base, endpoints };
   const cluster = base.clusters.get(base.defaultCluster);
   if (cluster) {
@@ -149,13 +140,13 @@ function withEndpoints(base: ServiceConfig, endpoints: readonly EndpointConfig[]
     clusters.set(base.defaultCluster, Object.freeze({ ...cluster, endpoints }));
     Object.assign(merged, { clusters });
   }
-  return Object.freeze(merged);
+  return sealService(merged, previous);
 }
 
-function sumPrints(list: readonly EndpointConfig[]): bigint {
-  let sum = 0n;
-  for (const e of list) sum += endpointPrint(e);
-  return sum & MASK;
+function sameItems(a: readonly EndpointConfig[], b: readonly EndpointConfig[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function uniqueByKey(endpoints: readonly EndpointConfig[]): EndpointConfig[] {

@@ -6,16 +6,17 @@
 // Cost: a discovery apply costs what changed, not the number of services. The assembled config
 // of the same base is patched: only the services whose set changed since the last assembly get
 // a new ServiceConfig (all others keep their frozen objects, so the driver keeps their runtimes),
-// the config hash is the root of a hash tree updated for those leaves only, and the plan is told
-// which services to compare (plan.ts recordDerivation). Within a service, the endpoint list is
-// derived from the previous one by what changed (discovered-set.ts), so a one-endpoint change in
-// a large service costs that endpoint downstream. A new base (reload, PUT /config) is assembled
-// from scratch.
+// the config hash is the root of a hash tree over the discovered services' identities
+// (config/service-identity.ts: the digest the plan and the workers use too) updated for those
+// leaves only, and the plan is told which services to compare (plan.ts recordDerivation).
+// Within a service, the endpoint list is derived from the previous one by what changed
+// (discovered-set.ts), so a one-endpoint change in a large service costs that endpoint
+// downstream. A new base (reload, PUT /config) is assembled from scratch.
 import type { DiscoveryConfig } from '../config/discovery-model.js';
-import { endpointListPrintHex } from '../config/endpoint-print.js';
-import { HashTree, sha256Hex } from '../config/fingerprint.js';
 import { freezeMap } from '../config/freeze-map.js';
+import { HashTree, sha256Hex } from '../config/hash.js';
 import type { ConfigSnapshot, ServiceConfig } from '../config/model.js';
+import { serviceDigest } from '../config/service-identity.js';
 import { createSource, sameTarget } from '../discovery/create-source.js';
 import type { DiscoveredEndpoint, Source } from '../discovery/source.js';
 import type { Logger } from '../observability/log.js';
@@ -65,8 +66,8 @@ class Discovered {
   answered = false;
   /** When this source was started: after discovery_defaults.initial_wait it counts as synced (given up on) even if silent. */
   readonly opened = Date.now();
-  /** The reported set a guard holds: what status shows, the set itself, its print (the same set reported again keeps the hold's clock) and the drop_hold timer. */
-  held: { status: HeldSet; readonly candidate: Candidate; readonly print: string; timer: NodeJS.Timeout | null } | null = null;
+  /** The reported set a guard holds: what status shows, the set itself, its weights by address (the same set reported again keeps the hold's clock) and the drop_hold timer. */
+  held: { status: HeldSet; readonly candidate: Candidate; readonly weights: ReadonlyMap<string, number>; timer: NodeJS.Timeout | null } | null = null;
 
   constructor(
     readonly name: string,
@@ -186,13 +187,11 @@ export class DiscoveryManager implements Assembler {
     return this.assembly.assembled;
   }
 
-  /** `service` with its discovered set in place, and the hash-tree leaf that names that content. */
+  /** `service` with its discovered set in place (as it is, before the set's source answered), and the hash-tree leaf that names it. */
   private merge(name: string, service: ServiceConfig): { service: ServiceConfig; leaf: string } {
     const entry = this.entries.get(name);
-    if (!entry || !service.discovery || !sameTarget(entry.config.target, service.discovery.target) || entry.set.size === null) {
-      return { service, leaf: `${name}\n-` };
-    }
-    return { service: entry.set.mergeInto(service), leaf: `${name}\n=${entry.set.digest}` };
+    const merged = !entry || !service.discovery || !sameTarget(entry.config.target, service.discovery.target) ? service : entry.set.mergeInto(service);
+    return { service: merged, leaf: serviceDigest(merged).toString(16) };
   }
 
   private snapshot(base: ConfigSnapshot, config: ConfigSnapshot['config'], tree: HashTree): ConfigSnapshot {
@@ -311,14 +310,14 @@ export class DiscoveryManager implements Assembler {
    * that wait again, and a set within the guards ends the hold (onEndpoints).
    */
   private hold(entry: Discovered, candidate: Candidate, reason: string, expires: boolean): void {
-    const print = endpointListPrintHex(candidate.endpoints);
-    const same = entry.held !== null && entry.held.print === print && (entry.held.timer !== null) === expires;
+    const same = entry.held !== null && sameSet(entry.held.weights, candidate) && (entry.held.timer !== null) === expires;
     if (!same) {
       entry.release();
       const since = new Date();
       const until = expires ? new Date(since.getTime() + entry.config.dropHold) : null;
       const status: HeldSet = { endpoints: candidate.endpoints.length, reference: entry.guard.reference, reason, since: since.toISOString(), until: until?.toISOString() ?? null };
-      const held = { status, candidate, print, timer: null as NodeJS.Timeout | null };
+      const weights = new Map(candidate.endpoints.map((e) => [e.key, e.weight]));
+      const held = { status, candidate, weights, timer: null as NodeJS.Timeout | null };
       if (expires) {
         held.timer = setTimeout(() => this.holdExpired(entry, held), entry.config.dropHold);
         held.timer.unref();
@@ -392,6 +391,11 @@ export class DiscoveryManager implements Assembler {
       });
     }, this.coalesceMs);
   }
+}
+
+/** The same endpoints with the same weights, in any order (a source may list one set in another order). */
+function sameSet(weights: ReadonlyMap<string, number>, candidate: Candidate): boolean {
+  return weights.size === candidate.endpoints.length && candidate.endpoints.every((e) => weights.get(e.key) === e.weight);
 }
 
 /** At most this many malformed entries are named one by one (a hostile registry can hold thousands). */

@@ -2,9 +2,9 @@
 // Controller computes it once per apply or validation and hands it to the driver; the supervisor
 // sends it to its workers with the config patch (process/config-patch.ts).
 import type { HostPort } from '../config/address.js';
-import type { ClusterConfig, Config, EndpointConfig, ServiceConfig } from '../config/model.js';
-import { deltaBetween, isEmptyDelta } from '../config/endpoint-delta.js';
-import { fingerprintOf } from '../config/fingerprint.js';
+import type { Config, EndpointConfig, ServiceConfig } from '../config/model.js';
+import { deltaBetween } from '../config/endpoint-list.js';
+import { changedFields } from '../config/service-identity.js';
 
 // The plan's types belong to the driver contract (dataplane/plan-types.ts): drivers consume plans,
 // control computes them, and neither layer imports the other's implementation.
@@ -32,9 +32,6 @@ export function planSteps(plan: Plan): PlanSteps {
     empty: plan.empty,
   };
 }
-
-// `balance`, `endpoints` and `health` mirror the default cluster, so `clusters` covers them all.
-const COMPARED_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog', 'tls', 'haproxy'] as const;
 
 /**
  * What an assembler knows about a config it derived from another: `next` is `from` with, at
@@ -144,11 +141,9 @@ export function listenKeys(services: Iterable<ServiceConfig>): string[] {
   return listenAddresses(services).map((l) => l.key);
 }
 
+/** A service changed when its identity (config/service-identity.ts) did; `fields` are the parts that differ. */
 function diffService(old: ServiceConfig, next: ServiceConfig): ServiceChange | null {
-  if (old === next) return null;
-  const print = fingerprintOf(old);
-  if (print !== undefined && print === fingerprintOf(next)) return null;
-  const fields = COMPARED_FIELDS.filter((f) => (f === 'clusters' ? !sameClusters(old.clusters, next.clusters) : !sameValue(old[f], next[f])));
+  const fields = changedFields(old, next);
   if (fields.length === 0) return null;
   return { name: next.name, fields, endpoints: diffEndpoints(old, next) };
 }
@@ -193,43 +188,6 @@ function diffEndpoints(old: ServiceConfig, next: ServiceConfig): EndpointDiff {
     for (const e of before) if (!now.has(e.key)) removed.push(prefix + e.key);
   }
   return { added, removed, reweighted };
-}
-
-/** Equal clusters; an endpoint list derived from the other by a delta differs exactly when the delta is not empty. */
-function sameClusters(a: ReadonlyMap<string, ClusterConfig>, b: ReadonlyMap<string, ClusterConfig>): boolean {
-  if (a === b) return true;
-  if (a.size !== b.size) return false;
-  for (const [name, x] of a) {
-    const y = b.get(name);
-    if (!y) return false;
-    if (x === y) continue;
-    const delta = deltaBetween(x.endpoints, y.endpoints);
-    if (delta ? !isEmptyDelta(delta) : !sameValue(x.endpoints, y.endpoints)) return false;
-    if (!sameValue(withoutEndpoints(x), withoutEndpoints(y))) return false;
-  }
-  return true;
-}
-
-/** A cluster's other settings, whatever it has: compared as any value is. */
-function withoutEndpoints(c: ClusterConfig): Record<string, unknown> {
-  return { ...c, endpoints: null };
-}
-
-/** Structural equality for the small frozen values a ServiceConfig holds. */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (a instanceof Map) {
-    if (!(b instanceof Map) || a.size !== b.size) return false;
-    for (const [k, v] of a) if (!b.has(k) || !sameValue(v, b.get(k))) return false;
-    return true;
-  }
-  if (Array.isArray(a)) {
-    return Array.isArray(b) && a.length === b.length && a.every((v, i) => sameValue(v, b[i]));
-  }
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 /** One line for logs and status, e.g. "services +1 -0 ~2 (endpoints +1 -1 ±0); listeners +1 -0". */

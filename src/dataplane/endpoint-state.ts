@@ -1,6 +1,8 @@
 // Live state of one endpoint of one cluster of one service. It belongs to the identity
 // (service + cluster + address), not to a config generation: applies hand the same object to the
 // new generation (invariant 4), so health, counters and pooled connections survive them.
+import type { EndpointPool } from './builtin/http/upstream-pool.js';
+
 export class EndpointState {
   /** Connections (tcp) or requests (http) in flight: least-conn reads it on every pick. */
   active = 0;
@@ -23,8 +25,8 @@ export class EndpointState {
   maint = false;
   bytesIn = 0;
   bytesOut = 0;
-  /** Anything tied to the endpoint's lifetime (an http connection pool), closed when it is forgotten. */
-  readonly resources: Array<{ close(): unknown }> = [];
+  /** Keep-alive connections to the endpoint (http services), made at its first request (upstream-pool.ts poolFor). */
+  pool: EndpointPool | null = null;
 
   constructor(
     readonly service: string,
@@ -39,6 +41,12 @@ export class EndpointState {
 
   set healthy(up: boolean) {
     this.activeUp = up;
+  }
+
+  /** The endpoint is no longer configured: what belongs to its lifetime closes (pooled connections once their requests finish). */
+  release(): void {
+    this.pool?.close();
+    this.pool = null;
   }
 
   /** Passive ejection: out for `ms`, then back in (a new failure streak ejects it again). */

@@ -44,16 +44,10 @@ export function flushAccessLogs(): void {
 }
 process.once('exit', flushAccessLogs);
 
-/** The formatter + sink of one service's access_log, cached per frozen config object. */
-const writers = new WeakMap<AccessLogConfig, AccessWriter>();
-
+/** The formatter + sink of one service's access_log (a service runtime keeps it; the sink is shared by path). */
 export function accessWriterFor(config: AccessLogConfig): AccessWriter {
-  let writer = writers.get(config);
-  if (writer) return writer;
   const sink = sinkFor(config.path);
-  writer = config.format === 'combined' ? (r) => sink.write(formatCombined(r)) : (r) => sink.write(JSON.stringify(r) + '\n');
-  writers.set(config, writer);
-  return writer;
+  return config.format === 'combined' ? (r) => sink.write(formatCombined(r)) : (r) => sink.write(JSON.stringify(r) + '\n');
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

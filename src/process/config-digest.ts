@@ -2,27 +2,24 @@
 // shows each worker's and whether they agree), updated in O(services changed) so that an apply
 // that patches k services costs k leaf hashes, not a hash of the whole config.
 //
-// It names what a worker serves: the settings outside `services`, and per service the fields
-// the plan compares (DIGEST_FIELDS, a subset of plan.ts's COMPARED_FIELDS, which a test pins):
-// a service the plan finds unchanged is not sent to the workers, so a field it does not compare
-// (e.g. `discovery`, which only the supervisor uses) may differ there and must not count.
+// It names what a worker serves: the settings outside `services`, and each service by its
+// identity (config/service-identity.ts), the same one the plan compares services by: a service
+// the plan finds unchanged is not sent to the workers, so the two must never disagree.
 //
-// Services are combined by a sum of their leaf hashes modulo 2^256 (order-free, and updated by
-// one subtraction and one addition per changed service); the digest is a SHA-256 over the top
+// Services are combined by a sum of their digests modulo 2^256 (order-free, and updated by one
+// subtraction and one addition per changed service); the digest is a SHA-256 over the top
 // settings' hash, the service count and that sum. An identity for "same config?", not a MAC.
 // Values are written out canonically (sorted object keys, numbers as text), so the digest does
-// not depend on how V8 represents a value on either side of IPC. A cluster's endpoint list enters
-// a service's leaf as its order-free print (config/endpoint-print.ts), which a list derived by a
-// delta gets from its parent's in O(change): one endpoint changed in a service of 5,000 costs a
-// few hashes here, not a canonical text of 5,000 endpoints.
+// not depend on how V8 represents a value on either side of IPC. A service's digest is computed
+// once per service object and costs what changed: an endpoint list derived by a delta gets its
+// print from its parent's (config/endpoint-list.ts), so one endpoint changed in a service of
+// 5,000 costs a few hashes here, not a canonical text of 5,000 endpoints.
 import { canonical } from '../config/canonical.js';
-import { endpointListPrintHex } from '../config/endpoint-print.js';
-import { sha256Hex } from '../config/fingerprint.js';
-import type { ClusterConfig, Config, ServiceConfig } from '../config/model.js';
+import { sha256Hex } from '../config/hash.js';
+import type { Config, ServiceConfig } from '../config/model.js';
+import { serviceDigest } from '../config/service-identity.js';
 
 export type TopSettings = Omit<Config, 'services'>;
-
-export const DIGEST_FIELDS = ['mode', 'listen', 'clusters', 'defaultCluster', 'routes', 'limits', 'timeouts', 'retries', 'maxConnections', 'accessLog', 'tls'] as const;
 
 const MASK = (1n << 256n) - 1n;
 
@@ -46,7 +43,7 @@ export class ConfigDigest {
     const leaves = new Map<string, bigint>();
     let sum = 0n;
     for (const [name, service] of config.services) {
-      const leaf = leafOf(name, service);
+      const leaf = serviceDigest(service);
       leaves.set(name, leaf);
       sum += leaf;
     }
@@ -64,7 +61,7 @@ export class ConfigDigest {
   next(services: readonly ServiceConfig[], removed: readonly string[], top?: TopSettings): DigestStep {
     const staged = new Map<string, bigint | undefined>();
     for (const name of removed) staged.set(name, undefined);
-    for (const service of services) staged.set(service.name, leafOf(service.name, service));
+    for (const service of services) staged.set(service.name, serviceDigest(service));
     let sum = this.sum;
     let size = this.leaves.size;
     for (const [name, leaf] of staged) {
@@ -110,19 +107,6 @@ export function topSettings(config: Config): TopSettings {
 function topOf(config: TopSettings | Config): string {
   const top = 'services' in config ? topSettings(config) : config;
   return sha256Hex(canonical(top));
-}
-
-function leafOf(name: string, service: ServiceConfig): bigint {
-  const view: Record<string, unknown> = {};
-  for (const field of DIGEST_FIELDS) view[field] = field === 'clusters' ? clustersView(service.clusters) : service[field];
-  return BigInt(`0x${sha256Hex(`${name}\n${canonical(view)}`)}`);
-}
-
-/** The clusters with each endpoint list replaced by its print. */
-function clustersView(clusters: ReadonlyMap<string, ClusterConfig>): Map<string, unknown> {
-  const view = new Map<string, unknown>();
-  for (const [name, cluster] of clusters) view.set(name, { ...cluster, endpoints: endpointListPrintHex(cluster.endpoints) });
-  return view;
 }
 
 function finish(top: string, size: number, sum: bigint): string {

@@ -5,12 +5,14 @@
 // service objects, and hands its data plane the plan it was sent (computed once, by the
 // Controller, which owns the running state; never again in the worker). A service whose only
 // change is endpoint lists derived by a delta (discovery) travels as that delta, and the worker
-// derives its own lists the same way (config/endpoint-delta.ts): one endpoint changed in a
+// derives its own lists the same way (config/endpoint-list.ts): one endpoint changed in a
 // service of 5,000 sends one endpoint. A worker that does not run the patch's base (digest) gets
 // the whole config instead.
 import type { HostPort } from '../config/address.js';
-import { deltaBetween, deriveEndpoints, type EndpointDelta } from '../config/endpoint-delta.js';
+import type { EndpointDelta } from '../config/endpoint-delta.js';
+import { deltaBetween, deriveEndpoints } from '../config/endpoint-list.js';
 import type { ClusterConfig, Config, ServiceConfig } from '../config/model.js';
+import { sealService } from '../config/service-identity.js';
 import { listenAddresses, listenKeys, planSteps, type Plan, type PlanSteps } from '../control/plan.js';
 import { topChanged, topSettings, type ConfigDigest, type DigestStep, type TopSettings } from './config-digest.js';
 
@@ -140,5 +142,5 @@ function withDerivedEndpoints(service: ServiceConfig, p: EndpointPatch): Service
     clusters.set(cluster, Object.freeze({ ...was, endpoints: deriveEndpoints(was.endpoints, delta) }) as ClusterConfig);
   }
   const endpoints = clusters.get(service.defaultCluster)?.endpoints ?? service.endpoints;
-  return Object.freeze({ ...service, clusters, endpoints });
+  return sealService({ ...service, clusters, endpoints }, service);
 }

@@ -213,7 +213,7 @@ export class BuiltinDriver implements Driver {
     const dropped = builds.flatMap((b) => b.dropped);
     this.registry.forget(dropped);
     const forgotten = [...dropped, ...plan.services.removed.flatMap((name) => this.registry.forgetService(name))];
-    for (const state of forgotten) for (const r of state.resources) void r.close();
+    for (const state of forgotten) state.release();
     rebuilt.forEach((name, i) => this.health.follow(name, runtimes[i] === builds[i].runtime ? builds[i] : { ...builds[i], runtime: runtimes[i] }));
     for (const name of plan.services.removed) this.health.follow(name, undefined);
     return { bound: plan.listeners.add, released: plan.listeners.remove };
@@ -297,7 +297,7 @@ export class BuiltinDriver implements Driver {
       await new Promise((r) => setTimeout(r, 50));
     }
     for (const l of all) for (const socket of l.connections) socket.destroy();
-    for (const state of this.registry.allEndpoints()) for (const r of state.resources) void r.close();
+    for (const state of this.registry.allEndpoints()) state.release();
     await Promise.all(all.map((l) => new Promise<void>((r) => (l.server.listening ? l.server.close(() => r()) : r()))));
   }
 }

@@ -5,7 +5,7 @@
 // again in garbage collection; a typed array and a string cost a copy. Packed straight from the
 // runtimes, so the worker builds no endpoint object at all.
 import type { EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
-import type { ClusterRuntime, ServiceRuntime } from './service-runtime.js';
+import type { ServiceRuntime } from './service-runtime.js';
 import { describeCheckFailure } from './health/check-failure.js';
 
 /** The numbers kept per endpoint, in this order. */
@@ -56,21 +56,13 @@ export function packEndpoints(runtime: ServiceRuntime): PackedEndpoints {
   for (const cluster of runtime.clusters.values()) {
     if (cluster.endpoints.length === 0) continue;
     clusters.push(cluster.config.name, cluster.endpoints.length);
-    lists.push(addressesOf(cluster));
+    lists.push(cluster.addresses);
     for (const e of cluster.endpoints) {
       const s = e.state;
       write(numbers, i++ * STRIDE, e.weight, s.healthy, !s.activeUp ? 2 : s.ejected ? 1 : 0, s.checkFailure, s);
     }
   }
   return { clusters, addresses: lists.join('\n'), numbers };
-}
-
-/** A cluster runtime's addresses never change: joined once. */
-const joined = new WeakMap<ClusterRuntime, string>();
-function addressesOf(cluster: ClusterRuntime): string {
-  let text = joined.get(cluster);
-  if (text === undefined) joined.set(cluster, (text = cluster.endpoints.map((e) => e.key).join('\n')));
-  return text;
 }
 
 type Counters = Pick<EndpointStatus, 'active' | 'total' | 'failures' | 'ejections' | 'bytesIn' | 'bytesOut'>;

@@ -4,7 +4,8 @@
 // looks up only the added ones in the state registry; any other is built whole. What the build
 // left out and what it added go back to the driver for the state registry and the health checks:
 // one endpoint changed in a service of 5,000 touches one endpoint there, not 5,000.
-import { deltaBetween, NO_DELTA, patchList } from '../../config/endpoint-delta.js';
+import { NO_DELTA, patchList } from '../../config/endpoint-delta.js';
+import { deltaBetween } from '../../config/endpoint-list.js';
 import type { ClusterConfig, EndpointConfig, ServiceConfig } from '../../config/model.js';
 import type { AccessWriterFactory } from '../access-record.js';
 import type { BalancerEndpoint } from '../balancers/balancer.js';

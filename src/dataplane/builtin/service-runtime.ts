@@ -12,6 +12,7 @@ import type { AccessWriter, AccessWriterFactory } from '../access-record.js';
 export class ClusterRuntime {
   readonly endpoints: readonly BalancerEndpoint[];
   readonly balancer: Balancer;
+  private joined: string | null = null;
 
   constructor(
     readonly config: ClusterConfig,
@@ -19,6 +20,11 @@ export class ClusterRuntime {
   ) {
     this.endpoints = Object.freeze(endpoints);
     this.balancer = createBalancer(config.balance, this.endpoints);
+  }
+
+  /** The endpoints' addresses joined by "\n" (packed status): they never change, so they are joined once, when first asked. */
+  get addresses(): string {
+    return (this.joined ??= this.endpoints.map((e) => e.key).join('\n'));
   }
 }
 

@@ -1,8 +1,6 @@
-// Keep-alive connections to one endpoint, kept with the endpoint's identity (EndpointState) across
-// applies, so pooled connections to endpoints survive config changes too. The connect timeout is
-// read at each connect, so a change of timeouts.connect needs no new pool.
-import type { EndpointState } from '../../endpoint-state.js';
-import type { BalancerEndpoint } from '../../balancers/balancer.js';
+// Keep-alive connections to one endpoint, held by the endpoint's identity (EndpointState.pool)
+// across applies, so pooled connections to endpoints survive config changes too. The connect
+// timeout is read at each connect, so a change of timeouts.connect needs no new pool.
 import { UpstreamConnection, type ConnectionOwner } from './upstream-connection.js';
 import { currentTurn } from './loop-turn.js';
 
@@ -87,22 +85,24 @@ function remove(list: UpstreamConnection[], conn: UpstreamConnection): boolean {
   return true;
 }
 
-const pools = new WeakMap<EndpointState, EndpointPool>();
+/**
+ * What poolFor needs of a balancer endpoint: its address and the state that holds its pool
+ * (EndpointState, which closes the pool when the endpoint is forgotten). Structural, so that this
+ * file and endpoint-state.ts do not import each other.
+ */
+export interface PooledEndpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly state: { pool: EndpointPool | null };
+}
 
-export function poolFor(endpoint: BalancerEndpoint, connectTimeout: number): EndpointPool {
+/** The endpoint's pool, made at its first request. */
+export function poolFor(endpoint: PooledEndpoint, connectTimeout: number): EndpointPool {
   const state = endpoint.state;
-  let pool = pools.get(state);
-  if (pool !== undefined) {
+  const pool = state.pool;
+  if (pool !== null) {
     pool.connectTimeout = connectTimeout;
     return pool;
   }
-  pool = new EndpointPool(endpoint.host, endpoint.port, connectTimeout);
-  pools.set(state, pool);
-  state.resources.push({ close: () => closePool(state) });
-  return pool;
-}
-
-function closePool(state: EndpointState): void {
-  pools.get(state)?.close();
-  pools.delete(state);
+  return (state.pool = new EndpointPool(endpoint.host, endpoint.port, connectTimeout));
 }

@@ -1,27 +1,22 @@
-// Cheap identities for config parts, so that comparing or hashing a config costs what changed.
-//
-// Fingerprints: the loader records the raw service's JSON, so the diff of two configs compares
-// one string per service instead of walking every field. Objects built elsewhere (discovery
-// merges) have none and are compared field by field.
-import { createHash } from 'node:crypto';
+// The hashes config identities are made of: SHA-256 of a text, and a hash tree whose root is
+// updated per changed leaf (the discovery assembler's config hash).
+import * as crypto from 'node:crypto';
 
-const prints = new WeakMap<object, string>();
+const { createHash } = crypto;
+/**
+ * crypto.hash (Node 20.12+) hashes in one call, several times cheaper than a Hash object for the
+ * short texts identities are made of (a discovery apply hashes a few of them). A namespace read,
+ * not a named import: on an older Node 20 it is absent, and a named import would not even load.
+ */
+const oneShot = typeof crypto.hash === 'function' ? crypto.hash : undefined;
 
-export function setFingerprint(target: object, print: string): void {
-  prints.set(target, print);
-}
-
-export function fingerprintOf(target: object): string | undefined {
-  return prints.get(target);
+/** SHA-256 of a text, hex: the one text hash (config ETags, service identities, assembled configs). */
+export function sha256Hex(text: string): string {
+  return oneShot ? oneShot('sha256', text, 'hex') : createHash('sha256').update(text).digest('hex');
 }
 
 const LEAF = Buffer.from([0]);
 const NODE = Buffer.from([1]);
-
-/** SHA-256 of a text, hex: the one text hash (config ETags, the workers' config digest, assembled configs). */
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
 
 function sha256(...parts: Buffer[]): Buffer {
   const hash = createHash('sha256');
