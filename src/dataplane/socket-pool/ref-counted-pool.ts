@@ -62,7 +62,7 @@ export class RefCountedPool<R extends object> {
    * Holds a socket opened elsewhere (inherited from a previous supervisor) with no reference yet:
    * the next acquire of its address takes it instead of binding; dropUnused() closes it otherwise.
    */
-  adopt(address: HostPort, socket: R): PoolEntry<R> {
+  inherit(address: HostPort, socket: R): PoolEntry<R> {
     return this.insert(address, socket, 0);
   }
 
@@ -86,7 +86,7 @@ export class RefCountedPool<R extends object> {
     this.close(entry, drainMs);
   }
 
-  /** Closes every entry no reference holds (adopted sockets no apply took). */
+  /** Closes every entry no reference holds (inherited sockets no apply took). */
   dropUnused(): void {
     for (const entry of [...this.open.values()]) if (entry.refs === 0) this.close(entry, 0);
   }
