@@ -2,20 +2,19 @@
 // workers whose drain was cut short. A generation counts only once each of its workers has
 // committed the running config; a code upgrade starts the next one from the code on disk and
 // drains the old one only then; a worker that crashes is restarted (crash-policy.ts backs off a
-// slot that keeps crashing). Every worker also gets what is not config: the TLS session ticket keys
-// and the endpoint overrides, before its first config and on every change.
+// slot that keeps crashing). Every worker gets what is not config (worker-shared-state.ts)
+// before its first config.
 // Nothing here takes the supervisor's lock: its callers hold it, and a restart, the one thing
 // scheduled here, asks for it (GenerationHost.serial).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/model.js';
-import { EMPTY_OVERRIDES, type OverrideTable } from '../dataplane/endpoint-override.js';
-import { TicketKeyRotation } from '../dataplane/builtin/tls/ticket-keys.js';
 import type { Logger } from '../observability/log.js';
 import { CrashPolicy, type CrashLoop } from './crash-policy.js';
-import { REQUEST_TIMEOUT_MS, type FleetCommit } from './fleet-commit.js';
+import type { FleetCommit } from './fleet-commit.js';
 import type { SupervisorMessage, WorkerMessage } from './messages.js';
 import { WorkerLink } from './worker-link.js';
+import { WorkerSharedState } from './worker-shared-state.js';
 
 export interface GenerationOptions {
   /** Workers per generation. */
@@ -86,12 +85,8 @@ export class Generations {
   private readonly crashes = new CrashPolicy();
   private upgradeCounts = { ok: 0, failed: 0 };
   private lastUpgrade: UpgradeResult | null = null;
-  /** Endpoint overrides every worker runs with (endpoint-override.ts); a new worker gets them before its first config. */
-  private overrides: OverrideTable = EMPTY_OVERRIDES;
-  /** TLS session ticket keys: held here, sent to every worker (and every later one), rotated on a schedule. */
-  private readonly tickets = new TicketKeyRotation((keys) => {
-    for (const w of this.links) w.post({ t: 'ticket-keys', keys });
-  });
+  /** Endpoint overrides and TLS ticket keys: every worker alive, and every later one, gets them. */
+  readonly shared: WorkerSharedState;
   private readonly script = workerScript();
 
   constructor(
@@ -99,7 +94,7 @@ export class Generations {
     private readonly fleet: FleetCommit,
     private readonly host: GenerationHost,
   ) {
-    this.tickets.start();
+    this.shared = new WorkerSharedState(() => this.links, options.log);
   }
 
   /** The generation serving, if any. */
@@ -180,24 +175,6 @@ export class Generations {
     return result;
   }
 
-  /**
-   * Endpoint overrides for every worker, now and for every worker started later (restarts, the
-   * next generation of an upgrade). Not serialised with applies: the table travels on its own
-   * message and a worker folds it into whatever config it runs or receives next. A serving worker
-   * that cannot take it is replaced, as after a failed commit, and its replacement starts with it.
-   */
-  async setOverrides(table: OverrideTable): Promise<void> {
-    this.overrides = table;
-    const targets = [...this.links].filter((w) => w.alive);
-    const results = await Promise.allSettled(targets.map((w) => w.request({ t: 'overrides', table }, REQUEST_TIMEOUT_MS)));
-    results.forEach((r, i) => {
-      const w = targets[i];
-      if (r.status === 'fulfilled' || !w.alive || w.state === 'draining') return;
-      this.options.log.error({ workerPid: w.pid, err: (r.reason as Error).message }, 'worker failed to apply the endpoint overrides; replacing it');
-      w.kill();
-    });
-  }
-
   /** A message to every worker alive or awaited. */
   postAll(msg: SupervisorMessage): void {
     for (const w of this.all()) w.post(msg);
@@ -217,7 +194,7 @@ export class Generations {
 
   /** Shutdown: every worker stops accepting and drains for up to `drainMs`; resolves when all have exited. */
   stopAll(drainMs: number): Promise<void> {
-    this.tickets.stop();
+    this.shared.stop();
     const all = this.all().filter((w) => w.alive);
     for (const w of all) {
       w.expectedExit = true;
@@ -252,12 +229,9 @@ export class Generations {
     });
     let reported: string | undefined;
     try {
-      // First: no TLS handshake before the keys every worker shares (messages arrive in order).
-      w.post({ t: 'ticket-keys', keys: this.tickets.keys });
       await within(this.options.readyTimeoutMs, `worker ${w.pid} did not report ready within ${this.options.readyTimeoutMs} ms`, async () => {
-        // Before its first config, so it never serves without the overrides (a later change
-        // reaches it through `links` in order, even while its generation is still starting).
-        if (this.overrides.size > 0) await w.request({ t: 'overrides', table: this.overrides }, this.options.readyTimeoutMs);
+        // A later change of either reaches it through `links`, in order, even while its generation is still starting.
+        await this.shared.giveTo(w, this.options.readyTimeoutMs);
         reported = await this.fleet.firstConfig(w, config, digest, this.options.readyTimeoutMs);
       });
     } catch (err) {

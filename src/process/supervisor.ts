@@ -229,9 +229,9 @@ export class Supervisor {
     this.handover.handOver(null, key, handle);
   }
 
-  /** Endpoint overrides for every worker, now and for every worker started later (generations.ts). */
+  /** Endpoint overrides for every worker, now and for every worker started later (worker-shared-state.ts). */
   setOverrides(table: OverrideTable): Promise<void> {
-    return this.generations.setOverrides(table);
+    return this.generations.shared.setOverrides(table);
   }
 
   /** SIGHUP: the workers write the access logs, so they reopen them (logrotate). */
