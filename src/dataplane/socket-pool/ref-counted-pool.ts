@@ -1,6 +1,6 @@
 // Listening sockets, reference-counted and keyed by address (Caddy's usage pool), each with a
 // lifecycle (Envoy's listener states): warming (bound, its apply not committed yet) → active →
-// draining (closed to new connections, accepted ones finishing) → closed. A generation, or an
+// draining (closed to new connections, accepted ones finishing) → closed. The running state, or an
 // apply in flight, holds a reference, never the socket itself: while any reference is held the
 // socket stays open, is never re-bound and keeps its identity (invariant 1); the last release
 // closes it. Both the data plane's ListenerPool and the supervisor's SupervisorSockets are this
