@@ -59,6 +59,8 @@ export interface GenerationHost {
   serial<T>(fn: () => Promise<T>): Promise<T>;
   /** The config the supervisor committed last and its digest; null before the first apply and once stopping. */
   running(): { readonly config: Config; readonly digest: string } | null;
+  /** Shutdown has begun: a worker's exit is no crash. */
+  stopping(): boolean;
   /** A worker's message that is not a reply (a connection handed over, its drain done). */
   onMessage(from: WorkerLink, msg: WorkerMessage, handle: unknown): void;
   /** A worker exited (whether expected or not). */
@@ -275,7 +277,7 @@ export class Generations {
     this.host.onExit(w);
     if (this.drainingGen?.workers.every((x) => !x.alive)) this.drainingGen = null;
     const gen = this.serving;
-    if (w.expectedExit || !this.host.running() || !gen || !gen.workers.includes(w)) return;
+    if (w.expectedExit || this.host.stopping() || !gen || !gen.workers.includes(w)) return;
     const how = w.exit?.signal ?? `code ${w.exit?.code}`;
     const delay = this.crashes.crashed(w.slot, how);
     const fields = { workerPid: w.pid, slot: w.slot, generation: w.generation, exit: how, restartInMs: delay };

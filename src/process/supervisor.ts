@@ -47,6 +47,7 @@ export class Supervisor {
     this.generations = new Generations(options, this.fleet, {
       serial: (fn) => this.serial(fn),
       running: () => (this.stopping || !this.config || !this.digest ? null : { config: this.config, digest: this.digest }),
+      stopping: () => this.stopping !== null,
       onMessage: (from, msg, handle) => this.onMessage(from, msg, handle),
       onExit: (w) => this.workerStatus.exited(w),
     });
