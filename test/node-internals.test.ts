@@ -92,7 +92,7 @@ describe('Node internals hitless depends on (src/util/node-internals.ts)', () =>
 
   describe('handles across a process line (the child is test/helpers/node-internals-child.ts)', () => {
     let child: ChildProcess;
-    const messages: Array<{ how: string; port?: number; error?: string; adopted?: boolean }> = [];
+    const messages: Array<{ how: string; port?: number; error?: string; takenOver?: boolean }> = [];
     const waiters: Array<() => void> = [];
     const next = (how: string) =>
       within(10_000, `the child's answer "${how}"`, new Promise<(typeof messages)[number]>((resolve) => {
@@ -153,7 +153,7 @@ describe('Node internals hitless depends on (src/util/node-internals.ts)', () =>
       const handle = freezeSocket(socket);
       assert.ok(handle, 'net.Socket._handle.readStop is missing');
       await new Promise<void>((resolve, reject) => sendWithHandle(child, { t: 'conn' }, handle, (err) => (err ? reject(err) : resolve())));
-      assert.equal((await next('conn')).adopted, true);
+      assert.equal((await next('conn')).takenOver, true);
       const stolen = new Promise<never>((_, reject) => socket.on('data', () => reject(new Error('TCPWrap.readStop did not stop this process reading the connection'))));
       client.write('after');
       await within(5_000, 'the moved connection to answer and close', Promise.race([closed, stolen]));

@@ -24,5 +24,5 @@ export interface AccessRecord {
 
 export type AccessWriter = (record: AccessRecord) => void;
 
-/** Resolves a service's `access_log` setting to a writer, once per config generation. */
+/** Resolves a service's `access_log` setting to a writer, once per config applied. */
 export type AccessWriterFactory = (config: AccessLogConfig) => AccessWriter;

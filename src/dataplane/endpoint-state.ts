@@ -1,6 +1,6 @@
 // Live state of one endpoint of one cluster of one service. It belongs to the identity
-// (service + cluster + address), not to a config generation: applies hand the same object to the
-// new generation (invariant 4), so health, counters and pooled connections survive them.
+// (service + cluster + address), not to a config: applies hand the same object to the
+// new runtime (invariant 4), so health, counters and pooled connections survive them.
 import type { EndpointPool } from './builtin/http/upstream-pool.js';
 
 export class EndpointState {

@@ -6,6 +6,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { at, isRecord, type Report } from './report.js';
+import { ErrorCodes, HitlessError } from '../errors.js';
 
 /** A config as read: the top-level keys, and every service with the file it came from. */
 export interface SourceConfig {
@@ -15,7 +16,13 @@ export interface SourceConfig {
   readonly files: readonly string[];
 }
 
-export class ImportError extends Error {}
+/** A synapse or nerve config that cannot be read: the import prints its message and exits 1. */
+export class ImportError extends HitlessError {
+  constructor(message: string) {
+    super(ErrorCodes.CONFIG_INVALID, message);
+    this.name = 'ImportError';
+  }
+}
 
 async function parseFile(file: string): Promise<unknown> {
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {

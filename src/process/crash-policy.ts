@@ -16,7 +16,12 @@ const LOOP_THRESHOLD = 3;
 export class CrashPolicy {
   private readonly crashes = new Map<number, number[]>();
   private readonly loops = new Map<number, CrashLoop>();
-  total = 0;
+  private crashCount = 0;
+
+  /** Crashes recorded so far, every slot together. */
+  get total(): number {
+    return this.crashCount;
+  }
 
   /** Records a crash of `slot`; returns how long to wait before restarting it. */
   crashed(slot: number, description: string): number {
@@ -24,7 +29,7 @@ export class CrashPolicy {
     const recent = (this.crashes.get(slot) ?? []).filter((t) => now - t < WINDOW_MS);
     recent.push(now);
     this.crashes.set(slot, recent);
-    this.total++;
+    this.crashCount++;
     const delay = recent.length <= 1 ? 0 : Math.min(MAX_MS, BASE_MS * 2 ** (recent.length - 2));
     if (recent.length >= LOOP_THRESHOLD) this.loops.set(slot, { slot, recentCrashes: recent.length, nextRestartInMs: delay, lastExit: description });
     else this.loops.delete(slot);

@@ -1,6 +1,7 @@
 // The IPC protocol between the supervisor and its workers (child_process IPC, 'advanced'
 // serialization so a Config with its Maps crosses as it is). Handles travel beside a message:
-// listening sockets supervisor → worker, idle keep-alive connections worker → supervisor → worker.
+// listening sockets supervisor → worker; idle keep-alive connections are handed over worker →
+// supervisor → worker, where they are taken over.
 import type { ConfigSnapshot } from '../config/model.js';
 import type { ConfigPatch } from './config-patch.js';
 import type { PackedDataplane } from '../dataplane/builtin/packed-status.js';
@@ -28,13 +29,13 @@ export type WorkerRequest =
   | { readonly t: 'prepare'; readonly id: number; readonly snapshot: ConfigSnapshot }
   /**
    * Prepare (phase 1) with a patch of the running config, which carries the Controller's plan:
-   * refused with NEED_FULL_CONFIG when this worker does not run the patch's base; only the
-   * patch's services' addresses are checked.
+   * refused, wanting the full config (`wants: 'full-config'`), when this worker does not run the
+   * patch's base; only the patch's services' addresses are checked.
    */
   | { readonly t: 'prepare-patch'; readonly id: number; readonly patch: ConfigPatch }
   /**
    * Prepare and commit in one step, for a patch that only changes endpoint lists (nothing in it
-   * can be refused for the config's sake); refused with NEED_FULL_CONFIG, changing nothing, when
+   * can be refused for the config's sake); refused wanting the full config, changing nothing, when
    * this worker does not run the patch's base. The reply carries the digest now running.
    */
   | { readonly t: 'apply-patch'; readonly id: number; readonly patch: ConfigPatch }
@@ -59,8 +60,8 @@ export type SupervisorMessage =
   | { readonly t: 'listener'; readonly key: string }
   /** An idle keep-alive connection handed over from a draining worker, accepted on `key`. */
   | { readonly t: 'conn'; readonly key: string }
-  /** Stop accepting; hand idle connections over (when `handoff`), let the rest finish for `timeoutMs`. */
-  | { readonly t: 'drain'; readonly timeoutMs: number; readonly handoff: boolean }
+  /** Stop accepting; hand idle connections over (when `handOver`), let the rest finish for `timeoutMs`. */
+  | { readonly t: 'drain'; readonly timeoutMs: number; readonly handOver: boolean }
   /** Shutdown: stop accepting, let connections finish for `timeoutMs`, exit. */
   | { readonly t: 'stop'; readonly timeoutMs: number }
   /** SIGHUP reached the supervisor: reopen access log files (logrotate). */
@@ -90,14 +91,19 @@ export type WorkerStatusReply = Omit<WorkerStatus, 'dataplane'> & { readonly dat
 
 export type WorkerMessage =
   | { readonly t: 'reply'; readonly id: number; readonly ok: true; readonly value?: WorkerStatusReply; readonly configHash?: string }
-  | { readonly t: 'reply'; readonly id: number; readonly ok: false; readonly error: string; readonly code?: string }
-  /** Handing an idle connection (the handle beside it) to the next generation. */
+  /**
+   * A refusal: `code` is the registered HITLESS_ERR_* of the worker's error when it has one
+   * (errors.ts); `wants` asks for something else instead (the whole config, for a patch of a
+   * config this worker does not run).
+   */
+  | { readonly t: 'reply'; readonly id: number; readonly ok: false; readonly error: string; readonly code?: string; readonly wants?: WorkerWants }
+  /** Handing an idle connection (the handle beside it) over to the next generation. */
   | { readonly t: 'conn'; readonly key: string }
   /** Every connection of a draining worker has ended (or was closed at the timeout); it exits next. */
-  | { readonly t: 'drained'; readonly handedOff: number; readonly closedAtTimeout: number; readonly final: WorkerStatus };
+  | { readonly t: 'drained'; readonly handedOver: number; readonly closedAtTimeout: number; readonly final: WorkerStatus };
 
-/** A refusal code: this worker cannot apply the patch (another base); send it the whole config. */
-export const NEED_FULL_CONFIG = 'need-full-config';
+/** What a refusal may ask for instead: `full-config`, this worker cannot apply the patch (another base). */
+export type WorkerWants = 'full-config';
 
 /** The worker's generation number and the fault hook travel in its environment. */
 export const ENV_GENERATION = 'HITLESS_WORKER_GENERATION';

@@ -37,15 +37,15 @@ export class SupervisorSockets {
   }
 
   /**
-   * Adopts a listening socket inherited as file descriptor `fd` (supervisor upgrade), with no
+   * Takes in a listening socket inherited as file descriptor `fd` (supervisor upgrade), with no
    * reference yet: the first apply takes it instead of binding; dropUnused() closes the rest.
    */
-  adopt(key: string, fd: number): void {
+  inherit(key: string, fd: number): void {
     const parsed = parseListenAddress(key);
     if (!parsed.ok) throw new Error(`inherited socket ${key}: ${parsed.reason}`);
     const handle = tcpHandleFromFd(fd);
     if (typeof handle === 'number') throw bindErrorOf(key, handle);
-    this.pool.adopt(parsed.value, { handle });
+    this.pool.inherit(parsed.value, { handle });
   }
 
   dropUnused(): void {

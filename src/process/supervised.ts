@@ -5,9 +5,9 @@ import type { ConfigSnapshot } from '../config/model.js';
 import type { ConfigSource } from '../control/controller.js';
 import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Hitless } from '../hitless.js';
-import { ClusterDriver } from './cluster-driver.js';
+import { SupervisorDriver } from './supervisor-driver.js';
 import { notifySystemd } from './sd-notify.js';
-import { adoptHandover, startSuccessor } from './supervisor-handover.js';
+import { inheritFromPredecessor, startSuccessor } from './supervisor-handover.js';
 import { Supervisor, type SupervisorOptions, type UpgradeResult } from './supervisor.js';
 
 /** A supervisor re-exec that succeeded: the successor runs; `letGo()` once the caller has been answered. */
@@ -29,7 +29,7 @@ export interface ProcessControl {
 
 export interface Supervised {
   readonly supervisor: Supervisor;
-  readonly driver: ClusterDriver;
+  readonly driver: SupervisorDriver;
   readonly control: ProcessControl;
   /** Set when this supervisor replaces another: the config to start with is the one it ran, and where that came from. */
   readonly initialConfig?: () => Promise<{ snapshot: ConfigSnapshot; source: ConfigSource }>;
@@ -40,7 +40,7 @@ export interface Supervised {
 export function createSupervised(options: SupervisorOptions): Supervised {
   const { log } = options;
   const supervisor = new Supervisor(options);
-  const initialConfig = adoptHandover(supervisor, log);
+  const initialConfig = inheritFromPredecessor(supervisor, log);
   let hitless: Hitless | null = null;
   let handingOver = false;
 
@@ -80,7 +80,7 @@ export function createSupervised(options: SupervisorOptions): Supervised {
 
   return {
     supervisor,
-    driver: new ClusterDriver(supervisor),
+    driver: new SupervisorDriver(supervisor),
     control,
     ...(initialConfig ? { initialConfig } : {}),
     attach(instance: Hitless) {

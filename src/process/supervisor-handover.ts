@@ -1,6 +1,6 @@
 // Supervisor upgrade (nginx's USR2 re-exec): the running supervisor starts a new one from the
 // code on disk, passing every listening socket as an inherited file descriptor (fds 4, 5, ...)
-// and its running config and generation through a state file. The new supervisor adopts the
+// and its running config and generation through a state file. The new supervisor inherits the
 // sockets without binding, starts its workers, and says ready; only then does the old one give
 // up the admin API, drain its workers (handing idle keep-alive connections to the new
 // supervisor's workers) and exit. The sockets never close, so no connection is refused.
@@ -84,30 +84,31 @@ export async function startSuccessor(supervisor: Supervisor, running: ConfigSnap
 }
 
 /**
- * New side, at startup: when started by a supervisor upgrade, adopts the inherited sockets and
- * returns the running config to start from (instead of the file, which may be older than a PUT).
+ * New side, at startup: when started by a supervisor upgrade, takes the inherited sockets into its
+ * pool and returns the running config to start from (instead of the file, which may be older than
+ * a PUT). The names of the environment variable, the state file's fields and the messages between
+ * the two supervisors stay as they are: the old supervisor runs the previous version's code.
  */
-export function adoptHandover(supervisor: Supervisor, log: Logger): (() => Promise<{ snapshot: ConfigSnapshot; source: ConfigSource }>) | undefined {
+export function inheritFromPredecessor(supervisor: Supervisor, log: Logger): (() => Promise<{ snapshot: ConfigSnapshot; source: ConfigSource }>) | undefined {
   const file = process.env[ENV_HANDOVER];
   if (!file) return undefined;
   delete process.env[ENV_HANDOVER];
   const state = JSON.parse(readFileSync(file, 'utf8')) as HandoverState;
-  for (const s of state.sockets) supervisor.sockets.adopt(s.key, s.fd);
+  for (const s of state.sockets) supervisor.sockets.inherit(s.key, s.fd);
   supervisor.continueFrom(state.generation);
   let released: () => void = () => {};
   const adminFree = new Promise<void>((resolve) => (released = resolve));
   process.on('message', (msg: HandoverMessage, handle: unknown) => {
     if (msg.t === 'admin-released') released();
-    else if (msg.t === 'conn' && handle) supervisor.forwardConnection(null, msg.key, handle as TcpHandle);
+    else if (msg.t === 'conn' && handle) supervisor.receiveConnection(msg.key, handle as TcpHandle);
   });
   // The old supervisor exits once drained; its channel going away is expected.
   process.on('disconnect', () => released());
-  supervisor.onFirstGeneration = async () => {
-    supervisor.onFirstGeneration = null;
+  supervisor.afterFirstGeneration(async () => {
     process.send?.({ t: 'ready', pid: process.pid });
     // The admin API is still the old supervisor's until it has answered the upgrade request.
     await Promise.race([adminFree, new Promise((r) => setTimeout(r, 15_000))]);
-  };
-  log.info({ sockets: state.sockets.map((s) => s.key), generation: state.generation }, 'supervisor upgrade: adopted the listening sockets');
+  });
+  log.info({ sockets: state.sockets.map((s) => s.key), generation: state.generation }, 'supervisor upgrade: inherited the listening sockets');
   return async () => ({ snapshot: parseConfig(state.configText, state.source), source: state.from });
 }

@@ -12,10 +12,11 @@ import { rawConnectionOf } from '../dataplane/builtin/http/raw-client.js';
 import { secureSocketOf } from '../dataplane/builtin/tls/tls-termination.js';
 import { closeAfterResponse, freezeSocket, hasHandle, httpParserIdle, pendingResponse, serverOf, type NativeTcpHandle } from '../util/node-internals.js';
 
-export type Handoff = (socket: Socket, key: string) => void;
+/** Hands one idle connection over to another process (accepted on `key`). */
+export type HandOver = (socket: Socket, key: string) => void;
 
 export interface DrainResult {
-  readonly handedOff: number;
+  readonly handedOver: number;
   readonly closedAtTimeout: number;
 }
 
@@ -24,7 +25,7 @@ const CLOSE_GRACE_MS = 1_000;
 
 export class ConnectionDrain {
   private deadline: number;
-  private handedOff = 0;
+  private handedOver = 0;
   /** Connections still open at the deadline: ended then, destroyed after a grace. */
   private closing = 0;
   private readonly marked = new Set<HttpServer>();
@@ -33,7 +34,7 @@ export class ConnectionDrain {
   constructor(
     private readonly connections: Map<Socket, string>,
     timeoutMs: number,
-    private readonly handoff: Handoff | null,
+    private readonly handOver: HandOver | null,
   ) {
     this.deadline = Date.now() + timeoutMs;
     this.done = new Promise((resolve) => this.loop(resolve));
@@ -46,7 +47,7 @@ export class ConnectionDrain {
 
   private loop(resolve: (r: DrainResult) => void): void {
     this.scan();
-    if (this.connections.size === 0) return resolve({ handedOff: this.handedOff, closedAtTimeout: this.closing });
+    if (this.connections.size === 0) return resolve({ handedOver: this.handedOver, closedAtTimeout: this.closing });
     if (Date.now() >= this.deadline && this.closing === 0) {
       // End (FIN) rather than destroy: a destroy with unread bytes in the kernel sends a reset.
       this.closing = this.connections.size;
@@ -56,7 +57,7 @@ export class ConnectionDrain {
     } else if (Date.now() >= this.deadline) {
       for (const socket of this.connections.keys()) socket.destroy();
       this.connections.clear();
-      return resolve({ handedOff: this.handedOff, closedAtTimeout: this.closing });
+      return resolve({ handedOver: this.handedOver, closedAtTimeout: this.closing });
     }
     setTimeout(() => this.loop(resolve), SCAN_MS);
   }
@@ -71,11 +72,11 @@ export class ConnectionDrain {
       // from its internals (and its server marked so that later requests close).
       const raw = rawConnectionOf(s);
       if (raw === undefined) this.markServer(s);
-      if (this.handoff && !secure && (raw !== undefined ? raw.idle : isIdleHttp(s))) {
+      if (this.handOver && !secure && (raw !== undefined ? raw.idle : isIdleHttp(s))) {
         raw?.release();
         this.connections.delete(socket);
-        this.handedOff++;
-        this.handoff(socket, key);
+        this.handedOver++;
+        this.handOver(socket, key);
         continue;
       }
       // A response not yet started is the last one on its connection.
@@ -108,7 +109,7 @@ export function isIdleHttp(socket: Socket): boolean {
 }
 
 /** Stops libuv reading so that no byte is consumed here between the check and the send. */
-export function freezeForHandoff(socket: Socket): NativeTcpHandle | null {
+export function freezeForHandover(socket: Socket): NativeTcpHandle | null {
   const handle = freezeSocket(socket);
   if (handle) socket.setTimeout(0);
   return handle;

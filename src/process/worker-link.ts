@@ -5,8 +5,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../observability/log.js';
 import type { MetricFamily } from '../observability/metrics.js';
 import { StatusDecoder } from './status-delta.js';
-import { ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerStatus } from './messages.js';
+import { ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerStatus, type WorkerWants } from './messages.js';
 import { sendWithHandle } from '../util/node-internals.js';
+import { ErrorCodes, HitlessError, type ErrorCode } from '../errors.js';
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
 
@@ -21,14 +22,26 @@ type RequestBody = Req extends infer R ? (R extends { id: number } ? Omit<R, 'id
 
 export type WorkerReply = Extract<WorkerMessage, { t: 'reply'; ok: true }>;
 
-/** A worker's refusal; `code` (e.g. NEED_FULL_CONFIG) when it says what to do instead. */
-export class WorkerRefusal extends Error {
+/**
+ * A worker's refusal: `code` is the worker's own registered code (a bind failure is
+ * HITLESS_ERR_BIND_FAILED wherever it happened), HITLESS_ERR_DATAPLANE_REJECTED when it gave none;
+ * `wants` when it asks for something instead (the whole config, for a patch it cannot apply).
+ */
+export class WorkerRefusal extends HitlessError {
   constructor(
     message: string,
-    readonly code?: string,
+    code?: string,
+    readonly wants?: WorkerWants,
   ) {
-    super(message);
+    super(isErrorCode(code) ? code : ErrorCodes.DATAPLANE_REJECTED, message);
+    this.name = 'WorkerRefusal';
   }
+}
+
+const CODES: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
+
+function isErrorCode(code: string | undefined): code is ErrorCode {
+  return code !== undefined && CODES.has(code);
 }
 
 interface Pending {
@@ -143,7 +156,7 @@ export class WorkerLink {
     this.pending.delete(msg.id);
     clearTimeout(p.timer);
     if (msg.ok) p.resolve(msg);
-    else p.reject(new WorkerRefusal(msg.error, msg.code));
+    else p.reject(new WorkerRefusal(msg.error, msg.code, msg.wants));
   }
 }
 

@@ -2,7 +2,8 @@
 // sent (it never binds one itself). Applies arrive as the driver contract across the process
 // line: `prepare` is its BuiltinDriver's prepare (handles taken, not listening yet; runtimes
 // built), then `commit` or `abort` ends that same prepared change. On a code upgrade it drains,
-// handing idle keep-alive connections back to the supervisor for the new generation.
+// handing idle keep-alive connections over (through the supervisor) to the new generation, whose
+// workers take them over.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import type { HostPort } from '../config/address.js';
@@ -17,10 +18,11 @@ import { collectProcessMetrics, startProcessMetrics } from '../observability/pro
 import { ConfigDigest, type DigestStep } from './config-digest.js';
 import { applyPatch, PatchMismatch, type ConfigPatch } from './config-patch.js';
 import { StatusEncoder } from './status-delta.js';
-import { ConnectionDrain, freezeForHandoff } from './worker-drain.js';
+import { ConnectionDrain, freezeForHandover } from './worker-drain.js';
 import { validTicketKeys } from '../dataplane/builtin/tls/ticket-keys.js';
 import { handleFd, listenOnNativeHandle, sendWithHandle, socketFromHandle } from '../util/node-internals.js';
-import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, NEED_FULL_CONFIG, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply } from './messages.js';
+import { HitlessError } from '../errors.js';
+import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply, type WorkerWants } from './messages.js';
 
 const generation = Number(process.env[ENV_GENERATION] ?? 0);
 const log = createLogger().child({ role: 'worker', generation });
@@ -62,10 +64,11 @@ let prepared: Prepared | null = null;
 let applies: Promise<unknown> = Promise.resolve();
 let drain: ConnectionDrain | null = null;
 
-/** A refusal that asks the supervisor for the whole config instead of a patch. */
-class NeedFullConfig extends Error {
-  readonly code = NEED_FULL_CONFIG;
-}
+/**
+ * A refusal that asks the supervisor for the whole config instead of a patch (the reply's `wants`):
+ * a signal between the two processes, never an error anyone sees.
+ */
+class NeedFullConfig extends Error {}
 
 // Access logs are written here (each worker appends to the same files); max_connections is
 // split between the workers of a generation, which share every listening socket.
@@ -187,7 +190,7 @@ async function prepare(config: Config, plan: Plan, step: DigestStep): Promise<vo
 /**
  * The next config from a patch of the running one, with the plan the patch carries (the
  * Controller's; only its lists of every address and service are computed here, if ever read).
- * Refused (NEED_FULL_CONFIG) when this worker does not run the patch's base.
+ * Refused (NeedFullConfig) when this worker does not run the patch's base.
  */
 function fromPatch(patch: ConfigPatch): { readonly config: Config; readonly plan: Plan; readonly digest: DigestStep } {
   if (!current || !digest || digest.value !== patch.base) {
@@ -255,8 +258,8 @@ function dropUnusedHandles(): void {
   }
 }
 
-/** A connection handed over by a draining worker: it continues here as if just accepted. */
-function adopt(key: string, raw: object): void {
+/** Takes over a connection handed over by a draining worker: it continues here as if just accepted. */
+function takeOver(key: string, raw: object): void {
   const socket = socketFromHandle(raw);
   const server = servers.get(key);
   if (!server?.listening || drain) {
@@ -266,7 +269,7 @@ function adopt(key: string, raw: object): void {
   server.emit('connection', socket);
 }
 
-function startDrain(timeoutMs: number, handoff: boolean): void {
+function startDrain(timeoutMs: number, handOverIdle: boolean): void {
   if (drain) {
     drain.shorten(timeoutMs);
     return;
@@ -274,16 +277,17 @@ function startDrain(timeoutMs: number, handoff: boolean): void {
   for (const server of servers.values()) server.close();
   for (const h of handles.values()) h.close();
   handles.clear();
-  drain = new ConnectionDrain(connections, timeoutMs, handoff ? handOver : null);
+  drain = new ConnectionDrain(connections, timeoutMs, handOverIdle ? handOver : null);
   void drain.done.then((result) => {
-    log.info(result, 'drained');
+    // `handedOff`: the log field's name since it existed (log queries use it).
+    log.info({ handedOff: result.handedOver, closedAtTimeout: result.closedAtTimeout }, 'drained');
     send({ t: 'drained', ...result, final: workerStatus() }, undefined, () => process.exit(0));
     setTimeout(() => process.exit(0), 1_000).unref();
   });
 }
 
 function handOver(socket: Socket, key: string): void {
-  const raw = freezeForHandoff(socket);
+  const raw = freezeForHandover(socket);
   if (!raw) return void socket.destroy();
   // Our copy of the descriptor closes only once the message (and a dup of it) is on its way.
   send({ t: 'conn', key }, raw, () => socket.destroy());
@@ -296,10 +300,10 @@ process.on('message', (msg: SupervisorMessage, raw?: object) => {
       if (raw) handles.set(msg.key, raw as TcpHandle);
       return;
     case 'conn':
-      if (raw) adopt(msg.key, raw);
+      if (raw) takeOver(msg.key, raw);
       return;
     case 'drain':
-      startDrain(msg.timeoutMs, msg.handoff);
+      startDrain(msg.timeoutMs, msg.handOver);
       return;
     case 'stop':
       // Unused handles keep the socket listening too: a stopped hitless refuses new connections.
@@ -317,10 +321,16 @@ process.on('message', (msg: SupervisorMessage, raw?: object) => {
     default:
       handle(msg).then(
         (reply) => send({ t: 'reply', id: msg.id, ok: true, ...reply }),
-        (err: Error & { code?: string }) => send({ t: 'reply', id: msg.id, ok: false, error: err.message, ...(err.code ? { code: err.code } : {}) }),
+        (err: Error) => send({ t: 'reply', id: msg.id, ok: false, error: err.message, ...refusal(err) }),
       );
   }
 });
+
+/** What a refusal says beside its message: the error's registered code, or what to send instead. */
+function refusal(err: Error): { code?: string; wants?: WorkerWants } {
+  if (err instanceof NeedFullConfig) return { wants: 'full-config' };
+  return err instanceof HitlessError ? { code: err.code } : {};
+}
 
 // Without a supervisor nobody can upgrade or stop us, and we would hold the ports: drain and go.
 process.on('disconnect', () => {

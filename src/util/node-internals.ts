@@ -7,11 +7,15 @@
 import * as net from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import type { Server as HttpServer, ServerResponse } from 'node:http';
+import { ErrorCodes, HitlessError } from '../errors.js';
 
-/** A Node internal changed in a way hitless cannot work with: names the API and the Node version. */
-export class NodeInternalsError extends Error {
+/**
+ * A Node internal changed in a way hitless cannot work with: names the API and the Node version.
+ * It reaches the operator (startup, an apply's answer), so it carries a code: INTERNAL.
+ */
+export class NodeInternalsError extends HitlessError {
   constructor(api: string, what: string) {
-    super(`Node ${process.version}: ${api} ${what}; hitless depends on it (src/util/node-internals.ts)`);
+    super(ErrorCodes.INTERNAL, `Node ${process.version}: ${api} ${what}; hitless depends on it (src/util/node-internals.ts)`);
     this.name = 'NodeInternalsError';
   }
 }

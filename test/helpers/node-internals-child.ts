@@ -24,6 +24,6 @@ process.on('message', (msg: { t: string }, handle?: object) => {
   const socket = socketFromHandle(handle);
   socket.once('data', (data: Buffer) => socket.end(`moved:${data.toString()}`));
   socket.resume(); // created paused, as a worker's pool creates it until the HTTP side reads
-  reply({ how: 'conn', adopted: true });
+  reply({ how: 'conn', takenOver: true });
 });
 process.on('disconnect', () => process.exit(0));

@@ -1,4 +1,4 @@
-// One interface, four algorithms. A balancer is built once per config generation from the
+// One interface, four algorithms. A balancer is built once per config applied from the
 // endpoints it may use (invariant 7) and then only picks; it never allocates per pick.
 import type { BalanceAlgorithm } from '../../config/schema.js';
 import type { EndpointState } from '../endpoint-state.js';

@@ -1,5 +1,5 @@
 // The algorithm name in the config selects a factory; the data plane calls createBalancer once
-// per service per config generation (invariant 7).
+// per service per config applied (invariant 7).
 import type { BalanceAlgorithm } from '../../config/schema.js';
 import type { Balancer, BalancerEndpoint, BalancerFactory } from './balancer.js';
 import { LeastConnBalancer } from './least-conn.js';

@@ -1,7 +1,7 @@
 // Consistent hashing of the client address onto a ring of virtual nodes, so that a client keeps
-// its endpoint across picks and across config generations: removing or adding one endpoint among
+// its endpoint across picks and across applies: removing or adding one endpoint among
 // N moves only about 1/N of the clients, and only those of (or to) that endpoint. The ring
-// depends on endpoint keys and weights only, never on list order, so two generations with the
+// depends on endpoint keys and weights only, never on list order, so two configs with the
 // same endpoints build the same ring.
 import type { Balancer, BalancerEndpoint, PickContext } from './balancer.js';
 import { isEligible } from './balancer.js';

@@ -1,6 +1,6 @@
 // The builtin (Node) data plane. prepare() binds every new address (not yet listening) and builds
-// the new generation; commit() swaps the routing table in one synchronous step, starts the new
-// sockets listening, then releases what only the old generation held; abort() closes what
+// the new services' runtimes; commit() swaps the routing table in one synchronous step, starts the
+// new sockets listening, then releases what only the old state held; abort() closes what
 // prepare bound and forgets what its builds added to the state registry.
 import type { Socket } from 'node:net';
 import type { Config } from '../../config/model.js';
@@ -27,11 +27,11 @@ import type { TicketKeys } from './tls/ticket-keys.js';
  * The running state. Its maps change only inside commit()'s synchronous swap step, after
  * everything that can fail is done (in prepare), so no connection ever sees half an apply.
  */
-interface Generation {
+interface RunningState {
   readonly services: Map<string, ServiceRuntime>;
   /** Listen address → the service runtime new connections on it go to. */
   readonly routes: Map<string, ServiceRuntime>;
-  /** The pool reference this generation holds on each address. */
+  /** The pool reference the running state holds on each address. */
   readonly listeners: Map<string, PooledListener>;
 }
 
@@ -52,7 +52,7 @@ export class BuiltinDriver implements Driver {
   private readonly health = new ActiveHealthChecks();
   /** The HTTP parser side of each listening address in http mode, kept across applies. */
   private readonly frontends = new Map<string, HttpFrontend>();
-  private readonly current: Generation = { services: new Map(), routes: new Map(), listeners: new Map() };
+  private readonly current: RunningState = { services: new Map(), routes: new Map(), listeners: new Map() };
   private closing: Promise<void> | null = null;
   /** Endpoint overrides (endpoint-override.ts), folded into every runtime built. */
   private overrides: OverrideTable = EMPTY_OVERRIDES;

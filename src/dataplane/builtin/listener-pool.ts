@@ -1,6 +1,6 @@
 // The data plane's listening sockets: the reference-counted pool (socket-pool/ref-counted-pool.ts)
-// around net.Servers that accept here. A generation holds a reference, never the socket itself:
-// while any generation wants an address, its socket stays open and is never re-bound (invariant 1).
+// around net.Servers that accept here. The running state holds a reference, never the socket itself:
+// while it, or an apply in flight, wants an address, its socket stays open and is never re-bound (invariant 1).
 // A new socket is bound by acquire() but listens only from activate(), once the apply that bound
 // it commits: until then the kernel queues no connection on it, so an apply that aborts (or a
 // validation) never accepts a client and resets it.

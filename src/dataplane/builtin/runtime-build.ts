@@ -1,4 +1,4 @@
-// How an apply makes a service's runtime from the previous generation's. A cluster whose config is
+// How an apply makes a service's runtime from the previous one. A cluster whose config is
 // the same object is kept as it is (balancer included); one whose endpoint list is the same, or was
 // derived from the previous list by a delta (discovery), reuses the previous balancer endpoints and
 // looks up only the added ones in the state registry; any other is built whole. What the build
@@ -18,7 +18,7 @@ import type { StateRegistry } from './state-registry.js';
 export type ServiceOverrides = ReadonlyMap<string, EndpointOverride>;
 
 export type ClusterBuild =
-  /** The previous generation's cluster runtime, unchanged. */
+  /** The previous runtime's cluster runtime, unchanged. */
   | { readonly how: 'kept' }
   /** The previous balancer endpoints with a delta applied; `added` are the new ones. */
   | { readonly how: 'patched'; readonly added: readonly BalancerEndpoint[]; readonly sameHealth: boolean }
@@ -28,7 +28,7 @@ export interface RuntimeBuild {
   readonly runtime: ServiceRuntime;
   /** How each cluster of the new runtime was made. */
   readonly clusters: ReadonlyMap<string, ClusterBuild>;
-  /** Endpoint states the previous generation had and the new one has in no cluster. */
+  /** Endpoint states the previous runtime had and the new one has in no cluster. */
   readonly dropped: readonly EndpointState[];
 }
 

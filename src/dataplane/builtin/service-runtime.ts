@@ -1,4 +1,4 @@
-// A service as one config generation sees it: its frozen config, its clusters with balancers
+// A service as one applied config sees it: its frozen config, its clusters with balancers
 // (built once), its router, and the shared identity-keyed state it counts into. Connections and
 // requests hold the runtime they started with, so an apply never changes their rules mid-flight.
 import type { Socket } from 'node:net';
@@ -31,9 +31,9 @@ export class ClusterRuntime {
 export class ServiceRuntime {
   readonly state: ServiceState;
   readonly defaultCluster: ClusterRuntime;
-  /** Request → cluster, compiled once per generation (invariant 7). */
+  /** Request → cluster, compiled once per config applied (invariant 7). */
   readonly route: Router<ClusterRuntime>;
-  /** Connections accepted under this generation of the service, for drains when it is removed. */
+  /** Connections accepted under this runtime of the service, for drains when it is removed. */
   readonly connections: Set<Socket>;
 
   /** Where this service's access log lines go; null when it has none. */
@@ -43,8 +43,8 @@ export class ServiceRuntime {
 
   /**
    * `clusters`: one per cluster of `config` (runtime-build.ts makes them, reusing the previous
-   * generation's). `connections`: given when this runtime only re-weights one of the same config
-   * (an endpoint override), so that its connections still count as this generation's.
+   * runtime's). `connections`: given when this runtime only re-weights one of the same config
+   * (an endpoint override), so that its connections still count as this runtime's.
    */
   constructor(
     readonly config: ServiceConfig,

@@ -1,4 +1,4 @@
-// Identity-keyed state shared by all config generations: per service name, and per
+// Identity-keyed state shared by every config applied: per service name, and per
 // service + cluster + endpoint address (invariant 4).
 import { EndpointState } from '../endpoint-state.js';
 import { LatencyHistogram } from '../latency-histogram.js';
@@ -77,7 +77,7 @@ export class StateRegistry {
     }
   }
 
-  /** Forgets what an aborted apply's builds created: no running generation has it. */
+  /** Forgets what an aborted apply's builds created: the running state does not have it. */
   forgetCreated(created: CreatedStates): void {
     this.forget(created.endpoints);
     for (const name of created.services) if (!this.endpoints.has(name)) this.services.delete(name);
@@ -100,7 +100,7 @@ export class StateRegistry {
   }
 
   /**
-   * Forgets endpoint identities the running generation no longer has (runtime-build.ts says which);
+   * Forgets endpoint identities the running state no longer has (runtime-build.ts says which);
    * connections still holding a state keep counting into it.
    */
   forget(states: Iterable<EndpointState>): void {

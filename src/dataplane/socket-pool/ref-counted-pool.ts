@@ -1,6 +1,6 @@
 // Listening sockets, reference-counted and keyed by address (Caddy's usage pool), each with a
 // lifecycle (Envoy's listener states): warming (bound, its apply not committed yet) → active →
-// draining (closed to new connections, accepted ones finishing) → closed. A generation, or an
+// draining (closed to new connections, accepted ones finishing) → closed. The running state, or an
 // apply in flight, holds a reference, never the socket itself: while any reference is held the
 // socket stays open, is never re-bound and keeps its identity (invariant 1); the last release
 // closes it. Both the data plane's ListenerPool and the supervisor's SupervisorSockets are this
@@ -62,7 +62,7 @@ export class RefCountedPool<R extends object> {
    * Holds a socket opened elsewhere (inherited from a previous supervisor) with no reference yet:
    * the next acquire of its address takes it instead of binding; dropUnused() closes it otherwise.
    */
-  adopt(address: HostPort, socket: R): PoolEntry<R> {
+  inherit(address: HostPort, socket: R): PoolEntry<R> {
     return this.insert(address, socket, 0);
   }
 
@@ -86,7 +86,7 @@ export class RefCountedPool<R extends object> {
     this.close(entry, drainMs);
   }
 
-  /** Closes every entry no reference holds (adopted sockets no apply took). */
+  /** Closes every entry no reference holds (inherited sockets no apply took). */
   dropUnused(): void {
     for (const entry of [...this.open.values()]) if (entry.refs === 0) this.close(entry, 0);
   }

@@ -1,5 +1,5 @@
 // Active health checks, one per endpoint identity that has them configured. A check belongs to the
-// endpoint's state, not to a generation: applies that keep the endpoint keep its verdict, and only
+// endpoint's state, not to a config: applies that keep the endpoint keep its verdict, and only
 // a change of the check's own settings restarts its schedule (the verdict stays).
 import type { ActiveHealthConfig } from '../../../config/model.js';
 import type { BalancerEndpoint } from '../../balancers/balancer.js';

@@ -135,7 +135,7 @@ export class HttpFrontend implements RawHost {
     if (this.sockets.size === 0) this.server.close();
   }
 
-  /** Timeouts that Node reads live; called when the service's generation changes. */
+  /** Timeouts that Node reads live; called when an apply changes the service's runtime. */
   configure(runtime: ServiceRuntime): void {
     const t = runtime.config.timeouts;
     this.server.headersTimeout = t.header;

@@ -319,7 +319,7 @@ export class RawConnection implements HasDeadline, HeldWriter {
 
   /**
    * Lets go of the socket: no more reads, timeouts or callbacks from here. For the fallback, and
-   * for the worker drain handing an idle connection to the next generation.
+   * for the worker drain handing an idle connection over to the next generation.
    */
   release(): void {
     this.writeHeld();

@@ -1,4 +1,4 @@
-// HTTP routes compiled once per generation: first match wins, else the default cluster.
+// HTTP routes compiled once per config applied: first match wins, else the default cluster.
 // Hosts match exactly or as "*.suffix" (case-insensitive, port ignored unless the route names
 // one); paths match by prefix, as HAProxy's path_beg and Envoy's prefix do.
 import type { RouteConfig } from '../../../config/model.js';
