@@ -232,7 +232,7 @@ describe('discovery manager: a discovery apply patches the assembled config', ()
     assert.notEqual(changed, original);
     assert.equal((await step({ c: [9021, 9022] })).result, 'noop', 'a set reported again unchanged is no apply');
     // A new base with the same text is assembled from scratch: same content, same hash.
-    assert.equal(discovery.assemble(parseConfig(text, 'test')).hash, changed);
+    assert.equal(discovery.assemble(parseConfig(text, 'test')).snapshot.hash, changed);
     await step({ a: [9000], c: [9020] });
     assert.equal(controller.current!.hash, original);
     await discovery.stop();

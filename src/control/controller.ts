@@ -6,7 +6,7 @@ import type { Driver, PrepareReport, PreparedChange } from '../dataplane/driver.
 import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { FileOutcome } from './config-file.js';
-import { diffConfigs, planNames, summarizePlan, type Plan } from './plan.js';
+import { diffConfigs, planNames, summarizePlan, type Derivation, type Plan } from './plan.js';
 
 /**
  * `reload`: the config file re-read on request (POST /config/reload, `hitless reload`); `sighup`: the same on the signal;
@@ -60,13 +60,19 @@ export type Desired = ConfigSnapshot | (() => Promise<ConfigSnapshot>);
 
 const HISTORY = 20;
 
+/** An assembler's desired state, and how it was derived from the one it assembled before (if it was: the plan then compares only what it touched). */
+export interface Assembled {
+  readonly snapshot: ConfigSnapshot;
+  readonly derivation?: Derivation;
+}
+
 /**
  * Turns the file/API config (the "base") into the desired state, e.g. with discovered endpoints
- * merged in (control/discovery-manager.ts). Every apply, whatever its origin, goes through it, so
+ * merged in (control/discovery-assembler.ts). Every apply, whatever its origin, goes through it, so
  * a reload never drops discovered endpoints and discovery never forgets a reload.
  */
 export interface Assembler {
-  assemble(base: ConfigSnapshot): ConfigSnapshot;
+  assemble(base: ConfigSnapshot): Assembled;
   /** `base` is now running (assembled); follow it (start or stop sources, registrations). */
   committed(base: ConfigSnapshot): void;
   /** Extra status sections (e.g. `discovery`) for GET /status. */
@@ -143,11 +149,16 @@ export class Controller {
     return run;
   }
 
+  /** `input` as the assembler makes it the desired state (itself without one). */
+  private assemble(input: ConfigSnapshot): Assembled {
+    return this.assemblerHook?.assemble(input) ?? { snapshot: input };
+  }
+
   private async validateNow(input: ConfigSnapshot): Promise<Validation> {
     const started = performance.now();
-    const desired = this.assemblerHook?.assemble(input) ?? input;
+    const { snapshot: desired, derivation } = this.assemble(input);
     const before = this.snapshot;
-    const plan = diffConfigs(before?.config ?? null, desired.config);
+    const plan = diffConfigs(before?.config ?? null, desired.config, derivation);
     if (before && before.hash === desired.hash) return { plan, prepared: null };
     let change: PreparedChange;
     try {
@@ -176,7 +187,7 @@ export class Controller {
 
   private async applyNow(input: ConfigSnapshot, options: ApplyOptions): Promise<ApplyRecord> {
     const started = performance.now();
-    const desired = this.assemblerHook?.assemble(input) ?? input;
+    const { snapshot: desired, derivation } = this.assemble(input);
     const before = this.snapshot;
     const base = { at: new Date().toISOString(), origin: options.origin, hashBefore: before?.hash ?? null, ...(options.peer ? { peer: options.peer } : {}) };
     // If-Match is about the config a person or script wrote (the base), not about the endpoints
@@ -193,7 +204,7 @@ export class Controller {
       const file = options.persist ? { file: await options.persist(input) } : {};
       return this.record({ ...base, result: 'noop', durationMs: 0, hashAfter: before.hash, summary: 'identical config', plan: null, ...file });
     }
-    const plan = diffConfigs(before?.config ?? null, desired.config);
+    const plan = diffConfigs(before?.config ?? null, desired.config, derivation);
     try {
       const change = await this.prepare(before, desired, plan);
       // A commit that fails (a reload, workers that do not start) leaves the running state as it was.
