@@ -1,7 +1,8 @@
 // The single writer of running state: every way in (file, SIGHUP, admin API, discovery) goes
 // through apply(), which serialises applies, computes the plan once, and has the driver prepare
 // it then commit it. validate() runs the same path in the same queue, and aborts instead.
-import type { ConfigSnapshot } from '../config/model.js';
+import { canonical } from '../config/canonical.js';
+import type { Config, ConfigSnapshot } from '../config/model.js';
 import type { Driver, PrepareReport, PreparedChange } from '../dataplane/driver.js';
 import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
@@ -49,7 +50,7 @@ export interface ApplyOptions {
   readonly persist?: (base: ConfigSnapshot) => Promise<FileOutcome>;
 }
 
-/** What validate() found: the plan, and what the driver prepared (null: identical to the running config, nothing to prepare). */
+/** What validate() found: the plan, and what the driver prepared (null: nothing to prepare, as servesTheSame() finds). */
 export interface Validation {
   readonly plan: Plan;
   readonly prepared: (PrepareReport & { readonly driver: string }) | null;
@@ -159,7 +160,7 @@ export class Controller {
     const { snapshot: desired, derivation } = this.assemble(input);
     const before = this.snapshot;
     const plan = diffConfigs(before?.config ?? null, desired.config, derivation);
-    if (before && before.hash === desired.hash) return { plan, prepared: null };
+    if (before && (before.hash === desired.hash || servesTheSame(before.config, desired.config, plan))) return { plan, prepared: null };
     let change: PreparedChange;
     try {
       change = await this.prepare(before, desired, plan);
@@ -205,6 +206,15 @@ export class Controller {
       return this.record({ ...base, result: 'noop', durationMs: 0, hashAfter: before.hash, summary: 'identical config', plan: null, ...file });
     }
     const plan = diffConfigs(before?.config ?? null, desired.config, derivation);
+    if (before && servesTheSame(before.config, desired.config, plan)) {
+      // Another text that serves the same (comments, formatting, discovery or registration
+      // settings): no prepare or commit reaches the data plane, which keeps the objects it runs
+      // (identical in what they serve); the new text is the running one (hash, GET /config,
+      // If-Match), and discovery and registration follow it.
+      this.running(desired, input, options);
+      const file = options.persist ? { file: await options.persist(input) } : {};
+      return this.record({ ...base, result: 'noop', durationMs: performance.now() - started, hashAfter: desired.hash, summary: summarizePlan(plan), plan, ...file });
+    }
     try {
       const change = await this.prepare(before, desired, plan);
       // A commit that fails (a reload, workers that do not start) leaves the running state as it was.
@@ -222,10 +232,7 @@ export class Controller {
       });
       throw e;
     }
-    this.snapshot = desired;
-    this.baseSnapshot = input;
-    if (options.source) this.baseFrom = options.source;
-    this.assemblerHook?.committed(input);
+    this.running(desired, input, options);
     const durationMs = performance.now() - started;
     // After the commit and outside durationMs: the file follows what runs, never the reverse.
     const file = options.persist ? { file: await options.persist(input) } : {};
@@ -238,6 +245,14 @@ export class Controller {
       plan,
       ...file,
     });
+  }
+
+  /** `desired` (assembled from `input`) is what runs now. */
+  private running(desired: ConfigSnapshot, input: ConfigSnapshot, options: ApplyOptions): void {
+    this.snapshot = desired;
+    this.baseSnapshot = input;
+    if (options.source) this.baseFrom = options.source;
+    this.assemblerHook?.committed(input);
   }
 
   /** Records an apply whose config never parsed (or that was refused before it), so history shows every attempt. */
@@ -279,6 +294,15 @@ export class Controller {
     }
     return r;
   }
+}
+
+/**
+ * Nothing the data plane serves changes: no service or admin change in the plan (every served
+ * setting of a service is in its identity, config/service-identity.ts), and the same `dataplane:`
+ * settings, which the HAProxy driver renders (threads, hard_stop_after, ...) outside any service.
+ */
+function servesTheSame(running: Config, desired: Config, plan: Plan): boolean {
+  return plan.empty && (running.dataplane === desired.dataplane || canonical(running.dataplane) === canonical(desired.dataplane));
 }
 
 function asHitlessError(err: unknown): HitlessError {
