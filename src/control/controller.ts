@@ -1,6 +1,8 @@
 // The single writer of running state: every way in (file, SIGHUP, admin API, discovery) goes
-// through apply(), which serialises applies, computes the plan once, and has the driver prepare
-// it then commit it. validate() runs the same path in the same queue, and aborts instead.
+// through apply(), which serialises applies, assembles the desired state (with what the assembler
+// says it touched), computes the plan once, and has the driver prepare it then commit it, or
+// nothing when the plan changes nothing served. validate() runs the same path in the same queue,
+// and aborts instead.
 import { canonical } from '../config/canonical.js';
 import type { Config, ConfigSnapshot } from '../config/model.js';
 import type { Driver, PrepareReport, PreparedChange } from '../dataplane/driver.js';
