@@ -26,6 +26,13 @@ module.exports = {
       to: { path: '^src/(control|admin|process|cli)/' },
     },
     {
+      name: 'discovery-below-control',
+      severity: 'error',
+      comment: 'Discovery keeps endpoint sets (sources, last known good sets, guards, status) and tells its owner what changed; merging them into a config and applying it is control\'s.',
+      from: { path: '^src/discovery/' },
+      to: { path: '^src/(control|dataplane|process)/' },
+    },
+    {
       name: 'core-not-admin-or-cli',
       severity: 'error',
       comment: 'The core (config, control, data plane, process model, discovery, registration, observability) is driven by admin and the CLI, never the reverse.',

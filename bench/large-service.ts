@@ -13,8 +13,9 @@
 // names a second build (another checkout's dist/cli/main.js) measured in the same run, round by
 // round (BENCH_LARGE_ROUNDS, default 2, alternating), with the ratio: the machines are shared and
 // noisy, so before/after figures come from one run.
-// Loopback only: the service listens on 127.0.0.1 (a port from 24000), its endpoints are never
-// connected to; every hitless started here is stopped by pid.
+// Loopback only: the service listens on 127.0.0.1 (a port from BENCH_LARGE_PORTS, default
+// 24000-24999: give each concurrent run its own range), its endpoints are never connected to;
+// every hitless started here is stopped by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
@@ -35,6 +36,7 @@ const REPS = Number(process.env.BENCH_LARGE_REPS ?? 40);
 const WARMUP = 5;
 const STATUS_SECONDS = Number(process.env.BENCH_LARGE_STATUS_S ?? 10);
 const APPLY_WAIT_MS = 30_000;
+const [PORT_LOW, PORT_HIGH] = (process.env.BENCH_LARGE_PORTS ?? '24000-24999').split('-').map(Number);
 
 interface Stats {
   readonly median: number;
@@ -72,7 +74,7 @@ class Instance {
     const file = join(dir, `set-${size}-${workers}.json`);
     const socket = join(dir, `admin-${size}-${workers}.sock`);
     const config = join(dir, `hitless-${size}-${workers}.yaml`);
-    const listen = await freePort(24_000, 24_999);
+    const listen = await freePort(PORT_LOW, PORT_HIGH);
     writeFileSync(config, stringify({ admin: { listen: `unix:${socket}` }, services: { big: { listen: `127.0.0.1:${listen}`, discovery: { file: { path: file } } } } }));
     const args = [cli, 'run', '--config', config, '--log-level', 'info', '--workers', String(workers)];
     const instance = new Instance(spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }), socket, file, size);

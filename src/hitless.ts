@@ -66,7 +66,10 @@ export class Hitless {
     let synced: ConfigSnapshot['config']['register'] | null = null;
     controller.setAssembler({
       // The running hash names the certificate files' content too (control/tls-identity.ts).
-      assemble: (base) => withTlsIdentity(discovery.assemble(base), base),
+      assemble: (base) => {
+        const assembled = discovery.assemble(base);
+        return { ...assembled, snapshot: withTlsIdentity(assembled.snapshot, base) };
+      },
       committed: (base) => {
         discovery.committed(base);
         if (base.config.register === synced) return;

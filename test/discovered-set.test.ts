@@ -1,4 +1,4 @@
-// A discovered set followed report after report (src/control/discovered-set.ts): the service it is
+// A discovered set followed report after report (src/discovery/discovered-set.ts): the service it is
 // merged into always holds exactly the reported endpoints with their weights, the endpoints that
 // stay keep their order (new ones go last), each merged list is derived from the previous one by
 // what changed (so the plan and the workers' patch cost that change), and its print, updated by
@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { deltaBetween, endpointListPrint } from '../src/config/endpoint-list.js';
 import { parseConfig } from '../src/config/load.js';
 import type { EndpointConfig } from '../src/config/model.js';
-import { DiscoveredSet } from '../src/control/discovered-set.js';
+import { DiscoveredSet } from '../src/discovery/discovered-set.js';
 import type { DiscoveredEndpoint } from '../src/discovery/source.js';
 
 /** mulberry32: a small seeded generator. */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import zookeeper from 'node-zookeeper-client';
 import { stringify } from 'yaml';
-import type { DiscoveryStatus } from '../src/control/discovery-manager.js';
+import type { DiscoveryStatus } from '../src/discovery/source-tracker.js';
 import { closeClient } from '../src/discovery/zookeeper-session.js';
 import type { StatusDoc } from './helpers/admin.js';
 import { EtcdServer, etcdMissing } from './helpers/etcd.js';

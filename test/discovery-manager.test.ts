@@ -107,7 +107,8 @@ describe('discovery manager: merging discovered sets into the running config', (
 
   it('keeps the discovered endpoints across a reload of the file config', async () => {
     const record = await hitless.controller.apply(parseConfig(configText('# reloaded\n'), 'test'), { origin: 'admin' });
-    assert.equal(record.result, 'applied');
+    // A comment changes nothing served: a no-op for the data plane, but the new text is the base.
+    assert.deepEqual([record.result, record.summary], ['noop', 'no changes']);
     assert.deepEqual(endpoints('a'), [9001, 9003]);
     assert.deepEqual(endpoints('b'), [9999, 9101]);
     assert.equal(hitless.controller.base?.text.endsWith('# reloaded\n'), true);
@@ -232,9 +233,21 @@ describe('discovery manager: a discovery apply patches the assembled config', ()
     assert.notEqual(changed, original);
     assert.equal((await step({ c: [9021, 9022] })).result, 'noop', 'a set reported again unchanged is no apply');
     // A new base with the same text is assembled from scratch: same content, same hash.
-    assert.equal(discovery.assemble(parseConfig(text, 'test')).hash, changed);
+    assert.equal(discovery.assemble(parseConfig(text, 'test')).snapshot.hash, changed);
     await step({ a: [9000], c: [9020] });
     assert.equal(controller.current!.hash, original);
+    await discovery.stop();
+  });
+
+  it('names, with the config, the services it touched since the config before: what the plan compares', async () => {
+    const { controller, discovery, step } = await start();
+    const before = controller.current!.config;
+    await step({ b: [9011], d: [9031, 9032] });
+    const assembled = discovery.assemble(controller.base!);
+    assert.equal(assembled.snapshot, controller.current, 'nothing changed since: the same assembly');
+    assert.equal(assembled.derivation?.from, before);
+    assert.deepEqual([...assembled.derivation!.touched].sort(), ['b', 'd']);
+    assert.equal(discovery.assemble(parseConfig(text, 'test')).derivation, undefined, 'a new base is assembled whole');
     await discovery.stop();
   });
 
@@ -255,7 +268,7 @@ describe('discovery manager: a discovery apply patches the assembled config', ()
     await step({ b: [9011] });
     const reloaded = parseConfig(`${text}# reloaded\n`, 'test');
     const record = await controller.apply(reloaded, { origin: 'admin' });
-    assert.equal(record.result, 'applied');
+    assert.equal(record.result, 'noop', 'nothing served changed (a comment)');
     assert.notEqual(controller.current!.hash, reloaded.hash, 'the assembled hash covers the discovered sets');
     assert.equal(controller.base, reloaded);
     assert.deepEqual(controller.current!.config.services.get('b')!.endpoints.map((e) => e.port), [9011]);

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import zookeeper from 'node-zookeeper-client';
 import { stringify } from 'yaml';
-import type { DiscoveryStatus } from '../src/control/discovery-manager.js';
+import type { DiscoveryStatus } from '../src/discovery/source-tracker.js';
 import { parseEndpointValue } from '../src/discovery/parse-endpoint.js';
 import { closeClient } from '../src/discovery/zookeeper-session.js';
 import type { StatusDoc } from './helpers/admin.js';

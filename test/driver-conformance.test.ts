@@ -187,7 +187,7 @@ const CASES: readonly Case[] = [
     },
   },
   {
-    name: 'a byte-identical config is a no-op (PUT and SIGHUP), recorded as noop; one that differs only in a comment applies an empty plan; neither changes a socket, a worker or an HAProxy process',
+    name: 'a byte-identical config is a no-op (PUT and SIGHUP), recorded as noop; so is one that differs only in a comment (an empty plan), which becomes the running text; neither prepares or changes a socket, a worker or an HAProxy process',
     async run(p, t) {
       const [e0] = await echoes(t, 1);
       const [h0] = await backends(t, ['h0']);
@@ -216,18 +216,30 @@ const CASES: readonly Case[] = [
       await held.roundTrip();
 
       // Other bytes with the same meaning (a comment): a new config hash, but an empty plan, so
-      // nothing of the data plane changes either: same sockets, same processes, no reload.
+      // a no-op too: no prepare or commit reaches the data plane (no worker is asked to prepare,
+      // none commits, HAProxy does not reload), while the new text is the running one.
       const commented = `${text}# the same config, other bytes\n`;
       const res2 = await p.put(commented);
       assert.equal(res2.status, 200, res2.text);
       const record2 = res2.json<ApplyRecordDoc>();
-      assert.deepEqual({ result: record2.result, summary: record2.summary, hashAfter: record2.hashAfter }, { result: 'applied', summary: 'no changes', hashAfter: sha256(commented) });
+      assert.deepEqual(
+        { result: record2.result, summary: record2.summary, hashBefore: record2.hashBefore, hashAfter: record2.hashAfter },
+        { result: 'noop', summary: 'no changes', hashBefore: sha256(text), hashAfter: sha256(commented) },
+      );
+      assert.equal(res2.headers.etag, `"${sha256(commented)}"`);
       const after = await p.snapshot([svcPort, webPort]);
-      const apart = (x: Snapshot) => ({ ...x, hash: null, configText: null, etag: null, workers: x.workers?.map((w) => `${w.pid} ${w.state}`) });
-      // The supervisor still sends its workers the (empty) change today, which counts as a commit;
-      // whether it should is the driver contract's business (issue 16 item 1), so only the same
-      // workers, still ready, are held here.
-      assert.deepEqual(apart(after), apart(before));
+      assert.deepEqual({ hash: after.hash, configText: after.configText, etag: after.etag }, { hash: sha256(commented), configText: commented, etag: `"${sha256(commented)}"` });
+      const apart = (x: Snapshot) => ({ ...x, hash: null, configText: null, etag: null });
+      assert.deepEqual(apart(after), apart(before), 'same sockets and processes; no worker prepared or committed anything; no reload');
+      if (after.workers) assert.ok(after.workers.every((w) => w.prepares !== null && w.prepares > 0), 'each worker reports its own count of prepares');
+      // The file holds the commented text now (write-file): a SIGHUP re-reads identical bytes.
+      p.signal('SIGHUP');
+      const history = await waitFor('the second SIGHUP re-read to be recorded', async () => {
+        const s = await p.status();
+        return s.applies.at(-1)?.origin === 'sighup' && s.applies.at(-1)?.hashBefore === sha256(commented) ? s.applies : undefined;
+      });
+      assert.deepEqual(history.slice(-2).map((r) => `${r.origin} ${r.result} ${r.summary}`), ['admin noop no changes', 'sighup noop identical config']);
+      assert.deepEqual(apart(await p.snapshot([svcPort, webPort])), apart(before));
       await held.roundTrip();
       await held.finish();
     },

@@ -17,7 +17,7 @@ import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { stringify } from 'yaml';
-import type { DiscoveryStatus } from '../src/control/discovery-manager.js';
+import type { DiscoveryStatus } from '../src/discovery/source-tracker.js';
 import { etcdOptions } from '../src/discovery/etcd-client.js';
 import type { RegistrationStatus } from '../src/register/registrar.js';
 import type { StatusDoc } from './helpers/admin.js';

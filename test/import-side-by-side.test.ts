@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import zookeeper from 'node-zookeeper-client';
 import { stringify } from 'yaml';
-import type { DiscoveryStatus } from '../src/control/discovery-manager.js';
+import type { DiscoveryStatus } from '../src/discovery/source-tracker.js';
 import { parseChild, parseEndpointValue } from '../src/discovery/parse-endpoint.js';
 import { closeClient } from '../src/discovery/zookeeper-session.js';
 import type { StatusDoc } from './helpers/admin.js';

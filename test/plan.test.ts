@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/model.js';
 import { HashTree } from '../src/config/hash.js';
-import { diffConfigs, recordDerivation, summarizePlan, type Plan, type ServiceChange } from '../src/control/plan.js';
+import { diffConfigs, summarizePlan, type Derivation, type Plan, type ServiceChange } from '../src/control/plan.js';
 
 interface Svc {
   listen: string | string[];
@@ -238,36 +238,43 @@ describe('diffConfigs', () => {
   });
 });
 
-describe('diffConfigs of a derived config (what the discovery assembler records)', () => {
-  /** `from` with the services of `replaced` swapped in, recorded as derived from it. */
-  function derive(from: Config, replaced: Config, names: string[], record = names): Config {
+describe('diffConfigs of a derived config (what the discovery assembler hands the controller)', () => {
+  /** `from` with the services of `replaced` swapped in, and the derivation that says so. */
+  function derive(from: Config, replaced: Config, names: string[], touched = names): { config: Config; derivation: Derivation } {
     const services = new Map(from.services);
     for (const name of names) {
       const service = replaced.services.get(name);
       if (service) services.set(name, service);
       else services.delete(name);
     }
-    const next = Object.freeze({ ...from, services });
-    recordDerivation(next, from, record);
-    return next;
+    return { config: Object.freeze({ ...from, services }), derivation: { from, touched } };
   }
 
   it('compares only the services named (the others are the same objects)', () => {
     const running = config(base);
     const next = derive(running, config({ ...base, web: { ...base.web, endpoints: ['127.0.0.1:7109'] } }), ['web']);
-    const plan = diffConfigs(running, next);
+    const plan = diffConfigs(running, next.config, next.derivation);
     assert.deepEqual(plan.services.changed.map((c) => c.name), ['web']);
     assert.deepEqual(change(plan, 'web').endpoints, { added: ['127.0.0.1:7109'], removed: ['127.0.0.1:7101', '127.0.0.1:7102'], reweighted: [] });
     assert.deepEqual(plan.services.unchanged, ['api', 'db']);
     assert.deepEqual(plan.listeners, { add: [], keep: ['127.0.0.1:7000', '127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003'], remove: [] });
-    assert.deepEqual(plan, diffConfigs(config(base), next), 'the same plan as a full comparison');
+    assert.deepEqual(plan, diffConfigs(config(base), next.config), 'the same plan as a full comparison');
+  });
+
+  it('trusts the derivation: a service it does not name is not compared', () => {
+    // A derivation that names nothing, although web changed: the plan follows what it is told
+    // (this is what makes it cost what changed), so an assembler must name every service it touches.
+    const running = config(base);
+    const next = derive(running, config({ ...base, web: { ...base.web, endpoints: ['127.0.0.1:7109'] } }), ['web'], []);
+    assert.equal(diffConfigs(running, next.config, next.derivation).empty, true);
+    assert.deepEqual(diffConfigs(running, next.config).services.changed.map((c) => c.name), ['web'], 'without it, every service is compared');
   });
 
   it('reports a named service added or removed, with its listeners', () => {
     const running = config(base);
     const { db: _db, ...rest } = base;
     const next = derive(running, config({ ...rest, cache: { listen: '127.0.0.1:7004' } }), ['db', 'cache']);
-    const plan = diffConfigs(running, next);
+    const plan = diffConfigs(running, next.config, next.derivation);
     assert.deepEqual(plan.services.added, ['cache']);
     assert.deepEqual(plan.services.removed, ['db']);
     assert.deepEqual(plan.listeners.add, ['127.0.0.1:7004']);
@@ -279,17 +286,17 @@ describe('diffConfigs of a derived config (what the discovery assembler records)
     const running = config({ ...base, db: { ...base.db, endpoints: ['127.0.0.1:7309'] } });
     // Derived from `first` (say, an apply that was rejected), while `running` differs in db too.
     const next = derive(first, config({ ...base, web: { ...base.web, endpoints: ['127.0.0.1:7109'] } }), ['web']);
-    assert.deepEqual(sorted(diffConfigs(running, next).services.changed.map((c) => c.name)), ['db', 'web']);
-    assert.deepEqual(diffConfigs(null, next).services.added, ['web', 'api', 'db']);
+    assert.deepEqual(sorted(diffConfigs(running, next.config, next.derivation).services.changed.map((c) => c.name)), ['db', 'web']);
+    assert.deepEqual(diffConfigs(null, next.config, next.derivation).services.added, ['web', 'api', 'db']);
   });
 
-  it('keeps only the latest step, so old configs are not held in a chain', () => {
+  it('a derivation is one step: two steps apart, every service is compared', () => {
     const a = config(base);
     const b = derive(a, config({ ...base, web: { ...base.web, endpoints: ['127.0.0.1:7109'] } }), ['web']);
-    const c = derive(b, config({ ...base, api: { ...base.api, retries: 9 } }), ['api']);
-    // b no longer records its step from a: diffing a → b compares everything (same result).
-    assert.deepEqual(diffConfigs(a, b).services.changed.map((x) => x.name), ['web']);
-    assert.deepEqual(diffConfigs(b, c).services.changed.map((x) => x.name), ['api']);
+    const c = derive(b.config, config({ ...base, api: { ...base.api, retries: 9 } }), ['api']);
+    assert.deepEqual(diffConfigs(b.config, c.config, c.derivation).services.changed.map((x) => x.name), ['api']);
+    // From a, c's derivation (from b) does not apply: the full comparison finds both steps.
+    assert.deepEqual(sorted(diffConfigs(a, c.config, c.derivation).services.changed.map((x) => x.name)), ['api', 'web']);
   });
 });
 

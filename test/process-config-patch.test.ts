@@ -11,7 +11,7 @@ import { parseConfig } from '../src/config/load.js';
 import type { Config, ServiceConfig } from '../src/config/model.js';
 import { deriveEndpoints } from '../src/config/endpoint-list.js';
 import { IDENTITY_FIELDS, serviceDigest } from '../src/config/service-identity.js';
-import { diffConfigs, recordDerivation, withLazyLists, type Plan } from '../src/control/plan.js';
+import { diffConfigs, withLazyLists, type Derivation, type Plan } from '../src/control/plan.js';
 import { ConfigDigest } from '../src/process/config-digest.js';
 import { applyPatch, changeBetween, type ConfigPatch } from '../src/process/config-patch.js';
 
@@ -26,19 +26,24 @@ function services(n: number, port = 7000): Record<string, unknown> {
 const parse = (data: Record<string, unknown>): Config => parseConfig(JSON.stringify({ admin: ADMIN, ...data }), 'patch-test.yaml').config;
 const clone = <T>(value: T): T => deserialize(serialize(value)) as T;
 
-/** What discovery-manager does: one service's endpoints replaced, every other object kept. */
-function rediscover(from: Config, name: string, endpoints: string[]): Config {
+/** A config and, for a discovery step, how it was derived from the one before: what the assembler hands the controller. */
+interface Step {
+  readonly config: Config;
+  readonly derivation?: Derivation;
+}
+
+/** What the discovery assembler does: one service's endpoints replaced, every other object kept. */
+function rediscover(from: Config, name: string, endpoints: string[]): Step {
   const base = from.services.get(name)!;
   const eps = Object.freeze(endpoints.map((a) => Object.freeze({ host: a.split(':')[0], port: Number(a.split(':')[1]), key: a, weight: 1 })));
   const cluster = base.clusters.get(base.defaultCluster)!;
   const service: ServiceConfig = Object.freeze({ ...base, endpoints: eps, clusters: new Map([...base.clusters, [base.defaultCluster, Object.freeze({ ...cluster, endpoints: eps })]]) });
   const config = Object.freeze({ ...from, services: freezeMap(new Map(from.services).set(name, service)) });
-  recordDerivation(config, from, [name]);
-  return config;
+  return { config, derivation: { from, touched: [name] } };
 }
 
-/** What discovery-manager does for a set that changed by a few endpoints: the list derived by that delta. */
-function rediscoverBy(from: Config, name: string, change: { add?: string[]; remove?: string[]; weigh?: Record<string, number> }): Config {
+/** What the discovery assembler does for a set that changed by a few endpoints: the list derived by that delta. */
+function rediscoverBy(from: Config, name: string, change: { add?: string[]; remove?: string[]; weigh?: Record<string, number> }): Step {
   const base = from.services.get(name)!;
   const byKey = new Map(base.endpoints.map((e) => [e.key, e]));
   const endpoint = (a: string, weight = 1) => Object.freeze({ host: a.split(':')[0], port: Number(a.split(':')[1]), key: a, weight });
@@ -51,8 +56,7 @@ function rediscoverBy(from: Config, name: string, change: { add?: string[]; remo
   const cluster = base.clusters.get(base.defaultCluster)!;
   const service: ServiceConfig = Object.freeze({ ...base, endpoints: eps, clusters: new Map([...base.clusters, [base.defaultCluster, Object.freeze({ ...cluster, endpoints: eps })]]) });
   const config = Object.freeze({ ...from, services: freezeMap(new Map(from.services).set(name, service)) });
-  recordDerivation(config, from, [name]);
-  return config;
+  return { config, derivation: { from, touched: [name] } };
 }
 
 /** Another value of the same shape. */
@@ -80,8 +84,8 @@ class Pair {
     assert.equal(this.workerDigest.value, this.supervisorDigest.value, 'the digest survives a structured clone');
   }
 
-  step(next: Config): ConfigPatch {
-    const change = changeBetween(this.supervisor, next, diffConfigs(this.supervisor, next), this.supervisorDigest);
+  step({ config: next, derivation }: Step): ConfigPatch {
+    const change = changeBetween(this.supervisor, next, diffConfigs(this.supervisor, next, derivation), this.supervisorDigest);
     const patch = clone(change.patch);
     assert.equal(patch.base, this.workerDigest.value);
     const before = this.worker;
@@ -90,8 +94,7 @@ class Pair {
     assert.equal(workerStep.value, patch.hash, 'the worker computes the digest the supervisor announced');
     // The plan the patch carries is the one the worker would compute from its own config.
     const carried = withLazyLists(patch.plan, rebuilt.config.services);
-    recordDerivation(rebuilt.config, before, rebuilt.touched);
-    const own = diffConfigs(before, rebuilt.config);
+    const own = diffConfigs(before, rebuilt.config, { from: before, touched: rebuilt.touched });
     const names = (p: Plan) => [p.services.added, p.services.removed, p.services.changed.map((c) => c.name), [...p.services.unchanged].sort()];
     const listeners = (p: Plan) => [[...p.listeners.add].sort(), [...p.listeners.remove].sort(), [...p.listeners.keep].sort()];
     assert.deepEqual(names(carried), names(own));
@@ -129,8 +132,8 @@ describe('config patch (supervisor → worker)', () => {
     }
     // Within clusters: one endpoint's weight, and the endpoints' order.
     const [first, second] = service.endpoints;
-    const reweighed = rediscoverBy(config, 'svc-0', { weigh: { [first.key]: 7 } });
-    const reordered = rediscover(config, 'svc-0', [second.key, first.key]);
+    const reweighed = rediscoverBy(config, 'svc-0', { weigh: { [first.key]: 7 } }).config;
+    const reordered = rediscover(config, 'svc-0', [second.key, first.key]).config;
     for (const [what, next] of [['a weight', reweighed], ['the order', reordered]] as const) {
       assert.notEqual(ConfigDigest.of(next).value, digest, `${what}: the config digest`);
       assert.deepEqual(diffConfigs(config, next).services.changed.map((c) => c.fields), [['clusters']], `${what}: the plan`);
@@ -159,7 +162,7 @@ describe('config patch (supervisor → worker)', () => {
     (edited['svc-4'] as { endpoints: string[] }).endpoints = ['127.0.9.9:1'];
     edited['svc-50'] = { mode: 'tcp', listen: '127.0.0.1:7003', endpoints: ['127.0.9.9:2'] };
     const next = parse({ services: edited, discovery_defaults: { coalesce: '50ms' } });
-    const patch = pair.step(next);
+    const patch = pair.step({ config: next });
     const sent = patch.services.map((s) => s.name);
     assert.ok(sent.includes('svc-4') && sent.includes('svc-50') && sent.includes('svc-7'), sent.join(' '));
     assert.ok(!sent.includes('svc-1') && !sent.includes('svc-2') && !sent.includes('svc-3'), sent.join(' '));

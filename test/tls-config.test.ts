@@ -181,7 +181,7 @@ describe('tls: the running hash names the certificates (SIGHUP or PUT of the sam
       close: async () => {},
     };
     const controller = new Controller(driver, silentLogger());
-    controller.setAssembler({ assemble: (base) => withTlsIdentity(base, base), committed: () => {}, status: () => ({}) });
+    controller.setAssembler({ assemble: (base) => ({ snapshot: withTlsIdentity(base, base) }), committed: () => {}, status: () => ({}) });
     const live = ca.file('hash-live.pem', readFileSync(ecA.cert, 'utf8'));
     const liveKey = ca.file('hash-live.key', readFileSync(ecA.key, 'utf8'));
     const text = tlsService(`      certificates:\n${cert({ cert: live, key: liveKey })}`);

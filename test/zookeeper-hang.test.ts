@@ -16,7 +16,7 @@ import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import zookeeper from 'node-zookeeper-client';
 import { stringify } from 'yaml';
-import type { DiscoveryStatus } from '../src/control/discovery-manager.js';
+import type { DiscoveryStatus } from '../src/discovery/source-tracker.js';
 import type { RegistrationStatus } from '../src/register/registrar.js';
 import { ZookeeperSession } from '../src/discovery/zookeeper-session.js';
 import type { StatusDoc } from './helpers/admin.js';

@@ -1,7 +1,7 @@
 // The one identity of a service: the settings that make it what the data plane serves, written
 // out canonically, and a digest of them. The plan compares services by it (which changed, and
 // which fields), the workers' config digest sums it (process/config-digest.ts), and the discovery
-// assembler's config hash is made of it (control/discovery-manager.ts); the field list lives here
+// assembler's config hash is made of it (control/discovery-assembler.ts); the field list lives here
 // only. Computed once per service object and kept on it (own-slot.ts), so the plan, the digest
 // and the assembler of one apply share one computation.
 //

@@ -1,12 +1,15 @@
 // The single writer of running state: every way in (file, SIGHUP, admin API, discovery) goes
-// through apply(), which serialises applies, computes the plan once, and has the driver prepare
-// it then commit it. validate() runs the same path in the same queue, and aborts instead.
-import type { ConfigSnapshot } from '../config/model.js';
+// through apply(), which serialises applies, assembles the desired state (with what the assembler
+// says it touched), computes the plan once, and has the driver prepare it then commit it, or
+// nothing when the plan changes nothing served. validate() runs the same path in the same queue,
+// and aborts instead.
+import { canonical } from '../config/canonical.js';
+import type { Config, ConfigSnapshot } from '../config/model.js';
 import type { Driver, PrepareReport, PreparedChange } from '../dataplane/driver.js';
 import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { FileOutcome } from './config-file.js';
-import { diffConfigs, planNames, summarizePlan, type Plan } from './plan.js';
+import { diffConfigs, planNames, summarizePlan, type Derivation, type Plan } from './plan.js';
 
 /**
  * `reload`: the config file re-read on request (POST /config/reload, `hitless reload`); `sighup`: the same on the signal;
@@ -49,7 +52,7 @@ export interface ApplyOptions {
   readonly persist?: (base: ConfigSnapshot) => Promise<FileOutcome>;
 }
 
-/** What validate() found: the plan, and what the driver prepared (null: identical to the running config, nothing to prepare). */
+/** What validate() found: the plan, and what the driver prepared (null: nothing to prepare, as servesTheSame() finds). */
 export interface Validation {
   readonly plan: Plan;
   readonly prepared: (PrepareReport & { readonly driver: string }) | null;
@@ -60,13 +63,19 @@ export type Desired = ConfigSnapshot | (() => Promise<ConfigSnapshot>);
 
 const HISTORY = 20;
 
+/** An assembler's desired state, and how it was derived from the one it assembled before (if it was: the plan then compares only what it touched). */
+export interface Assembled {
+  readonly snapshot: ConfigSnapshot;
+  readonly derivation?: Derivation;
+}
+
 /**
  * Turns the file/API config (the "base") into the desired state, e.g. with discovered endpoints
- * merged in (control/discovery-manager.ts). Every apply, whatever its origin, goes through it, so
+ * merged in (control/discovery-assembler.ts). Every apply, whatever its origin, goes through it, so
  * a reload never drops discovered endpoints and discovery never forgets a reload.
  */
 export interface Assembler {
-  assemble(base: ConfigSnapshot): ConfigSnapshot;
+  assemble(base: ConfigSnapshot): Assembled;
   /** `base` is now running (assembled); follow it (start or stop sources, registrations). */
   committed(base: ConfigSnapshot): void;
   /** Extra status sections (e.g. `discovery`) for GET /status. */
@@ -143,12 +152,17 @@ export class Controller {
     return run;
   }
 
+  /** `input` as the assembler makes it the desired state (itself without one). */
+  private assemble(input: ConfigSnapshot): Assembled {
+    return this.assemblerHook?.assemble(input) ?? { snapshot: input };
+  }
+
   private async validateNow(input: ConfigSnapshot): Promise<Validation> {
     const started = performance.now();
-    const desired = this.assemblerHook?.assemble(input) ?? input;
+    const { snapshot: desired, derivation } = this.assemble(input);
     const before = this.snapshot;
-    const plan = diffConfigs(before?.config ?? null, desired.config);
-    if (before && before.hash === desired.hash) return { plan, prepared: null };
+    const plan = diffConfigs(before?.config ?? null, desired.config, derivation);
+    if (before && (before.hash === desired.hash || servesTheSame(before.config, desired.config, plan))) return { plan, prepared: null };
     let change: PreparedChange;
     try {
       change = await this.prepare(before, desired, plan);
@@ -176,7 +190,7 @@ export class Controller {
 
   private async applyNow(input: ConfigSnapshot, options: ApplyOptions): Promise<ApplyRecord> {
     const started = performance.now();
-    const desired = this.assemblerHook?.assemble(input) ?? input;
+    const { snapshot: desired, derivation } = this.assemble(input);
     const before = this.snapshot;
     const base = { at: new Date().toISOString(), origin: options.origin, hashBefore: before?.hash ?? null, ...(options.peer ? { peer: options.peer } : {}) };
     // If-Match is about the config a person or script wrote (the base), not about the endpoints
@@ -193,7 +207,16 @@ export class Controller {
       const file = options.persist ? { file: await options.persist(input) } : {};
       return this.record({ ...base, result: 'noop', durationMs: 0, hashAfter: before.hash, summary: 'identical config', plan: null, ...file });
     }
-    const plan = diffConfigs(before?.config ?? null, desired.config);
+    const plan = diffConfigs(before?.config ?? null, desired.config, derivation);
+    if (before && servesTheSame(before.config, desired.config, plan)) {
+      // Another text that serves the same (comments, formatting, discovery or registration
+      // settings): no prepare or commit reaches the data plane, which keeps the objects it runs
+      // (identical in what they serve); the new text is the running one (hash, GET /config,
+      // If-Match), and discovery and registration follow it.
+      this.running(desired, input, options);
+      const file = options.persist ? { file: await options.persist(input) } : {};
+      return this.record({ ...base, result: 'noop', durationMs: performance.now() - started, hashAfter: desired.hash, summary: summarizePlan(plan), plan, ...file });
+    }
     try {
       const change = await this.prepare(before, desired, plan);
       // A commit that fails (a reload, workers that do not start) leaves the running state as it was.
@@ -211,10 +234,7 @@ export class Controller {
       });
       throw e;
     }
-    this.snapshot = desired;
-    this.baseSnapshot = input;
-    if (options.source) this.baseFrom = options.source;
-    this.assemblerHook?.committed(input);
+    this.running(desired, input, options);
     const durationMs = performance.now() - started;
     // After the commit and outside durationMs: the file follows what runs, never the reverse.
     const file = options.persist ? { file: await options.persist(input) } : {};
@@ -227,6 +247,14 @@ export class Controller {
       plan,
       ...file,
     });
+  }
+
+  /** `desired` (assembled from `input`) is what runs now. */
+  private running(desired: ConfigSnapshot, input: ConfigSnapshot, options: ApplyOptions): void {
+    this.snapshot = desired;
+    this.baseSnapshot = input;
+    if (options.source) this.baseFrom = options.source;
+    this.assemblerHook?.committed(input);
   }
 
   /** Records an apply whose config never parsed (or that was refused before it), so history shows every attempt. */
@@ -268,6 +296,15 @@ export class Controller {
     }
     return r;
   }
+}
+
+/**
+ * Nothing the data plane serves changes: no service or admin change in the plan (every served
+ * setting of a service is in its identity, config/service-identity.ts), and the same `dataplane:`
+ * settings, which the HAProxy driver renders (threads, hard_stop_after, ...) outside any service.
+ */
+function servesTheSame(running: Config, desired: Config, plan: Plan): boolean {
+  return plan.empty && (running.dataplane === desired.dataplane || canonical(running.dataplane) === canonical(desired.dataplane));
 }
 
 function asHitlessError(err: unknown): HitlessError {

@@ -34,28 +34,31 @@ export function planSteps(plan: Plan): PlanSteps {
 }
 
 /**
- * What an assembler knows about a config it derived from another: `next` is `from` with, at
- * most, the services named in `touched` replaced, added or removed (everything else is the same
- * objects). diffConfigs(from, next) then compares only those, so a discovery apply costs what
- * changed rather than the number of services. Only the latest step is kept per config, so no
- * chain of old configs stays reachable through it.
+ * What an assembler knows about a config it derived from another: the derived config is `from`
+ * with, at most, the services named in `touched` replaced, added or removed (everything else is
+ * the same objects). Handed to diffConfigs with that config, it compares only those services, so
+ * a discovery apply costs what changed rather than the number of services. It travels with the
+ * config it describes (the assembler returns both, the controller passes both), never in a table
+ * kept on the side.
  */
-const derivations = new WeakMap<Config, { readonly from: Config; readonly touched: readonly string[] }>();
-
-export function recordDerivation(next: Config, from: Config, touched: readonly string[]): void {
-  derivations.delete(from);
-  derivations.set(next, { from, touched });
+export interface Derivation {
+  readonly from: Config;
+  readonly touched: readonly string[];
 }
 
-export function diffConfigs(running: Config | null, desired: Config): Plan {
+/**
+ * The plan from `running` to `desired`. `derivation`: how `desired` was derived, if it was; it
+ * is used only when derived from `running` itself (else every service is compared: say, the
+ * apply of the config it was derived from was rejected).
+ */
+export function diffConfigs(running: Config | null, desired: Config, derivation?: Derivation | null): Plan {
   const before = running?.services ?? new Map<string, ServiceConfig>();
   const after = desired.services;
   const added: string[] = [];
   const removed: string[] = [];
   const changed: ServiceChange[] = [];
-  const derived = derivations.get(desired);
-  const partial = running !== null && derived?.from === running;
-  for (const name of partial ? derived.touched : after.keys()) {
+  const partial = running !== null && derivation?.from === running;
+  for (const name of partial ? derivation.touched : after.keys()) {
     const service = after.get(name);
     const old = before.get(name);
     if (!service) {

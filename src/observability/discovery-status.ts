@@ -1,4 +1,4 @@
-// Reads the `discovery` section of GET /status (written by control's discovery manager) without
+// Reads the `discovery` section of GET /status (discovery/source-tracker.ts describes it) without
 // depending on its exact type: metrics and the dashboard need only source, state, freshness and
 // endpoint count. Unknown shapes yield no rows rather than errors.
 

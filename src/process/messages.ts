@@ -82,6 +82,12 @@ export interface WorkerStatus {
   /** V8 heap in use (process.memoryUsage().heapUsed): with rssBytes, how memory evolves. */
   readonly heapUsedBytes: number;
   readonly openConnections: number;
+  /**
+   * Config changes this worker was asked to prepare since it started (prepare, prepare-patch, and
+   * apply-patch, which prepares and commits in one step): counted by the worker itself, so status
+   * shows what reached it, not what the supervisor meant to send.
+   */
+  readonly prepares: number;
   /** Endpoints packed (packed-status.ts): this crosses IPC every few seconds. */
   readonly dataplane: PackedDataplane;
 }

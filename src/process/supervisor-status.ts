@@ -148,6 +148,7 @@ export function processSection(s: ProcessState) {
     rssBytes: w.lastStatus?.rssBytes ?? null,
     heapUsedBytes: w.lastStatus?.heapUsedBytes ?? null,
     connections: w.lastStatus?.openConnections ?? null,
+    prepares: w.lastStatus?.prepares ?? null,
     ...(w.exit ? { exit: w.exit.signal ?? `code ${w.exit.code}` } : {}),
   }));
   const supervisorRss = process.memoryUsage.rss();

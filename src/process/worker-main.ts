@@ -62,6 +62,8 @@ interface Prepared {
 let prepared: Prepared | null = null;
 /** prepare, commit, abort and apply-patch run one at a time, in the order they arrive. */
 let applies: Promise<unknown> = Promise.resolve();
+/** Config changes asked of this worker (prepare, prepare-patch, apply-patch): reported in its status. */
+let prepares = 0;
 let drain: ConnectionDrain | null = null;
 
 /**
@@ -113,6 +115,7 @@ const statusEncoder = new StatusEncoder();
 async function handle(req: WorkerRequest): Promise<Reply> {
   switch (req.t) {
     case 'prepare':
+      prepares++;
       return inOrder(async () => {
         await ready();
         const { config, hash } = req.snapshot;
@@ -126,6 +129,7 @@ async function handle(req: WorkerRequest): Promise<Reply> {
         return {};
       });
     case 'prepare-patch':
+      prepares++;
       return inOrder(async () => {
         await ready();
         const next = fromPatch(req.patch);
@@ -140,6 +144,7 @@ async function handle(req: WorkerRequest): Promise<Reply> {
         return commit(next);
       });
     case 'apply-patch':
+      prepares++;
       return inOrder(async () => {
         await ready();
         const next = fromPatch(req.patch);
@@ -244,7 +249,7 @@ function checkListening(keys: readonly string[]): void {
 }
 
 function workerStatus(): WorkerStatus {
-  return { pid: process.pid, readAt: Date.now(), generation, configHash: digest?.value ?? null, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed, openConnections: connections.size, dataplane: driver.packedStatus() };
+  return { pid: process.pid, readAt: Date.now(), generation, configHash: digest?.value ?? null, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed, openConnections: connections.size, prepares, dataplane: driver.packedStatus() };
 }
 
 /** Handles for addresses the running config does not use (an aborted apply's) are closed. */

@@ -69,14 +69,15 @@ export interface PlaneStatus extends StatusDoc {
     worker: { pid: number } | null;
     oldWorkers: Array<{ pid: number }>;
   };
-  readonly process?: StatusDoc['process'] & { workers: Array<{ pid: number; state: string; committed: { patch: number; whole: number } }> };
+  readonly process?: StatusDoc['process'] & { workers: Array<{ pid: number; state: string; committed: { patch: number; whole: number }; prepares: number | null }> };
 }
 
 export type Snapshot = {
   readonly hash: string | undefined;
   readonly configText: string;
   readonly etag: string | undefined;
-  readonly workers: Array<{ pid: number; state: string; committed: { patch: number; whole: number } }> | null;
+  /** `committed`: what the supervisor counted; `prepares`: config changes each worker itself says it was asked to prepare. */
+  readonly workers: Array<{ pid: number; state: string; committed: { patch: number; whole: number }; prepares: number | null }> | null;
   readonly [part: string]: unknown;
 };
 
@@ -187,7 +188,7 @@ export class Plane {
   /**
    * Everything an apply could change, without traffic counters: the running config (hash, GET
    * /config text and ETag), services and endpoints, listeners and their sockets, and the data
-   * plane's processes (the supervisor's workers and what they committed; HAProxy's master,
+   * plane's processes (the supervisor's workers, what they committed and were asked to prepare; HAProxy's master,
    * worker and reload count).
    */
   async snapshot(ports: readonly number[]): Promise<Snapshot> {
@@ -200,7 +201,7 @@ export class Plane {
       services: s.services.map((v) => ({ name: v.name, listen: v.listen, endpoints: v.endpoints.map((e) => `${e.address} w${e.weight}`) })),
       listeners: s.listeners.map((l) => ({ address: l.address, state: l.state, socket: l.socket })),
       kernel: ports.map((port) => listeningInode(port)),
-      workers: s.process?.workers.map((w) => ({ pid: w.pid, state: w.state, committed: w.committed })) ?? null,
+      workers: s.process?.workers.map((w) => ({ pid: w.pid, state: w.state, committed: w.committed, prepares: w.prepares })) ?? null,
       haproxy: s.haproxy ? { reloads: s.haproxy.reloads, master: s.haproxy.master?.pid, masterReloads: s.haproxy.master?.reloads, worker: s.haproxy.worker?.pid } : null,
     };
   }

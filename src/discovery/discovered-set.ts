@@ -12,7 +12,7 @@ import { isEmptyDelta, PendingDelta, type EndpointDelta } from '../config/endpoi
 import { deriveEndpoints, sealEndpoints } from '../config/endpoint-list.js';
 import type { EndpointConfig, ServiceConfig } from '../config/model.js';
 import { sealService } from '../config/service-identity.js';
-import type { DiscoveredEndpoint } from '../discovery/source.js';
+import type { DiscoveredEndpoint } from './source.js';
 
 /** A reported set, each address once, before it is judged and (maybe) put in effect. */
 export interface Candidate {
