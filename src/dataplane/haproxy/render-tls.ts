@@ -3,11 +3,13 @@
 // them). The files live in hitless's private directory, 0600: the key is written decrypted
 // (tls-model.ts keyPem), because HAProxy 2.6 can only ask for a passphrase on a terminal.
 //
-// Each certificate's file is named after the files configured for it (not their content), so a
-// renewed certificate keeps its name: the runtime API updates a certificate by that name
-// (`set ssl cert NAME` + `commit ssl cert NAME`, runtime-certificates.ts), with no reload, and
-// the rendered haproxy.cfg and crt-list stay byte for byte the same.
-import { createHash } from 'node:crypto';
+// Each certificate's file is named after its service and its line in the crt-list, not after
+// the files configured for it nor their content: a renewed certificate keeps its name whether
+// it comes as new content in the same files (renewal on disk) or as other files (a PUT naming
+// certbot's next archive file), so the runtime API updates it by that name (`set ssl cert NAME`
+// + `commit ssl cert NAME`, runtime-certificates.ts) with no reload, and the rendered haproxy.cfg
+// and crt-list stay byte for byte the same. Only a change of the list itself (a certificate
+// added or removed, other names, another default) changes them, and that is a reload.
 import { join } from 'node:path';
 import type { ServiceConfig } from '../../config/model.js';
 import type { TlsConfig } from '../../config/tls-model.js';
@@ -22,12 +24,6 @@ export interface ServiceTlsFiles {
   readonly certificates: ReadonlyMap<string, string>;
   /** PEM file → the configured files it was made from, for HAProxy's complaints (not compared). */
   readonly sources: ReadonlyMap<string, string>;
-}
-
-/** The file of one certificate: stable across renewals of the same configured files. */
-function certificateFile(dir: string, service: string, certFile: string, keyFile: string): string {
-  const id = createHash('sha256').update(`${certFile}\0${keyFile}`).digest('hex').slice(0, 16);
-  return join(dir, `${service}-${id}.pem`);
 }
 
 /** PEM text without empty lines: the runtime API's payload ends at the first empty line. */
@@ -53,9 +49,9 @@ export function renderTlsFiles(service: string, tls: TlsConfig, dir: string): Se
   const certificates = new Map<string, string>();
   const sources = new Map<string, string>();
   const lines: string[] = [];
-  for (const i of order) {
+  for (const [line, i] of order.entries()) {
     const c = tls.certificates[i];
-    const file = certificateFile(dir, service, c.certFile, c.keyFile);
+    const file = join(dir, `${service}.${line}.pem`);
     certificates.set(file, pemOf(c.chainPem, c.keyPem));
     sources.set(file, `${c.certFile} (key ${c.keyFile})`);
     lines.push([file, ...c.names].join(' '));
