@@ -56,15 +56,16 @@ function checkError(row: StatRow | undefined): string | null {
 /**
  * HAProxy's frontend TLS counters (its ssl stats module: ssl_sess, ssl_reused_sess,
  * ssl_failed_handshake) and the certificates the config serves. HAProxy 2.6 counts neither
- * versions nor SNI matches, and does not say why a handshake failed: those stay empty, and
- * failures carry the one reason "unclassified".
+ * versions nor SNI matches, and does not say why a handshake failed: handshakes carry the version
+ * "unknown", SNI matches stay empty, and failures carry the one reason "unclassified".
  */
 function tlsStatus(config: TlsConfig, fe: StatRow | undefined): TlsServiceStatus {
   const failed = num(fe, 'ssl_failed_handshake');
   return {
     handshakes: num(fe, 'ssl_sess'),
     resumed: num(fe, 'ssl_reused_sess'),
-    versions: {},
+    // hitless_tls_handshakes_total is a series per version: HAProxy's count, under "unknown".
+    versions: num(fe, 'ssl_sess') > 0 ? { unknown: num(fe, 'ssl_sess') } : {},
     failures: failed > 0 ? { unclassified: failed } : {},
     sni: {},
     handshaking: 0,
