@@ -58,14 +58,14 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
   const live = { cert: '', key: '' };
 
   type Cert = { cert: string; key: string; passphrase_file?: string };
-  const text = (web: Cert, extra: Cert[] = []): string =>
+  const text = (web: Cert, extra: Cert[] = [], defaultName = 'd.test'): string =>
     stringify(
       {
         admin: { listen: `unix:${admin}` },
         dataplane: { driver: 'haproxy', haproxy: { state_dir: join(dir, 'haproxy') } },
         services: {
-          // The default (d.test) is listed last: HAProxy serves the crt-list's first line by default.
-          web: { mode: 'http', listen: `127.0.0.1:${webPort}`, endpoints: [endpoint.address], tls: { certificates: [web, wild, ...extra, fallback], default: 'd.test' } },
+          // The default (d.test) is not listed first: HAProxy serves the crt-list's first line by default.
+          web: { mode: 'http', listen: `127.0.0.1:${webPort}`, endpoints: [endpoint.address], tls: { certificates: [web, wild, fallback, ...extra], default: defaultName } },
           raw: { mode: 'tcp', listen: `127.0.0.1:${rawPort}`, endpoints: [endpoint.address], tls: { certificates: [fallback], min_version: 'TLSv1.3', alpn: ['x-test'] } },
         },
       },
@@ -255,15 +255,34 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
     assert.equal(driver.status().haproxy.certificateRotations, before.rotations);
   });
 
-  it('a certificate added to the list (the crt-list changes) is one seamless reload; its name is then served', async () => {
-    const before = (await proc()).master.reloads;
-    const added = ca.issue('b.test');
+  it('a certificate appended to the list, then removed: runtime API (new ssl cert, add/del ssl crt-list), no reload; another default: one seamless reload', async () => {
+    const before = { masterReloads: (await proc()).master.reloads, status: driver.status().haproxy };
     const current = h!.controller.current!.config.services.get('web')!.tls!.certificates[0];
-    const res = await put(text({ cert: current.certFile, key: current.keyFile, ...(current.passphraseFile ? { passphrase_file: current.passphraseFile } : {}) }, [added]));
+    const running: Cert = { cert: current.certFile, key: current.keyFile, ...(current.passphraseFile ? { passphrase_file: current.passphraseFile } : {}) };
+    const listFile = join(dir, 'haproxy', 'tls', 'web.crt-list');
+    const keepAlive = await TlsClient.connect(webPort, { servername: 'a.test', ca: ca.caCert });
+
+    const added = ca.issue('b.test');
+    let res = await put(text(running, [added]));
     assert.equal(res.status, 200, res.text);
     assert.equal((await handshake('b.test')).cn, 'b.test');
     assert.equal((await handshake('other.test')).cn, 'd.test', 'the default stays the default');
-    assert.equal((await proc()).master.reloads, before + 1);
-    assert.equal(readdirSync(join(dir, 'haproxy', 'tls')).filter((f) => f.startsWith('web.')).length, 5, 'four certificates and the crt-list');
+    assert.match(readFileSync(listFile, 'utf8'), /web\.b\.test\.pem b\.test\n$/, 'the crt-list on disk ends with the appended line, as HAProxy holds it');
+    assert.ok(existsSync(join(dir, 'haproxy', 'tls', 'web.b.test.pem')));
+
+    res = await put(text(running));
+    assert.equal(res.status, 200, res.text);
+    assert.equal((await handshake('b.test')).cn, 'd.test', 'a removed name gets the default');
+    assert.equal(existsSync(join(dir, 'haproxy', 'tls', 'web.b.test.pem')), false, 'the removed key is not left on disk');
+    assert.equal((await keepAlive.request('/', 'a.test')).status, 200);
+    assert.equal((await proc()).master.reloads, before.masterReloads, 'no reload for either');
+    assert.equal(driver.status().haproxy.reloads, before.status.reloads);
+    assert.equal(driver.status().haproxy.certificateRotations, before.status.certificateRotations + 2);
+
+    res = await put(text(running, [], 'a.test'));
+    assert.equal(res.status, 200, res.text);
+    assert.equal((await handshake('other.test')).cn, 'a.test', 'the new default');
+    assert.equal((await proc()).master.reloads, before.masterReloads + 1, 'another default is one reload');
+    await keepAlive.close();
   });
 });

@@ -23,8 +23,8 @@ import { prepareServerState } from './server-state.js';
 import { EMPTY_OVERRIDES, type AdminState, type OverrideTable } from '../endpoint-override.js';
 import { hasServer, wantedStates, withOverrideWeights } from './overrides.js';
 import { supportPaths, writeSupportFiles } from './support-files.js';
-import { diffCertificates, type CertificateUpdate } from './render-tls.js';
-import { rotateCertificates } from './runtime-certificates.js';
+import { diffCertificates, tlsChangeSize, type TlsChange } from './render-tls.js';
+import { CertificateChanger } from './runtime-certificates.js';
 import { writeTlsFiles } from './tls-files-write.js';
 
 const STATUS_POLL_MS = 1_000;
@@ -40,7 +40,7 @@ interface Prepared {
   readonly step:
     | { readonly how: 'same' }
     | { readonly how: 'start'; readonly next: RenderedConfig }
-    | { readonly how: 'runtime'; readonly next: RenderedConfig; readonly diff: ServerDiff; readonly certificates: readonly CertificateUpdate[] }
+    | { readonly how: 'runtime'; readonly next: RenderedConfig; readonly diff: ServerDiff; readonly certificates: TlsChange }
     | { readonly how: 'reload'; readonly next: RenderedConfig; readonly reason: string };
 }
 
@@ -61,6 +61,7 @@ export class HaproxyDriver implements Driver {
   readonly process: HaproxyProcess;
   private readonly reloader: Reloader;
   private readonly runtime: RuntimeChanger;
+  private readonly certificateChanger: CertificateChanger;
   private config: Config | null = null;
   /** What the config file says, and (no reload pending) what the serving worker runs. */
   private rendered: RenderedConfig | null = null;
@@ -75,7 +76,7 @@ export class HaproxyDriver implements Driver {
   private createdDir = false;
   private version: string | null = null;
   private runtimeApplies = 0;
-  /** Certificates renewed through the runtime API (set + commit ssl cert), no reload. */
+  /** Certificates renewed, appended or removed through the runtime API, no reload. */
   private certificateRotations = 0;
   private stats: readonly StatRow[] = [];
   private proc: ProcTable | null = null;
@@ -93,6 +94,7 @@ export class HaproxyDriver implements Driver {
     this.process = new HaproxyProcess({ binary: settings.binary, configFile: this.paths.config, masterSocket: this.paths.masterSocket, workerSocket: this.paths.workerSocket, log });
     this.reloader = new Reloader(this.process);
     this.runtime = new RuntimeChanger(this.process.worker, log);
+    this.certificateChanger = new CertificateChanger(this.process.worker);
   }
 
   /**
@@ -145,13 +147,13 @@ export class HaproxyDriver implements Driver {
       await this.prepareFirst(desired, next);
       return { ...base, step: { how: 'start', next } };
     }
-    // Renewed certificates (same files, names and order) are runtime API updates, as endpoints are.
+    // Renewed, appended and removed certificates are runtime API changes, as endpoints are.
     const certificates = diffCertificates(from.tls, next.tls);
-    if (next.text === from.text && Array.isArray(certificates) && certificates.length === 0) return { ...base, step: { how: 'same' } };
+    if (next.text === from.text && typeof certificates !== 'string' && tlsChangeSize(certificates) === 0) return { ...base, step: { how: 'same' } };
     const diff = diffServers(from, next);
     if (typeof diff !== 'string' && typeof certificates !== 'string') {
       // HAProxy must accept the new certificates before any is committed: `haproxy -c` on them.
-      if (certificates.length > 0) await this.validate(desired, next, from);
+      if (tlsChangeSize(certificates) > 0) await this.validate(desired, next, from);
       return { ...base, step: { how: 'runtime', next, diff, certificates } };
     }
     await this.validate(desired, next, from);
@@ -169,9 +171,9 @@ export class HaproxyDriver implements Driver {
       case 'runtime':
         try {
           // The files first, so that any later reload (or restart) loads the new certificates too.
-          if (step.certificates.length > 0) await writeTlsFiles(this.paths.tls, step.next.tls);
+          if (tlsChangeSize(step.certificates) > 0) await writeTlsFiles(this.paths.tls, step.next.tls);
           await this.runtime.apply(step.diff);
-          if (step.certificates.length > 0) await this.rotate(step.certificates);
+          if (tlsChangeSize(step.certificates) > 0) await this.rotate(step.certificates);
           await this.writeAtomic(this.paths.config, step.next.text);
           this.rendered = step.next;
           this.config = input;
@@ -184,7 +186,7 @@ export class HaproxyDriver implements Driver {
             await this.validate(desired, step.next, from);
           } catch (refused) {
             // Certificates HAProxy refused after all: the running files and certificates come back.
-            if (step.certificates.length > 0) await this.restoreTls(from!);
+            if (tlsChangeSize(step.certificates) > 0) await this.restoreTls(from!);
             throw refused;
           }
           return this.reloadTo(input, from!, step.next);
@@ -225,13 +227,11 @@ export class HaproxyDriver implements Driver {
     this.statesSet = wanted;
   }
 
-  private async rotate(updates: readonly CertificateUpdate[]): Promise<void> {
-    for (const u of updates) this.log.info({ service: u.service, file: u.path }, 'haproxy: certificate renewed through the runtime API (no reload)');
-    try {
-      this.runtime.commands += await rotateCertificates(this.process.worker, updates);
-    } finally {
-      this.certificateRotations += updates.length;
-    }
+  private async rotate(change: TlsChange): Promise<void> {
+    const files = (list: ReadonlyArray<{ service: string; path: string }>) => list.map((c) => `${c.service}: ${c.path}`);
+    this.log.info({ renewed: files(change.updates), added: files(change.added), removed: files(change.removed) }, 'haproxy: certificates changed through the runtime API (no reload)');
+    await this.certificateChanger.apply(change);
+    this.certificateRotations += tlsChangeSize(change);
   }
 
   /** The running certificates back on disk and in HAProxy (a reload of the unchanged config re-reads them). */
@@ -357,7 +357,7 @@ export class HaproxyDriver implements Driver {
         lastReload: this.reloader.last,
         runtimeApplies: this.runtimeApplies,
         certificateRotations: this.certificateRotations,
-        runtimeCommands: this.runtime.commands,
+        runtimeCommands: this.runtime.commands + this.certificateChanger.commands,
         draining: this.runtime.draining,
         stuckRemovals: this.runtime.stuck,
         restarts: this.process.restarts,
@@ -387,8 +387,13 @@ function describeStep(step: Prepared['step']): string {
     case 'start':
       return 'start haproxy (haproxy -c passed, the listen addresses are free)';
     case 'runtime':
-      return `runtime API, no reload: ${step.diff.add.length} servers added, ${step.diff.reweight.length} reweighted, ${step.diff.remove.length} removed, ${step.certificates.length} certificates renewed${step.certificates.length > 0 ? ' (haproxy -c passed)' : ''}`;
+      return `runtime API, no reload: ${step.diff.add.length} servers added, ${step.diff.reweight.length} reweighted, ${step.diff.remove.length} removed, ${certificateSummary(step.certificates)}`;
     case 'reload':
       return `seamless reload (haproxy -c passed, new listen addresses are free): ${step.reason}`;
   }
+}
+
+function certificateSummary(c: TlsChange): string {
+  const text = `${c.updates.length} certificates renewed, ${c.added.length} added, ${c.removed.length} removed`;
+  return tlsChangeSize(c) > 0 ? `${text} (haproxy -c passed)` : text;
 }

@@ -20,7 +20,7 @@ export interface HaproxySection {
   readonly lastReload: ReloadRecord | null;
   /** Endpoint changes applied through the runtime API, without a reload. */
   readonly runtimeApplies: number;
-  /** Certificates renewed through the runtime API (set + commit ssl cert), without a reload. */
+  /** Certificates renewed, appended or removed through the runtime API (set/commit ssl cert, add/del ssl crt-list), without a reload. */
   readonly certificateRotations: number;
   readonly runtimeCommands: number;
   /** Removed servers still draining before `del server`. */

@@ -3,13 +3,14 @@
 // them). The files live in hitless's private directory, 0600: the key is written decrypted
 // (tls-model.ts keyPem), because HAProxy 2.6 can only ask for a passphrase on a terminal.
 //
-// Each certificate's file is named after its service and its line in the crt-list, not after
-// the files configured for it nor their content: a renewed certificate keeps its name whether
-// it comes as new content in the same files (renewal on disk) or as other files (a PUT naming
+// Each certificate's file is named after its service and its first SNI name, not after the
+// files configured for it nor their content: a renewed certificate keeps its name whether it
+// comes as new content in the same files (renewal on disk) or as other files (a PUT naming
 // certbot's next archive file), so the runtime API updates it by that name (`set ssl cert NAME`
 // + `commit ssl cert NAME`, runtime-certificates.ts) with no reload, and the rendered haproxy.cfg
-// and crt-list stay byte for byte the same. Only a change of the list itself (a certificate
-// added or removed, other names, another default) changes them, and that is a reload.
+// stays byte for byte the same. A certificate added at the end of the list or removed (not the
+// default) is a runtime change too (`new ssl cert`, `add ssl crt-list`, `del ssl crt-list`,
+// `del ssl cert`); anything else that changes the list is a reload.
 import { join } from 'node:path';
 import type { ServiceConfig } from '../../config/model.js';
 import type { TlsConfig } from '../../config/tls-model.js';
@@ -20,6 +21,8 @@ export interface ServiceTlsFiles {
   readonly listPath: string;
   /** One line per certificate: its PEM file, then its SNI names (the default certificate first). */
   readonly listText: string;
+  /** The lines of listText, by PEM file, in order. */
+  readonly lines: ReadonlyArray<{ readonly path: string; readonly text: string }>;
   /** PEM file → its content (chain, then the decrypted key). */
   readonly certificates: ReadonlyMap<string, string>;
   /** PEM file → the configured files it was made from, for HAProxy's complaints (not compared). */
@@ -48,15 +51,27 @@ export function renderTlsFiles(service: string, tls: TlsConfig, dir: string): Se
   const order = [tls.defaultIndex, ...tls.certificates.keys()].filter((i, at, all) => all.indexOf(i) === at);
   const certificates = new Map<string, string>();
   const sources = new Map<string, string>();
-  const lines: string[] = [];
-  for (const [line, i] of order.entries()) {
+  const lines: Array<{ path: string; text: string }> = [];
+  for (const i of order) {
     const c = tls.certificates[i];
-    const file = join(dir, `${service}.${line}.pem`);
+    const file = join(dir, `${service}.${fileLabel(c.names, certificates, (label) => join(dir, `${service}.${label}.pem`))}.pem`);
     certificates.set(file, pemOf(c.chainPem, c.keyPem));
     sources.set(file, `${c.certFile} (key ${c.keyFile})`);
-    lines.push([file, ...c.names].join(' '));
+    lines.push({ path: file, text: [file, ...c.names].join(' ') });
   }
-  return { listPath: join(dir, `${service}.crt-list`), listText: lines.join('\n') + '\n', certificates, sources };
+  const listText = lines.map((l) => l.text).join('\n') + '\n';
+  return { listPath: join(dir, `${service}.crt-list`), listText, lines, certificates, sources };
+}
+
+/**
+ * A certificate's part of its file name: its first name ("*" as "_": names have no "_"), "_none"
+ * for a default without names, and "+2", "+3"... after a name an earlier certificate took.
+ */
+function fileLabel(names: readonly string[], taken: ReadonlyMap<string, string>, fileOf: (label: string) => string): string {
+  const base = names.length > 0 ? names[0].replace('*', '_') : '_none';
+  let label = base;
+  for (let n = 2; taken.has(fileOf(label)); n++) label = `${base}+${n}`;
+  return label;
 }
 
 /** Node's cipher list holds TLS 1.2 ciphers and TLS 1.3 suites (TLS_*); HAProxy takes them apart. */
@@ -92,18 +107,58 @@ export interface CertificateUpdate {
   readonly pem: string;
 }
 
+/** A certificate new to a crt-list (appended: never the default), or one leaving it. */
+export interface CrtListEntry {
+  readonly service: string;
+  readonly listPath: string;
+  readonly path: string;
+  /** The crt-list line (file and SNI names); for an addition, with the PEM to load first. */
+  readonly line: string;
+  readonly pem: string;
+}
+
+export interface TlsChange {
+  readonly updates: readonly CertificateUpdate[];
+  readonly added: readonly CrtListEntry[];
+  readonly removed: readonly CrtListEntry[];
+}
+
+export function tlsChangeSize(change: TlsChange): number {
+  return change.updates.length + change.added.length + change.removed.length;
+}
+
 /**
- * The certificates to update in place from `current` to `next`, or why the change needs a reload
- * (a certificate added, removed or renamed, names or order changed: the crt-list differs).
+ * What changes in the certificates from `current` to `next` through the runtime API, or why it
+ * needs a reload instead. The runtime can renew a certificate, remove one that is not the
+ * default, and append one: so the next list must be the current one without the removed lines,
+ * then the added ones, with the same first line (the default, which HAProxy will not delete).
+ * Then the crt-list on disk says what HAProxy holds, line for line.
  */
-export function diffCertificates(current: ReadonlyMap<string, ServiceTlsFiles>, next: ReadonlyMap<string, ServiceTlsFiles>): CertificateUpdate[] | string {
+export function diffCertificates(current: ReadonlyMap<string, ServiceTlsFiles>, next: ReadonlyMap<string, ServiceTlsFiles>): TlsChange | string {
   const updates: CertificateUpdate[] = [];
+  const added: CrtListEntry[] = [];
+  const removed: CrtListEntry[] = [];
   for (const [service, files] of next) {
     const was = current.get(service);
     if (!was) return `TLS termination added to ${service}`;
-    if (was.listPath !== files.listPath || was.listText !== files.listText) return `the certificates of ${service} changed (added, removed, names or default)`;
-    for (const [path, pem] of files.certificates) if (was.certificates.get(path) !== pem) updates.push({ service, path, pem });
+    if (was.listText !== files.listText) {
+      const nextPaths = new Map(files.lines.map((l) => [l.path, l.text]));
+      const wasPaths = new Set(was.lines.map((l) => l.path));
+      const kept = was.lines.filter((l) => nextPaths.get(l.path) === l.text);
+      const gone = was.lines.filter((l) => !nextPaths.has(l.path));
+      const fresh = files.lines.filter((l) => !wasPaths.has(l.path));
+      const expected = [...kept, ...fresh].map((l) => l.text).join('\n') + '\n';
+      if (kept.length + gone.length !== was.lines.length || expected !== files.listText || files.lines[0]?.text !== was.lines[0]?.text) {
+        return `the certificate list of ${service} changed beyond appending and removing (names, order or default)`;
+      }
+      for (const l of gone) removed.push({ service, listPath: was.listPath, path: l.path, line: l.text, pem: '' });
+      for (const l of fresh) added.push({ service, listPath: files.listPath, path: l.path, line: l.text, pem: files.certificates.get(l.path)! });
+    }
+    for (const [path, pem] of files.certificates) {
+      const old = was.certificates.get(path);
+      if (old !== undefined && old !== pem) updates.push({ service, path, pem });
+    }
   }
   for (const service of current.keys()) if (!next.has(service)) return `TLS termination removed from ${service}`;
-  return updates;
+  return { updates, added, removed };
 }
