@@ -253,6 +253,7 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
     assert.equal(h!.controller.current!.hash, before.hash);
     assert.equal(driver.status().haproxy.reloads, before.reloads);
     assert.equal(driver.status().haproxy.certificateRotations, before.rotations);
+    assert.equal(existsSync(join(dir, 'haproxy', 'tls-candidate')), false, 'the checked copies (decrypted keys) are gone');
   });
 
   it('a certificate appended to the list, then removed: runtime API (new ssl cert, add/del ssl crt-list), no reload; another default: one seamless reload', async () => {

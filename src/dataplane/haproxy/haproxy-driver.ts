@@ -270,7 +270,13 @@ export class HaproxyDriver implements Driver {
     const check = renderConfig(desired, { ...this.paths, tls: candidateTls }, desired.dataplane.haproxy);
     await writeTlsFiles(candidateTls, check.tls);
     await writeFile(candidate, check.text);
-    let problem = await checkConfig(this.settings.binary, candidate, this.paths.config);
+    let problem: string | null;
+    try {
+      problem = await checkConfig(this.settings.binary, candidate, this.paths.config);
+    } finally {
+      // The copies hold decrypted keys: none stays on disk longer than the check.
+      await rm(candidateTls, { recursive: true, force: true });
+    }
     // Name the configured files, not hitless's copies of them.
     for (const [service, files] of check.tls) {
       for (const [path, source] of files.sources) problem = problem?.replaceAll(path, source) ?? null;
@@ -376,6 +382,8 @@ export class HaproxyDriver implements Driver {
     this.runtime.forgetRemovals();
     await this.process.stop(drainMs);
     if (this.createdDir) await rm(this.settings.stateDir, { recursive: true, force: true });
+    // Decrypted keys do not outlive the HAProxy that needed them (the next start writes them again).
+    else await rm(this.paths.tls, { recursive: true, force: true });
   }
 }
 
