@@ -1,9 +1,11 @@
 // The HAProxy data plane: hitless renders haproxy.cfg from the model and drives a supervised
-// master-worker HAProxy. prepare() renders the config and decides: endpoint-only changes become
-// runtime API commands (no reload, the file rewritten to match); anything structural is checked
-// with `haproxy -c` and a bind test of new addresses. commit() sends the commands or reloads
-// seamlessly (listening sockets handed from worker to worker, server state carried over by file);
-// abort() discards what prepare rendered (it holds nothing else).
+// master-worker HAProxy. prepare() renders the config and decides: endpoint-only changes and
+// certificate renewals, appends and removals become runtime API commands (no reload, the files
+// rewritten to match; new certificates checked first with `haproxy -c` on copies); anything
+// structural is checked with `haproxy -c` and a bind test of new addresses. commit() sends the
+// commands or reloads seamlessly (listening sockets handed from worker to worker, server state
+// carried over by file); abort() discards what prepare rendered (it holds nothing else: no
+// certificate transaction is opened before commit, since HAProxy 2.6 holds only one at a time).
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config, HaproxySettings } from '../../config/model.js';
