@@ -193,8 +193,12 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
       return p !== running ? p : undefined;
     });
     assert.equal(print, new (await import('node:crypto')).X509Certificate(readFileSync(live.cert)).fingerprint256);
-    const record = h!.controller.history.at(-1)!;
-    assert.equal(record.origin, 'certificates');
+    // HAProxy serves the new certificate from the commit on; the apply is recorded just after.
+    const record = await waitFor('the apply record of the change on disk', () => {
+      const last = h!.controller.history.at(-1);
+      return last?.origin === 'certificates' ? last : undefined;
+    });
+    assert.equal(record.result, 'applied');
     assert.deepEqual(record.plan?.services.changed.map((c) => `${c.name} (${c.fields.join(',')})`), ['web (tls)']);
     assert.equal((await keepAlive.request('/', 'a.test')).status, 200);
     assert.equal(driver.status().haproxy.reloads, before.reloads, 'no reload');
