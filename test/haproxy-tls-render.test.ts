@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TlsCertificateConfig, TlsConfig } from '../src/config/tls-model.js';
-import { diffCertificates, renderTlsFiles, type ServiceTlsFiles } from '../src/dataplane/haproxy/render-tls.js';
+import { bindTlsOptions, diffCertificates, renderTlsFiles, type ServiceTlsFiles } from '../src/dataplane/haproxy/render-tls.js';
 import { setCertCommand } from '../src/dataplane/haproxy/runtime-certificates.js';
 
 /** A small deterministic generator (mulberry32), so a failure names its seed. */
@@ -113,5 +113,16 @@ describe('HAProxy TLS rendering', () => {
     assert.ok(command.endsWith('-----END PRIVATE KEY-----\n'), 'the caller adds the final newline that makes the empty line');
     const wild = renderTlsFiles('web', tls([{ ...c, names: ['*.w.test'] }, { ...c, names: ['*.w.test'] }, { ...c, names: [] }], 2), '/s');
     assert.deepEqual(wild.lines.map((l) => l.text), ['/s/web._none.pem', '/s/web._.w.test.pem *.w.test', '/s/web._.w.test+2.pem *.w.test']);
+  });
+
+  it('the bind options: ssl, the crt-list, min_version, Node\'s cipher list split into ciphers and ciphersuites, ALPN', () => {
+    const c = { ...certificate(random(3), 1), names: ['a.test'] };
+    const config = { ...tls([c], 0), minVersion: 'TLSv1.3' as const, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256:TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256', alpn: ['http/1.1', 'http/1.0'] };
+    const files = renderTlsFiles('web', config, '/s');
+    assert.equal(
+      bindTlsOptions(files, config),
+      'ssl crt-list /s/web.crt-list ssl-min-ver TLSv1.3 ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256 ciphersuites TLS_AES_128_GCM_SHA256 alpn http/1.1,http/1.0',
+    );
+    assert.equal(bindTlsOptions(files, { ...config, ciphers: null, alpn: [] }), 'ssl crt-list /s/web.crt-list ssl-min-ver TLSv1.3');
   });
 });
