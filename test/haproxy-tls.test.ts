@@ -6,6 +6,7 @@
 // the new certificate; bad input and a certificate HAProxy itself refuses change nothing; a
 // certificate added to the list is a seamless reload.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -154,6 +155,10 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
     assert.deepEqual(tls.certificates.map((x) => [x.name, x.default]), [['a.test', false], ['w.test', false], ['d.test', true]].map(([n, d]) => [n === 'w.test' ? '*.w.test' : n, d]));
     assert.ok(tls.certificates.every((x) => x.daysLeft >= 29 && Date.parse(x.notAfter) > Date.now()));
     assert.ok(tls.handshakes >= 6, `handshakes counted from HAProxy's ssl stats: ${tls.handshakes}`);
+    const metrics = (await adminRequest(admin, 'GET', '/metrics')).text;
+    const notAfter = Date.parse(tls.certificates.find((x) => x.default)!.notAfter) / 1000;
+    assert.ok(metrics.includes(`hitless_tls_certificate_not_after_seconds{service="web",name="d.test"} ${notAfter}`), metrics.split('\n').filter((l) => l.startsWith('hitless_tls')).join('\n'));
+    assert.match(metrics, /hitless_tls_handshakes_total\{service="web",version="unknown"\} \d+/);
   });
 
   it('PUT /config with a renewed certificate (other files): runtime API, no reload; the TLS keep-alive client keeps its connection, the next handshake gets the new certificate', async () => {
@@ -192,7 +197,7 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
       const p = (await handshake('a.test')).print;
       return p !== running ? p : undefined;
     });
-    assert.equal(print, new (await import('node:crypto')).X509Certificate(readFileSync(live.cert)).fingerprint256);
+    assert.equal(print, new X509Certificate(readFileSync(live.cert)).fingerprint256);
     // HAProxy serves the new certificate from the commit on; the apply is recorded just after.
     const record = await waitFor('the apply record of the change on disk', () => {
       const last = h!.controller.history.at(-1);
@@ -232,7 +237,7 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
 
     const res = await put(text({ cert: other.cert, key: encrypted, passphrase_file: right }));
     assert.equal(res.status, 200, res.text);
-    assert.equal((await handshake('a.test')).print, new (await import('node:crypto')).X509Certificate(readFileSync(other.cert)).fingerprint256);
+    assert.equal((await handshake('a.test')).print, new X509Certificate(readFileSync(other.cert)).fingerprint256);
     const written = Object.values(tlsFiles()).find((pem) => pem.includes(readFileSync(other.cert, 'utf8').split('\n')[1]))!;
     assert.match(written, /-----BEGIN PRIVATE KEY-----/);
     assert.doesNotMatch(written, /ENCRYPTED/);
@@ -258,6 +263,29 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
     assert.equal(driver.status().haproxy.reloads, before.reloads);
     assert.equal(driver.status().haproxy.certificateRotations, before.rotations);
     assert.equal(existsSync(join(dir, 'haproxy', 'tls-candidate')), false, 'the checked copies (decrypted keys) are gone');
+  });
+
+  it('such a certificate renamed into place on disk is refused the same way: the running certificate keeps serving, status says why', async () => {
+    assert.equal((await put(text(live))).status, 200);
+    const running = (await handshake('a.test')).print;
+    const files = tlsFiles();
+    const reloads = driver.status().haproxy.reloads;
+    const weak = ca.issue('a.test', { key: 'rsa1024' });
+    renameInto(weak.key, live.key);
+    renameInto(weak.cert, live.cert);
+    const refused = await waitFor('the refusal of the files on disk', () => {
+      const last = h!.certificates.status()?.lastChange;
+      return last?.result === 'rejected' && /unable to load SSL certificate/.test(last.error ?? '') ? last : undefined;
+    });
+    assert.ok(refused.error!.includes(live.cert), refused.error);
+    assert.equal((await handshake('a.test')).print, running);
+    assert.deepEqual(tlsFiles(), files);
+    assert.equal(driver.status().haproxy.reloads, reloads);
+    // Good files again: applied.
+    const good = ca.issue('a.test');
+    renameInto(good.key, live.key);
+    renameInto(good.cert, live.cert);
+    await waitFor('the good files served', async () => (await handshake('a.test')).print === new X509Certificate(readFileSync(good.cert)).fingerprint256);
   });
 
   it('a certificate appended to the list, then removed: runtime API (new ssl cert, add/del ssl crt-list), no reload; another default: one seamless reload', async () => {
