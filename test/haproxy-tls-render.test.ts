@@ -124,5 +124,7 @@ describe('HAProxy TLS rendering', () => {
       'ssl crt-list /s/web.crt-list ssl-min-ver TLSv1.3 ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256 ciphersuites TLS_AES_128_GCM_SHA256 alpn http/1.1,http/1.0',
     );
     assert.equal(bindTlsOptions(files, { ...config, ciphers: null, alpn: [] }), 'ssl crt-list /s/web.crt-list ssl-min-ver TLSv1.3');
+    // TLS 1.3 suites only: Node has no TLS 1.2 cipher left (no TLS 1.2 handshake), so neither has HAProxy.
+    assert.equal(bindTlsOptions(files, { ...config, minVersion: 'TLSv1.2', ciphers: 'TLS_AES_128_GCM_SHA256', alpn: [] }), 'ssl crt-list /s/web.crt-list ssl-min-ver TLSv1.3 ciphersuites TLS_AES_128_GCM_SHA256');
   });
 });

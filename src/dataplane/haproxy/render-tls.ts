@@ -86,9 +86,19 @@ function cipherKeywords(ciphers: string | null): string[] {
   return out;
 }
 
+/**
+ * A list of TLS 1.3 suites only leaves Node no TLS 1.2 cipher, so the builtin plane completes no
+ * TLS 1.2 handshake; HAProxy would keep its default TLS 1.2 ciphers: TLS 1.3 as the minimum says
+ * the same.
+ */
+function minVersion(tls: TlsConfig): string {
+  const names = tls.ciphers?.split(':').filter((n) => n !== '') ?? [];
+  return names.length > 0 && names.every((n) => n.startsWith('TLS_')) ? 'TLSv1.3' : tls.minVersion;
+}
+
 /** What follows the address on a TLS service's bind line. */
 export function bindTlsOptions(files: ServiceTlsFiles, tls: TlsConfig): string {
-  const words = ['ssl', `crt-list ${files.listPath}`, `ssl-min-ver ${tls.minVersion}`, ...cipherKeywords(tls.ciphers)];
+  const words = ['ssl', `crt-list ${files.listPath}`, `ssl-min-ver ${minVersion(tls)}`, ...cipherKeywords(tls.ciphers)];
   if (tls.alpn.length > 0) words.push(`alpn ${tls.alpn.join(',')}`);
   return words.join(' ');
 }
