@@ -6,6 +6,7 @@
 // the new certificate; bad input and a certificate HAProxy itself refuses change nothing; a
 // certificate added to the list is a seamless reload.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -127,6 +128,11 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
     assert.equal((await handshake('deep.x.w.test')).cn, 'd.test', '"*.w.test" covers one label: the default');
     assert.equal((await handshake('other.test')).cn, 'd.test', 'an unknown name gets the default');
     assert.equal((await handshake()).cn, 'd.test', 'no SNI gets the default');
+
+    // OpenSSL's own client agrees (another TLS stack than Node's client).
+    const sClient = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${webPort}`, '-servername', 'x.w.test', '-CAfile', ca.caCert, '-verify_return_error'], { input: '', timeout: 10_000, encoding: 'utf8' });
+    assert.match(sClient.stdout, /subject=CN ?= ?w\.test/, sClient.stderr);
+    assert.match(sClient.stdout, /Verify return code: 0 \(ok\)/);
 
     const c = await TlsClient.connect(webPort, { servername: 'a.test', ca: ca.caCert, alpn: ['h2', 'http/1.1'] });
     assert.equal(c.socket.alpnProtocol, 'http/1.1', 'ALPN: http/1.1, not h2');
