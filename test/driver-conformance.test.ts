@@ -9,7 +9,10 @@
 // Listening-socket identity is read from the kernel (/proc/net/tcp), the one witness all three
 // share, and from GET /status listeners[].socket where the plane reports it.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, readFileSync, renameSync } from 'node:fs';
 import http from 'node:http';
+import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { ApplyRecordDoc, ErrorDoc } from './helpers/admin.js';
 import { ConnectLoops, httpAttempt, tcpAttempt } from './helpers/connect-loops.js';
@@ -20,6 +23,8 @@ import { request, type Reply } from './helpers/http-client.js';
 import { portInRange } from './helpers/port-range.js';
 import { listenInAnotherProcess, probeConnect } from './helpers/ports.js';
 import { LongLivedClient, echoOnce } from './helpers/tcp-client.js';
+import { TestCa, hasOpenssl } from './helpers/tls-certs.js';
+import { TlsClient } from './helpers/tls-client.js';
 import { waitFor, within } from './helpers/wait.js';
 
 /** This file's listen ports: a range of their own, apart from the other test files' ranges. */
@@ -349,6 +354,57 @@ const CASES: readonly Case[] = [
       // to them (HAProxy deletes a removed server once its last connection is gone).
       await waitFor('no connection left to the removed endpoints', () => slow.connections() === 0 && e0.connections.size === 0, { timeoutMs: 15_000 });
       if (p.name === 'haproxy') await waitFor('the removed servers to be deleted', async () => (await p.status()).haproxy!.draining === 0, { timeoutMs: 15_000 });
+    },
+  },
+  {
+    name: 'a certificate rotation (PUT /config with renewed files, then files renamed into place) keeps the listening socket and a TLS keep-alive client; the next handshake gets the new certificate; HAProxy does not reload',
+    async run(p, t) {
+      if (!hasOpenssl()) return t.skip('the openssl CLI is not installed');
+      const ca = new TestCa();
+      t.after(() => ca.close());
+      const [h0] = await backends(t, ['h0']);
+      const [port] = await ports(1);
+      const live = { cert: join(ca.dir, 'live.pem'), key: join(ca.dir, 'live.key') };
+      const first = ca.issue('r.test');
+      copyFileSync(first.cert, live.cert);
+      copyFileSync(first.key, live.key);
+      const service = (files: { cert: string; key: string }) => ({ secure: web(port, { endpoints: [h0.address], tls: { certificates: [files] } }) });
+      await p.settleOn(service(live));
+      const sockets = await p.sockets([port]);
+      const processesBefore = processes(await p.status());
+      const fingerprint = (file: string): string => new X509Certificate(readFileSync(file)).fingerprint256;
+      const handshake = async (): Promise<string> => {
+        const c = await TlsClient.connect(port, { servername: 'r.test', ca: ca.caCert });
+        const print = c.certificate.fingerprint256;
+        await c.close();
+        return print;
+      };
+      const keepAlive = await TlsClient.connect(port, { servername: 'r.test', ca: ca.caCert });
+      t.after(() => keepAlive.close());
+      assert.equal((await keepAlive.request('/', 'r.test')).body, 'h0');
+      assert.equal(keepAlive.certificate.fingerprint256, fingerprint(first.cert));
+
+      // By PUT: other files for the same name.
+      const renewed = ca.issue('r.test');
+      await p.apply(service(renewed));
+      assert.equal(await handshake(), fingerprint(renewed.cert), `${p.name}: a new handshake after the PUT`);
+      assert.equal((await keepAlive.request('/', 'r.test')).body, 'h0', `${p.name}: the TLS keep-alive client after the PUT`);
+
+      // By the files: renamed over the running ones (back to them first).
+      await p.apply(service(live));
+      const again = ca.issue('r.test');
+      for (const [from, to] of [[again.key, live.key], [again.cert, live.cert]]) {
+        copyFileSync(from, `${to}.tmp`);
+        renameSync(`${to}.tmp`, to);
+      }
+      await waitFor(`${p.name}: the renamed certificate on a new handshake`, async () => (await handshake()) === fingerprint(again.cert), { timeoutMs: 20_000 });
+      assert.equal((await keepAlive.request('/', 'r.test')).body, 'h0', `${p.name}: the TLS keep-alive client after the rename`);
+      assert.equal(keepAlive.socket.destroyed, false);
+
+      assert.deepEqual(await p.sockets([port]), sockets, `${p.name}: the listening socket is the same`);
+      // The same processes: no worker replaced, and HAProxy renewed the certificate through its
+      // runtime API (set + commit ssl cert) without a reload.
+      assert.deepEqual(processes(await p.status()), processesBefore, `${p.name}: the serving processes`);
     },
   },
   {

@@ -156,8 +156,9 @@ describe('tls: every bad input is refused with the file and the reason', { skip 
     rejectsWith(tlsService(`      certificates:\n${cert(ecA, `, passphrase: x, passphrase_file: "${passFile}"`)}`), 'services.web.tls.certificates[0].passphrase_file', /either passphrase or passphrase_file, not both/);
   });
 
-  it('the HAProxy data plane, for now', () => {
-    rejectsWith(`dataplane: { driver: haproxy }\n${tlsService(`      certificates:\n${cert(ecA)}`)}`, 'services.web.tls', /not yet supported on the HAProxy data plane/);
+  it('the HAProxy data plane takes tls: too (test/haproxy-tls.test.ts runs it)', () => {
+    const { config } = parseConfig(`dataplane: { driver: haproxy }\n${tlsService(`      certificates:\n${cert(ecA)}`)}`, FILE);
+    assert.equal(config.services.get('web')!.tls!.certificates.length, 1);
   });
 });
 

@@ -85,11 +85,6 @@ export function finishConfig(raw: RawConfig, services: Map<string, ServiceConfig
   if (raw.admin?.read_token !== undefined && raw.admin.token === undefined) {
     problem(['admin', 'read_token'], 'admin.read_token needs admin.token: without it every request may change the config, so a read-only token would restrict nothing; set admin.token too');
   }
-  if ((raw.dataplane?.driver ?? DEFAULTS.dataplane.driver) === 'haproxy') {
-    for (const [name, service] of services) {
-      if (service.tls) problem(['services', name, 'tls'], 'TLS termination is not yet supported on the HAProxy data plane (dataplane.driver: haproxy); remove tls: from this service, or run the builtin data plane');
-    }
-  }
   if (raw.admin?.read_token !== undefined && raw.admin.read_token === raw.admin.token) {
     problem(['admin', 'read_token'], 'admin.read_token equals admin.token: a holder of it could change the config; choose another secret');
   }

@@ -1,6 +1,7 @@
 // What status says about a service's TLS termination (ServiceStatus.tls): handshakes and how they
 // went, and the certificates served with their expiry. Counters from several workers are summed
 // here (process/status-aggregate.ts), like the other service counters.
+import type { TlsConfig } from '../config/tls-model.js';
 
 export interface TlsCertificateStatus {
   /** The first name it serves (or its subject when it names none): the metric label. */
@@ -53,4 +54,21 @@ function addCounts(a: Readonly<Record<string, number>>, b: Readonly<Record<strin
   const out: Record<string, number> = { ...a };
   for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
   return out;
+}
+
+/** The certificates a TLS config serves, as status shows them (both data planes). */
+export function certificateStatuses(config: TlsConfig, now = Date.now()): TlsCertificateStatus[] {
+  return config.certificates.map((c, i): TlsCertificateStatus => ({
+    name: c.names[0] ?? c.subject,
+    names: c.names,
+    subject: c.subject,
+    issuer: c.issuer,
+    notBefore: new Date(c.notBefore).toISOString(),
+    notAfter: new Date(c.notAfter).toISOString(),
+    daysLeft: Math.floor((c.notAfter - now) / 86_400_000),
+    default: i === config.defaultIndex,
+    keyType: c.keyType,
+    file: c.certFile,
+    fingerprint256: c.fingerprint256,
+  }));
 }

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export type KeyKind = 'ec' | 'rsa';
+/** rsa1024: a key OpenSSL at security level 2 (Debian's HAProxy) refuses, which Node accepts. */
+export type KeyKind = 'ec' | 'rsa' | 'rsa1024';
 
 export interface Issued {
   readonly cert: string;
@@ -51,7 +52,8 @@ function openssl(cwd: string, args: string[]): void {
 }
 
 function keyArgs(kind: KeyKind): string[] {
-  return kind === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:2048'];
+  if (kind === 'ec') return ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  return ['-newkey', kind === 'rsa' ? 'rsa:2048' : 'rsa:1024'];
 }
 
 function stamp(ms: number): string {

@@ -27,7 +27,8 @@ export async function haproxyVersion(binary: string): Promise<string | null> {
 
 function bindAddresses(text: string): Set<string> {
   const found = new Set<string>();
-  for (const m of text.matchAll(/^ {2}bind (\S+)$/gm)) found.add(m[1]);
+  // A TLS service's bind line goes on with `ssl crt-list ...` (render-tls.ts).
+  for (const m of text.matchAll(/^ {2}bind (\S+)(?: |$)/gm)) found.add(m[1]);
   return found;
 }
 

@@ -1,9 +1,11 @@
 // The HAProxy data plane: hitless renders haproxy.cfg from the model and drives a supervised
-// master-worker HAProxy. prepare() renders the config and decides: endpoint-only changes become
-// runtime API commands (no reload, the file rewritten to match); anything structural is checked
-// with `haproxy -c` and a bind test of new addresses. commit() sends the commands or reloads
-// seamlessly (listening sockets handed from worker to worker, server state carried over by file);
-// abort() discards what prepare rendered (it holds nothing else).
+// master-worker HAProxy. prepare() renders the config and decides: endpoint-only changes and
+// certificate renewals, appends and removals become runtime API commands (no reload, the files
+// rewritten to match; new certificates checked first with `haproxy -c` on copies); anything
+// structural is checked with `haproxy -c` and a bind test of new addresses. commit() sends the
+// commands or reloads seamlessly (listening sockets handed from worker to worker, server state
+// carried over by file); abort() discards what prepare rendered (it holds nothing else: no
+// certificate transaction is opened before commit, since HAProxy 2.6 holds only one at a time).
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config, HaproxySettings } from '../../config/model.js';
@@ -23,19 +25,24 @@ import { prepareServerState } from './server-state.js';
 import { EMPTY_OVERRIDES, type AdminState, type OverrideTable } from '../endpoint-override.js';
 import { hasServer, wantedStates, withOverrideWeights } from './overrides.js';
 import { supportPaths, writeSupportFiles } from './support-files.js';
+import { diffCertificates, tlsChangeSize, type TlsChange } from './render-tls.js';
+import { CertificateChanger } from './runtime-certificates.js';
+import { writeTlsFiles } from './tls-files-write.js';
 
 const STATUS_POLL_MS = 1_000;
 
 /** What prepare found: how `input` would be committed, starting from what ran then. */
 interface Prepared {
   readonly input: Config;
+  /** `input` with the override weights: what was rendered (and what a check renders again). */
+  readonly desired: Config;
   /** The running rendered config and overrides prepare started from; commit prepares again if either changed since. */
   readonly from: RenderedConfig | null;
   readonly overrides: OverrideTable;
   readonly step:
     | { readonly how: 'same' }
     | { readonly how: 'start'; readonly next: RenderedConfig }
-    | { readonly how: 'runtime'; readonly next: RenderedConfig; readonly diff: ServerDiff }
+    | { readonly how: 'runtime'; readonly next: RenderedConfig; readonly diff: ServerDiff; readonly certificates: TlsChange }
     | { readonly how: 'reload'; readonly next: RenderedConfig; readonly reason: string };
 }
 
@@ -46,6 +53,7 @@ export function statePaths(stateDir: string): StatePaths {
     masterSocket: join(stateDir, 'master.sock'),
     serverState: join(stateDir, 'server-state'),
     support: supportPaths(stateDir),
+    tls: join(stateDir, 'tls'),
   };
 }
 
@@ -55,6 +63,7 @@ export class HaproxyDriver implements Driver {
   readonly process: HaproxyProcess;
   private readonly reloader: Reloader;
   private readonly runtime: RuntimeChanger;
+  private readonly certificateChanger: CertificateChanger;
   private config: Config | null = null;
   /** What the config file says, and (no reload pending) what the serving worker runs. */
   private rendered: RenderedConfig | null = null;
@@ -69,6 +78,8 @@ export class HaproxyDriver implements Driver {
   private createdDir = false;
   private version: string | null = null;
   private runtimeApplies = 0;
+  /** Certificates renewed, appended or removed through the runtime API, no reload. */
+  private certificateRotations = 0;
   private stats: readonly StatRow[] = [];
   private proc: ProcTable | null = null;
   private sampledAt: string | null = null;
@@ -85,6 +96,7 @@ export class HaproxyDriver implements Driver {
     this.process = new HaproxyProcess({ binary: settings.binary, configFile: this.paths.config, masterSocket: this.paths.masterSocket, workerSocket: this.paths.workerSocket, log });
     this.reloader = new Reloader(this.process);
     this.runtime = new RuntimeChanger(this.process.worker, log);
+    this.certificateChanger = new CertificateChanger(this.process.worker);
   }
 
   /**
@@ -132,20 +144,26 @@ export class HaproxyDriver implements Driver {
     const desired = withOverrideWeights(input, this.overrides);
     const next = renderConfig(desired, this.paths, desired.dataplane.haproxy);
     const from = this.rendered;
-    const base = { input, from, overrides: this.overrides };
+    const base = { input, desired, from, overrides: this.overrides };
     if (!from) {
-      await this.prepareFirst(next);
+      await this.prepareFirst(desired, next);
       return { ...base, step: { how: 'start', next } };
     }
-    if (next.text === from.text) return { ...base, step: { how: 'same' } };
+    // Renewed, appended and removed certificates are runtime API changes, as endpoints are.
+    const certificates = diffCertificates(from.tls, next.tls);
+    if (next.text === from.text && typeof certificates !== 'string' && tlsChangeSize(certificates) === 0) return { ...base, step: { how: 'same' } };
     const diff = diffServers(from, next);
-    if (typeof diff !== 'string') return { ...base, step: { how: 'runtime', next, diff } };
-    await this.validate(next, from);
-    return { ...base, step: { how: 'reload', next, reason: diff } };
+    if (typeof diff !== 'string' && typeof certificates !== 'string') {
+      // HAProxy must accept the new certificates before any is committed: `haproxy -c` on them.
+      if (tlsChangeSize(certificates) > 0) await this.validate(desired, next, from);
+      return { ...base, step: { how: 'runtime', next, diff, certificates } };
+    }
+    await this.validate(desired, next, from);
+    return { ...base, step: { how: 'reload', next, reason: typeof diff === 'string' ? diff : (certificates as string) } };
   }
 
   /** Commits what prepareNow found. */
-  private async execute({ input, from, step }: Prepared): Promise<void> {
+  private async execute({ input, desired, from, step }: Prepared): Promise<void> {
     switch (step.how) {
       case 'same':
         this.config = input;
@@ -154,7 +172,10 @@ export class HaproxyDriver implements Driver {
         return this.startFirst(input, step.next);
       case 'runtime':
         try {
+          // The files first, so that any later reload (or restart) loads the new certificates too.
+          if (tlsChangeSize(step.certificates) > 0) await writeTlsFiles(this.paths.tls, step.next.tls);
           await this.runtime.apply(step.diff);
+          if (tlsChangeSize(step.certificates) > 0) await this.rotate(step.certificates);
           await this.writeAtomic(this.paths.config, step.next.text);
           this.rendered = step.next;
           this.config = input;
@@ -163,7 +184,13 @@ export class HaproxyDriver implements Driver {
         } catch (err) {
           // A partly applied runtime change is converged by reloading the full new config.
           this.log.warn({ err: (err as Error).message }, 'haproxy: runtime change failed; reloading instead');
-          await this.validate(step.next, from);
+          try {
+            await this.validate(desired, step.next, from);
+          } catch (refused) {
+            // Certificates HAProxy refused after all: the running files and certificates come back.
+            if (tlsChangeSize(step.certificates) > 0) await this.restoreTls(from!);
+            throw refused;
+          }
           return this.reloadTo(input, from!, step.next);
         }
       case 'reload':
@@ -202,16 +229,31 @@ export class HaproxyDriver implements Driver {
     this.statesSet = wanted;
   }
 
+  private async rotate(change: TlsChange): Promise<void> {
+    const files = (list: ReadonlyArray<{ service: string; path: string }>) => list.map((c) => `${c.service}: ${c.path}`);
+    this.log.info({ renewed: files(change.updates), added: files(change.added), removed: files(change.removed) }, 'haproxy: certificates changed through the runtime API (no reload)');
+    await this.certificateChanger.apply(change);
+    this.certificateRotations += tlsChangeSize(change);
+  }
+
+  /** The running certificates back on disk and in HAProxy (a reload of the unchanged config re-reads them). */
+  private async restoreTls(current: RenderedConfig): Promise<void> {
+    await writeTlsFiles(this.paths.tls, current.tls);
+    await this.reloader.request().catch((err: Error) => this.log.error({ err: err.message }, 'haproxy: reload to restore the running certificates failed'));
+  }
+
   /** A reload to `next`, which validate() accepted. */
   private async reloadTo(desired: Config, current: RenderedConfig, next: RenderedConfig): Promise<void> {
     // Health and admin states (maint, drain, DOWN) survive the reload through this file.
     const dump = await this.process.worker.showServersState();
     await this.writeAtomic(this.paths.serverState, prepareServerState(dump, next, this.runtime.removing()));
+    await writeTlsFiles(this.paths.tls, next.tls);
     await this.writeAtomic(this.paths.config, next.text);
     try {
       await this.reloader.request();
     } catch (err) {
       await this.writeAtomic(this.paths.config, current.text);
+      await writeTlsFiles(this.paths.tls, current.tls);
       throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `config rejected by haproxy, nothing changed: ${(err as Error).message}`);
     }
     this.runtime.forgetRemovals();
@@ -219,29 +261,48 @@ export class HaproxyDriver implements Driver {
     this.config = desired;
   }
 
-  /** `haproxy -c` on the exact text, then a bind test of the new listen addresses. */
-  private async validate(next: RenderedConfig, current: RenderedConfig | null): Promise<void> {
+  /**
+   * `haproxy -c` on the text, then a bind test of the new listen addresses. The check renders
+   * `desired` again with the TLS files in a candidate directory: the running files stay what
+   * HAProxy runs until commit.
+   */
+  private async validate(desired: Config, next: RenderedConfig, current: RenderedConfig | null): Promise<void> {
     const candidate = join(this.settings.stateDir, 'haproxy.candidate.cfg');
-    await writeFile(candidate, next.text);
-    const problem = await checkConfig(this.settings.binary, candidate, this.paths.config);
+    const candidateTls = join(this.settings.stateDir, 'tls-candidate');
+    const check = renderConfig(desired, { ...this.paths, tls: candidateTls }, desired.dataplane.haproxy);
+    await writeTlsFiles(candidateTls, check.tls);
+    await writeFile(candidate, check.text);
+    let problem: string | null;
+    try {
+      problem = await checkConfig(this.settings.binary, candidate, this.paths.config);
+    } finally {
+      // The copies hold decrypted keys: none stays on disk longer than the check.
+      await rm(candidateTls, { recursive: true, force: true });
+    }
+    // Name the configured files, not hitless's copies of them.
+    for (const [service, files] of check.tls) {
+      for (const [path, source] of files.sources) problem = problem?.replaceAll(path, source) ?? null;
+      problem = problem?.replaceAll(files.listPath, `the crt-list of ${service}`) ?? null;
+    }
     if (problem) throw new ApplyError(ErrorCodes.DATAPLANE_REJECTED, `config rejected by haproxy -c, nothing changed: ${problem}`);
     const bindProblem = checkBindable(next.text, current?.text ?? '');
     if (bindProblem) throw new ApplyError(ErrorCodes.BIND_FAILED, `config rejected, nothing changed: ${bindProblem.message}`, [bindProblem]);
   }
 
   /** The state directory and support files the first config needs, and its check. */
-  private async prepareFirst(next: RenderedConfig): Promise<void> {
+  private async prepareFirst(desired: Config, next: RenderedConfig): Promise<void> {
     if (!(await stat(this.settings.stateDir).catch(() => null))) this.createdDir = true;
     await mkdir(this.settings.stateDir, { recursive: true, mode: 0o700 });
     this.version ??= await haproxyVersion(this.settings.binary);
     // The Lua file and error pages the config names: `haproxy -c` reads them too.
     await writeSupportFiles(this.paths.support);
-    await this.validate(next, null);
+    await this.validate(desired, next, null);
   }
 
   private async startFirst(desired: Config, next: RenderedConfig): Promise<void> {
     // A state file with only the version line: "no servers to restore", without a warning.
     await this.writeAtomic(this.paths.serverState, '1\n');
+    await writeTlsFiles(this.paths.tls, next.tls);
     await this.writeAtomic(this.paths.config, next.text);
     try {
       await this.process.start();
@@ -303,7 +364,8 @@ export class HaproxyDriver implements Driver {
         reloads: this.reloader.count,
         lastReload: this.reloader.last,
         runtimeApplies: this.runtimeApplies,
-        runtimeCommands: this.runtime.commands,
+        certificateRotations: this.certificateRotations,
+        runtimeCommands: this.runtime.commands + this.certificateChanger.commands,
         draining: this.runtime.draining,
         stuckRemovals: this.runtime.stuck,
         restarts: this.process.restarts,
@@ -322,6 +384,8 @@ export class HaproxyDriver implements Driver {
     this.runtime.forgetRemovals();
     await this.process.stop(drainMs);
     if (this.createdDir) await rm(this.settings.stateDir, { recursive: true, force: true });
+    // Decrypted keys do not outlive the HAProxy that needed them (the next start writes them again).
+    else await rm(this.paths.tls, { recursive: true, force: true });
   }
 }
 
@@ -333,8 +397,13 @@ function describeStep(step: Prepared['step']): string {
     case 'start':
       return 'start haproxy (haproxy -c passed, the listen addresses are free)';
     case 'runtime':
-      return `runtime API, no reload: ${step.diff.add.length} servers added, ${step.diff.reweight.length} reweighted, ${step.diff.remove.length} removed`;
+      return `runtime API, no reload: ${step.diff.add.length} servers added, ${step.diff.reweight.length} reweighted, ${step.diff.remove.length} removed, ${certificateSummary(step.certificates)}`;
     case 'reload':
       return `seamless reload (haproxy -c passed, new listen addresses are free): ${step.reason}`;
   }
+}
+
+function certificateSummary(c: TlsChange): string {
+  const text = `${c.updates.length} certificates renewed, ${c.added.length} added, ${c.removed.length} removed`;
+  return tlsChangeSize(c) > 0 ? `${text} (haproxy -c passed)` : text;
 }

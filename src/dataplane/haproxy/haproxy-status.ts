@@ -1,10 +1,12 @@
 // HAProxy's own numbers (`show stat`, `show proc`) in hitless's status shape, plus an `haproxy`
 // section: the processes (master, serving worker, old workers still draining) and reloads.
 import type { Config } from '../../config/model.js';
+import type { TlsConfig } from '../../config/tls-model.js';
 import type { DataplaneStatus, EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
 import { backendName, type RenderedConfig } from './render-config.js';
 import type { ReloadRecord } from './reloader.js';
 import type { ProcEntry, ProcTable, StatRow } from './runtime-api.js';
+import { certificateStatuses, type TlsServiceStatus } from '../tls-status.js';
 
 export interface HaproxySection {
   readonly version: string | null;
@@ -18,6 +20,8 @@ export interface HaproxySection {
   readonly lastReload: ReloadRecord | null;
   /** Endpoint changes applied through the runtime API, without a reload. */
   readonly runtimeApplies: number;
+  /** Certificates renewed, appended or removed through the runtime API (set/commit ssl cert, add/del ssl crt-list), without a reload. */
+  readonly certificateRotations: number;
   readonly runtimeCommands: number;
   /** Removed servers still draining before `del server`. */
   readonly draining: number;
@@ -47,6 +51,26 @@ function checkError(row: StatRow | undefined): string | null {
   const code = row?.check_code || '';
   if (!text && !status) return null;
   return [status, code, text].filter((x) => x !== '').join(' ');
+}
+
+/**
+ * HAProxy's frontend TLS counters (its ssl stats module: ssl_sess, ssl_reused_sess,
+ * ssl_failed_handshake) and the certificates the config serves. HAProxy 2.6 counts neither
+ * versions nor SNI matches, and does not say why a handshake failed: handshakes carry the version
+ * "unknown", SNI matches stay empty, and failures carry the one reason "unclassified".
+ */
+function tlsStatus(config: TlsConfig, fe: StatRow | undefined): TlsServiceStatus {
+  const failed = num(fe, 'ssl_failed_handshake');
+  return {
+    handshakes: num(fe, 'ssl_sess'),
+    resumed: num(fe, 'ssl_reused_sess'),
+    // hitless_tls_handshakes_total is a series per version: HAProxy's count, under "unknown".
+    versions: num(fe, 'ssl_sess') > 0 ? { unknown: num(fe, 'ssl_sess') } : {},
+    failures: failed > 0 ? { unclassified: failed } : {},
+    sni: {},
+    handshaking: 0,
+    certificates: certificateStatuses(config),
+  };
 }
 
 export function buildHaproxyStatus(input: StatusInputs): HaproxyDataplaneStatus {
@@ -101,6 +125,7 @@ export function buildHaproxyStatus(input: StatusInputs): HaproxyDataplaneStatus 
       bytesIn: num(fe, 'bin'),
       bytesOut: num(fe, 'bout'),
       endpoints,
+      ...(service.tls ? { tls: tlsStatus(service.tls, fe) } : {}),
     });
     for (const l of service.listen) {
       // HAProxy owns the sockets (passed from worker to worker on reload); we do not see their inodes.

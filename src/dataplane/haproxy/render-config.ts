@@ -6,6 +6,7 @@ import type { ClusterConfig, Config, HaproxySettings, ServiceConfig, Timeouts } 
 import type { BalanceAlgorithm } from '../../config/schema.js';
 import { bufferSize, httpBackendRules, httpFrontendRules, MAX_REWRITE } from './render-http.js';
 import type { SupportPaths } from './support-files.js';
+import { bindTlsOptions, renderAllTls, type ServiceTlsFiles } from './render-tls.js';
 
 export interface StatePaths {
   readonly config: string;
@@ -14,6 +15,8 @@ export interface StatePaths {
   readonly serverState: string;
   /** The Lua file and error pages the config refers to (support-files.ts). */
   readonly support: SupportPaths;
+  /** The directory of the TLS files (crt-lists and certificates, render-tls.ts). */
+  readonly tls: string;
 }
 
 export interface ServerSpec {
@@ -44,6 +47,8 @@ export interface RenderedConfig {
   /** The text without server lines: equal skeletons mean only servers changed. */
   readonly skeleton: string;
   readonly backends: ReadonlyMap<string, BackendSpec>;
+  /** TLS files by service (services with tls: only); the text names them, their content is not in it. */
+  readonly tls: ReadonlyMap<string, ServiceTlsFiles>;
 }
 
 // HAProxy caps server weights at 256; hitless allows up to 1000.
@@ -65,8 +70,9 @@ export function renderConfig(config: Config, paths: StatePaths, settings: Haprox
   const blocks: string[][] = [globalBlock(paths, settings, bufferSize(config))];
   const backends = new Map<string, BackendSpec>();
   const backendBlocks: string[][] = [];
+  const tls = renderAllTls(config.services.values(), paths.tls);
   for (const service of config.services.values()) {
-    blocks.push(frontendBlock(service));
+    blocks.push(frontendBlock(service, tls.get(service.name)));
     for (const cluster of service.clusters.values()) {
       const spec = backendSpec(service, cluster);
       backends.set(spec.name, spec);
@@ -79,7 +85,7 @@ export function renderConfig(config: Config, paths: StatePaths, settings: Haprox
     .split('\n')
     .filter((l) => !l.startsWith('  server '))
     .join('\n');
-  return { text, skeleton, backends };
+  return { text, skeleton, backends, tls };
 }
 
 function globalBlock(paths: StatePaths, s: HaproxySettings, bufsize: number): string[] {
@@ -125,7 +131,7 @@ function backendTimeouts(mode: ServiceConfig['mode'], t: Timeouts): string[] {
   return [...lines, `  timeout server ${ms(t.response)}`, `  timeout tunnel ${NEVER}`];
 }
 
-function frontendBlock(service: ServiceConfig): string[] {
+function frontendBlock(service: ServiceConfig, tls: ServiceTlsFiles | undefined): string[] {
   const lines = [`frontend ${service.name}`, `  mode ${service.mode}`];
   // On a reload the old worker soft-stops, and HAProxy 2.6 then closes its idle front
   // connections at once, "idle" including one it has just accepted and not read yet: that client
@@ -134,7 +140,8 @@ function frontendBlock(service: ServiceConfig): string[] {
   // connection, answers its request with "Connection: close", and exits once all are closed
   // (hard-stop-after bounds it): 0 failures in 560 reloads under load. tcp mode has no such state.
   if (service.mode === 'http') lines.push('  option idle-close-on-response');
-  for (const l of service.listen) lines.push(`  bind ${l.key}`);
+  const ssl = tls && service.tls ? ` ${bindTlsOptions(tls, service.tls)}` : '';
+  for (const l of service.listen) lines.push(`  bind ${l.key}${ssl}`);
   if (service.maxConnections !== null) lines.push(`  maxconn ${service.maxConnections}`);
   lines.push(...frontendTimeouts(service.mode, service.timeouts));
   // The service's own `haproxy.frontend` lines (config/haproxy-passthrough.ts allows no rule,

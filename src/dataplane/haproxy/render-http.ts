@@ -95,18 +95,18 @@ const HOP_BY_HOP = [
  * X-Forwarded-Proto and X-Forwarded-Host added when absent. HAProxy 2.6 has `option forwardfor`
  * (a second line rather than one joined line) and no `option forwarded` (2.7), hence the rules.
  */
-const FORWARDING = [
+const forwarding = (proto: 'http' | 'https'): string[] => [
   '  http-request lua.hitless_join x-forwarded-for if { req.fhdr_cnt(x-forwarded-for) gt 1 }',
   '  http-request lua.hitless_join forwarded if { req.fhdr_cnt(forwarded) gt 1 }',
-  '  http-request set-var-fmt(txn.hl_for) "for=%[src];proto=http"',
-  '  http-request set-var-fmt(txn.hl_for) "for=\\"[%[src]]\\";proto=http" if { var(txn.hl_for) -m sub : }',
+  `  http-request set-var-fmt(txn.hl_for) "for=%[src];proto=${proto}"`,
+  `  http-request set-var-fmt(txn.hl_for) "for=\\"[%[src]]\\";proto=${proto}" if { var(txn.hl_for) -m sub : }`,
   '  http-request set-var-fmt(txn.hl_for) "%[var(txn.hl_for)];host=\\"%[req.fhdr(host)]\\"" if { req.fhdr_cnt(host) gt 0 }',
   // Appended first: once the header exists, the "absent" rule below no longer matches.
   '  http-request set-header x-forwarded-for "%[req.fhdr(x-forwarded-for)], %[src]" if { req.fhdr_cnt(x-forwarded-for) gt 0 }',
   '  http-request set-header x-forwarded-for %[src] if { req.fhdr_cnt(x-forwarded-for) eq 0 }',
   '  http-request set-header forwarded "%[req.fhdr(forwarded)], %[var(txn.hl_for)]" if { req.fhdr_cnt(forwarded) gt 0 }',
   '  http-request set-header forwarded %[var(txn.hl_for)] if { req.fhdr_cnt(forwarded) eq 0 }',
-  '  http-request add-header x-forwarded-proto http if { req.fhdr_cnt(x-forwarded-proto) eq 0 }',
+  `  http-request add-header x-forwarded-proto ${proto} if { req.fhdr_cnt(x-forwarded-proto) eq 0 }`,
   '  http-request add-header x-forwarded-host %[req.fhdr(host)] if { req.fhdr_cnt(x-forwarded-host) eq 0 } { req.fhdr_cnt(host) gt 0 }',
 ];
 
@@ -119,7 +119,7 @@ const CLOSE_AFTER_REFUSAL = '  http-after-response set-header connection close i
 
 /** The http frontend's rules, before its routes. */
 export function httpFrontendRules(service: ServiceConfig): string[] {
-  return [...refusals(service), CLOSE_AFTER_REFUSAL, ...ABSOLUTE_FORM, ...HOP_BY_HOP, ...FORWARDING];
+  return [...refusals(service), CLOSE_AFTER_REFUSAL, ...ABSOLUTE_FORM, ...HOP_BY_HOP, ...forwarding(service.tls ? 'https' : 'http')];
 }
 
 /**

@@ -19,18 +19,20 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 
 /** Sends one command line to a unix CLI socket and returns everything HAProxy answered. */
 export function cliCommand(socketPath: string, command: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
+  // A command with a payload (set ssl cert ... <<) is named by its first line: the payload may hold a key.
+  const name = command.split('\n', 1)[0];
   return new Promise((resolve, reject) => {
     const socket = net.connect({ path: socketPath });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new RuntimeApiError(command, `no answer within ${timeoutMs} ms`));
+      reject(new RuntimeApiError(name, `no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     socket.on('connect', () => socket.end(`${command}\n`));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', (err) => {
       clearTimeout(timer);
-      reject(new RuntimeApiError(command, err.message));
+      reject(new RuntimeApiError(name, err.message));
     });
     socket.on('close', () => {
       clearTimeout(timer);

@@ -1,7 +1,7 @@
 // A service's TLS counters, kept by service name across applies (a rotation or any other change
 // of the service keeps them), and why a handshake failed, from the error Node reports.
 import type { TlsConfig } from '../../../config/tls-model.js';
-import type { TlsCertificateStatus, TlsServiceStatus } from '../../tls-status.js';
+import { certificateStatuses, type TlsServiceStatus } from '../../tls-status.js';
 
 export type SniMatch = 'exact' | 'wildcard' | 'default' | 'none';
 
@@ -31,19 +31,7 @@ export class TlsStats {
       failures: { ...this.failures },
       sni: { ...this.sni },
       handshaking: this.handshaking,
-      certificates: config.certificates.map((c, i): TlsCertificateStatus => ({
-        name: c.names[0] ?? c.subject,
-        names: c.names,
-        subject: c.subject,
-        issuer: c.issuer,
-        notBefore: new Date(c.notBefore).toISOString(),
-        notAfter: new Date(c.notAfter).toISOString(),
-        daysLeft: Math.floor((c.notAfter - now) / 86_400_000),
-        default: i === config.defaultIndex,
-        keyType: c.keyType,
-        file: c.certFile,
-        fingerprint256: c.fingerprint256,
-      })),
+      certificates: certificateStatuses(config, now),
     };
   }
 }
