@@ -37,8 +37,8 @@ interface Status {
   process?: { generation: number; workers: Array<{ pid: number; state: string; generation: number; inSync: boolean }> };
 }
 
-/** Ports for this file: 35000-35999 (this worktree's range). */
-const listenPort = () => portInRange(['127.0.0.1'], 35_000, 35_999);
+/** Ports from the tests' range (below the ephemeral range, so a restart can bind the same port again). */
+const listenPort = () => portInRange(['127.0.0.1']);
 
 /** `discoveryFile`: the endpoints come from that file (a discovery source) instead of the list. */
 function configText(admin: string, port: number, endpoints: readonly string[], connectTimeout = '2s', discoveryFile?: string): string {
