@@ -28,7 +28,7 @@ import { TlsClient } from './helpers/tls-client.js';
 import { waitFor, within } from './helpers/wait.js';
 
 /** This file's listen ports: a range of their own, apart from the other test files' ranges. */
-const freePort = (): Promise<number> => portInRange(['127.0.0.1'], 28_000, 28_999);
+const freePort = (): Promise<number> => portInRange(['127.0.0.1']);
 
 /** The processes serving: the supervisor's workers, or HAProxy's master and worker and its reload count. */
 function processes(s: PlaneStatus): { pid: number; workers?: number[]; master?: number; worker?: number; reloads?: number } {

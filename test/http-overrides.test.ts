@@ -29,7 +29,7 @@ describe('endpoint overrides, http mode', () => {
 
   before(async () => {
     backends = await Promise.all(['b0', 'b1', 'b2'].map((n) => startHttpBackend(n)));
-    port = await portInRange(['127.0.0.1'], 35_000, 35_999);
+    port = await portInRange(['127.0.0.1']);
     const text = `admin: { listen: "unix:${admin}" }\nservices:\n  web:\n    mode: http\n    listen: "127.0.0.1:${port}"\n    endpoints: [${backends.map((b) => `"${b.address}"`).join(', ')}]\n`;
     h = await Hitless.start({ snapshot: parseConfig(text, join(dir, 'hitless.yaml')), log: silentLogger(), stateFile: join(dir, 'overrides.json') });
   });

@@ -62,7 +62,7 @@ describe('endpoint override state file', () => {
   });
 
   it('a file that cannot be used is moved aside; hitless starts, and a change that cannot be written is in force and says so', async () => {
-    const port = await portInRange(['127.0.0.1'], 35_000, 35_999);
+    const port = await portInRange(['127.0.0.1']);
     const admin = join(dir, 'admin.sock');
     const text = `admin: { listen: "unix:${admin}" }\nservices:\n  echo: { mode: tcp, listen: "127.0.0.1:${port}", endpoints: ["127.0.0.1:9"] }\n`;
     const broken = join(dir, 'broken.json');
