@@ -8,6 +8,8 @@ export const CHECK_FAILURES = {
   RESET: 3,
   UNREACHABLE: 4,
   ERROR: 5,
+  /** upstream_tls: the handshake failed or the endpoint's certificate was refused. */
+  TLS: 6,
 } as const;
 
 /** A socket error's code as a check failure. */
@@ -23,6 +25,8 @@ export function failureOfError(err: NodeJS.ErrnoException): number {
     case 'EADDRNOTAVAIL':
       return CHECK_FAILURES.UNREACHABLE;
     default:
+      // Node's TLS errors (ERR_SSL_*, ERR_TLS_*) and OpenSSL's X.509 verification results (CERT_HAS_EXPIRED, ...).
+      if (/^ERR_(SSL|TLS)_/.test(err.code ?? '') || /^[A-Z][A-Z_]+$/.test(err.code ?? '-') && !/^E[A-Z]+$/.test(err.code ?? '')) return CHECK_FAILURES.TLS;
       return CHECK_FAILURES.ERROR;
   }
 }
@@ -33,6 +37,7 @@ const TEXT: Record<number, string> = {
   [CHECK_FAILURES.RESET]: 'connection reset',
   [CHECK_FAILURES.UNREACHABLE]: 'endpoint unreachable',
   [CHECK_FAILURES.ERROR]: 'socket error',
+  [CHECK_FAILURES.TLS]: 'TLS handshake failed or certificate refused',
 };
 
 /** The text status shows for a failure code ("HTTP 503", "connection refused"); null for 0 (passed). */
