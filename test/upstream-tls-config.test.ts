@@ -53,7 +53,7 @@ describe('upstream_tls: valid sections', { skip }, () => {
     assert.equal(tls.minVersion, 'TLSv1.2');
     assert.deepEqual(tls.alpn, ['http/1.1']);
     assert.deepEqual(parseConfig(service('{}', 'tcp'), FILE).config.services.get('web')!.clusters.get('default')!.upstreamTls!.alpn, []);
-    assert.equal(parseConfig(service('{}').replace(/    upstream_tls.*\n/, ''), FILE).config.services.get('web')!.clusters.get('default')!.upstreamTls, null);
+    assert.equal(parseConfig(service('{}').replace(/ {4}upstream_tls.*\n/, ''), FILE).config.services.get('web')!.clusters.get('default')!.upstreamTls, null);
   });
 
   it('CA file, server_name (lower case), client certificate with an encrypted key and its passphrase file', () => {

@@ -11,6 +11,7 @@ import type { Config, ServiceConfig } from './model.js';
 import { normaliseClusters } from './normalise-clusters.js';
 import { DEFAULTS, type RawConfig, type RawService } from './schema.js';
 import { normaliseTls } from './tls-material.js';
+import { checkHaproxyUpstreamTls } from './upstream-tls.js';
 import { sealService } from './service-identity.js';
 
 export type Problem = (path: PropertyKey[], message: string) => void;
@@ -88,6 +89,7 @@ export function finishConfig(raw: RawConfig, services: Map<string, ServiceConfig
   if ((raw.dataplane?.driver ?? DEFAULTS.dataplane.driver) === 'haproxy') {
     for (const [name, service] of services) {
       if (service.tls) problem(['services', name, 'tls'], 'TLS termination is not yet supported on the HAProxy data plane (dataplane.driver: haproxy); remove tls: from this service, or run the builtin data plane');
+      checkHaproxyUpstreamTls(service, problem);
     }
   }
   if (raw.admin?.read_token !== undefined && raw.admin.read_token === raw.admin.token) {

@@ -10,6 +10,8 @@ import { loadCertificate } from './tls-certificate.js';
 import { absolutePath, certificateBlocks, holdsPrivateKey, readTlsFile } from './tls-files.js';
 import { TLS_DEFAULTS } from './tls-schema.js';
 import type { RawUpstreamTls } from './upstream-tls-schema.js';
+import type { ServiceConfig } from './model.js';
+import { DEFAULTS } from './schema.js';
 
 type Problem = (path: PropertyKey[], message: string) => void;
 
@@ -132,4 +134,19 @@ function checkAlpn(raw: readonly string[] | undefined, mode: 'tcp' | 'http', at:
     }
   });
   return [...raw];
+}
+
+/**
+ * HAProxy checks a server's name against DNS names and the CN only, never an IP SAN: a cluster
+ * verified by name must say which name for its IP endpoints, or HAProxy would refuse every one.
+ */
+export function checkHaproxyUpstreamTls(service: ServiceConfig, problem: Problem): void {
+  for (const [name, cluster] of service.clusters) {
+    const tls = cluster.upstreamTls;
+    if (!tls || tls.insecureSkipVerify || tls.serverName !== null) continue;
+    const ip = cluster.endpoints.find((e) => isIP(e.host) !== 0);
+    if (!ip) continue;
+    const at = name === DEFAULTS.defaultCluster && service.clusters.size === 1 ? ['services', service.name, 'upstream_tls'] : ['services', service.name, 'clusters', name, 'upstream_tls'];
+    problem(at, `the HAProxy data plane cannot verify endpoint ${ip.key} by its IP address (HAProxy checks DNS names and the CN, not IP SANs): set server_name to a name its certificate carries`);
+  }
 }

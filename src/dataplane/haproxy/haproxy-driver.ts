@@ -23,6 +23,7 @@ import { prepareServerState } from './server-state.js';
 import { EMPTY_OVERRIDES, type AdminState, type OverrideTable } from '../endpoint-override.js';
 import { hasServer, wantedStates, withOverrideWeights } from './overrides.js';
 import { supportPaths, writeSupportFiles } from './support-files.js';
+import { writeUpstreamTlsFiles } from './upstream-tls.js';
 
 const STATUS_POLL_MS = 1_000;
 
@@ -138,6 +139,8 @@ export class HaproxyDriver implements Driver {
       return { ...base, step: { how: 'start', next } };
     }
     if (next.text === from.text) return { ...base, step: { how: 'same' } };
+    // upstream_tls: certificate and CA files the new server lines name, before HAProxy reads them.
+    await writeUpstreamTlsFiles(this.settings.stateDir, next.files, from.files);
     const diff = diffServers(from, next);
     if (typeof diff !== 'string') return { ...base, step: { how: 'runtime', next, diff } };
     await this.validate(next, from);
@@ -236,6 +239,7 @@ export class HaproxyDriver implements Driver {
     this.version ??= await haproxyVersion(this.settings.binary);
     // The Lua file and error pages the config names: `haproxy -c` reads them too.
     await writeSupportFiles(this.paths.support);
+    await writeUpstreamTlsFiles(this.settings.stateDir, next.files, undefined);
     await this.validate(next, null);
   }
 

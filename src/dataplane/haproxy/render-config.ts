@@ -6,6 +6,7 @@ import type { ClusterConfig, Config, HaproxySettings, ServiceConfig, Timeouts } 
 import type { BalanceAlgorithm } from '../../config/schema.js';
 import { bufferSize, httpBackendRules, httpFrontendRules, MAX_REWRITE } from './render-http.js';
 import type { SupportPaths } from './support-files.js';
+import { backendTlsOptions, serverTlsOptions, upstreamTlsFiles } from './upstream-tls.js';
 
 export interface StatePaths {
   readonly config: string;
@@ -26,6 +27,8 @@ export interface ServerSpec {
   readonly weight: number;
   /** Literal IPs only: runtime-added servers never resolve names (init-addr none). */
   readonly literal: boolean;
+  /** upstream_tls keywords of this server alone (SNI and name from its host); absent: none. */
+  readonly tlsOptions?: string;
 }
 
 export interface BackendSpec {
@@ -44,6 +47,8 @@ export interface RenderedConfig {
   /** The text without server lines: equal skeletons mean only servers changed. */
   readonly skeleton: string;
   readonly backends: ReadonlyMap<string, BackendSpec>;
+  /** Files the text names that the driver writes into the state dir first (upstream-tls.ts): path → content. */
+  readonly files: ReadonlyMap<string, string>;
 }
 
 // HAProxy caps server weights at 256; hitless allows up to 1000.
@@ -65,10 +70,12 @@ export function renderConfig(config: Config, paths: StatePaths, settings: Haprox
   const blocks: string[][] = [globalBlock(paths, settings, bufferSize(config))];
   const backends = new Map<string, BackendSpec>();
   const backendBlocks: string[][] = [];
+  const files = new Map<string, string>();
   for (const service of config.services.values()) {
     blocks.push(frontendBlock(service));
     for (const cluster of service.clusters.values()) {
-      const spec = backendSpec(service, cluster);
+      for (const [path, content] of upstreamTlsFiles(cluster, settings.stateDir)) files.set(path, content);
+      const spec = backendSpec(service, cluster, settings.stateDir);
       backends.set(spec.name, spec);
       backendBlocks.push(backendBlock(service, cluster, spec));
     }
@@ -79,7 +86,7 @@ export function renderConfig(config: Config, paths: StatePaths, settings: Haprox
     .split('\n')
     .filter((l) => !l.startsWith('  server '))
     .join('\n');
-  return { text, skeleton, backends };
+  return { text, skeleton, backends, files };
 }
 
 function globalBlock(paths: StatePaths, s: HaproxySettings, bufsize: number): string[] {
@@ -170,18 +177,19 @@ const BALANCE: Record<BalanceAlgorithm, string[]> = {
   'source-hash': ['  balance source', '  hash-type consistent'],
 };
 
-function backendSpec(service: ServiceConfig, cluster: ClusterConfig): BackendSpec {
+function backendSpec(service: ServiceConfig, cluster: ClusterConfig, stateDir: string): BackendSpec {
   const weights = scaleWeights(cluster.endpoints.map((e) => e.weight));
   const servers = new Map<string, ServerSpec>();
   cluster.endpoints.forEach((e, i) => {
     const name = serverName(e.key);
-    servers.set(name, { name, endpoint: e.key, address: `${e.host}:${e.port}`, weight: weights[i], literal: isIP(e.host) !== 0 });
+    const tlsOptions = serverTlsOptions(cluster, e.host);
+    servers.set(name, { name, endpoint: e.key, address: `${e.host}:${e.port}`, weight: weights[i], literal: isIP(e.host) !== 0, ...(tlsOptions ? { tlsOptions } : {}) });
   });
   return {
     name: backendName(service.name, cluster.name),
     service: service.name,
     cluster: cluster.name,
-    serverOptions: serverOptions(service, cluster),
+    serverOptions: [serverOptions(service, cluster), backendTlsOptions(cluster, stateDir)].filter((o) => o !== '').join(' '),
     drainMs: service.timeouts.drain,
     servers,
   };
@@ -233,5 +241,5 @@ function backendBlock(service: ServiceConfig, cluster: ClusterConfig, spec: Back
 }
 
 export function serverLine(s: ServerSpec, options: string): string {
-  return `  server ${s.name} ${s.address} weight ${s.weight}${options ? ` ${options}` : ''}`;
+  return `  server ${s.name} ${s.address} weight ${s.weight}${options ? ` ${options}` : ''}${s.tlsOptions ? ` ${s.tlsOptions}` : ''}`;
 }
