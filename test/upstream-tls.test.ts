@@ -27,6 +27,7 @@ const skip = hasOpenssl() ? false : 'the openssl CLI is not installed';
 /** An HTTPS endpoint that counts its handshakes and answers with the SNI and the client certificate it saw. */
 class TlsEndpoint {
   handshakes = 0;
+  readonly held: Array<() => void> = [];
   readonly server: HttpsServer;
   port = 0;
 
@@ -40,7 +41,10 @@ class TlsEndpoint {
       (req, res) => {
         const socket = req.socket as TLSSocket;
         const peer = socket.getPeerCertificate();
-        res.end(JSON.stringify({ sni: socket.servername || null, client: peer && peer.subject ? peer.subject.CN : null, clientFingerprint: peer?.fingerprint256 ?? null }));
+        const answer = () => res.end(JSON.stringify({ sni: socket.servername || null, client: peer && peer.subject ? peer.subject.CN : null, clientFingerprint: peer?.fingerprint256 ?? null }));
+        // /slow answers when the test says so: a request in flight across a rotation.
+        if (req.url === '/slow') this.held.push(answer);
+        else answer();
       },
     );
     this.server.on('secureConnection', () => this.handshakes++);
@@ -220,9 +224,11 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
     assert.equal((await endpoint('checkedbad')).checkError, 'TLS handshake failed or certificate refused');
   });
 
-  it('rotation by file rename: new connections present the new client certificate', async () => {
+  it('rotation by file rename: new connections present the new client certificate; a request in flight on an old connection finishes', async () => {
     const first = await get(ports.mtls);
     assert.equal(JSON.parse(first.body).client, 'client-a.test');
+    const inFlight = get(ports.mtls, '/slow');
+    await waitFor('the slow request at the endpoint', () => mtls.held.length === 1);
     const stage = (from: string, to: string) => {
       copyFileSync(from, `${to}.tmp`);
       renameSync(`${to}.tmp`, to);
@@ -230,6 +236,10 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
     stage(clientB.key, join(liveDir, 'client.key'));
     stage(clientB.cert, join(liveDir, 'client.pem'));
     await waitFor('the new client certificate used', async () => JSON.parse((await get(ports.mtls)).body).client === 'client-b.test', { timeoutMs: 15_000 });
+    mtls.held.shift()!();
+    const finished = await inFlight;
+    assert.equal(finished.status, 200);
+    assert.equal(JSON.parse(finished.body).client, 'client-a.test', 'the old connection, made with the old certificate, finished its request');
   });
 
   it('a bad CA file in a PUT is refused with the file and the reason; nothing changes', async () => {
@@ -239,5 +249,40 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
     assert.match(reply.text, /upstream_tls\.ca_file: cannot read .*no-such-ca\.pem: no such file/);
     const answer = await get(ports.verified);
     assert.equal(answer.status, 200);
+  });
+});
+
+describe('TLS to endpoints with workers (hitless run --workers 2)', { skip }, () => {
+  let ca: TestCa;
+  let api: TlsEndpoint;
+  let hitless: HitlessProcess;
+  let port = 0;
+
+  before(async () => {
+    ca = new TestCa();
+    api = await new TlsEndpoint(ca.issue('api.test')).listen();
+    port = await reservePort();
+    const text = (admin: string) => stringify({ admin: { listen: admin }, services: { web: { mode: 'http', listen: `127.0.0.1:${port}`, endpoints: [api.address], upstream_tls: { ca_file: ca.caCert, server_name: 'api.test' } } } });
+    hitless = await HitlessProcess.start({ config: text, workers: 2, logLevel: 'warn' });
+  });
+
+  after(async () => {
+    await hitless?.kill();
+    api?.close();
+    ca?.close();
+  });
+
+  it('every worker gets the TLS material over IPC: verified requests, at most one handshake per worker, counted in the supervisor\'s status', async () => {
+    for (let i = 0; i < 20; i++) {
+      const answer = await get(port);
+      assert.equal(answer.status, 200, answer.body);
+      assert.equal(JSON.parse(answer.body).sni, 'api.test');
+    }
+    assert.ok(api.handshakes >= 1 && api.handshakes <= 2, `one pooled connection per worker: ${api.handshakes} handshakes`);
+    const counted = await waitFor('the handshakes in status', async () => {
+      const s = ((await hitless.status()) as unknown as Status).services.find((x) => x.name === 'web')!.upstreamTls;
+      return s && s.handshakes === api.handshakes ? s : undefined;
+    });
+    assert.deepEqual(counted.failures, {});
   });
 });
