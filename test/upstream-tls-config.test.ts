@@ -109,6 +109,12 @@ describe('upstream_tls: every bad input refused with the file and the reason', {
     rejectsWith(service(`{ ca: x }`), 'services.web.upstream_tls.ca', /unknown key "ca"; allowed here: ca_file, server_name/);
     rejectsWith(service(`{ ciphers: NOT-A-CIPHER }`), 'services.web.upstream_tls.ciphers', /OpenSSL accepts none of the ciphers/);
   });
+
+  it('the HAProxy data plane: an IP endpoint verified by name needs server_name (HAProxy checks no IP SAN)', () => {
+    rejectsWith(`dataplane: { driver: haproxy }\n${service(`{ ca_file: "${ca.caCert}" }`)}`, 'services.web.upstream_tls', /cannot verify endpoint 127\.0\.0\.1:9001 by its IP address .* set server_name/);
+    assert.ok(parseConfig(`dataplane: { driver: haproxy }\n${service(`{ ca_file: "${ca.caCert}", server_name: api.test }`)}`, FILE));
+    assert.ok(parseConfig(`dataplane: { driver: haproxy }\n${service('{ insecure_skip_verify: true }')}`, FILE));
+  });
 });
 
 /** A small deterministic PRNG (mulberry32): the same cases every run, and a failing seed can be replayed. */

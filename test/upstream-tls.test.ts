@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
+import { runCli } from './helpers/cli.js';
 import { HitlessProcess } from './helpers/hitless-process.js';
 import { reservePort } from './helpers/ports.js';
 import { hasOpenssl, TestCa, type Issued } from './helpers/tls-certs.js';
@@ -206,6 +207,9 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
     const metrics = await hitless.request('GET', '/metrics');
     assert.match(metrics.text, /hitless_tls_upstream_insecure_skip_verify\{service="insecure",cluster="default"\} 1/);
     assert.match(metrics.text, /hitless_tls_upstream_handshake_failures_total\{service="wrongca",reason="untrusted"\} [1-9]/);
+    const cli = await runCli(['status', '--admin', hitless.admin]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /TLS TO ENDPOINTS[\s\S]*insecure +\d+ +\S+ +INSECURE: default/);
   });
 
   it('tcp mode: the endpoint side is wrapped in TLS', async () => {

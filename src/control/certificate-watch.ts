@@ -1,5 +1,6 @@
 // Certificate files replaced on disk (cert-manager, certbot, a script) reach the data plane like
-// any other change: through the Controller's apply queue, the single writer. When the files of a
+// any other change (the termination certificates of tls:, and upstream_tls's client certificates
+// and CA files): through the Controller's apply queue, the single writer. When the files of a
 // running certificate change, the running base config's text is parsed again, which re-reads and
 // re-checks every certificate file, and that snapshot is applied (origin "certificates"). So the
 // rotation is validated exactly as a PUT or a SIGHUP would be, appears in the apply log and status
