@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { lookup } from 'node:dns/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,8 @@ import { hasOpenssl, TestCa, type Issued } from './helpers/tls-certs.js';
 import { waitFor } from './helpers/wait.js';
 
 const skip = hasOpenssl() ? false : 'the openssl CLI is not installed';
+/** The by-name case connects to "localhost"; its endpoint listens on 127.0.0.1 only. */
+const localhostIsLoopbackV4 = (await lookup('localhost')).address === '127.0.0.1';
 
 /** An HTTPS endpoint that counts its handshakes and answers with the SNI and the client certificate it saw. */
 class TlsEndpoint {
@@ -93,14 +96,14 @@ type Status = { services: Array<{ name: string; upstreamTls?: UpstreamStatus; en
 
 describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => {
   let ca: TestCa, otherCa: TestCa;
-  let api: TlsEndpoint, checkedApi: TlsEndpoint, ipOnly: TlsEndpoint, mtls: TlsEndpoint;
+  let api: TlsEndpoint, checkedApi: TlsEndpoint, ipOnly: TlsEndpoint, mtls: TlsEndpoint, named: TlsEndpoint;
   let raw: TlsServer;
   let rawPort = 0;
   let clientA: Issued, clientB: Issued;
   let liveDir: string;
   let hitless: HitlessProcess;
   const ports: Record<string, number> = {};
-  const services = ['verified', 'wrongca', 'ipsan', 'namemismatch', 'mtls', 'mtlsnone', 'insecure', 'tcptls', 'checked', 'checkedbad'];
+  const services = ['byname', 'verified', 'wrongca', 'ipsan', 'namemismatch', 'mtls', 'mtlsnone', 'insecure', 'tcptls', 'checked', 'checkedbad'];
 
   function config(admin: string, caFile?: string): string {
     const u = (extra: Record<string, unknown>) => ({ ca_file: caFile ?? ca.caCert, ...extra });
@@ -110,6 +113,7 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
       admin: { listen: admin },
       services: {
         verified: http('verified', api.address, u({ server_name: 'api.test' })),
+        byname: http('byname', `localhost:${named.port}`, u({})),
         wrongca: http('wrongca', api.address, { ca_file: otherCa.caCert, server_name: 'api.test' }),
         ipsan: http('ipsan', ipOnly.address, u({})),
         namemismatch: http('namemismatch', api.address, u({})),
@@ -131,6 +135,7 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
     otherCa = new TestCa();
     api = await new TlsEndpoint(ca.issue('api.test')).listen();
     checkedApi = await new TlsEndpoint(ca.issue('api.test')).listen();
+    named = await new TlsEndpoint(ca.issue('localhost')).listen();
     ipOnly = await new TlsEndpoint(ca.issue('ip endpoint', { ips: ['127.0.0.1'] })).listen();
     mtls = await new TlsEndpoint(ca.issue('mtls.test'), { requireClientCa: ca.caCert }).listen();
     const rawCert = ca.issue('raw.test');
@@ -152,7 +157,7 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
 
   after(async () => {
     await hitless?.kill();
-    for (const e of [api, checkedApi, ipOnly, mtls]) e?.close();
+    for (const e of [api, checkedApi, ipOnly, mtls, named]) e?.close();
     raw?.close();
     ca?.close();
     otherCa?.close();
@@ -168,6 +173,12 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
     }
     assert.equal(api.handshakes - before, 1, 'one pooled TLS connection carried the 20 requests');
     assert.equal((await upstreamOf('verified')).handshakes, 1);
+  });
+
+  it('an endpoint given by name: the name is the SNI and the name verified (no server_name)', { skip: localhostIsLoopbackV4 ? false : 'localhost does not resolve to 127.0.0.1 first here' }, async () => {
+    const answer = await get(ports.byname);
+    assert.equal(answer.status, 200, answer.body);
+    assert.equal(JSON.parse(answer.body).sni, 'localhost');
   });
 
   it('the wrong CA: 502 with HITLESS_ERR_UPSTREAM_TLS_VERIFY, counted as untrusted', async () => {
