@@ -12,6 +12,15 @@ export const CHECK_FAILURES = {
   TLS: 6,
 } as const;
 
+/**
+ * Node's TLS errors (ERR_SSL_*, ERR_TLS_*) and OpenSSL's X.509 verification results, which are
+ * upper case without Node's E/ERR_ prefixes (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...).
+ */
+export function isTlsErrorCode(code: string): boolean {
+  if (/^ERR_(SSL|TLS)_/.test(code)) return true;
+  return !code.startsWith('E') && /^[A-Z][A-Z0-9_]+$/.test(code);
+}
+
 /** A socket error's code as a check failure. */
 export function failureOfError(err: NodeJS.ErrnoException): number {
   switch (err.code) {
@@ -25,8 +34,7 @@ export function failureOfError(err: NodeJS.ErrnoException): number {
     case 'EADDRNOTAVAIL':
       return CHECK_FAILURES.UNREACHABLE;
     default:
-      // Node's TLS errors (ERR_SSL_*, ERR_TLS_*) and OpenSSL's X.509 verification results (CERT_HAS_EXPIRED, ...).
-      if (/^ERR_(SSL|TLS)_/.test(err.code ?? '') || /^[A-Z][A-Z_]+$/.test(err.code ?? '-') && !/^E[A-Z]+$/.test(err.code ?? '')) return CHECK_FAILURES.TLS;
+      if (isTlsErrorCode(err.code ?? '')) return CHECK_FAILURES.TLS;
       return CHECK_FAILURES.ERROR;
   }
 }

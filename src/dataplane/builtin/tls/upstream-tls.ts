@@ -98,8 +98,8 @@ export function upstreamTlsFailure(err: NodeJS.ErrnoException | null): UpstreamT
   const code = err?.code ?? '';
   const verify = VERIFY_REASONS[code];
   if (verify !== undefined) return { kind: 'verify', reason: verify };
-  // Other X.509 verification codes are upper case without the ERR_ prefix of Node's own.
-  if (/^[A-Z_]+$/.test(code) && !code.startsWith('ERR_') && !code.startsWith('E')) return { kind: 'verify', reason: 'verify' };
+  // Other X.509 verification results (upper case, without Node's E/ERR_ prefixes).
+  if (!code.startsWith('E') && /^[A-Z][A-Z0-9_]+$/.test(code)) return { kind: 'verify', reason: 'verify' };
   if (/CERTIFICATE_REQUIRED|ALERT_HANDSHAKE_FAILURE|ALERT_BAD_CERTIFICATE|ALERT_UNKNOWN_CA/.test(code)) return { kind: 'handshake', reason: 'client_certificate_refused' };
   return { kind: 'handshake', reason: failureReason(err) };
 }
