@@ -96,14 +96,14 @@ type Status = { services: Array<{ name: string; upstreamTls?: UpstreamStatus; en
 
 describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => {
   let ca: TestCa, otherCa: TestCa;
-  let api: TlsEndpoint, checkedApi: TlsEndpoint, ipOnly: TlsEndpoint, mtls: TlsEndpoint, named: TlsEndpoint;
+  let api: TlsEndpoint, checkedApi: TlsEndpoint, ipOnly: TlsEndpoint, mtls: TlsEndpoint, named: TlsEndpoint, impostor: TlsEndpoint;
   let raw: TlsServer;
   let rawPort = 0;
   let clientA: Issued, clientB: Issued;
   let liveDir: string;
   let hitless: HitlessProcess;
   const ports: Record<string, number> = {};
-  const services = ['byname', 'verified', 'wrongca', 'ipsan', 'namemismatch', 'mtls', 'mtlsnone', 'insecure', 'tcptls', 'checked', 'checkedbad'];
+  const services = ['failover', 'byname', 'verified', 'wrongca', 'ipsan', 'namemismatch', 'mtls', 'mtlsnone', 'insecure', 'tcptls', 'checked', 'checkedbad'];
 
   function config(admin: string, caFile?: string): string {
     const u = (extra: Record<string, unknown>) => ({ ca_file: caFile ?? ca.caCert, ...extra });
@@ -113,6 +113,8 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
       admin: { listen: admin },
       services: {
         verified: http('verified', api.address, u({ server_name: 'api.test' })),
+        // The impostor's certificate comes from another CA: refused, and the request goes on to api.
+        failover: http('failover', impostor.address, u({ server_name: 'api.test' }), { endpoints: [impostor.address, api.address], balance: 'round-robin', retries: 1 }),
         byname: http('byname', `localhost:${named.port}`, u({})),
         wrongca: http('wrongca', api.address, { ca_file: otherCa.caCert, server_name: 'api.test' }),
         ipsan: http('ipsan', ipOnly.address, u({})),
@@ -135,6 +137,7 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
     otherCa = new TestCa();
     api = await new TlsEndpoint(ca.issue('api.test')).listen();
     checkedApi = await new TlsEndpoint(ca.issue('api.test')).listen();
+    impostor = await new TlsEndpoint(otherCa.issue('api.test')).listen();
     named = await new TlsEndpoint(ca.issue('localhost')).listen();
     ipOnly = await new TlsEndpoint(ca.issue('ip endpoint', { ips: ['127.0.0.1'] })).listen();
     mtls = await new TlsEndpoint(ca.issue('mtls.test'), { requireClientCa: ca.caCert }).listen();
@@ -157,7 +160,7 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
 
   after(async () => {
     await hitless?.kill();
-    for (const e of [api, checkedApi, ipOnly, mtls, named]) e?.close();
+    for (const e of [api, checkedApi, ipOnly, mtls, named, impostor]) e?.close();
     raw?.close();
     ca?.close();
     otherCa?.close();
@@ -173,6 +176,15 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
     }
     assert.equal(api.handshakes - before, 1, 'one pooled TLS connection carried the 20 requests');
     assert.equal((await upstreamOf('verified')).handshakes, 1);
+  });
+
+  it('a refused endpoint is a connect failure: the request is tried on the next endpoint and succeeds', async () => {
+    for (let i = 0; i < 4; i++) {
+      const answer = await get(ports.failover);
+      assert.equal(answer.status, 200, answer.body);
+    }
+    assert.ok((await upstreamOf('failover')).failures.untrusted >= 1);
+    assert.equal(impostor.handshakes, 0, 'no handshake with the impostor completed');
   });
 
   it('an endpoint given by name: the name is the SNI and the name verified (no server_name)', { skip: localhostIsLoopbackV4 ? false : 'localhost does not resolve to 127.0.0.1 first here' }, async () => {
