@@ -52,6 +52,11 @@ class TlsEndpoint {
       },
     );
     this.server.on('secureConnection', () => this.handshakes++);
+    // An upgrade (WebSocket-like) becomes an echo tunnel over the endpoint's TLS connection.
+    this.server.on('upgrade', (req, socket) => {
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${String(req.headers.upgrade)}\r\n\r\n`);
+      socket.on('data', (d: Buffer) => socket.write(`echo:${d.toString('latin1')}`));
+    });
     this.server.on('tlsClientError', () => {});
   }
 
@@ -233,6 +238,19 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
     const cli = await runCli(['status', '--admin', hitless.admin]);
     assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, /TLS TO ENDPOINTS[\s\S]*insecure +\d+ +\S+ +INSECURE: default/);
+  });
+
+  it('an upgrade (WebSocket) goes to the endpoint over TLS and becomes a tunnel', async () => {
+    const socket = connect(ports.verified, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('GET /ws HTTP/1.1\r\nHost: svc.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    let seen = '';
+    socket.on('data', (d: Buffer) => {
+      seen += d.toString('latin1');
+      if (seen.endsWith('\r\n\r\n')) socket.write('ping');
+    });
+    await waitFor('the 101 and the echo through the tunnel', () => /^HTTP\/1\.1 101 [\s\S]*\r\n\r\necho:ping$/.test(seen));
+    socket.destroy();
   });
 
   it('tcp mode: the endpoint side is wrapped in TLS', async () => {
