@@ -299,22 +299,41 @@ describe('TLS to endpoints (upstream_tls), builtin data plane', { skip }, () => 
 
 describe('TLS to endpoints with workers (hitless run --workers 2)', { skip }, () => {
   let ca: TestCa;
-  let api: TlsEndpoint;
+  let api: TlsEndpoint, mtls: TlsEndpoint;
+  let clientA: Issued, clientB: Issued;
+  let liveDir: string;
   let hitless: HitlessProcess;
   let port = 0;
+  let mtlsPort = 0;
 
   before(async () => {
     ca = new TestCa();
     api = await new TlsEndpoint(ca.issue('api.test')).listen();
+    mtls = await new TlsEndpoint(ca.issue('mtls.test'), { requireClientCa: ca.caCert }).listen();
+    clientA = ca.issue('client-a.test');
+    clientB = ca.issue('client-b.test');
+    liveDir = mkdtempSync(join(tmpdir(), 'hitless-upstls-workers-'));
+    copyFileSync(clientA.cert, join(liveDir, 'client.pem'));
+    copyFileSync(clientA.key, join(liveDir, 'client.key'));
     port = await reservePort();
-    const text = (admin: string) => stringify({ admin: { listen: admin }, services: { web: { mode: 'http', listen: `127.0.0.1:${port}`, endpoints: [api.address], upstream_tls: { ca_file: ca.caCert, server_name: 'api.test' } } } });
+    mtlsPort = await reservePort();
+    const text = (admin: string) =>
+      stringify({
+        admin: { listen: admin },
+        services: {
+          web: { mode: 'http', listen: `127.0.0.1:${port}`, endpoints: [api.address], upstream_tls: { ca_file: ca.caCert, server_name: 'api.test' } },
+          mtls: { mode: 'http', listen: `127.0.0.1:${mtlsPort}`, endpoints: [mtls.address], upstream_tls: { ca_file: ca.caCert, server_name: 'mtls.test', cert: join(liveDir, 'client.pem'), key: join(liveDir, 'client.key') } },
+        },
+      });
     hitless = await HitlessProcess.start({ config: text, workers: 2, logLevel: 'warn' });
   });
 
   after(async () => {
     await hitless?.kill();
     api?.close();
+    mtls?.close();
     ca?.close();
+    if (liveDir) rmSync(liveDir, { recursive: true, force: true });
   });
 
   it('every worker gets the TLS material over IPC: verified requests, at most one handshake per worker, counted in the supervisor\'s status', async () => {
@@ -329,5 +348,22 @@ describe('TLS to endpoints with workers (hitless run --workers 2)', { skip }, ()
       return s && s.handshakes === api.handshakes ? s : undefined;
     });
     assert.deepEqual(counted.failures, {});
+  });
+
+  it('a client certificate renamed into place reaches every worker', async () => {
+    for (let i = 0; i < 6; i++) assert.equal(JSON.parse((await get(mtlsPort)).body).client, 'client-a.test');
+    for (const [from, to] of [[clientB.key, 'client.key'], [clientB.cert, 'client.pem']] as const) {
+      copyFileSync(from, join(liveDir, `${to}.tmp`));
+      renameSync(join(liveDir, `${to}.tmp`), join(liveDir, to));
+    }
+    // Ten answers in a row with the new certificate: new connections of both workers use it.
+    await waitFor(
+      'ten answers in a row with client-b',
+      async () => {
+        for (let i = 0; i < 10; i++) if (JSON.parse((await get(mtlsPort)).body).client !== 'client-b.test') return false;
+        return true;
+      },
+      { timeoutMs: 15_000 },
+    );
   });
 });
