@@ -116,6 +116,13 @@ describe('TLS to endpoints (upstream_tls), HAProxy data plane', { skip }, () => 
     assert.equal(m.status, 200, m.body);
     assert.equal(JSON.parse(m.body).client, 'client.test');
     assert.equal((await get(ports.insecure)).status, 200);
+    type Status = { services: Array<{ name: string; upstreamTls?: { insecureSkipVerify: string[] } }> };
+    const services = ((await hitless.status()) as unknown as Status).services;
+    assert.deepEqual(services.find((x) => x.name === 'insecure')!.upstreamTls, { insecureSkipVerify: ['default'] });
+    assert.deepEqual(services.find((x) => x.name === 'verified')!.upstreamTls, { insecureSkipVerify: [] });
+    assert.match(hitless.logs(), /ENDPOINT CERTIFICATES ARE NOT VERIFIED/);
+    const metrics = await hitless.request('GET', '/metrics');
+    assert.match(metrics.text, /hitless_tls_upstream_insecure_skip_verify\{service="insecure",cluster="default"\} 1/);
   });
 
   it('health checks over TLS mark the endpoint up; an endpoint added at runtime gets the same TLS keywords and serves', async () => {

@@ -91,7 +91,7 @@ export function renderStatus(s: StatusDocument): string {
     out.push(
       renderTable(
         ['SERVICE', 'HANDSHAKES', 'FAILURES', 'NOT VERIFIED (insecure_skip_verify)'],
-        upstream.map((v) => [v.name, v.upstreamTls!.handshakes, counts(v.upstreamTls!.failures), v.upstreamTls!.insecureSkipVerify.length > 0 ? `INSECURE: ${v.upstreamTls!.insecureSkipVerify.join(',')}` : '-']),
+        upstream.map((v) => [v.name, v.upstreamTls!.handshakes ?? '-', v.upstreamTls!.failures ? counts(v.upstreamTls!.failures) : '-', v.upstreamTls!.insecureSkipVerify.length > 0 ? `INSECURE: ${v.upstreamTls!.insecureSkipVerify.join(',')}` : '-']),
       ),
     );
   }

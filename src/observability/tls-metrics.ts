@@ -27,8 +27,8 @@ export function tlsMetrics(add: AddMetric, service: string, tls: TlsServiceStatu
 /** TLS from hitless to a service's endpoints (ServiceStatus.upstreamTls). */
 export function upstreamTlsMetrics(add: AddMetric, service: string, tls: UpstreamTlsStatus): void {
   const l = { service };
-  add('hitless_tls_upstream_handshakes_total', 'counter', 'TLS handshakes with endpoints completed (upstream_tls); a pooled connection is reused without one.', l, tls.handshakes);
-  for (const [reason, n] of Object.entries(tls.failures)) {
+  if (tls.handshakes !== undefined) add('hitless_tls_upstream_handshakes_total', 'counter', 'TLS handshakes with endpoints completed (upstream_tls); a pooled connection is reused without one.', l, tls.handshakes);
+  for (const [reason, n] of Object.entries(tls.failures ?? {})) {
     add('hitless_tls_upstream_handshake_failures_total', 'counter', "TLS handshakes with endpoints that failed, by reason: untrusted, expired, name_mismatch, verify (the endpoint's certificate refused), client_certificate_refused, protocol_version, no_shared_cipher, not_tls, closed, protocol.", { ...l, reason }, n);
   }
   for (const cluster of tls.insecureSkipVerify) {

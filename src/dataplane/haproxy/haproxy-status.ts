@@ -2,6 +2,7 @@
 // section: the processes (master, serving worker, old workers still draining) and reloads.
 import type { Config } from '../../config/model.js';
 import type { DataplaneStatus, EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
+import { upstreamTlsStatus } from './upstream-tls.js';
 import { backendName, type RenderedConfig } from './render-config.js';
 import type { ReloadRecord } from './reloader.js';
 import type { ProcEntry, ProcTable, StatRow } from './runtime-api.js';
@@ -100,6 +101,7 @@ export function buildHaproxyStatus(input: StatusInputs): HaproxyDataplaneStatus 
       },
       bytesIn: num(fe, 'bin'),
       bytesOut: num(fe, 'bout'),
+      ...upstreamTlsStatus(service),
       endpoints,
     });
     for (const l of service.listen) {

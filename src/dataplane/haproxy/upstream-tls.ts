@@ -8,7 +8,8 @@
 import { readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import type { ClusterConfig } from '../../config/model.js';
+import type { ClusterConfig, ServiceConfig } from '../../config/model.js';
+import type { UpstreamTlsStatus } from '../tls-status.js';
 import type { UpstreamTlsConfig } from '../../config/tls-model.js';
 
 /** The files a cluster's TLS needs (path → content), for the driver to write before HAProxy reads them. */
@@ -94,4 +95,11 @@ export async function writeUpstreamTlsFiles(stateDir: string, next: ReadonlyMap<
 
 async function exists(path: string): Promise<boolean> {
   return (await stat(path).catch(() => null)) !== null;
+}
+
+/** Status of a service's upstream TLS on this plane: which clusters are not verified (HAProxy's stats count no handshakes per backend). */
+export function upstreamTlsStatus(service: ServiceConfig): { upstreamTls?: UpstreamTlsStatus } {
+  const clusters = [...service.clusters].filter(([, c]) => c.upstreamTls);
+  if (clusters.length === 0) return {};
+  return { upstreamTls: { insecureSkipVerify: clusters.filter(([, c]) => c.upstreamTls!.insecureSkipVerify).map(([name]) => name) } };
 }
