@@ -31,6 +31,28 @@ const timeouts = (prefix: string): Record<string, KeyText> => ({
   [`${prefix}.handshake`]: { type: DURATION, default: ms(t.handshake), text: "TLS (services with tls:): time for a client's TLS handshake, from the accept; the connection is closed after it and counted (hitless_tls_handshake_failures_total, reason timeout)." },
 });
 
+/** `upstream_tls:` (TLS to the endpoints) on a service and on a cluster. */
+const upstreamTls = (prefix: string, inherited: boolean): Record<string, KeyText> => ({
+  [prefix]: {
+    default: inherited ? "the service's upstream_tls (none: plain TCP)" : 'none: plain TCP to the endpoints',
+    text: `TLS from hitless to the endpoints${inherited ? ' of this cluster (replaces the service\'s section as a whole)' : ' of every cluster without its own section'}: http (pooled keep-alive TLS connections, reused like plain ones), tcp (the endpoint side is wrapped in TLS), upgrades and active health checks. The endpoint's certificate is verified (chain and name) unless insecure_skip_verify. A verification failure answers 502 HITLESS_ERR_UPSTREAM_TLS_VERIFY, a failed handshake 502 HITLESS_ERR_UPSTREAM_TLS_HANDSHAKE; both are connect failures, tried on the next endpoint (retries). Files are read and checked when the config is parsed (like tls:) and watched: a rotated client certificate or CA file reaches new connections, pooled ones finish. See README, "TLS to endpoints".`,
+  },
+  [`${prefix}.ca_file`]: { type: 'path', default: 'the system CA bundle (/etc/ssl/certs/ca-certificates.crt and the usual other places; Node\'s own roots when none is found; HAProxy: @system-ca)', text: "PEM file of the CA certificates the endpoints' certificates must chain to (checked when read: readable, certificates, none expired)." },
+  [`${prefix}.server_name`]: {
+    default: "the endpoint's host: a name is sent as SNI and verified against the certificate's DNS names; an IP address is sent without SNI and verified against the certificate's IP SANs (the HAProxy data plane cannot check IP SANs: set server_name there)",
+    text: 'The name sent as SNI and verified against the certificate, for every endpoint of the cluster (an IP address: verified against IP SANs, no SNI).',
+  },
+  [`${prefix}.cert`]: { type: 'path', text: 'Client certificate for endpoints that require one (mTLS): PEM, the leaf first, then its intermediates. Needs key. Checked like tls: certificates (chain order, key match, validity).' },
+  [`${prefix}.key`]: { type: 'path', text: "The client certificate's private key (PEM). Decrypted once by the process that reads it; the HAProxy data plane gets certificate and key as one PEM file, mode 0600, in its state_dir." },
+  [`${prefix}.passphrase`]: { text: 'Passphrase of an encrypted client key, in the config itself; prefer passphrase_file.' },
+  [`${prefix}.passphrase_file`]: { type: 'path', text: "File whose first line is the client key's passphrase; watched like the key." },
+  [`${prefix}.insecure_skip_verify`]: { default: 'false', text: "DANGER: accept any certificate from the endpoints, unverified (traffic can be read and changed by anyone on the path). Logged as a warning at every apply that has it, shown in GET /status (upstreamTls.insecureSkipVerify) and in metrics (hitless_tls_upstream_insecure_skip_verify). Cannot be combined with ca_file." },
+  [`${prefix}.min_version`]: { default: TLS_DEFAULTS.minVersion, text: 'Oldest TLS version offered to endpoints: TLSv1.2 or TLSv1.3.' },
+  [`${prefix}.ciphers`]: { default: "Node's default list", text: 'OpenSSL cipher list offered to endpoints (TLS 1.2 suites and TLS 1.3 TLS_* names; the HAProxy data plane splits them into ciphers and ciphersuites).' },
+  [`${prefix}.alpn`]: { default: 'http/1.1 (http); none (tcp)', text: 'ALPN protocols offered to endpoints. http mode speaks HTTP/1.1 to endpoints (h2 is refused).' },
+  [`${prefix}.alpn[]`]: { text: 'One protocol name.' },
+});
+
 const health = (prefix: string): Record<string, KeyText> => ({
   [prefix]: { text: 'Health checking of the endpoints.' },
   [`${prefix}.active`]: { text: 'Active checks; absent: endpoints are presumed up.' },
@@ -97,11 +119,13 @@ export const KEY_TEXT: Record<string, KeyText> = {
   'services.*.balance': { default: DEFAULTS.balance, text: 'Balancing algorithm of the default cluster.' },
   ...endpoints('services.*.endpoints'),
   ...health('services.*.health'),
+  ...upstreamTls('services.*.upstream_tls', false),
   'services.*.clusters': { text: 'HTTP: named groups of endpoints that routes send requests to.' },
   'services.*.clusters.*': { text: 'One cluster.' },
   'services.*.clusters.*.balance': { default: 'the service balance', text: 'Balancing algorithm of the cluster.' },
   ...endpoints('services.*.clusters.*.endpoints'),
   ...health('services.*.clusters.*.health'),
+  ...upstreamTls('services.*.clusters.*.upstream_tls', true),
   'services.*.routes': { text: 'HTTP: first match wins; a route without host and path is the catch-all.' },
   'services.*.routes[]': { text: 'One route.' },
   'services.*.routes[].host': { text: 'Exact host or "*.suffix" (optionally with :port).' },

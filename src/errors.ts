@@ -65,6 +65,10 @@ export const PROXY_CODES = {
   UPSTREAM_BAD_RESPONSE: 'HITLESS_ERR_UPSTREAM_BAD_RESPONSE',
   UPSTREAM_RESET: 'HITLESS_ERR_UPSTREAM_RESET',
   UPSTREAM_CONNECT_TIMEOUT: 'HITLESS_ERR_UPSTREAM_CONNECT_TIMEOUT',
+  /** upstream_tls: the endpoint's certificate was refused (untrusted, expired, another name). */
+  UPSTREAM_TLS_VERIFY: 'HITLESS_ERR_UPSTREAM_TLS_VERIFY',
+  /** upstream_tls: the TLS handshake with the endpoint failed (no TLS there, client certificate refused, no common protocol). */
+  UPSTREAM_TLS_HANDSHAKE: 'HITLESS_ERR_UPSTREAM_TLS_HANDSHAKE',
   UPSTREAM_TIMEOUT: 'HITLESS_ERR_UPSTREAM_TIMEOUT',
   URL_TOO_LONG: 'HITLESS_ERR_URL_TOO_LONG',
   BAD_REQUEST: 'HITLESS_ERR_BAD_REQUEST',

@@ -85,6 +85,16 @@ export function renderStatus(s: StatusDocument): string {
       ),
     );
   }
+  const upstream = s.services.filter((v) => v.upstreamTls);
+  if (upstream.length > 0) {
+    out.push('', 'TLS TO ENDPOINTS');
+    out.push(
+      renderTable(
+        ['SERVICE', 'HANDSHAKES', 'FAILURES', 'NOT VERIFIED (insecure_skip_verify)'],
+        upstream.map((v) => [v.name, v.upstreamTls!.handshakes ?? '-', v.upstreamTls!.failures ? counts(v.upstreamTls!.failures) : '-', v.upstreamTls!.insecureSkipVerify.length > 0 ? `INSECURE: ${v.upstreamTls!.insecureSkipVerify.join(',')}` : '-']),
+      ),
+    );
+  }
   out.push('', 'LISTENERS');
   out.push(
     renderTable(

@@ -102,8 +102,8 @@ function buildConfig(data: Record<string, unknown>, pending: readonly Pending[])
   const parsed = new Map<string, { readonly key: string; readonly value: unknown }>();
   for (const p of pending) {
     const entry = cache.get(p.name);
-    // Parsed before; a service with tls: is checked again, its files may have changed.
-    if (entry !== undefined && entry.kind === p.kind && entry.key === p.key && !entry.service.tls) continue;
+    // Parsed before; a service with TLS files (tls:, upstream_tls:) is checked again, its files may have changed.
+    if (entry !== undefined && entry.kind === p.kind && entry.key === p.key && !readsFiles(entry.service)) continue;
     const key = detached(p);
     const value = parsePiece(p, key);
     if (value === undefined) return undefined;
@@ -119,7 +119,7 @@ function buildConfig(data: Record<string, unknown>, pending: readonly Pending[])
   const listenOwner = new Map<string, string>();
   for (const p of inObjectOrder(pending)) {
     let entry = cache.get(p.name);
-    if (entry === undefined || entry.kind !== p.kind || entry.key !== p.key || entry.inherited !== inherited || entry.service.tls) {
+    if (entry === undefined || entry.kind !== p.kind || entry.key !== p.key || entry.inherited !== inherited || readsFiles(entry.service)) {
       // New text, or known text under new inherited settings (parsed again from the cached copy).
       const piece = parsed.get(p.name) ?? { key: entry!.key, value: parsePiece(p, entry!.key) };
       const checked = checkService(p.name, p.kind, piece.key, piece.value, top, inherited);
@@ -189,4 +189,11 @@ function loadYaml(text: string): unknown {
 
 function isPlainMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A service whose config names TLS files: parsing it again reads them again. */
+function readsFiles(service: ServiceConfig): boolean {
+  if (service.tls) return true;
+  for (const cluster of service.clusters.values()) if (cluster.upstreamTls) return true;
+  return false;
 }

@@ -9,6 +9,7 @@ import { rawConfigSchema } from './schema.js';
 import type { ConfigSnapshot } from './model.js';
 import { DISCOVERY_ALLOWED_KEYS } from './discovery-schema.js';
 import { TLS_ALLOWED_KEYS } from './tls-schema.js';
+import { UPSTREAM_TLS_ALLOWED_KEYS } from './upstream-tls-schema.js';
 import { HAPROXY_PASSTHROUGH_KEYS } from './haproxy-passthrough.js';
 import { parseIncremental } from './incremental.js';
 import { normalise } from './normalise.js';
@@ -137,10 +138,10 @@ const ALLOWED_KEYS: Record<string, readonly string[]> = {
   haproxy: ['binary', 'state_dir', 'threads', 'hard_stop_after', 'max_reloads'],
   admin: ['listen', 'token', 'read_token', 'api_apply', 'audit_log'],
   defaults: ['balance', 'timeouts', 'health', 'limits', 'retries', 'max_connections'],
-  service: ['mode', 'listen', 'balance', 'endpoints', 'health', 'clusters', 'routes', 'timeouts', 'limits', 'retries', 'max_connections', 'discovery', 'access_log', 'tls', 'haproxy'],
+  service: ['mode', 'listen', 'balance', 'endpoints', 'health', 'clusters', 'routes', 'timeouts', 'limits', 'retries', 'max_connections', 'discovery', 'access_log', 'tls', 'upstream_tls', 'haproxy'],
   service_haproxy: HAPROXY_PASSTHROUGH_KEYS,
   access_log: ['path', 'format'],
-  cluster: ['balance', 'endpoints', 'health'],
+  cluster: ['balance', 'endpoints', 'health', 'upstream_tls'],
   timeouts: ['connect', 'idle', 'drain', 'header', 'response', 'handshake'],
   health: ['active', 'passive'],
   active: ['type', 'path', 'interval', 'timeout', 'rise', 'fall'],
@@ -150,6 +151,7 @@ const ALLOWED_KEYS: Record<string, readonly string[]> = {
   endpoint: ['address', 'weight'],
   ...DISCOVERY_ALLOWED_KEYS,
   ...TLS_ALLOWED_KEYS,
+  ...UPSTREAM_TLS_ALLOWED_KEYS,
 };
 
 function allowedKeysHint(path: readonly PropertyKey[]): string {

@@ -2,7 +2,7 @@
 import type { AdminAddress, HostPort } from './address.js';
 import type { AccessLogFormat, ApiApplyMode, BalanceAlgorithm, DataplaneDriverName, ServiceMode } from './schema.js';
 import type { DiscoveryConfig, DiscoverySettings, RegistrationConfig } from './discovery-model.js';
-import type { TlsConfig } from './tls-model.js';
+import type { TlsConfig, UpstreamTlsConfig } from './tls-model.js';
 import type { HaproxyPassThrough } from './haproxy-passthrough.js';
 
 export interface Timeouts {
@@ -46,6 +46,8 @@ export interface ClusterConfig {
   readonly balance: BalanceAlgorithm;
   readonly endpoints: readonly EndpointConfig[];
   readonly health: HealthConfig;
+  /** TLS to the endpoints (`upstream_tls:`, the cluster's or the service's); null: plain TCP. */
+  readonly upstreamTls: UpstreamTlsConfig | null;
 }
 
 export interface RouteConfig {

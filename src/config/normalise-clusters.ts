@@ -1,6 +1,9 @@
 // Clusters, routes and health of one service, normalised. The short form (endpoints directly on
 // the service) is a cluster named "default", so tcp and http share one model.
 import type { ClusterConfig, EndpointConfig, HealthConfig, RouteConfig } from './model.js';
+import type { UpstreamTlsConfig } from './tls-model.js';
+import { normaliseUpstreamTls } from './upstream-tls.js';
+import type { RawUpstreamTls } from './upstream-tls-schema.js';
 import { sealEndpoints } from './endpoint-list.js';
 import { freezeMap } from './freeze-map.js';
 import { DEFAULTS, type RawConfig, type RawHealth, type RawService, type ServiceMode } from './schema.js';
@@ -20,6 +23,13 @@ export function normaliseClusters(name: string, s: RawService, d: RawDefaults, m
   const clusters = new Map<string, ClusterConfig>();
   const serviceHealth = s.health ?? d.health;
   const balance = s.balance ?? d.balance ?? DEFAULTS.balance;
+  // Each section is read once, however many clusters inherit it (its files are read once).
+  const upstreamTls = new Map<RawUpstreamTls, UpstreamTlsConfig | null>();
+  const tlsOf = (raw: RawUpstreamTls | undefined, path: PropertyKey[]): UpstreamTlsConfig | null => {
+    if (raw === undefined) return null;
+    if (!upstreamTls.has(raw)) upstreamTls.set(raw, normaliseUpstreamTls(raw, path, mode, problem) ?? null);
+    return upstreamTls.get(raw)!;
+  };
   const hasClusters = s.clusters !== undefined && Object.keys(s.clusters).length > 0;
   if (mode === 'tcp' && (hasClusters || s.routes)) {
     problem(at(hasClusters ? 'clusters' : 'routes'), 'clusters and routes need mode: http (a tcp connection carries no host or path to route on)');
@@ -28,11 +38,11 @@ export function normaliseClusters(name: string, s: RawService, d: RawDefaults, m
     if (s.clusters?.[DEFAULTS.defaultCluster]) {
       problem(at('clusters', DEFAULTS.defaultCluster), `cluster name "${DEFAULTS.defaultCluster}" is taken by the service's own endpoints; rename this cluster`);
     }
-    clusters.set(DEFAULTS.defaultCluster, cluster(DEFAULTS.defaultCluster, balance, s.endpoints ?? [], serviceHealth, at('endpoints'), problem));
+    clusters.set(DEFAULTS.defaultCluster, cluster(DEFAULTS.defaultCluster, balance, s.endpoints ?? [], serviceHealth, tlsOf(s.upstream_tls, at('upstream_tls')), at('endpoints'), problem));
   }
   for (const [cname, c] of Object.entries(s.clusters ?? {})) {
     if (clusters.has(cname)) continue;
-    clusters.set(cname, cluster(cname, c.balance ?? balance, c.endpoints, c.health ?? serviceHealth, at('clusters', cname, 'endpoints'), problem));
+    clusters.set(cname, cluster(cname, c.balance ?? balance, c.endpoints, c.health ?? serviceHealth, c.upstream_tls ? tlsOf(c.upstream_tls, at('clusters', cname, 'upstream_tls')) : tlsOf(s.upstream_tls, at('upstream_tls')), at('clusters', cname, 'endpoints'), problem));
   }
   const routes = (s.routes ?? []).map((r, i): RouteConfig => {
     if (!clusters.has(r.cluster)) {
@@ -54,7 +64,7 @@ function pickDefault(clusters: Map<string, ClusterConfig>, routes: RouteConfig[]
   return [...clusters.keys()][0] ?? DEFAULTS.defaultCluster;
 }
 
-function cluster(name: string, balance: ClusterConfig['balance'], raw: RawEndpoints, health: RawHealth | undefined, path: PropertyKey[], problem: Problem): ClusterConfig {
+function cluster(name: string, balance: ClusterConfig['balance'], raw: RawEndpoints, health: RawHealth | undefined, upstreamTls: UpstreamTlsConfig | null, path: PropertyKey[], problem: Problem): ClusterConfig {
   const seen = new Set<string>();
   const endpoints: EndpointConfig[] = [];
   raw.forEach((e, i) => {
@@ -62,7 +72,7 @@ function cluster(name: string, balance: ClusterConfig['balance'], raw: RawEndpoi
     seen.add(e.address.key);
     endpoints.push(Object.freeze({ ...e.address, weight: e.weight ?? DEFAULTS.weight }));
   });
-  return Object.freeze({ name, balance, endpoints: sealEndpoints(endpoints), health: normaliseHealth(health) });
+  return Object.freeze({ name, balance, endpoints: sealEndpoints(endpoints), health: normaliseHealth(health), upstreamTls });
 }
 
 export function normaliseHealth(raw: RawHealth | undefined): HealthConfig {

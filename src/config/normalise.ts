@@ -11,6 +11,7 @@ import type { Config, ServiceConfig } from './model.js';
 import { normaliseClusters } from './normalise-clusters.js';
 import { DEFAULTS, type RawConfig, type RawService } from './schema.js';
 import { normaliseTls } from './tls-material.js';
+import { checkHaproxyUpstreamTls } from './upstream-tls.js';
 import { sealService } from './service-identity.js';
 
 export type Problem = (path: PropertyKey[], message: string) => void;
@@ -84,6 +85,9 @@ export function finishConfig(raw: RawConfig, services: Map<string, ServiceConfig
   // A read-only token only means something when requests without a token are refused.
   if (raw.admin?.read_token !== undefined && raw.admin.token === undefined) {
     problem(['admin', 'read_token'], 'admin.read_token needs admin.token: without it every request may change the config, so a read-only token would restrict nothing; set admin.token too');
+  }
+  if ((raw.dataplane?.driver ?? DEFAULTS.dataplane.driver) === 'haproxy') {
+    for (const service of services.values()) checkHaproxyUpstreamTls(service, problem);
   }
   if (raw.admin?.read_token !== undefined && raw.admin.read_token === raw.admin.token) {
     problem(['admin', 'read_token'], 'admin.read_token equals admin.token: a holder of it could change the config; choose another secret');

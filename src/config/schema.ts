@@ -9,6 +9,7 @@ import { defaultAdminListen } from './admin-default.js';
 import { discoveryDefaultsSchema, discoverySchema, registerSchema } from './discovery-schema.js';
 import { parsedString } from './parsed-string.js';
 import { tlsSchema } from './tls-schema.js';
+import { upstreamTlsSchema } from './upstream-tls-schema.js';
 import { haproxyPassThroughSchema } from './haproxy-passthrough.js';
 
 export const BALANCE_ALGORITHMS = ['round-robin', 'least-conn', 'random-two', 'source-hash'] as const;
@@ -122,6 +123,8 @@ const cluster = z.strictObject({
   balance: z.enum(BALANCE_ALGORITHMS).optional(),
   endpoints: z.array(endpoint).default([]),
   health: health.optional(),
+  /** TLS to this cluster's endpoints (upstream-tls-schema.ts); absent: the service's upstream_tls. */
+  upstream_tls: upstreamTlsSchema.optional(),
 });
 
 /** HTTP routing: first match wins; a route without host and path is the catch-all. */
@@ -155,6 +158,8 @@ export const serviceSchema = z.strictObject({
   discovery: z.lazy(() => discoverySchema).optional(),
   /** TLS termination (tls-schema.ts); the listener stays a plain TCP socket of the pool. */
   tls: tlsSchema.optional(),
+  /** TLS to the endpoints (upstream-tls-schema.ts), for every cluster without its own. */
+  upstream_tls: upstreamTlsSchema.optional(),
   /** HAProxy directives passed through to the HAProxy data plane (haproxy-passthrough.ts). */
   haproxy: haproxyPassThroughSchema.optional(),
 });

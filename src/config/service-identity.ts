@@ -88,9 +88,11 @@ function partOf(service: ServiceConfig, field: IdentityField): string {
   return canonical(service[field]);
 }
 
-/** The clusters with each endpoint list replaced by its print. */
+/** The clusters with each endpoint list replaced by its print, and upstream TLS by its digest. */
 function clustersView(clusters: ReadonlyMap<string, ClusterConfig>): Map<string, unknown> {
   const view = new Map<string, unknown>();
-  for (const [name, cluster] of clusters) view.set(name, { ...cluster, endpoints: endpointListPrintHex(cluster.endpoints) });
+  // TLS to the endpoints, like tls: by its digest (settings and the files' bytes): a renewed
+  // client certificate or CA file is a changed service, and no key or PEM enters the text.
+  for (const [name, cluster] of clusters) view.set(name, { ...cluster, endpoints: endpointListPrintHex(cluster.endpoints), upstreamTls: cluster.upstreamTls ? `upstream_tls ${cluster.upstreamTls.digest}` : null });
   return view;
 }

@@ -43,3 +43,27 @@ export interface TlsConfig {
   /** Identity of everything above: equal digests, equal TLS. */
   readonly digest: string;
 }
+
+/**
+ * TLS from hitless to the endpoints of a cluster (`upstream_tls:`), validated, its files read
+ * (by the process that parsed the config; workers get the bytes).
+ */
+export interface UpstreamTlsConfig {
+  /** The CA file as configured, made absolute; null: the system CA bundle. */
+  readonly caFile: string | null;
+  /** Its certificates as PEM; null with caFile null. */
+  readonly caPem: string | null;
+  /** SHA-256 of the CA file's bytes as read (the file watcher compares it); null without caFile. */
+  readonly caDigest: string | null;
+  /** SNI and the name verified, lower case; null: the endpoint's host (an IP endpoint: its IP SAN, no SNI). */
+  readonly serverName: string | null;
+  /** Client certificate and key for mTLS; null: none sent. */
+  readonly client: TlsCertificateConfig | null;
+  /** The endpoint's certificate is not verified at all (warned at every apply, shown in status). */
+  readonly insecureSkipVerify: boolean;
+  readonly minVersion: TlsVersion;
+  readonly ciphers: string | null;
+  readonly alpn: readonly string[];
+  /** Identity of everything above, the files' bytes included: equal digests, equal TLS. */
+  readonly digest: string;
+}

@@ -1,5 +1,6 @@
 // Certificate files replaced on disk (cert-manager, certbot, a script) reach the data plane like
-// any other change: through the Controller's apply queue, the single writer. When the files of a
+// any other change (the termination certificates of tls:, and upstream_tls's client certificates
+// and CA files): through the Controller's apply queue, the single writer. When the files of a
 // running certificate change, the running base config's text is parsed again, which re-reads and
 // re-checks every certificate file, and that snapshot is applied (origin "certificates"). So the
 // rotation is validated exactly as a PUT or a SIGHUP would be, appears in the apply log and status
@@ -16,7 +17,9 @@ import { dirname } from 'node:path';
 import { ConfigError } from '../config/errors.js';
 import { parseConfig } from '../config/load.js';
 import type { ConfigSnapshot } from '../config/model.js';
-import { currentFilesDigest } from '../config/tls-files.js';
+import { createHash } from 'node:crypto';
+import { currentFilesDigest, readTlsFile } from '../config/tls-files.js';
+import type { TlsCertificateConfig, UpstreamTlsConfig } from '../config/tls-model.js';
 import { ErrorCodes, HitlessError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { Controller } from './controller.js';
@@ -28,12 +31,13 @@ export interface CertificateWatchOptions {
   readonly pollMs?: number;
 }
 
+/** One certificate (and key, passphrase) or one CA file of the running config, and its digest as read. */
 interface Watched {
   readonly service: string;
-  readonly certFile: string;
-  readonly keyFile: string;
-  readonly passphraseFile: string | null;
+  readonly files: readonly string[];
   readonly digest: string;
+  /** The digest of the files as they are now; null when one cannot be read. */
+  readonly current: () => string | null;
 }
 
 export interface CertificateChange {
@@ -76,12 +80,26 @@ export class CertificateWatcher {
     const files: Watched[] = [];
     for (const [service, s] of base.config.services) {
       for (const c of s.tls?.certificates ?? []) {
-        files.push({ service, certFile: c.certFile, keyFile: c.keyFile, passphraseFile: c.passphraseFile, digest: c.sourceDigest });
+        files.push(certificateFiles(service, c));
         this.warnAboutDates(service, c.certFile, c.notBefore, c.notAfter, s.tls!.allowExpired);
+      }
+      // TLS to the endpoints: the client certificate and the CA file rotate the same way.
+      const seen = new Set<UpstreamTlsConfig>();
+      for (const [cluster, c] of s.clusters) {
+        const tls = c.upstreamTls;
+        if (!tls) continue;
+        if (tls.insecureSkipVerify) this.log.warn({ service, cluster }, 'ENDPOINT CERTIFICATES ARE NOT VERIFIED (upstream_tls.insecure_skip_verify: true): anyone on the path to these endpoints can read and change the traffic');
+        if (seen.has(tls)) continue;
+        seen.add(tls);
+        if (tls.client) {
+          files.push(certificateFiles(service, tls.client));
+          this.warnAboutDates(service, tls.client.certFile, tls.client.notBefore, tls.client.notAfter, false);
+        }
+        if (tls.caFile !== null && tls.caDigest !== null) files.push(caFile(service, tls.caFile, tls.caDigest));
       }
     }
     this.files = files;
-    const dirs = new Set(files.flatMap((f) => [f.certFile, f.keyFile, ...(f.passphraseFile ? [f.passphraseFile] : [])].map((p) => dirname(p))));
+    const dirs = new Set(files.flatMap((f) => f.files.map((p) => dirname(p))));
     for (const [dir, w] of this.watchers) {
       if (dirs.has(dir)) continue;
       w.close();
@@ -129,7 +147,7 @@ export class CertificateWatcher {
       this.again = true;
       return;
     }
-    const now = this.files.map((f) => currentFilesDigest(f.certFile, f.keyFile, f.passphraseFile) ?? 'unreadable');
+    const now = this.files.map((f) => f.current() ?? 'unreadable');
     if (now.every((d, i) => d === this.files[i].digest)) {
       this.refused = null;
       return;
@@ -196,4 +214,26 @@ export class CertificateWatcher {
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
   }
+}
+
+function certificateFiles(service: string, c: TlsCertificateConfig): Watched {
+  return {
+    service,
+    files: [c.certFile, c.keyFile, ...(c.passphraseFile ? [c.passphraseFile] : [])],
+    digest: c.sourceDigest,
+    current: () => currentFilesDigest(c.certFile, c.keyFile, c.passphraseFile),
+  };
+}
+
+/** A CA file, compared by the SHA-256 of its bytes (as upstream-tls.ts computes caDigest). */
+function caFile(service: string, file: string, digest: string): Watched {
+  return {
+    service,
+    files: [file],
+    digest,
+    current: () => {
+      const read = readTlsFile(file);
+      return read.ok ? createHash('sha256').update(read.bytes).digest('hex') : null;
+    },
+  };
 }

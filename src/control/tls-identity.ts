@@ -15,9 +15,16 @@ export function tlsDigestOf(config: Config): string | null {
     const hash = createHash('sha256');
     let any = false;
     for (const [name, service] of config.services) {
-      if (!service.tls) continue;
-      any = true;
-      hash.update(`${name}\0${service.tls.digest}\n`);
+      if (service.tls) {
+        any = true;
+        hash.update(`${name}\0${service.tls.digest}\n`);
+      }
+      // TLS to the endpoints: CA and client certificate files replaced on disk are a change too.
+      for (const [cluster, c] of service.clusters) {
+        if (!c.upstreamTls) continue;
+        any = true;
+        hash.update(`${name}\0${cluster}\0upstream\0${c.upstreamTls.digest}\n`);
+      }
     }
     digest = any ? hash.digest('hex') : null;
     digests.set(config, digest);

@@ -6,7 +6,7 @@ import type { Config } from '../config/model.js';
 import type { Plan } from './plan-types.js';
 import type { LatencySnapshot } from './latency-histogram.js';
 import type { OverrideTable } from './endpoint-override.js';
-import type { TlsServiceStatus } from './tls-status.js';
+import type { TlsServiceStatus, UpstreamTlsStatus } from './tls-status.js';
 
 export interface ApplyReport {
   /** Listen addresses bound by this apply. */
@@ -73,6 +73,8 @@ export interface ServiceStatus {
   readonly latency?: LatencySnapshot;
   /** Services with tls: handshakes, failures by reason, versions, SNI matches, certificates and their expiry. */
   readonly tls?: TlsServiceStatus;
+  /** Services with upstream_tls: handshakes to endpoints, failures by reason, clusters not verified. */
+  readonly upstreamTls?: UpstreamTlsStatus;
   readonly endpoints: readonly EndpointStatus[];
 }
 

@@ -72,3 +72,19 @@ export function certificateStatuses(config: TlsConfig, now = Date.now()): TlsCer
     fingerprint256: c.fingerprint256,
   }));
 }
+
+/** What status says about a service's TLS to its endpoints (ServiceStatus.upstreamTls). */
+export interface UpstreamTlsStatus {
+  /** Handshakes with endpoints completed (each new connection; pooled ones are reused without one). Absent: not counted (the HAProxy data plane). */
+  readonly handshakes?: number;
+  /** Handshakes that failed, by reason: untrusted, expired, name_mismatch, verify, client_certificate_refused, protocol_version, not_tls, closed, ... Absent: not counted. */
+  readonly failures?: Readonly<Record<string, number>>;
+  /** Clusters whose endpoints' certificates are NOT verified (insecure_skip_verify: true). */
+  readonly insecureSkipVerify: readonly string[];
+}
+
+/** `a` and `b` summed (counters); the cluster list is `a`'s (the same config). */
+export function mergeUpstreamTlsStatus(a: UpstreamTlsStatus | undefined, b: UpstreamTlsStatus): UpstreamTlsStatus {
+  if (!a) return { ...b, ...(b.failures ? { failures: { ...b.failures } } : {}), insecureSkipVerify: [...b.insecureSkipVerify] };
+  return { handshakes: (a.handshakes ?? 0) + (b.handshakes ?? 0), failures: addCounts(a.failures ?? {}, b.failures ?? {}), insecureSkipVerify: a.insecureSkipVerify };
+}

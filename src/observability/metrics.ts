@@ -7,7 +7,7 @@ import type { ListenerStatus, ServiceStatus } from '../dataplane/driver.js';
 import type { LatencySnapshot } from '../dataplane/latency-histogram.js';
 import { CHANGE_KINDS, type ApplyStatsSnapshot } from './apply-stats.js';
 import { discoveryRows } from './discovery-status.js';
-import { tlsMetrics } from './tls-metrics.js';
+import { tlsMetrics, upstreamTlsMetrics } from './tls-metrics.js';
 
 /** The parts of a status document metrics read; anything else in it is ignored. */
 export interface MetricsInput {
@@ -119,6 +119,7 @@ function serviceMetrics(m: Families, svc: ServiceStatus): void {
   if (svc.bytesIn !== undefined) m.add('hitless_service_bytes_total', 'counter', 'Bytes from clients (in) and to clients (out); http counts bodies.', { ...l, direction: 'in' }, svc.bytesIn);
   if (svc.bytesOut !== undefined) m.add('hitless_service_bytes_total', 'counter', 'Bytes from clients (in) and to clients (out); http counts bodies.', { ...l, direction: 'out' }, svc.bytesOut);
   if (svc.tls) tlsMetrics((name, type, help, labels, value, aggregator) => m.add(name, type, help, labels, value, aggregator), svc.name, svc.tls);
+  if (svc.upstreamTls) upstreamTlsMetrics((name, type, help, labels, value, aggregator) => m.add(name, type, help, labels, value, aggregator), svc.name, svc.upstreamTls);
   if (svc.latency && svc.mode === 'http') {
     m.histogram('hitless_http_request_duration_seconds', 'Time from a request being parsed to its response ending (or the client leaving).', l, svc.latency, 0.001);
   }

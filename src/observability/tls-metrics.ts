@@ -1,7 +1,7 @@
 // Prometheus series of a service's TLS termination (ServiceStatus.tls), rendered with the other
 // service series by metrics.ts. Counters sum across workers; a certificate's not-after is the
 // same in every worker, so its gauge takes the maximum.
-import type { TlsServiceStatus } from '../dataplane/tls-status.js';
+import type { TlsServiceStatus, UpstreamTlsStatus } from '../dataplane/tls-status.js';
 
 type Labels = Record<string, string | number>;
 export type AddMetric = (name: string, type: 'counter' | 'gauge', help: string, labels: Labels, value: number, aggregator?: 'sum' | 'max') => void;
@@ -21,5 +21,17 @@ export function tlsMetrics(add: AddMetric, service: string, tls: TlsServiceStatu
   add('hitless_tls_handshakes_in_progress', 'gauge', 'TLS handshakes under way.', l, tls.handshaking);
   for (const c of tls.certificates) {
     add('hitless_tls_certificate_not_after_seconds', 'gauge', 'Unix time at which the certificate expires (alert on it minus time()).', { ...l, name: c.name }, Date.parse(c.notAfter) / 1000, 'max');
+  }
+}
+
+/** TLS from hitless to a service's endpoints (ServiceStatus.upstreamTls). */
+export function upstreamTlsMetrics(add: AddMetric, service: string, tls: UpstreamTlsStatus): void {
+  const l = { service };
+  if (tls.handshakes !== undefined) add('hitless_tls_upstream_handshakes_total', 'counter', 'TLS handshakes with endpoints completed (upstream_tls); a pooled connection is reused without one.', l, tls.handshakes);
+  for (const [reason, n] of Object.entries(tls.failures ?? {})) {
+    add('hitless_tls_upstream_handshake_failures_total', 'counter', "TLS handshakes with endpoints that failed, by reason: untrusted, expired, name_mismatch, verify (the endpoint's certificate refused), client_certificate_refused, protocol_version, no_shared_cipher, not_tls, closed, protocol.", { ...l, reason }, n);
+  }
+  for (const cluster of tls.insecureSkipVerify) {
+    add('hitless_tls_upstream_insecure_skip_verify', 'gauge', "1 for each cluster whose endpoints' certificates are NOT verified (upstream_tls.insecure_skip_verify: true).", { ...l, cluster }, 1, 'max');
   }
 }

@@ -5,7 +5,7 @@
 // and made into objects once, for the answer.
 import type { EndpointStatus, ListenerStatus, LocalResponses, ServiceStatus } from '../dataplane/driver.js';
 import type { LatencySnapshot } from '../dataplane/latency-histogram.js';
-import { mergeTlsStatus } from '../dataplane/tls-status.js';
+import { mergeTlsStatus, mergeUpstreamTlsStatus } from '../dataplane/tls-status.js';
 import { addressList, clusterNames, packService, STRIDE, unpackEndpoints, type PackedEndpoints, type PackedService } from '../dataplane/builtin/packed-status.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
@@ -85,6 +85,7 @@ class ServiceSum {
     this.head = { ...head, active: isLive ? s.active : 0, listen: [...s.listen], responses: { ...s.responses }, ...(s.latency ? { latency: copyLatency(s.latency) as Mutable<LatencySnapshot> } : {}) };
     if (s.localResponses) this.head.localResponses = addLocal({}, s.localResponses);
     if (s.tls) this.head.tls = mergeTlsStatus(undefined, s.tls, isLive) as Mutable<typeof s.tls>;
+    if (s.upstreamTls) this.head.upstreamTls = mergeUpstreamTlsStatus(undefined, s.upstreamTls) as Mutable<typeof s.upstreamTls>;
     this.layout = endpoints;
     this.numbers = new Float64Array(endpoints.numbers);
     if (!isLive) for (let at = ACTIVE; at < this.numbers.length; at += STRIDE) this.numbers[at] = 0;
@@ -100,6 +101,7 @@ class ServiceSum {
     if (s.localResponses) into.localResponses = addLocal(into.localResponses ?? {}, s.localResponses);
     if (s.latency) into.latency = (into.latency ? mergeLatency(into.latency as LatencySnapshot, s.latency) : copyLatency(s.latency)) as Mutable<LatencySnapshot>;
     if (s.tls) into.tls = mergeTlsStatus(into.tls, s.tls, isLive) as Mutable<typeof s.tls>;
+    if (s.upstreamTls) into.upstreamTls = mergeUpstreamTlsStatus(into.upstreamTls, s.upstreamTls) as Mutable<typeof s.upstreamTls>;
     const from = s.endpoints;
     if (this.layout && sameLayout(this.layout, from)) {
       const n = from.numbers.length / STRIDE;

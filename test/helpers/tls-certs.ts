@@ -16,8 +16,10 @@ export interface Issued {
 
 export interface IssueOptions {
   readonly key?: KeyKind;
-  /** subjectAltName DNS names (default: the CN). */
+  /** subjectAltName DNS names (default: the CN, unless ips are given). */
   readonly names?: readonly string[];
+  /** subjectAltName IP addresses. */
+  readonly ips?: readonly string[];
   /** openssl ca dates, "YYYYMMDDHHMMSSZ" (default: valid from an hour ago for 30 days). */
   readonly startDate?: string;
   readonly endDate?: string;
@@ -87,9 +89,9 @@ export class TestCa {
   /** A leaf for `cn`; the cert file holds the leaf (and the intermediate after it when viaIntermediate). */
   issue(cn: string, options: IssueOptions = {}): Issued {
     const id = `leaf${++this.n}`;
-    const names = options.names ?? [cn];
+    const names = options.names ?? (options.ips ? [] : [cn]);
     const keyFile = options.reuseKey ?? join(this.dir, `${id}.key`);
-    const san = `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`;
+    const san = `subjectAltName=${[...names.map((n) => `DNS:${n}`), ...(options.ips ?? []).map((ip) => `IP:${ip}`)].join(',')}`;
     const newKey = options.reuseKey ? ['-key', keyFile] : [...keyArgs(options.key ?? 'ec'), '-nodes', '-keyout', keyFile];
     openssl(this.dir, ['req', '-new', ...newKey, '-out', `${id}.csr`, '-subj', `/CN=${cn}`, '-addext', san]);
     const start = options.startDate ?? stamp(Date.now() - 3_600_000);

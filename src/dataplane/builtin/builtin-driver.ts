@@ -21,6 +21,7 @@ import { ActiveHealthChecks } from './health/active-health.js';
 import { changedServices, EMPTY_OVERRIDES, type OverrideTable } from '../endpoint-override.js';
 import { overlayServiceRuntime } from './runtime-overlay.js';
 import { TlsTermination, type TlsStep } from './tls/tls-termination.js';
+import { upstreamTlsStatus } from './tls/upstream-tls.js';
 import type { TicketKeys } from './tls/ticket-keys.js';
 
 /**
@@ -265,9 +266,10 @@ export class BuiltinDriver implements Driver {
     return { driver: this.name, services, listeners: this.listenerStatuses() };
   }
 
-  private tlsStatus(runtime: ServiceRuntime): Pick<ServiceStatus, 'tls'> {
+  private tlsStatus(runtime: ServiceRuntime): Pick<ServiceStatus, 'tls' | 'upstreamTls'> {
     const tls = runtime.config.tls ? this.tls.statusOf(runtime.config.name) : undefined;
-    return tls ? { tls } : {};
+    const upstreamTls = upstreamTlsStatus(runtime);
+    return { ...(tls ? { tls } : {}), ...(upstreamTls ? { upstreamTls } : {}) };
   }
 
   private listenerStatuses(): ListenerStatus[] {

@@ -91,7 +91,7 @@ function buildCluster(
       (old, e) => Object.freeze({ ...old, weight: effectiveWeight(overrides?.get(e.key), e.weight) }),
       (old) => dropped.push(old.state),
     );
-    return { runtime: new ClusterRuntime(config, endpoints), build: { how: 'patched', added, sameHealth: previous.config.health === config.health } };
+    return { runtime: new ClusterRuntime(config, endpoints), build: { how: 'patched', added, sameHealth: previous.config.health === config.health && previous.config.upstreamTls === config.upstreamTls } };
   }
   const endpoints = config.endpoints.map(make);
   if (previous) {

@@ -3,6 +3,7 @@
 import { EndpointState } from '../endpoint-state.js';
 import { LatencyHistogram } from '../latency-histogram.js';
 import type { LocalResponses } from '../driver.js';
+import { UpstreamTlsCounters } from './tls/upstream-tls.js';
 
 /** Counters of a service name; survive applies that change the service. */
 export class ServiceState {
@@ -24,6 +25,8 @@ export class ServiceState {
   bytesOut = 0;
   /** http: time from request to response end, observed once per request. */
   readonly latency = new LatencyHistogram();
+  /** upstream_tls: handshakes to endpoints, and failures by reason. */
+  readonly upstreamTls = new UpstreamTlsCounters();
   constructor(readonly name: string) {}
 
   /** An answer hitless gave itself instead of an endpoint's: a failure, counted by class and by code. */

@@ -3,11 +3,13 @@
 // endpoint bytes are read into one shared buffer and copied out at their real size (cheaper than
 // Node's fresh 64 KiB allocation per read, and no Readable machinery on that direction).
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, TLSSocket, type ConnectionOptions } from 'node:tls';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import { recordFailure, recordSuccess } from './passive-health.js';
 import { observeTcpConnection, peerOf } from './exchange-observer.js';
 import { resetAndDestroy } from './tls/tls-termination.js';
+import { upstreamConnectOptions, upstreamTlsFailure } from './tls/upstream-tls.js';
 
 export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): void {
   const service = runtime.state;
@@ -50,20 +52,39 @@ export function proxyTcpConnection(client: Socket, runtime: ServiceRuntime): voi
     }
     if (tried.size > 0) service.retries++;
     tried.add(endpoint.key);
-    const upstream = connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true, noDelay: true, onread: { buffer: READ_BUFFER, callback: (n, buf) => relayToClient(client, n, buf) } });
+    const tls = cluster.config.upstreamTls;
+    let upstream: Socket;
+    let handshaking = false;
+    if (tls === null) {
+      upstream = connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true, noDelay: true, onread: { buffer: READ_BUFFER, callback: (n, buf) => relayToClient(client, n, buf) } });
+    } else {
+      // upstream_tls: the endpoint side is wrapped in TLS; its plain bytes are relayed as they come.
+      // allowHalfOpen reaches the TLSSocket (Node's tls.connect passes it on; its types omit it).
+      upstream = tlsConnect({ ...upstreamConnectOptions(tls, endpoint.host, endpoint.port), allowHalfOpen: true } as ConnectionOptions);
+      upstream.setNoDelay(true);
+      upstream.once('connect', () => (handshaking = true));
+      upstream.on('data', (chunk: Buffer) => {
+        if (!client.write(chunk)) upstream.pause();
+      });
+    }
     upstream.setTimeout(timeouts.connect);
-    const onConnectFailure = (): void => {
+    const onConnectFailure = (err?: NodeJS.ErrnoException): void => {
+      // A failed handshake is a failed connect (retried on the next endpoint), counted by reason.
+      if (handshaking) service.upstreamTls.failed(upstreamTlsFailure(err ?? null).reason);
+      handshaking = false;
       upstream.destroy();
       recordFailure(endpoint.state, cluster.config.health.passive);
       attempt();
     };
-    upstream.once('timeout', onConnectFailure);
+    upstream.once('timeout', () => onConnectFailure());
     upstream.once('error', onConnectFailure);
     client.once('close', abandon);
     function abandon(): void {
       upstream.destroy();
     }
-    upstream.once('connect', () => {
+    upstream.once(tls === null ? 'connect' : 'secureConnect', () => {
+      if (tls !== null) service.upstreamTls.handshakes++;
+      handshaking = false;
       upstream.off('timeout', onConnectFailure);
       upstream.off('error', onConnectFailure);
       client.off('close', abandon);
@@ -94,7 +115,8 @@ function splice(client: Socket, upstream: Socket, endpoint: BalancerEndpoint, id
     else client.destroy();
   });
   client.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ECONNRESET' && !upstream.destroyed) upstream.resetAndDestroy();
+    // (Nor can a TLS socket to an endpoint: it is closed.)
+    if (err.code === 'ECONNRESET' && !upstream.destroyed && !(upstream instanceof TLSSocket)) upstream.resetAndDestroy();
     else upstream.destroy();
   });
   client.once('close', () => closeAfterFlush(upstream));

@@ -28,6 +28,7 @@ import { supportPaths, writeSupportFiles } from './support-files.js';
 import { diffCertificates, tlsChangeSize, type TlsChange } from './render-tls.js';
 import { CertificateChanger } from './runtime-certificates.js';
 import { writeTlsFiles } from './tls-files-write.js';
+import { writeUpstreamTlsFiles } from './upstream-tls.js';
 
 const STATUS_POLL_MS = 1_000;
 
@@ -152,6 +153,8 @@ export class HaproxyDriver implements Driver {
     // Renewed, appended and removed certificates are runtime API changes, as endpoints are.
     const certificates = diffCertificates(from.tls, next.tls);
     if (next.text === from.text && typeof certificates !== 'string' && tlsChangeSize(certificates) === 0) return { ...base, step: { how: 'same' } };
+    // upstream_tls: certificate and CA files the new server lines name, before HAProxy reads them.
+    await writeUpstreamTlsFiles(this.settings.stateDir, next.files, from.files);
     const diff = diffServers(from, next);
     if (typeof diff !== 'string' && typeof certificates !== 'string') {
       // HAProxy must accept the new certificates before any is committed: `haproxy -c` on them.
@@ -296,6 +299,7 @@ export class HaproxyDriver implements Driver {
     this.version ??= await haproxyVersion(this.settings.binary);
     // The Lua file and error pages the config names: `haproxy -c` reads them too.
     await writeSupportFiles(this.paths.support);
+    await writeUpstreamTlsFiles(this.settings.stateDir, next.files, undefined);
     await this.validate(desired, next, null);
   }
 

@@ -3,6 +3,7 @@
 import type { Config } from '../../config/model.js';
 import type { TlsConfig } from '../../config/tls-model.js';
 import type { DataplaneStatus, EndpointStatus, ListenerStatus, ServiceStatus } from '../driver.js';
+import { upstreamTlsStatus } from './upstream-tls.js';
 import { backendName, type RenderedConfig } from './render-config.js';
 import type { ReloadRecord } from './reloader.js';
 import type { ProcEntry, ProcTable, StatRow } from './runtime-api.js';
@@ -124,6 +125,7 @@ export function buildHaproxyStatus(input: StatusInputs): HaproxyDataplaneStatus 
       },
       bytesIn: num(fe, 'bin'),
       bytesOut: num(fe, 'bout'),
+      ...upstreamTlsStatus(service),
       endpoints,
       ...(service.tls ? { tls: tlsStatus(service.tls, fe) } : {}),
     });

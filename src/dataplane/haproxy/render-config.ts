@@ -7,6 +7,7 @@ import type { BalanceAlgorithm } from '../../config/schema.js';
 import { bufferSize, httpBackendRules, httpFrontendRules, MAX_REWRITE } from './render-http.js';
 import type { SupportPaths } from './support-files.js';
 import { bindTlsOptions, renderAllTls, type ServiceTlsFiles } from './render-tls.js';
+import { backendTlsOptions, serverTlsOptions, upstreamTlsFiles } from './upstream-tls.js';
 
 export interface StatePaths {
   readonly config: string;
@@ -29,6 +30,8 @@ export interface ServerSpec {
   readonly weight: number;
   /** Literal IPs only: runtime-added servers never resolve names (init-addr none). */
   readonly literal: boolean;
+  /** upstream_tls keywords of this server alone (SNI and name from its host); absent: none. */
+  readonly tlsOptions?: string;
 }
 
 export interface BackendSpec {
@@ -49,6 +52,8 @@ export interface RenderedConfig {
   readonly backends: ReadonlyMap<string, BackendSpec>;
   /** TLS files by service (services with tls: only); the text names them, their content is not in it. */
   readonly tls: ReadonlyMap<string, ServiceTlsFiles>;
+  /** Files the text names that the driver writes into the state dir first (upstream-tls.ts): path → content. */
+  readonly files: ReadonlyMap<string, string>;
 }
 
 // HAProxy caps server weights at 256; hitless allows up to 1000.
@@ -71,10 +76,12 @@ export function renderConfig(config: Config, paths: StatePaths, settings: Haprox
   const backends = new Map<string, BackendSpec>();
   const backendBlocks: string[][] = [];
   const tls = renderAllTls(config.services.values(), paths.tls);
+  const files = new Map<string, string>();
   for (const service of config.services.values()) {
     blocks.push(frontendBlock(service, tls.get(service.name)));
     for (const cluster of service.clusters.values()) {
-      const spec = backendSpec(service, cluster);
+      for (const [path, content] of upstreamTlsFiles(cluster, settings.stateDir)) files.set(path, content);
+      const spec = backendSpec(service, cluster, settings.stateDir);
       backends.set(spec.name, spec);
       backendBlocks.push(backendBlock(service, cluster, spec));
     }
@@ -85,7 +92,7 @@ export function renderConfig(config: Config, paths: StatePaths, settings: Haprox
     .split('\n')
     .filter((l) => !l.startsWith('  server '))
     .join('\n');
-  return { text, skeleton, backends, tls };
+  return { text, skeleton, backends, tls, files };
 }
 
 function globalBlock(paths: StatePaths, s: HaproxySettings, bufsize: number): string[] {
@@ -177,18 +184,19 @@ const BALANCE: Record<BalanceAlgorithm, string[]> = {
   'source-hash': ['  balance source', '  hash-type consistent'],
 };
 
-function backendSpec(service: ServiceConfig, cluster: ClusterConfig): BackendSpec {
+function backendSpec(service: ServiceConfig, cluster: ClusterConfig, stateDir: string): BackendSpec {
   const weights = scaleWeights(cluster.endpoints.map((e) => e.weight));
   const servers = new Map<string, ServerSpec>();
   cluster.endpoints.forEach((e, i) => {
     const name = serverName(e.key);
-    servers.set(name, { name, endpoint: e.key, address: `${e.host}:${e.port}`, weight: weights[i], literal: isIP(e.host) !== 0 });
+    const tlsOptions = serverTlsOptions(cluster, e.host);
+    servers.set(name, { name, endpoint: e.key, address: `${e.host}:${e.port}`, weight: weights[i], literal: isIP(e.host) !== 0, ...(tlsOptions ? { tlsOptions } : {}) });
   });
   return {
     name: backendName(service.name, cluster.name),
     service: service.name,
     cluster: cluster.name,
-    serverOptions: serverOptions(service, cluster),
+    serverOptions: [serverOptions(service, cluster), backendTlsOptions(cluster, stateDir)].filter((o) => o !== '').join(' '),
     drainMs: service.timeouts.drain,
     servers,
   };
@@ -240,5 +248,5 @@ function backendBlock(service: ServiceConfig, cluster: ClusterConfig, spec: Back
 }
 
 export function serverLine(s: ServerSpec, options: string): string {
-  return `  server ${s.name} ${s.address} weight ${s.weight}${options ? ` ${options}` : ''}`;
+  return `  server ${s.name} ${s.address} weight ${s.weight}${options ? ` ${options}` : ''}${s.tlsOptions ? ` ${s.tlsOptions}` : ''}`;
 }

@@ -27,7 +27,7 @@ export function diffServers(current: RenderedConfig, next: RenderedConfig): Serv
     const old = current.backends.get(backend.name);
     if (!old) return `backend ${backend.name} is new`;
     // Check settings of existing servers cannot be changed at runtime in 2.6.
-    if (old.serverOptions !== backend.serverOptions) return `health settings of ${backend.name} changed`;
+    if (old.serverOptions !== backend.serverOptions) return `server settings (health, TLS) of ${backend.name} changed`;
     const changed = old.servers.size !== backend.servers.size || [...backend.servers.values()].some((s) => old.servers.get(s.name)?.weight !== s.weight);
     if (!changed) continue;
     for (const server of backend.servers.values()) {
@@ -108,7 +108,8 @@ export class RuntimeChanger {
     }
     if (removal) await removal.done;
     const options = backend.serverOptions ? ` ${backend.serverOptions}` : '';
-    await this.run(`add server ${key} ${server.address} weight ${server.weight}${options}`, OK_ADD);
+    const tls = server.tlsOptions ? ` ${server.tlsOptions}` : '';
+    await this.run(`add server ${key} ${server.address} weight ${server.weight}${options}${tls}`, OK_ADD);
     // The `check` keyword itself: passed-through options (check-ssl, check-sni) contain the word too.
     if (/(^| )check( |$)/.test(backend.serverOptions)) await this.run(`enable health ${key}`);
     await this.run(`enable server ${key}`);

@@ -2,6 +2,7 @@
 // endpoint's state, not to a config: applies that keep the endpoint keep its verdict, and only
 // a change of the check's own settings restarts its schedule (the verdict stays).
 import type { ActiveHealthConfig } from '../../../config/model.js';
+import type { UpstreamTlsConfig } from '../../../config/tls-model.js';
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
 import type { EndpointState } from '../../endpoint-state.js';
 import type { RuntimeBuild } from '../runtime-build.js';
@@ -17,6 +18,8 @@ class Check {
   constructor(
     readonly endpoint: BalancerEndpoint,
     readonly config: ActiveHealthConfig,
+    /** The cluster's upstream_tls: checks speak TLS as requests do. */
+    readonly tls: UpstreamTlsConfig | null,
   ) {
     this.schedule(Math.random() * Math.min(config.interval, 1000)); // spread first probes
   }
@@ -31,7 +34,7 @@ class Check {
     // In maintenance no probe is sent (as HAProxy's `maint`); the schedule goes on, so checks
     // resume within one interval of the endpoint's return.
     if (this.endpoint.state.maint) return this.schedule(this.config.interval);
-    const failure = await probe(this.endpoint.host, this.endpoint.port, this.config);
+    const failure = await probe(this.endpoint.host, this.endpoint.port, this.config, this.tls);
     if (this.stopped) return;
     const state = this.endpoint.state;
     if (failure === 0) {
@@ -72,9 +75,10 @@ export class ActiveHealthChecks {
       checks.delete(state);
     }
     for (const [cluster, b] of build.clusters) {
-      const config = build.runtime.clusters.get(cluster)!.config.health.active;
+      const clusterConfig = build.runtime.clusters.get(cluster)!.config;
+      const config = clusterConfig.health.active;
       if (b.how !== 'patched' || !config) continue;
-      for (const endpoint of b.added) if (!checks.has(endpoint.state)) checks.set(endpoint.state, new Check(endpoint, config));
+      for (const endpoint of b.added) if (!checks.has(endpoint.state)) checks.set(endpoint.state, new Check(endpoint, config, clusterConfig.upstreamTls));
     }
     if (checks.size > 0) this.checks.set(name, checks);
     else this.checks.delete(name);
@@ -82,15 +86,16 @@ export class ActiveHealthChecks {
 
   /** Makes the checks of one service match its runtime (absent: removed), comparing every endpoint. */
   private reconcile(name: string, runtime: ServiceRuntime | undefined): void {
-    const wanted = new Map<EndpointState, { endpoint: BalancerEndpoint; config: ActiveHealthConfig }>();
+    const wanted = new Map<EndpointState, { endpoint: BalancerEndpoint; config: ActiveHealthConfig; tls: UpstreamTlsConfig | null }>();
     for (const cluster of runtime?.clusters.values() ?? []) {
       const config = cluster.config.health.active;
-      if (config) for (const endpoint of cluster.endpoints) wanted.set(endpoint.state, { endpoint, config });
+      const tls = cluster.config.upstreamTls;
+      if (config) for (const endpoint of cluster.endpoints) wanted.set(endpoint.state, { endpoint, config, tls });
     }
     const checks = this.checks.get(name) ?? new Map<EndpointState, Check>();
     for (const [state, check] of checks) {
       const want = wanted.get(state);
-      if (!want || !sameCheck(want.config, check.config) || want.endpoint.host !== check.endpoint.host) {
+      if (!want || !sameCheck(want.config, check.config) || want.endpoint.host !== check.endpoint.host || (want.tls?.digest ?? null) !== (check.tls?.digest ?? null)) {
         check.stop();
         checks.delete(state);
         if (!want) {
@@ -99,7 +104,7 @@ export class ActiveHealthChecks {
         }
       }
     }
-    for (const [state, want] of wanted) if (!checks.has(state)) checks.set(state, new Check(want.endpoint, want.config));
+    for (const [state, want] of wanted) if (!checks.has(state)) checks.set(state, new Check(want.endpoint, want.config, want.tls));
     if (checks.size > 0) this.checks.set(name, checks);
     else this.checks.delete(name);
   }

@@ -8,7 +8,18 @@ export const CHECK_FAILURES = {
   RESET: 3,
   UNREACHABLE: 4,
   ERROR: 5,
+  /** upstream_tls: the handshake failed or the endpoint's certificate was refused. */
+  TLS: 6,
 } as const;
+
+/**
+ * Node's TLS errors (ERR_SSL_*, ERR_TLS_*) and OpenSSL's X.509 verification results, which are
+ * upper case without Node's E/ERR_ prefixes (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...).
+ */
+export function isTlsErrorCode(code: string): boolean {
+  if (/^ERR_(SSL|TLS)_/.test(code)) return true;
+  return !code.startsWith('E') && /^[A-Z][A-Z0-9_]+$/.test(code);
+}
 
 /** A socket error's code as a check failure. */
 export function failureOfError(err: NodeJS.ErrnoException): number {
@@ -23,6 +34,7 @@ export function failureOfError(err: NodeJS.ErrnoException): number {
     case 'EADDRNOTAVAIL':
       return CHECK_FAILURES.UNREACHABLE;
     default:
+      if (isTlsErrorCode(err.code ?? '')) return CHECK_FAILURES.TLS;
       return CHECK_FAILURES.ERROR;
   }
 }
@@ -33,6 +45,7 @@ const TEXT: Record<number, string> = {
   [CHECK_FAILURES.RESET]: 'connection reset',
   [CHECK_FAILURES.UNREACHABLE]: 'endpoint unreachable',
   [CHECK_FAILURES.ERROR]: 'socket error',
+  [CHECK_FAILURES.TLS]: 'TLS handshake failed or certificate refused',
 };
 
 /** The text status shows for a failure code ("HTTP 503", "connection refused"); null for 0 (passed). */

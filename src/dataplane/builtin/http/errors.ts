@@ -10,6 +10,8 @@ export const HTTP_ERRORS = {
   CONNECT_FAILED: { status: 502, code: PROXY_CODES.UPSTREAM_CONNECT, text: 'could not connect to an endpoint' },
   BAD_RESPONSE: { status: 502, code: PROXY_CODES.UPSTREAM_BAD_RESPONSE, text: 'the endpoint sent a malformed response' },
   UPSTREAM_FAILED: { status: 502, code: PROXY_CODES.UPSTREAM_RESET, text: 'the endpoint closed the connection before answering' },
+  TLS_VERIFY: { status: 502, code: PROXY_CODES.UPSTREAM_TLS_VERIFY, text: "the endpoint's TLS certificate was refused" },
+  TLS_HANDSHAKE: { status: 502, code: PROXY_CODES.UPSTREAM_TLS_HANDSHAKE, text: 'the TLS handshake with the endpoint failed' },
   CONNECT_TIMEOUT: { status: 504, code: PROXY_CODES.UPSTREAM_CONNECT_TIMEOUT, text: 'timed out connecting to an endpoint' },
   RESPONSE_TIMEOUT: { status: 504, code: PROXY_CODES.UPSTREAM_TIMEOUT, text: 'the endpoint did not answer in time' },
   URL_TOO_LONG: { status: 414, code: PROXY_CODES.URL_TOO_LONG, text: 'request line too long' },

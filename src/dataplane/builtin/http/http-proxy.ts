@@ -19,6 +19,8 @@ const CHUNKED_END = '0\r\n\r\n';
 const ERROR_FOR: Record<UpstreamError['kind'], HttpError> = {
   CONNECT_FAILED: HTTP_ERRORS.CONNECT_FAILED,
   CONNECT_TIMEOUT: HTTP_ERRORS.CONNECT_TIMEOUT,
+  TLS_VERIFY: HTTP_ERRORS.TLS_VERIFY,
+  TLS_HANDSHAKE: HTTP_ERRORS.TLS_HANDSHAKE,
   RESPONSE_TIMEOUT: HTTP_ERRORS.RESPONSE_TIMEOUT,
   BODY_TIMEOUT: HTTP_ERRORS.UPSTREAM_FAILED,
   RESET: HTTP_ERRORS.UPSTREAM_FAILED,
@@ -146,7 +148,7 @@ class ProxiedRequest implements ExchangeHandler, BodySink, ExchangeWatcher {
     }
     endpoint.state.active++;
     endpoint.state.total++;
-    const conn = (this.conn = poolFor(endpoint, config.timeouts.connect).acquire(sameEndpoint));
+    const conn = (this.conn = poolFor(endpoint, config.timeouts.connect, this.cluster.config.upstreamTls, this.runtime.state.upstreamTls).acquire(sameEndpoint));
     const { method } = this.client;
     const head = requestHead(method, this.path, this.host ?? endpoint.key, this.headers, this.framing);
     conn.start(this, method, head, config.timeouts.response, config.timeouts.idle);
@@ -269,7 +271,8 @@ class ProxiedRequest implements ExchangeHandler, BodySink, ExchangeWatcher {
    */
   private replayable(err: UpstreamError): boolean {
     if (!err.beforeResponse || this.bodySent) return false;
-    if (err.kind === 'CONNECT_FAILED' || err.kind === 'CONNECT_TIMEOUT') return true;
+    // A failed TLS handshake is a failed connect: no request byte reached the endpoint.
+    if (err.kind === 'CONNECT_FAILED' || err.kind === 'CONNECT_TIMEOUT' || err.kind === 'TLS_VERIFY' || err.kind === 'TLS_HANDSHAKE') return true;
     return this.hasBody || IDEMPOTENT.has(this.client.method);
   }
 

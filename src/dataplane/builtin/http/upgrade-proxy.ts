@@ -6,6 +6,8 @@
 // smuggling class). `h2c` (and any upgrade in an HTTP/1.0 request, RFC 9110 §7.8) is not
 // offered to the endpoint: hitless has no HTTP/2, so the request is forwarded as plain HTTP/1.1.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { upstreamConnectOptions, upstreamTlsFailure } from '../tls/upstream-tls.js';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { ServiceRuntime } from '../service-runtime.js';
 import { scanRequestHeaders, requestHead } from './headers.js';
@@ -117,17 +119,30 @@ class UpgradeExchange {
     const endpoint = tried.size <= runtime.config.retries ? cluster.balancer.pick({ clientKey: client.remoteAddress, exclude: tried }) : undefined;
     if (!endpoint) return this.answer(tried.size === 0 ? HTTP_ERRORS.NO_ENDPOINT : HTTP_ERRORS.CONNECT_FAILED);
     tried.add(endpoint.key);
-    const upstream = connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+    // upstream_tls: the same TLS settings as the cluster's pooled connections (upgrade-proxy's
+    // connections are its own: a tunnel never goes back to a pool).
+    const tls = cluster.config.upstreamTls;
+    const upstream: Socket = tls === null ? connect({ host: endpoint.host, port: endpoint.port, noDelay: true }) : tlsConnect(upstreamConnectOptions(tls, endpoint.host, endpoint.port));
+    let handshaking = false;
+    if (tls !== null) {
+      upstream.setNoDelay(true);
+      upstream.once('connect', () => (handshaking = true));
+    }
     upstream.setTimeout(runtime.config.timeouts.connect);
-    const fail = (): void => {
+    const fail = (err?: NodeJS.ErrnoException): void => {
+      if (handshaking) runtime.state.upstreamTls.failed(upstreamTlsFailure(err ?? null).reason);
+      handshaking = false;
       upstream.destroy();
       recordFailure(endpoint.state, cluster.config.health.passive);
       this.attempt(headFor);
     };
-    upstream.once('timeout', fail);
+    const onTimeout = (): void => fail();
+    upstream.once('timeout', onTimeout);
     upstream.once('error', fail);
-    upstream.once('connect', () => {
-      upstream.off('timeout', fail);
+    upstream.once(tls === null ? 'connect' : 'secureConnect', () => {
+      if (tls !== null) runtime.state.upstreamTls.handshakes++;
+      handshaking = false;
+      upstream.off('timeout', onTimeout);
       upstream.off('error', fail);
       this.connected(endpoint, upstream, headFor(endpoint.key));
     });

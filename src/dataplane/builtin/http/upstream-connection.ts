@@ -4,6 +4,9 @@
 // re-parsed or copied. Everything it knows about a failure goes into UpstreamError, which is what
 // the proxy needs to decide whether a retry is safe.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { UpstreamTlsConfig } from '../../../config/tls-model.js';
+import { upstreamConnectOptions, upstreamTlsFailure, type UpstreamTlsCounters } from '../tls/upstream-tls.js';
 import { HitlessError, PROXY_CODES, type ProxyCode } from '../../../errors.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { BadResponseError, parseResponseHead, type ResponseHead } from './response-head.js';
@@ -35,12 +38,14 @@ export interface ExchangeHandler {
 }
 
 /** How an exchange with an endpoint failed: what retry and answer decisions are made on. */
-export type UpstreamFailure = 'CONNECT_FAILED' | 'CONNECT_TIMEOUT' | 'RESPONSE_TIMEOUT' | 'BODY_TIMEOUT' | 'RESET' | 'BAD_RESPONSE';
+export type UpstreamFailure = 'CONNECT_FAILED' | 'CONNECT_TIMEOUT' | 'TLS_VERIFY' | 'TLS_HANDSHAKE' | 'RESPONSE_TIMEOUT' | 'BODY_TIMEOUT' | 'RESET' | 'BAD_RESPONSE';
 
 /** The registered code (src/errors.ts) each kind of failure is reported with. */
 const CODE_OF: Readonly<Record<UpstreamFailure, ProxyCode>> = {
   CONNECT_FAILED: PROXY_CODES.UPSTREAM_CONNECT,
   CONNECT_TIMEOUT: PROXY_CODES.UPSTREAM_CONNECT_TIMEOUT,
+  TLS_VERIFY: PROXY_CODES.UPSTREAM_TLS_VERIFY,
+  TLS_HANDSHAKE: PROXY_CODES.UPSTREAM_TLS_HANDSHAKE,
   RESPONSE_TIMEOUT: PROXY_CODES.UPSTREAM_TIMEOUT,
   BODY_TIMEOUT: PROXY_CODES.UPSTREAM_TIMEOUT,
   RESET: PROXY_CODES.UPSTREAM_RESET,
@@ -101,16 +106,32 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
   /** onData asked to wait: reading stops until resume(). */
   private paused = false;
 
+  /** upstream_tls: the TCP connection is up and the handshake under way (a failure now is a TLS failure). */
+  private handshaking = false;
+
   constructor(
     host: string,
     port: number,
     private readonly owner: ConnectionOwner,
     connectTimeout: number,
+    /** TLS to the endpoint (the pool's settings); null: plain TCP. */
+    private readonly tls: UpstreamTlsConfig | null = null,
+    private readonly tlsCounters: UpstreamTlsCounters | null = null,
   ) {
     this.deadline = deadlineAfter(connectTimeout);
     watchDeadline(this);
-    const socket = (this.socket = connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.onRead } }));
-    socket.once('connect', this.onConnect);
+    let socket: Socket;
+    if (tls === null) {
+      socket = this.socket = connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.onRead } });
+      socket.once('connect', this.onConnect);
+    } else {
+      // A TLS socket reads through its own stream: the shared read buffer does not apply.
+      socket = this.socket = tlsConnect(upstreamConnectOptions(tls, host, port));
+      socket.setNoDelay(true);
+      socket.once('connect', () => (this.handshaking = true));
+      socket.once('secureConnect', this.onSecureConnect);
+      socket.on('data', this.onTlsData);
+    }
     socket.on('drain', this.onSocketDrain);
     socket.once('end', this.onSocketEnd);
     socket.once('error', this.onSocketError);
@@ -236,6 +257,27 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
     this.deadline = deadlineAfter(this.responseTimeout);
     handler.onReady();
   };
+
+  private readonly onSecureConnect = (): void => {
+    this.handshaking = false;
+    if (this.tlsCounters) this.tlsCounters.handshakes++;
+    this.onConnect();
+  };
+
+  private readonly onTlsData = (chunk: Buffer): void => {
+    this.onSocketData(chunk);
+    if (this.paused && this.phase !== Phase.Closed) this.socket.pause();
+  };
+
+  /** The handshake failed: the endpoint's certificate refused, or TLS itself (counted by reason). */
+  private failHandshake(err: NodeJS.ErrnoException | null): void {
+    this.handshaking = false;
+    const failure = upstreamTlsFailure(err);
+    this.tlsCounters?.failed(failure.reason);
+    const what = err ? `${err.code ?? 'error'}: ${err.message}` : 'the endpoint closed the connection during the TLS handshake';
+    if (failure.kind === 'verify') this.fail('TLS_VERIFY', `the endpoint's certificate was refused (${failure.reason}): ${what}`);
+    else this.fail('TLS_HANDSHAKE', `TLS handshake with the endpoint failed (${failure.reason}): ${what}`);
+  }
 
   private readonly onSocketDrain = (): void => {
     this.handler?.onDrain();
@@ -378,6 +420,7 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
   }
 
   private readonly onSocketEnd = (): void => {
+    if (this.handshaking) return this.failHandshake(null);
     // A response delimited by the connection closing is complete now; anything else was cut.
     if (this.handler !== null && this.head?.framing === 'close') {
       this.reusable = false;
@@ -387,13 +430,17 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
   };
 
   private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
-    if (this.phase === Phase.Connecting) this.fail('CONNECT_FAILED', `${err.code ?? 'error'}: ${err.message}`);
+    // TLS 1.3 finishes the client's side of the handshake before the endpoint has checked the
+    // client certificate: its refusal (an alert) arrives after secureConnect, before any answer.
+    if (this.handshaking || (this.tls !== null && this.exchanges === 0 && this.head === null && /^ERR_SSL_.*ALERT/.test(err.code ?? ''))) this.failHandshake(err);
+    else if (this.phase === Phase.Connecting) this.fail('CONNECT_FAILED', `${err.code ?? 'error'}: ${err.message}`);
     else this.fail('RESET', `${err.code ?? 'error'}: ${err.message}`);
   };
 
   private readonly onSocketClose = (): void => {
     // fail() closes too; close() is idempotent and destroying a closed socket does nothing.
-    if (this.handler !== null) this.fail('RESET', 'the connection closed');
+    if (this.handshaking && this.phase !== Phase.Closed) this.failHandshake(null);
+    else if (this.handler !== null) this.fail('RESET', 'the connection closed');
     else this.close();
   };
 }

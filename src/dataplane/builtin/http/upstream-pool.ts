@@ -1,6 +1,11 @@
 // Keep-alive connections to one endpoint, held by the endpoint's identity (EndpointState.pool)
 // across applies, so pooled connections to endpoints survive config changes too. The connect
-// timeout is read at each connect, so a change of timeouts.connect needs no new pool.
+// timeout is read at each connect, so a change of timeouts.connect needs no new pool. A pool holds
+// connections of one TLS setting (upstream_tls, by digest): another setting (a rotated client
+// certificate, a new CA) gets a new pool, and the old one closes as its requests finish, so a
+// connection made with old settings never carries a request of the new ones.
+import type { UpstreamTlsConfig } from '../../../config/tls-model.js';
+import type { UpstreamTlsCounters } from '../tls/upstream-tls.js';
 import { UpstreamConnection, type ConnectionOwner } from './upstream-connection.js';
 import { currentTurn } from './loop-turn.js';
 
@@ -27,6 +32,8 @@ export class EndpointPool implements ConnectionOwner {
     private readonly host: string,
     private readonly port: number,
     public connectTimeout: number,
+    readonly tls: UpstreamTlsConfig | null = null,
+    private readonly tlsCounters: UpstreamTlsCounters | null = null,
   ) {}
 
   /**
@@ -47,7 +54,7 @@ export class EndpointPool implements ConnectionOwner {
         }
       }
     }
-    return new UpstreamConnection(this.host, this.port, this, this.connectTimeout);
+    return new UpstreamConnection(this.host, this.port, this, this.connectTimeout, this.tls, this.tlsCounters);
   }
 
   release(conn: UpstreamConnection): void {
@@ -96,13 +103,17 @@ export interface PooledEndpoint {
   readonly state: { pool: EndpointPool | null };
 }
 
-/** The endpoint's pool, made at its first request. */
-export function poolFor(endpoint: PooledEndpoint, connectTimeout: number): EndpointPool {
+/** The endpoint's pool, made at its first request, and made again when the TLS settings differ. */
+export function poolFor(endpoint: PooledEndpoint, connectTimeout: number, tls: UpstreamTlsConfig | null = null, tlsCounters: UpstreamTlsCounters | null = null): EndpointPool {
   const state = endpoint.state;
   const pool = state.pool;
   if (pool !== null) {
-    pool.connectTimeout = connectTimeout;
-    return pool;
+    if (pool.tls === tls || (pool.tls !== null && tls !== null && pool.tls.digest === tls.digest)) {
+      pool.connectTimeout = connectTimeout;
+      return pool;
+    }
+    // Graceful: idle connections close now, busy ones when their exchange ends.
+    pool.close();
   }
-  return (state.pool = new EndpointPool(endpoint.host, endpoint.port, connectTimeout));
+  return (state.pool = new EndpointPool(endpoint.host, endpoint.port, connectTimeout, tls, tlsCounters));
 }
