@@ -15,6 +15,7 @@
 //   --duration 10  --rounds 3 (interleaved, median shown)  --clients 8 (parallel s_time)
 //   --connections 50 (wrk)  --only hitless,haproxy,nginx,node-tls-floor  --no-pin
 //   --ports 23000-23499 (the range the backend and the proxies listen in)
+//   --compare NAME=/path/to/dist/cli/main.js (repeatable: another hitless build, same run)
 //   --profile: afterwards, hitless again under each load with --cpu-prof and `perf record`,
 //   and where its CPU went.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -45,6 +46,7 @@ const CLIENTS = Number(opt('clients', '8'));
 const CONNECTIONS = Number(opt('connections', '50'));
 const ONLY = opt('only', 'haproxy,nginx,hitless,node-tls-floor').split(',');
 const PROFILE = args.includes('--profile');
+const COMPARE = args.flatMap((a, i) => (args[i - 1] === '--compare' ? [a] : []));
 const [PORT_LOW, PORT_HIGH] = opt('ports', '23000-23499').split('-').map(Number);
 if (!(PORT_LOW > 0 && PORT_HIGH >= PORT_LOW && PORT_HIGH < 65536)) throw new Error(`--ports: expected LOW-HIGH (e.g. 23000-23499), found "${opt('ports', '')}"`);
 for (const [name, value] of [['duration', DURATION], ['rounds', ROUNDS], ['clients', CLIENTS], ['connections', CONNECTIONS]] as const) {
@@ -90,13 +92,17 @@ interface Proxy {
   start(port: number, backend: number, cert: BenchCert, extra?: { nodeArgs?: string[] }): Promise<ChildProcess>;
 }
 
-const hitless: Proxy = {
-  name: 'hitless',
-  async start(port, backend, cert, extra = {}) {
-    const file = join(dir, `hitless-${port}.yaml`);
-    writeFileSync(
-      file,
-      `admin: { listen: "unix:${dir}/admin-${port}.sock" }
+const hitless = hitlessProxy('hitless', CLI);
+
+/** hitless from a given build (`--compare before=/path/dist/cli/main.js` adds a row for it). */
+function hitlessProxy(name: string, cli: string): Proxy {
+  return {
+    name,
+    async start(port, backend, cert, extra = {}) {
+      const file = join(dir, `hitless-${port}.yaml`);
+      writeFileSync(
+        file,
+        `admin: { listen: "unix:${dir}/admin-${port}.sock" }
 services:
   bench:
     mode: http
@@ -105,14 +111,15 @@ services:
     tls:
       certificates: [{ cert: "${cert.cert}", key: "${cert.key}" }]
 `,
-    );
-    // One process (--workers 0), as HAProxy runs one thread and nginx one worker here.
-    const argv = [...(extra.nodeArgs ?? []), CLI, 'run', '--config', file, '--workers', '0', '--drain', '100ms', '--log-level', 'warn'];
-    const child = procs.start('hitless', process.execPath, argv, PROXY_CPU);
-    await waitListening(port, 'hitless', child);
-    return child;
-  },
-};
+      );
+      // One process (--workers 0), as HAProxy runs one thread and nginx one worker here.
+      const argv = [...(extra.nodeArgs ?? []), cli, 'run', '--config', file, '--workers', '0', '--drain', '100ms', '--log-level', 'warn'];
+      const child = procs.start(name, process.execPath, argv, PROXY_CPU);
+      await waitListening(port, name, child);
+      return child;
+    },
+  };
+}
 
 const haproxy: Proxy = {
   name: 'haproxy',
@@ -326,7 +333,8 @@ async function main(): Promise<void> {
   console.log(`keep-alive: wrk -t1 -c${CONNECTIONS} -d${DURATION}s https://, ECDSA certificate, GET / → nginx backend (plain HTTP) returning a fixed 200`);
   console.log(`${ROUNDS} interleaved rounds, median round by per-CPU-second shown`);
   console.log(procs.pin.enabled ? `pinning: proxy on CPU ${PROXY_CPU}; clients and backend on CPU ${LOAD_CPUS}` : 'pinning: none');
-  const proxies = [haproxy, nginx, hitless, nodeTlsFloor].filter((p) => ONLY.includes(p.name));
+  const compared = COMPARE.map((spec) => hitlessProxy(`hitless(${spec.split('=')[0]})`, spec.split('=')[1]));
+  const proxies = [...[haproxy, nginx, hitless, nodeTlsFloor].filter((p) => ONLY.includes(p.name)), ...compared];
   const rounds = new Map<string, Row[]>();
   for (let round = 1; round <= ROUNDS; round++) {
     for (const proxy of proxies) {
