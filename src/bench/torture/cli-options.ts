@@ -161,6 +161,9 @@ function externalSpec(raw: RawTortureOptions, action: ActionChoice): ExternalSpe
 function externalAction(raw: RawTortureOptions, action: ActionChoice): Action | undefined {
   if (raw.actionCmd !== undefined) return shellAction(raw.actionCmd);
   if (action === 'none' || action === 'native') return undefined;
+  if (action === 'cert' || action === 'cert-put') {
+    throw new Error(`--action ${action} rotates the certificates of built-in targets; for your own proxy give the rotation as --action-cmd (e.g. a script that replaces the files and reloads)`);
+  }
   if (!raw.admin) throw new Error(`--action ${action} on your own target needs --admin (unix:/path or 127.0.0.1:port)`);
   const token = raw.token ?? process.env.HITLESS_ADMIN_TOKEN;
   if (action === 'upgrade') return upgradeAction(raw.admin, token);
