@@ -30,7 +30,7 @@ export const haproxyMwIdleCloseTarget = masterWorkerTarget(
  */
 export const haproxyRuntimeCertTarget = masterWorkerTarget(
   'haproxy-runtime-cert',
-  'HAProxy master-worker, certificate rotation through the runtime API: set ssl cert + commit ssl cert per action, no reload (needs TLS: --tls or --action cert)',
+  'HAProxy master-worker, certificate rotation through the runtime API: set ssl cert + commit ssl cert per action, no reload (needs TLS: --tls-new-conn / --tls-keep-alive, --action cert, or npm run bench -- --tls)',
   { idleCloseOnResponse: false, runtimeCert: true },
 );
 
@@ -51,7 +51,7 @@ function masterWorkerTarget(name: string, description: string, variant: Variant)
 }
 
 async function startHaproxyMw(context: TargetContext, name: string, variant: Variant): Promise<StartedTarget> {
-  if (variant.runtimeCert && !context.tls) throw new Error(`${name} rotates certificates: run it with TLS traffic (--tls) or --action cert`);
+  if (variant.runtimeCert && !context.tls) throw new Error(`${name} rotates certificates: run it with TLS traffic (--tls-new-conn / --tls-keep-alive; npm run bench -- --tls) or --action cert`);
   const binary = (await haproxyBinary())!;
   const dir = await makeTempDir(name);
   const cfg = join(dir.path, 'haproxy.cfg');
