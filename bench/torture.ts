@@ -2,7 +2,13 @@
 // run, 10 actions/s for about 30 s each, one after another; writes docs/benchmarks/torture/
 // (README.md with charts, results.json, machine and versions). Under 10 minutes on 2 cores.
 //
-//   node --import tsx bench/torture.ts [--duration 30] [--targets all] [--report DIR]
+//   node --import tsx bench/torture.ts [--duration 30] [--targets all] [--report DIR] [--ports LOW-HIGH]
+//
+// --tls: the certificate-rotation run instead: TLS traffic only (4 workers with a new TLS
+// connection per request, 4 with TLS keep-alive) and `--action cert` (each target rotates its
+// certificate as its users do; hitless-http by renaming new files over the old; --action
+// cert-put: by PUT /config), e.g.
+//   npm run bench -- --tls --targets hitless-http,nginx,haproxy-mw,haproxy-runtime-cert,hitless-haproxy --report docs/benchmarks/torture-tls
 import { parseArgs } from 'node:util';
 import { parseTortureOptions } from '../src/bench/torture/cli-options.js';
 import { runTortureCommand } from '../src/bench/torture/torture-command.js';
@@ -12,10 +18,15 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '30' },
     rate: { type: 'string', default: '10' },
     targets: { type: 'string', default: 'all' },
-    report: { type: 'string', default: 'docs/benchmarks/torture' },
+    report: { type: 'string' },
     json: { type: 'boolean', default: false },
+    // The TLS run: TLS traffic kinds only, the certificate rotated at --rate (see docs/benchmarks/torture-tls).
+    tls: { type: 'boolean', default: false },
+    action: { type: 'string' },
+    ports: { type: 'string' },
   },
 });
+const tls = values.tls;
 
 const options = parseTortureOptions({
   targets: values.targets,
@@ -23,10 +34,14 @@ const options = parseTortureOptions({
   rate: values.rate,
   // A no-action baseline first: 5 s in the standard run, less when --duration is short.
   baseline: String(Math.min(5, Number(values.duration) / 4)),
-  newConn: '4',
-  keepAlive: '4',
-  longLived: '20',
-  report: values.report,
+  newConn: tls ? '0' : '4',
+  keepAlive: tls ? '0' : '4',
+  longLived: tls ? '0' : '20',
+  tlsNewConn: tls ? '4' : '0',
+  tlsKeepAlive: tls ? '4' : '0',
+  action: values.action ?? (tls ? 'cert' : undefined),
+  ports: values.ports,
+  report: values.report ?? (tls ? 'docs/benchmarks/torture-tls' : 'docs/benchmarks/torture'),
   json: values.json,
 });
 

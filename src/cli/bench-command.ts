@@ -39,7 +39,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--name <name>', 'your own target: its name in the results', 'external')
     .option('--pid <pid>', 'your own target: sample processes/RSS of this pid and its descendants')
     .option('--pidfile <file>', 'your own target: like --pid, re-read during the run (every pid seen is watched)')
-    .addOption(new Option('--action <kind>', 'what fires: native = the target\'s reload (hitless: apply), apply, upgrade, none').choices(['native', 'apply', 'upgrade', 'none']).default('native'))
+    .addOption(new Option('--action <kind>', 'what fires: native = the target\'s reload (hitless: apply), apply, upgrade, cert (rotate the TLS certificate as the target\'s users do), cert-put (hitless: by PUT /config), none').choices(['native', 'apply', 'upgrade', 'cert', 'cert-put', 'none']).default('native'))
     .option('--action-cmd <cmd>', 'a shell command as the action; {pid} = a built-in target\'s main pid')
     .option('--admin <addr>', 'hitless admin API for --action apply/upgrade on your own target (unix:/path or 127.0.0.1:port)')
     .option('--token <token>', 'bearer token for --admin (default: $HITLESS_ADMIN_TOKEN)')
@@ -57,6 +57,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--timeout <ms>', 'milliseconds for a connect, request or ping before it counts as a timeout', '5000')
     .option('--max-requests <n>', 'at most this many requests + connections per target', '5000000')
     .option('--backends <n>', 'bundled backend processes behind the built-in targets', '3')
+    .option('--tls-new-conn <n>', 'workers doing one new TLS connection (full handshake) per request to the target\'s TLS listener (0 = off)', '0')
+    .option('--tls-keep-alive <n>', 'workers doing HTTPS keep-alive requests, no retries (0 = off)', '0')
+    .option('--ports <low-high>', 'the range built-in targets and backends listen in', '20000-32000')
     .option('--json', 'print the results as JSON on stdout (the tables go to stderr)')
     .option('--report <dir>', 'write a Markdown report with SVG and PNG charts and results.json into DIR (needs vega, vega-lite and @resvg/resvg-js, which a production install leaves out)')
     .action(async (raw: RawTortureOptions, command: Command) => {

@@ -47,12 +47,16 @@ export interface CertificateChange {
 }
 
 const WARN_DAYS = 14;
+/** Events keep postponing the read by the debounce, up to this many debounces after the first. */
+const MAX_WAIT_DEBOUNCES = 2;
 
 export class CertificateWatcher {
   private followed: ConfigSnapshot | null = null;
   private files: Watched[] = [];
   private readonly watchers = new Map<string, FSWatcher>();
   private timer: NodeJS.Timeout | null = null;
+  /** When the first event not yet followed by a read came (null: none pending). */
+  private burstStart: number | null = null;
   private poll: NodeJS.Timeout | null = null;
   private running = false;
   private again = false;
@@ -130,13 +134,23 @@ export class CertificateWatcher {
     }
   }
 
+  /**
+   * Debounced, with a bound: each event moves the read to debounceMs after it, but never later
+   * than MAX_WAIT_DEBOUNCES × debounceMs after the first event not yet read. Files replaced more
+   * often than the debounce (a rotation every 100 ms in the torture bench) would otherwise never
+   * be read while the churn lasts.
+   */
   private schedule(): void {
     if (this.stopped) return;
+    const now = Date.now();
+    this.burstStart ??= now;
     if (this.timer) clearTimeout(this.timer);
+    const latest = this.burstStart + MAX_WAIT_DEBOUNCES * this.debounceMs;
     this.timer = setTimeout(() => {
       this.timer = null;
+      this.burstStart = null;
       this.check();
-    }, this.debounceMs);
+    }, Math.max(0, Math.min(this.debounceMs, latest - now)));
     this.timer.unref();
   }
 

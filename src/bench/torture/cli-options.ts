@@ -33,6 +33,9 @@ export interface RawTortureOptions {
   timeout?: string;
   maxRequests?: string;
   backends?: string;
+  tlsNewConn?: string;
+  tlsKeepAlive?: string;
+  ports?: string;
   json?: boolean;
   report?: string;
 }
@@ -53,11 +56,13 @@ export interface TortureOptions {
   readonly actionCmd?: string;
   readonly backends: number;
   readonly shape: RunShape;
+  /** Where built-in targets and backends listen; absent: ports.ts's default. */
+  readonly ports?: readonly [number, number];
   readonly json: boolean;
   readonly report?: string;
 }
 
-const ACTIONS: readonly ActionChoice[] = ['native', 'apply', 'upgrade', 'none'];
+const ACTIONS: readonly ActionChoice[] = ['native', 'apply', 'upgrade', 'cert', 'cert-put', 'none'];
 
 function number(text: string | undefined, fallback: number, what: string, min = 0, max = 1e9): number {
   if (text === undefined) return fallback;
@@ -80,6 +85,14 @@ function lifeRange(text: string | undefined): [number, number] {
   const max = m[2] === undefined ? min : Number(m[2]) * 1000;
   if (min <= 0 || max < min || max > 3_600_000) throw new Error(`--long-lived-life: need 0 < MIN <= MAX <= 3600, found ${text}`);
   return [min, max];
+}
+
+function portRange(text: string | undefined): [number, number] | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+)-(\d+)$/.exec(text.trim());
+  const [low, high] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!(low >= 1024 && high >= low + 10 && high < 65536)) throw new Error(`--ports expects LOW-HIGH such as 28500-29499 (1024 <= LOW, LOW + 10 <= HIGH < 65536), found ${JSON.stringify(text)}`);
+  return [low, high];
 }
 
 function builtinNames(text: string | undefined): string[] {
@@ -110,6 +123,8 @@ export function parseTortureOptions(raw: RawTortureOptions): TortureOptions {
     traffic: {
       newConnection: integer(raw.newConn, 4, '--new-conn', 0, 10_000),
       keepAlive: integer(raw.keepAlive, 4, '--keep-alive', 0, 10_000),
+      tlsNewConnection: integer(raw.tlsNewConn, 0, '--tls-new-conn', 0, 10_000),
+      tlsKeepAlive: integer(raw.tlsKeepAlive, 0, '--tls-keep-alive', 0, 10_000),
       longLived: integer(raw.longLived, 20, '--long-lived', 0, 10_000),
       longLivedMode,
       longLivedLifeMs: lifeRange(raw.longLivedLife),
@@ -125,6 +140,7 @@ export function parseTortureOptions(raw: RawTortureOptions): TortureOptions {
     actionCmd: raw.actionCmd,
     backends: integer(raw.backends, 3, '--backends', 1, 32),
     shape,
+    ports: portRange(raw.ports),
     json: raw.json === true,
     report: raw.report,
   };
@@ -145,6 +161,9 @@ function externalSpec(raw: RawTortureOptions, action: ActionChoice): ExternalSpe
 function externalAction(raw: RawTortureOptions, action: ActionChoice): Action | undefined {
   if (raw.actionCmd !== undefined) return shellAction(raw.actionCmd);
   if (action === 'none' || action === 'native') return undefined;
+  if (action === 'cert' || action === 'cert-put') {
+    throw new Error(`--action ${action} rotates the certificates of built-in targets; for your own proxy give the rotation as --action-cmd (e.g. a script that replaces the files and reloads)`);
+  }
   if (!raw.admin) throw new Error(`--action ${action} on your own target needs --admin (unix:/path or 127.0.0.1:port)`);
   const token = raw.token ?? process.env.HITLESS_ADMIN_TOKEN;
   if (action === 'upgrade') return upgradeAction(raw.admin, token);

@@ -1,10 +1,11 @@
 // Every failed operation lands in exactly one of these kinds, so that the totals add up and
 // nothing is hidden in a catch-all that nobody reads.
-export const FAILURE_KINDS = ['refused', 'reset', 'timeout', 'badStatus', 'broken', 'other'] as const;
+export const FAILURE_KINDS = ['refused', 'handshake', 'reset', 'timeout', 'badStatus', 'broken', 'other'] as const;
 export type FailureKind = (typeof FAILURE_KINDS)[number];
 
 export const FAILURE_LABELS: Record<FailureKind, string> = {
   refused: 'refused',
+  handshake: 'failed handshake',
   reset: 'reset',
   timeout: 'timeout',
   badStatus: 'bad status',
@@ -28,6 +29,17 @@ export class BadStatus extends Error {
   }
 }
 
+/**
+ * A TLS connection that failed before its handshake completed (reset, closed, a certificate the
+ * client does not accept, a TLS alert): the loss a certificate rotation must never cause.
+ */
+export class HandshakeFailed extends Error {
+  constructor(readonly reason: unknown) {
+    super(`TLS handshake failed: ${describeError(reason)}`);
+    this.name = 'HandshakeFailed';
+  }
+}
+
 /** An established long-lived connection that ended (or echoed garbage) before its planned end. */
 export class BrokenLongLived extends Error {
   constructor(reason: string) {
@@ -39,6 +51,7 @@ export class BrokenLongLived extends Error {
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 export function classifyFailure(err: unknown): FailureKind {
+  if (err instanceof HandshakeFailed) return 'handshake';
   if (err instanceof TortureTimeout) return 'timeout';
   if (err instanceof BadStatus) return 'badStatus';
   if (err instanceof BrokenLongLived) return 'broken';
@@ -64,7 +77,7 @@ export function describeError(err: unknown): string {
 export type FailureCounts = Record<FailureKind, number>;
 
 export function emptyFailureCounts(): FailureCounts {
-  return { refused: 0, reset: 0, timeout: 0, badStatus: 0, broken: 0, other: 0 };
+  return { refused: 0, handshake: 0, reset: 0, timeout: 0, badStatus: 0, broken: 0, other: 0 };
 }
 
 export function totalFailures(counts: FailureCounts): number {

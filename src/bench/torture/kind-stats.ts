@@ -3,13 +3,15 @@ import { classifyFailure, describeError, emptyFailureCounts, totalFailures, type
 import { newHistogram, percentiles, recordMs, type Histogram, type Percentiles } from './latency.js';
 import type { Timeline } from './timeline.js';
 
-export const TRAFFIC_KINDS = ['newConnection', 'keepAlive', 'longLived'] as const;
+export const TRAFFIC_KINDS = ['newConnection', 'keepAlive', 'longLived', 'tlsNewConnection', 'tlsKeepAlive'] as const;
 export type TrafficKind = (typeof TRAFFIC_KINDS)[number];
 
 export const TRAFFIC_LABELS: Record<TrafficKind, string> = {
   newConnection: 'new conn',
   keepAlive: 'keep-alive',
   longLived: 'long-lived',
+  tlsNewConnection: 'tls new conn',
+  tlsKeepAlive: 'tls keep-alive',
 };
 
 /** Time series bucket width: fine enough to see single reloads at 10/s, small enough to chart. */
@@ -46,6 +48,8 @@ export interface KindResult {
   readonly series: readonly SeriesPoint[];
   /** Long-lived only: pings answered. */
   readonly pings?: number;
+  /** TLS kinds only: completed handshakes by the certificate the client was served (A, B, or a fingerprint). */
+  readonly certificates?: Readonly<Record<string, number>>;
 }
 
 export class KindStats {
@@ -57,6 +61,7 @@ export class KindStats {
   private readonly afterAction = newHistogram();
   private readonly buckets = new Map<number, Bucket>();
   private readonly errorSamples = new Set<string>();
+  private readonly certificates = new Map<string, number>();
 
   constructor(readonly kind: TrafficKind, readonly concurrency: number, private readonly timeline: Timeline) {}
 
@@ -78,6 +83,11 @@ export class KindStats {
     this.failures[classifyFailure(err)]++;
     this.bucket(endMs).failed++;
     if (this.errorSamples.size < MAX_ERROR_SAMPLES) this.errorSamples.add(describeError(err));
+  }
+
+  /** A completed TLS handshake that was served `certificate`. */
+  handshake(certificate: string): void {
+    this.certificates.set(certificate, (this.certificates.get(certificate) ?? 0) + 1);
   }
 
   get failedCount(): number {
@@ -103,6 +113,7 @@ export class KindStats {
       errorSamples: [...this.errorSamples],
       series,
       ...(this.kind === 'longLived' ? { pings: this.pings } : {}),
+      ...(this.certificates.size > 0 ? { certificates: Object.fromEntries(this.certificates) } : {}),
     };
   }
 

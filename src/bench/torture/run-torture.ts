@@ -7,6 +7,8 @@ import { KindStats, type KindResult, type TrafficKind } from './kind-stats.js';
 import { assertLoopback, type Endpoint } from './loopback.js';
 import { startSampler, type ProcSample } from './proc-sampler.js';
 import { Timeline } from './timeline.js';
+import { TLS_SERVERNAME, type TortureTls } from './tls-material.js';
+import type { ClientTls } from './traffic/http-get.js';
 import { Budget, sleep } from './traffic/budget.js';
 import type { LongLivedMode } from './traffic/echo-connection.js';
 import { runLongLivedLoop } from './traffic/long-lived-loop.js';
@@ -17,6 +19,9 @@ export interface TrafficOptions {
   readonly newConnection: number;
   readonly keepAlive: number;
   readonly longLived: number;
+  /** The same two request kinds over TLS (to RunOptions.https): a full handshake per request, and keep-alive. */
+  readonly tlsNewConnection?: number;
+  readonly tlsKeepAlive?: number;
   readonly longLivedMode: LongLivedMode;
   readonly longLivedLifeMs: readonly [number, number];
   readonly pingIntervalMs: number;
@@ -31,6 +36,9 @@ export interface RunOptions {
   readonly http?: Endpoint;
   /** Long-lived traffic in raw mode goes here: a TCP line-echo service. */
   readonly tcp?: Endpoint;
+  /** TLS traffic goes here, verified against `tls.ca` for "localhost". */
+  readonly https?: Endpoint;
+  readonly tls?: Pick<TortureTls, 'ca' | 'nameOf'>;
   readonly traffic: TrafficOptions;
   readonly durationMs: number;
   /** Traffic without actions first, to measure latency undisturbed. */
@@ -78,6 +86,7 @@ export async function runTorture(options: RunOptions): Promise<TargetResult> {
   const { traffic } = options;
   if (options.http) assertLoopback(options.http);
   if (options.tcp) assertLoopback(options.tcp);
+  if (options.https) assertLoopback(options.https);
   const startedAt = new Date().toISOString();
   const timeline = new Timeline(Math.min(options.baselineMs, options.durationMs), options.durationMs);
   const hardStop = new AbortController();
@@ -136,6 +145,17 @@ function startLoops(options: RunOptions, budget: Budget, timeline: Timeline, sta
   if (options.http && traffic.keepAlive > 0) {
     const s = add('keepAlive', traffic.keepAlive);
     loops.push(runKeepAliveLoop({ ...common, endpoint: options.http, concurrency: traffic.keepAlive, stats: s }));
+  }
+  const tls = options.tls;
+  const clientTls = (s: KindStats): ClientTls | undefined =>
+    tls && { ca: tls.ca, servername: TLS_SERVERNAME, onHandshake: (fingerprint) => s.handshake(tls.nameOf(fingerprint)) };
+  if (options.https && tls && traffic.tlsNewConnection) {
+    const s = add('tlsNewConnection', traffic.tlsNewConnection);
+    loops.push(runNewConnectionLoop({ ...common, endpoint: options.https, concurrency: traffic.tlsNewConnection, stats: s, tls: clientTls(s) }));
+  }
+  if (options.https && tls && traffic.tlsKeepAlive) {
+    const s = add('tlsKeepAlive', traffic.tlsKeepAlive);
+    loops.push(runKeepAliveLoop({ ...common, endpoint: options.https, concurrency: traffic.tlsKeepAlive, stats: s, tls: clientTls(s) }));
   }
   const echoEndpoint = traffic.longLivedMode === 'raw' ? options.tcp : options.http;
   if (echoEndpoint && traffic.longLived > 0) {

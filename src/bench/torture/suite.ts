@@ -4,7 +4,9 @@ import { shellAction, type Action } from './actions.js';
 import type { Endpoint } from './loopback.js';
 import { runTorture, type Progress, type TargetResult, type TrafficOptions } from './run-torture.js';
 import { startBackends, type BackendSet } from './targets/backends.js';
+import { isCertAction } from './targets/cert-actions.js';
 import { findTarget } from './targets/registry.js';
+import { makeTortureTls, opensslMissing, type TortureTls } from './tls-material.js';
 import type { ActionChoice, StartedTarget } from './targets/target.js';
 
 export interface RunShape {
@@ -49,14 +51,16 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
   const results: TargetResult[] = [];
   if (options.external) results.push(await runExternal(options, options.external));
   if (options.builtins.length > 0 && !options.signal.aborted) {
+    const tls = await tortureTls(options);
     const backends = await startBackends(options.backends);
     try {
       for (const name of options.builtins) {
         if (options.signal.aborted) break;
-        results.push(await runBuiltin(options, name, backends));
+        results.push(await runBuiltin(options, name, backends, tls));
       }
     } finally {
       await backends.stop();
+      await tls?.remove();
     }
   }
   return { startedAt, finishedAt: new Date().toISOString(), shape: options.shape, targets: results };
@@ -76,7 +80,16 @@ function runExternal(options: SuiteOptions, target: ExternalTarget): Promise<Tar
   });
 }
 
-async function runBuiltin(options: SuiteOptions, name: string, backends: BackendSet): Promise<TargetResult> {
+/** Certificates for this run, when it has TLS traffic or rotates certificates. */
+async function tortureTls(options: SuiteOptions): Promise<TortureTls | undefined> {
+  const { traffic } = options.shape;
+  if (!traffic.tlsNewConnection && !traffic.tlsKeepAlive && !isCertAction(options.action)) return undefined;
+  const missing = await opensslMissing();
+  if (missing) throw new Error(`TLS traffic or --action ${options.action}: ${missing}`);
+  return makeTortureTls();
+}
+
+async function runBuiltin(options: SuiteOptions, name: string, backends: BackendSet, tls: TortureTls | undefined): Promise<TargetResult> {
   const definition = findTarget(name);
   const unavailable = await definition.unavailable();
   if (unavailable) {
@@ -85,7 +98,7 @@ async function runBuiltin(options: SuiteOptions, name: string, backends: Backend
   }
   let started: StartedTarget;
   try {
-    started = await definition.start({ backends: backends.backends, action: options.action, startTimeoutMs: 15_000 });
+    started = await definition.start({ backends: backends.backends, action: options.action, startTimeoutMs: 15_000, tls });
   } catch (err) {
     const reason = `failed to start: ${err instanceof Error ? err.message : String(err)}`;
     options.log(`torture: skipping ${name}: ${reason}`);
@@ -94,16 +107,20 @@ async function runBuiltin(options: SuiteOptions, name: string, backends: Backend
   try {
     const action = options.actionCmd ? shellAction(options.actionCmd.replaceAll('{pid}', String(started.mainPid ?? ''))) : started.action;
     options.log(`torture: ${name} on ${started.http.host}:${started.http.port} (${action?.name ?? 'no action'})`);
+    const notes = [...started.notes];
+    if (tls && !started.https) notes.push('no TLS listener: this target ran without the TLS traffic kinds');
     return await runTorture({
       ...options.shape,
       ...actionPace(definition.maxActionRate, options.shape),
       target: name,
       http: started.http,
+      https: started.https,
+      tls,
       action,
       roots: () => started.roots(),
       signal: options.signal,
       onProgress: options.onProgress,
-      notes: started.notes,
+      notes,
     });
   } finally {
     await started.stop();

@@ -5,7 +5,7 @@ import type { TargetResult } from './run-torture.js';
 import { mb, ms, ratio } from './format.js';
 
 export const TRAFFIC_HEADERS = [
-  'target', 'kind', 'conc', 'ok', 'refused', 'reset', 'timeout', 'bad status', 'broken', 'other',
+  'target', 'kind', 'conc', 'ok', 'refused', 'handshake', 'reset', 'timeout', 'bad status', 'broken', 'other',
   'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'p99 base', 'p99 after act', 'ratio',
 ];
 
@@ -20,7 +20,7 @@ export function trafficRows(results: readonly TargetResult[]): (string | number)
       const f = k.failures;
       rows.push([
         result.target, TRAFFIC_LABELS[k.kind], k.concurrency, k.ok,
-        f.refused, f.reset, f.timeout, f.badStatus, f.broken, f.other,
+        f.refused, f.handshake, f.reset, f.timeout, f.badStatus, f.broken, f.other,
         ms(k.latency.p50), ms(k.latency.p99), ms(k.latency.p999), ms(k.latency.max),
         ms(k.baseline.p99), ms(k.afterAction.p99), ratio(k.afterAction.p99, k.baseline.p99),
       ]);
@@ -59,6 +59,9 @@ export function noteLines(results: readonly TargetResult[]): string[] {
     for (const note of r.notes) lines.push(`${r.target}: ${note}`);
     if (r.actions.unsupported) lines.push(`${r.target}: action unsupported: ${r.actions.unsupported}`);
     else for (const e of r.actions.errorSamples) lines.push(`${r.target}: action error: ${e}`);
+    for (const k of r.kinds) {
+      if (k.certificates) lines.push(`${r.target} ${TRAFFIC_LABELS[k.kind]}: handshakes by certificate served: ${Object.entries(k.certificates).map(([c, n]) => `${c} ${n}`).join(', ')}`);
+    }
     for (const k of r.kinds) for (const e of k.errorSamples) lines.push(`${r.target} ${TRAFFIC_LABELS[k.kind]}: ${e}`);
   }
   return lines;

@@ -8,6 +8,7 @@ import { loadReportLibraries } from './report/report-libraries.js';
 import { writeReport } from './report/write-report.js';
 import { runSuite, type SuiteResult } from './suite.js';
 import { noteLines, TARGET_HEADERS, targetRows, TRAFFIC_HEADERS, trafficRows } from './summary.js';
+import { setPortRange } from './targets/ports.js';
 import { findTarget } from './targets/registry.js';
 
 export interface TortureIo {
@@ -26,6 +27,7 @@ export async function runTortureCommand(options: TortureOptions, io: TortureIo):
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  if (options.ports) setPortRange(...options.ports);
   const progress = progressReporter(io.stderr);
   const log = (line: string) => {
     progress.done();

@@ -3,7 +3,9 @@
 // leaves backends behind.
 import { startBackendServers } from './backend-server.js';
 
-const servers = await startBackendServers(process.env.HITLESS_BACKEND_HOST ?? '127.0.0.1');
+// HITLESS_BACKEND_PORTS="HTTP,ECHO": ports chosen by the parent (in its --ports range); absent: any.
+const [http, echo] = (process.env.HITLESS_BACKEND_PORTS ?? '').split(',').map(Number);
+const servers = await startBackendServers(process.env.HITLESS_BACKEND_HOST ?? '127.0.0.1', { http: http || undefined, echo: echo || undefined });
 process.send?.({ httpPort: servers.httpPort, echoPort: servers.echoPort });
 process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));

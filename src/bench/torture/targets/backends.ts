@@ -2,6 +2,7 @@
 // load generator's event loop (and their pids stay out of the target's process tree).
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
 
 export interface Backend {
   readonly pid: number;
@@ -23,7 +24,11 @@ export async function startBackends(count: number): Promise<BackendSet> {
     await Promise.all(children.map((child) => stopChild(child)));
   };
   try {
-    const backends = await Promise.all(Array.from({ length: count }, () => startOne(children)));
+    // Ports from the run's range, chosen here one after another (never twice).
+    const taken = new Set<number>();
+    const ports: [number, number][] = [];
+    for (let i = 0; i < count; i++) ports.push([await freePort('127.0.0.1', taken), await freePort('127.0.0.1', taken)]);
+    const backends = await Promise.all(ports.map((p) => startOne(children, p)));
     return { backends, stop };
   } catch (err) {
     await stop();
@@ -31,8 +36,8 @@ export async function startBackends(count: number): Promise<BackendSet> {
   }
 }
 
-function startOne(children: ChildProcess[]): Promise<Backend> {
-  const child = fork(SCRIPT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function startOne(children: ChildProcess[], [http, echo]: [number, number]): Promise<Backend> {
+  const child = fork(SCRIPT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, HITLESS_BACKEND_PORTS: `${http},${echo}` } });
   children.push(child);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('backend did not start within 10 s')), 10_000);

@@ -16,6 +16,8 @@ export interface HaproxyConfigOptions {
    * renders it for its HAProxy data plane; the stock peers run without it.
    */
   readonly idleCloseOnResponse?: boolean;
+  /** A TLS frontend to the same backends (cert-actions.ts: haproxyTlsFrontend). */
+  readonly tlsFrontend?: string;
 }
 
 export function haproxyConfig(options: HaproxyConfigOptions): string {
@@ -42,7 +44,7 @@ frontend web
 backend app
   balance roundrobin
 ${servers}
-`;
+${options.tlsFrontend ?? ''}`;
 }
 
 export async function haproxyBinary(): Promise<string | undefined> {

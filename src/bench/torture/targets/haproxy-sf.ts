@@ -4,6 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand, type Action } from '../actions.js';
+import { fileRotationAction, haproxyTlsFrontend, startRotation } from './cert-actions.js';
 import { checkHaproxyConfig, haproxyBinary, haproxyConfig, haproxyVersion } from './haproxy-config.js';
 import { freePort } from './ports.js';
 import { makeTempDir, readPidFile, stopPids, waitForPort } from './processes.js';
@@ -24,6 +25,9 @@ async function startHaproxySf(context: TargetContext): Promise<StartedTarget> {
   const pidFile = join(dir.path, 'haproxy.pid');
   const port = await freePort();
   const endpoint = loopbackEndpoint(port);
+  const tlsPort = context.tls ? await freePort() : undefined;
+  const rotation = context.tls ? await startRotation(context.tls, dir.path) : undefined;
+  const tlsFrontend = rotation && tlsPort ? haproxyTlsFrontend(tlsPort, rotation.live) : undefined;
   // Every daemon generation we ever saw: old ones linger while they finish their connections.
   const seen = new Set<number>();
   const refresh = async () => {
@@ -35,7 +39,7 @@ async function startHaproxySf(context: TargetContext): Promise<StartedTarget> {
     await dir.remove();
   };
   try {
-    await writeFile(cfg, haproxyConfig({ port, backends: context.backends }));
+    await writeFile(cfg, haproxyConfig({ port, backends: context.backends, tlsFrontend }));
     await checkHaproxyConfig(binary, cfg);
     await runCommand(binary, ['-f', cfg, '-p', pidFile, '-D']);
     await refresh();
@@ -53,12 +57,14 @@ async function startHaproxySf(context: TargetContext): Promise<StartedTarget> {
     },
   };
   let stopped: Promise<void> | undefined;
+  const certRotation = context.action === 'cert' && rotation ? fileRotationAction(rotation, 'haproxy -D -sf (reload)', () => reload.fire()) : undefined;
   return {
     http: endpoint,
-    action: context.action === 'none' ? undefined : reload,
+    https: tlsPort ? loopbackEndpoint(tlsPort) : undefined,
+    action: context.action === 'none' ? undefined : (certRotation ?? reload),
     mainPid: [...seen][0],
     roots: () => [...seen],
-    notes: context.action === 'native' || context.action === 'none' ? [] : [`action "${context.action}" is not available for haproxy-sf; using its reload`],
+    notes: context.action === 'native' || context.action === 'none' || certRotation ? [] : [`action "${context.action}" is not available for haproxy-sf; using its reload`],
     stop: () => (stopped ??= stop()),
   };
 }

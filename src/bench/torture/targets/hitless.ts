@@ -6,7 +6,8 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { applyAction, upgradeAction } from '../actions.js';
+import { applyAction, upgradeAction, type Action } from '../actions.js';
+import { fileRotationAction, startRotation } from './cert-actions.js';
 import { freePort } from './ports.js';
 import { capture, makeTempDir, startServingChild } from './processes.js';
 import { loopbackEndpoint, type StartedTarget, type TargetContext, type TargetDefinition } from './target.js';
@@ -67,6 +68,29 @@ export interface HitlessConfigOptions {
   readonly extraPort: number;
   readonly backends: readonly Backend[];
   readonly mode: 'tcp' | 'http';
+  /** A TLS service "webtls" on its own port to the same endpoints, serving these files. */
+  readonly tls?: TlsServiceFiles;
+}
+
+export interface TlsServiceFiles {
+  readonly port: number;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** The TLS service both configs carry (an apply changes the plain services around it). */
+export function tlsService(o: { readonly mode: 'tcp' | 'http'; readonly backends: readonly Backend[]; readonly tls?: TlsServiceFiles }): string {
+  if (!o.tls) return '';
+  const endpoints = o.backends.map((b) => `127.0.0.1:${b.httpPort}`).join(', ');
+  return `  webtls:
+    mode: ${o.mode}
+    listen: 127.0.0.1:${o.tls.port}
+    balance: round-robin
+    endpoints: [${endpoints}]
+    timeouts: { connect: 2s, idle: 10m }
+    tls:
+      certificates: [{ cert: "${o.tls.cert}", key: "${o.tls.key}" }]
+`;
 }
 
 /** Config A: every backend, equal weights, round-robin. */
@@ -80,7 +104,7 @@ services:
     balance: round-robin
     endpoints: [${endpoints}]
     timeouts: { connect: 2s, idle: 10m }
-`;
+${tlsService(o)}`;
 }
 
 /** Config B: the last backend moves to an extra service; weights and balance change. */
@@ -101,7 +125,7 @@ services:
     listen: 127.0.0.1:${o.extraPort}
     balance: round-robin
     endpoints: [127.0.0.1:${moved.httpPort}]
-`;
+${tlsService(o)}`;
 }
 
 /** A note when dist/ is older than the sources: the run would measure yesterday's code. */
@@ -118,33 +142,43 @@ function staleNote(): string[] {
 async function startHitless(context: TargetContext, variant: HitlessVariant): Promise<StartedTarget> {
   const { mode } = variant;
   const dir = await makeTempDir('hitless');
+  const tls = context.tls;
+  const tlsPort = tls ? await freePort() : undefined;
+  const rotation = tls && context.action === 'cert' ? await startRotation(tls, dir.path) : undefined;
+  // Served from the live files (rotated by renaming over them), or from A's own files (cert-put).
+  const served = rotation ? rotation.live : tls?.certs[0];
   const options: HitlessConfigOptions = {
     adminSocket: join(dir.path, 'admin.sock'),
     port: await freePort(),
     extraPort: await freePort(),
     backends: context.backends,
     mode,
+    tls: served && tlsPort ? { port: tlsPort, cert: served.cert, key: served.key } : undefined,
   };
   const files = [join(dir.path, 'config-a.yaml'), join(dir.path, 'config-b.yaml')] as const;
   await writeFile(files[0], hitlessConfigA(options));
-  await writeFile(files[1], hitlessConfigB(options));
+  if (tls && tlsPort && context.action === 'cert-put') {
+    // The second config differs from the first in the certificate alone.
+    await writeFile(files[1], hitlessConfigA({ ...options, tls: { port: tlsPort, cert: tls.certs[1].cert, key: tls.certs[1].key } }));
+  } else await writeFile(files[1], hitlessConfigB(options));
   const endpoint = loopbackEndpoint(options.port);
   const workers = variant.workers === undefined ? [] : ['--workers', String(variant.workers)];
-  const served = await startServingChild(process.execPath, [MAIN, 'run', '--config', files[0], ...workers], endpoint, context.startTimeoutMs, dir);
-  const root = served.pid;
+  const child = await startServingChild(process.execPath, [MAIN, 'run', '--config', files[0], ...workers], endpoint, context.startTimeoutMs, dir);
+  const root = child.pid;
   const admin = `unix:${options.adminSocket}`;
-  const action =
-    context.action === 'none'
-      ? undefined
-      : context.action === 'upgrade' || (context.action === 'native' && variant.native === 'upgrade')
-        ? upgradeAction(admin)
-        : applyAction(admin, files);
+  let action: Action | undefined;
+  if (context.action === 'none') action = undefined;
+  else if (rotation) action = fileRotationAction(rotation, 'hitless watches them (no signal, no API call)');
+  else if (context.action === 'cert-put') action = { ...applyAction(admin, files), name: 'rotate certificate: PUT /config naming the other certificate\'s files' };
+  else if (context.action === 'upgrade' || (context.action === 'native' && variant.native === 'upgrade')) action = upgradeAction(admin);
+  else action = applyAction(admin, files);
   return {
     http: endpoint,
+    https: tlsPort ? loopbackEndpoint(tlsPort) : undefined,
     action,
     mainPid: root,
     roots: () => [root],
     notes: staleNote(),
-    stop: served.stop,
+    stop: child.stop,
   };
 }

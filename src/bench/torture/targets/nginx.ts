@@ -3,6 +3,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { signalAction } from '../actions.js';
+import type { LiveCertFiles } from '../tls-material.js';
+import { fileRotationAction, startRotation } from './cert-actions.js';
 import { freePort } from './ports.js';
 import { capture, findBinary, makeTempDir, startServingChild } from './processes.js';
 import { loopbackEndpoint, type StartedTarget, type TargetContext, type TargetDefinition } from './target.js';
@@ -21,7 +23,23 @@ export const nginxTarget: TargetDefinition = {
   start: startNginx,
 };
 
-function nginxConfig(dir: string, port: number, backends: readonly Backend[]): string {
+/** A TLS server with the same locations, serving the live certificate files. */
+function tlsServer(port: number, live: LiveCertFiles): string {
+  return `
+  server {
+    listen 127.0.0.1:${port} ssl backlog=4096;
+    ssl_certificate ${live.cert};
+    ssl_certificate_key ${live.key};
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+    }
+  }`;
+}
+
+function nginxConfig(dir: string, port: number, backends: readonly Backend[], tls = ''): string {
   const servers = backends.map((b) => `    server 127.0.0.1:${b.httpPort};`).join('\n');
   // As root, workers would otherwise run as the compiled-in user, which may not exist.
   const user = process.getuid?.() === 0 ? 'user nobody nogroup;\n' : '';
@@ -58,7 +76,7 @@ ${servers}
       proxy_read_timeout 1h;
       proxy_send_timeout 1h;
     }
-  }
+  }${tls}
 }
 `;
 }
@@ -70,7 +88,9 @@ async function startNginx(context: TargetContext): Promise<StartedTarget> {
   const conf = join(dir.path, 'nginx.conf');
   const port = await freePort();
   const endpoint = loopbackEndpoint(port);
-  await writeFile(conf, nginxConfig(dir.path, port, context.backends));
+  const tlsPort = context.tls ? await freePort() : undefined;
+  const rotation = context.tls ? await startRotation(context.tls, dir.path) : undefined;
+  await writeFile(conf, nginxConfig(dir.path, port, context.backends, rotation && tlsPort ? tlsServer(tlsPort, rotation.live) : ''));
   const args = ['-p', dir.path, '-c', conf, '-e', join(dir.path, 'error.log')];
   const check = await capture(binary, [...args, '-t', '-q']);
   if (check.code !== 0) {
@@ -80,12 +100,15 @@ async function startNginx(context: TargetContext): Promise<StartedTarget> {
   // Worker command lines do not name our directory; they are ours as children of our master.
   const served = await startServingChild(binary, args, endpoint, context.startTimeoutMs, dir);
   const master = served.pid;
+  const reload = signalAction('SIGHUP', () => master);
+  const certRotation = context.action === 'cert' && rotation ? fileRotationAction(rotation, 'kill -HUP <master> (nginx -s reload)', () => reload.fire()) : undefined;
   return {
     http: endpoint,
-    action: context.action === 'none' ? undefined : signalAction('SIGHUP', () => master),
+    https: tlsPort ? loopbackEndpoint(tlsPort) : undefined,
+    action: context.action === 'none' ? undefined : (certRotation ?? reload),
     mainPid: master,
     roots: () => [master],
-    notes: context.action === 'native' || context.action === 'none' ? [] : [`action "${context.action}" is not available for nginx; using kill -HUP`],
+    notes: context.action === 'native' || context.action === 'none' || certRotation ? [] : [`action "${context.action}" is not available for nginx; using kill -HUP`],
     stop: served.stop,
   };
 }

@@ -3,8 +3,17 @@
 // with a proxy's listening port.
 import net from 'node:net';
 
-const LOW = 20_000;
-const HIGH = 32_000;
+let LOW = 20_000;
+let HIGH = 32_000;
+
+/** `--ports LOW-HIGH`: several benches on one machine each keep to their own range. */
+export function setPortRange(low: number, high: number): void {
+  if (!(Number.isInteger(low) && Number.isInteger(high) && low >= 1024 && high >= low + 10 && high < 65536)) {
+    throw new Error(`--ports expects LOW-HIGH with 1024 <= LOW, LOW + 10 <= HIGH < 65536, found ${low}-${high}`);
+  }
+  LOW = low;
+  HIGH = high;
+}
 
 export async function freePort(host = '127.0.0.1', taken: Set<number> = new Set()): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {

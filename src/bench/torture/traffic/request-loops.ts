@@ -1,11 +1,12 @@
 // Closed-loop HTTP request workers (like `ab -c N`): each worker sends its next request as soon as
 // the previous one finished.
 import http from 'node:http';
+import https from 'node:https';
 import type { KindStats } from '../kind-stats.js';
 import type { Endpoint } from '../loopback.js';
 import type { Timeline } from '../timeline.js';
 import { runWorkers, type Budget } from './budget.js';
-import { httpGet } from './http-get.js';
+import { httpGet, type ClientTls } from './http-get.js';
 
 export interface RequestLoopOptions {
   readonly endpoint: Endpoint;
@@ -14,6 +15,8 @@ export interface RequestLoopOptions {
   readonly budget: Budget;
   readonly timeline: Timeline;
   readonly stats: KindStats;
+  /** HTTPS to the endpoint (the TLS kinds). */
+  readonly tls?: ClientTls;
 }
 
 /** (a) A new TCP connection per request: `Connection: close`, no agent, a fresh socket each time. */
@@ -23,7 +26,8 @@ export function runNewConnectionLoop(options: RequestLoopOptions): Promise<void>
 
 /** (b) Keep-alive: one reused socket per worker, and a reset is a failure, never retried. */
 export async function runKeepAliveLoop(options: RequestLoopOptions): Promise<void> {
-  const agent = new http.Agent({
+  const Agent = options.tls ? https.Agent : http.Agent;
+  const agent = new Agent({
     keepAlive: true,
     maxSockets: options.concurrency,
     maxFreeSockets: options.concurrency,
@@ -43,7 +47,7 @@ async function runLoop(options: RequestLoopOptions, agent: http.Agent | false): 
     while (budget.take()) {
       const start = timeline.now();
       try {
-        await httpGet({ endpoint: options.endpoint, agent, timeoutMs: options.timeoutMs, signal: budget.signal });
+        await httpGet({ endpoint: options.endpoint, agent, tls: options.tls, timeoutMs: options.timeoutMs, signal: budget.signal });
         const end = timeline.now();
         stats.latency(start, end);
         stats.succeeded(end);

@@ -24,6 +24,13 @@ export class TlsContextTable {
    * context with the same settings (SNICallback then picks).
    */
   readonly initial: SecureContext;
+  /**
+   * One certificate: nothing to choose, so the connection starts on its context and there is no
+   * SNICallback (which makes every handshake pause for the certificate callback, a trip through
+   * JS and a copy of the certificate into the connection: bench:tls measures it). The SNI match
+   * is counted after the handshake instead (secured()).
+   */
+  readonly single: boolean;
   private readonly picker: boolean;
   /** ALPN as Node wants it, made once: [length][name]... */
   readonly alpn: Buffer | undefined;
@@ -51,7 +58,8 @@ export class TlsContextTable {
         if (!map.has(key)) map.set(key, i);
       }
     });
-    this.picker = certificatePickerSupported();
+    this.single = config.certificates.length === 1;
+    this.picker = !this.single && certificatePickerSupported();
     this.initial = this.picker ? createSecureContext(settings) : this.contexts[config.defaultIndex];
     installTicketKeys(this.initial, keys);
     this.alpn = config.alpn.length > 0 ? alpnWire(config.alpn) : undefined;
@@ -59,7 +67,13 @@ export class TlsContextTable {
 
   /** Sets up a new server-side socket (created on `initial`, with `sniCallback`) to take its certificate from this table. */
   attach(socket: TLSSocket): void {
+    if (this.single) return;
     if (this.picker && !installCertificatePicker(socket, this.pick)) socket.destroy(new Error('node:tls internals changed: no certificate callback'));
+  }
+
+  /** After a completed handshake: a one-certificate table counts the SNI match here (choose() does otherwise). */
+  secured(socket: TLSSocket): void {
+    if (this.single) this.stats.sni[this.lookup(socket.servername || undefined)[1]]++;
   }
 
   /** A rotation of the ticket keys (the callback reads them itself; only the fallback is told). */

@@ -100,11 +100,19 @@ export class TlsTermination {
     const stats = table.stats;
     // The handshake's flights and the small answers after it go out at once (as plain connections do).
     raw.setNoDelay(true);
-    const socket = new TLSSocket(raw, { isServer: true, secureContext: table.initial, SNICallback: table.sniCallback, ...(table.alpn ? { ALPNProtocols: table.alpn } : {}) });
+    const socket = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: table.initial,
+      ...(table.single ? {} : { SNICallback: table.sniCallback }),
+      ...(table.alpn ? { ALPNProtocols: table.alpn } : {}),
+    });
     table.attach(socket);
     secureOf.set(raw, socket);
     rawOf.set(socket, raw);
-    new Handshake(socket, stats, service.timeouts.handshake, secured);
+    new Handshake(socket, stats, service.timeouts.handshake, (s) => {
+      table.secured(s);
+      secured(s);
+    });
   }
 
   /** The keys to use from now on (a supervisor's); stops the rotation of our own. */
