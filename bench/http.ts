@@ -11,14 +11,14 @@
 //   the table shows the median round: the machines are shared and noisy.
 //   --ports 24000-24999: the range the backend and the proxies listen in (several benches at once
 //   on one machine each take their own).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { summariseProfile } from './lib/cpu-profile.js';
 import { freePort } from './lib/free-port.js';
+import { PinnedProcesses, pinning, stop, version, waitListening, wrk as wrkOn, type WrkResult } from './lib/pinned-peers.js';
 import { treeCpuSeconds } from './lib/proc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -39,84 +39,18 @@ const ROUNDS = Number(opt('rounds', '3'));
 const COMPARE = args.flatMap((a, i) => (args[i - 1] === '--compare' ? [a] : []));
 const [PORT_LOW, PORT_HIGH] = opt('ports', '24000-24999').split('-').map(Number);
 if (!(PORT_LOW > 0 && PORT_HIGH >= PORT_LOW && PORT_HIGH < 65536)) throw new Error(`--ports: expected LOW-HIGH (e.g. 24000-24999), found "${opt('ports', '')}"`);
-const PIN = !args.includes('--no-pin') && cpus().length >= 2;
 /** Proxy on the last CPU; wrk and the backend share the others (less interference, same for all). */
-const PROXY_CPU = String(cpus().length - 1);
-const LOAD_CPUS = `0-${Math.max(0, cpus().length - 2)}`;
+const PIN = pinning(!args.includes('--no-pin'));
+const PROXY_CPU = PIN.proxyCpu;
+const LOAD_CPUS = PIN.loadCpus;
 
 const dir = mkdtempSync(join(tmpdir(), 'hitless-bench-http-'));
-const children: ChildProcess[] = [];
-
-function pinned(cpu: string, cmd: string, argv: string[]): [string, string[]] {
-  return PIN ? ['taskset', ['-c', cpu, cmd, ...argv]] : [cmd, argv];
-}
-
-function start(name: string, cmd: string, argv: string[], cpu: string): ChildProcess {
-  const [c, a] = pinned(cpu, cmd, argv);
-  const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-  child.once('exit', (code, signal) => {
-    if (code && code !== 0) process.stderr.write(`${name} exited ${code ?? signal}: ${err}\n`);
-  });
-  children.push(child);
-  return child;
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function waitListening(port: number, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port });
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (up) return;
-    if (Date.now() > deadline) throw new Error(`${what} is not listening on ${port}`);
-    await sleep(50);
-  }
-}
+const procs = new PinnedProcesses(PIN, ROOT);
+const start = (name: string, cmd: string, argv: string[], cpu: string): ChildProcess => procs.start(name, cmd, argv, cpu);
 
 // ---- wrk ----
 
-interface WrkResult {
-  readonly rps: number;
-  readonly requests: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly errors: string;
-}
-
-function ms(text: string): number {
-  const m = /([\d.]+)(us|ms|s)/.exec(text);
-  if (!m) return NaN;
-  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
-}
-
-async function wrk(port: number, seconds: number): Promise<WrkResult> {
-  const [cmd, argv] = pinned(LOAD_CPUS, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise((r) => child.once('exit', r));
-  const errors = [/Socket errors:.*/.exec(out)?.[0], /Non-2xx or 3xx responses:.*/.exec(out)?.[0]].filter(Boolean).join('; ');
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
-    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
-    p50: ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    p99: ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    errors,
-  };
-}
+const wrk = (port: number, seconds: number): Promise<WrkResult> => wrkOn(procs, `http://127.0.0.1:${port}/`, CONNECTIONS, seconds);
 
 // ---- the backend and the proxies ----
 
@@ -274,11 +208,6 @@ async function measure(proxy: Proxy, backend: number): Promise<Row> {
   }
 }
 
-function version(cmd: string, argv: string[]): string {
-  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim();
-}
-
 function table(rows: Row[]): string {
   const base = rows.find((r) => r.name === 'haproxy')?.perCpu;
   const head = ['proxy', 'req/s', 'proxy CPU s', 'req per CPU-s', 'p50 ms', 'p99 ms', 'vs HAProxy', 'errors'];
@@ -299,60 +228,19 @@ function table(rows: Row[]): string {
 
 // ---- profile ----
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
-}
-
-function summariseProfile(file: string): string {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[] };
-  // Percentages of busy samples: "(idle)" is time the process waited, not CPU it used.
-  const idle = profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').reduce((sum, n) => sum + (n.hitCount ?? 0), 0);
-  const total = profile.samples.length - idle;
-  const byFunction = new Map<string, number>();
-  const byModule = new Map<string, number>();
-  for (const node of profile.nodes) {
-    const hits = node.hitCount ?? 0;
-    if (!hits || node.callFrame.functionName === '(idle)') continue;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const where = url.replace(/^file:\/\//, '').replace(ROOT, '');
-    const fn = `${functionName || '(anonymous)'} ${where ? `${where.split('/').slice(-2).join('/')}:${lineNumber + 1}` : ''}`.trim();
-    byFunction.set(fn, (byFunction.get(fn) ?? 0) + hits);
-    const module =
-      !url ? functionName // (program), (garbage collector), (idle), native
-      : url.includes('node_modules/undici') ? 'undici'
-      : url.startsWith('node:internal/http') || url.includes('_http_') ? 'node:http'
-      : url.startsWith('node:internal/streams') || url.includes('stream') ? 'node:streams'
-      : url.startsWith('node:') ? 'node: other'
-      : url.includes('/dist/') || url.includes('/src/') ? 'hitless'
-      : 'other';
-    byModule.set(module, (byModule.get(module) ?? 0) + hits);
-  }
-  const pct = (n: number) => `${((100 * n) / total).toFixed(1)}%`.padStart(6);
-  const top = (m: Map<string, number>, n: number) =>
-    [...m.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n)
-      .map(([k, v]) => `  ${pct(v)}  ${k}`)
-      .join('\n');
-  return `busy samples: ${total} (idle: ${idle}); percentages are of busy time\nby module (self time):\n${top(byModule, 12)}\ntop functions (self time):\n${top(byFunction, 30)}`;
-}
-
 async function profileHitless(backend: number): Promise<void> {
   const profDir = join(dir, 'prof');
   const port = await freePort(PORT_LOW, PORT_HIGH);
   const child = await hitless.start(port, backend, ['--cpu-prof', '--cpu-prof-dir', profDir]);
   await wrk(port, 2);
   const r = await wrk(port, DURATION);
-  await stop(child, 'SIGTERM');
-  await sleep(300);
+  await stop(child, 'SIGTERM'); // the profile is written as the process exits
   const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) {
     console.log('no profile was written');
     return;
   }
-  console.log(`\n## hitless CPU profile under load (${r.rps.toFixed(0)} req/s while profiling)\n${summariseProfile(join(profDir, files[0]))}`);
+  console.log(`\n## hitless CPU profile under load (${r.rps.toFixed(0)} req/s while profiling)\n${summariseProfile(join(profDir, files[0]), ROOT)}`);
 }
 
 async function main(): Promise<void> {
@@ -362,7 +250,7 @@ async function main(): Promise<void> {
   console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, Linux ${release()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   console.log(`versions: node ${process.version}, ${version(HAPROXY, ['-v'])}, ${version(NGINX, ['-v'])}, ${version('wrk', ['-v'])}`);
   console.log(`load: wrk -t1 -c${CONNECTIONS} -d${DURATION}s (after a 2 s warm-up), GET / → nginx backend returning a fixed 200; ${ROUNDS} interleaved rounds, median shown`);
-  console.log(PIN ? `pinning: proxy on CPU ${PROXY_CPU}; wrk and backend on CPU ${LOAD_CPUS}` : 'pinning: none');
+  console.log(PIN.enabled ? `pinning: proxy on CPU ${PROXY_CPU}; wrk and backend on CPU ${LOAD_CPUS}` : 'pinning: none');
   const compared = COMPARE.map((spec) => hitlessProxy(`hitless(${spec.split('=')[0]})`, spec.split('=')[1]));
   const proxies = [...[haproxy, nginx, ...NODE_PEERS, hitless].filter((p) => ONLY.includes(p.name)), ...compared];
   const rounds = new Map<string, Row[]>(proxies.map((p) => [p.name, []]));
@@ -399,6 +287,6 @@ main()
   })
   .finally(async () => {
     // SIGTERM first (stop() escalates after 10 s): a SIGKILLed nginx master orphans its worker.
-    for (const c of children) await stop(c, 'SIGTERM').catch(() => {});
+    await procs.stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
