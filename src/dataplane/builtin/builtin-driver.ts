@@ -254,6 +254,11 @@ export class BuiltinDriver implements Driver {
     throw new ApplyError(ErrorCodes.BIND_FAILED, `config rejected, nothing changed: ${failures.map((e) => e.message).join('; ')}`, details);
   }
 
+  /** The running runtime of a service (a tunnel moved here from another process joins it). */
+  serviceRuntime(name: string): ServiceRuntime | undefined {
+    return this.current.services.get(name);
+  }
+
   status(): DataplaneStatus {
     const services: ServiceStatus[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), ...this.tlsStatus(runtime), endpoints: endpointStatuses(runtime) }));
     return { driver: this.name, services, listeners: this.listenerStatuses() };
