@@ -11,6 +11,7 @@ import { startBackends, type Backends } from './helpers/process-backends.js';
 import { NumberedStreams, startWsEcho } from './helpers/numbered-streams.js';
 import { reservePort } from './helpers/ports.js';
 import { waitFor, within, sleep } from './helpers/wait.js';
+import { once } from 'node:events';
 
 interface MoveStatus {
   process: {
@@ -48,12 +49,20 @@ function plainHttp(port: number, concurrency: number): { stop(): Promise<{ ok: n
         res.on('data', (d: Buffer) => (body += d.toString()));
         res.on('end', () => {
           if (res.statusCode === 200 && body === 'ok') result.ok++;
-          else (result.failed++, result.errors.push(`HTTP ${res.statusCode} ${body.slice(0, 80)}`));
+          else {
+            result.failed++;
+            result.errors.push(`HTTP ${res.statusCode} ${body.slice(0, 80)}`);
+          }
           resolve();
         });
-        res.on('error', (err) => (result.failed++, result.errors.push(err.message), resolve()));
+        res.on('error', (err) => fail(err));
       });
-      req.on('error', (err) => (result.failed++, result.errors.push(err.message), resolve()));
+      const fail = (err: Error): void => {
+        result.failed++;
+        result.errors.push(err.message);
+        resolve();
+      };
+      req.on('error', fail);
       req.end();
     });
   const loops = Array.from({ length: concurrency }, async () => {
@@ -68,6 +77,24 @@ function plainHttp(port: number, concurrency: number): { stop(): Promise<{ ok: n
     },
   };
 }
+
+/** A TCP endpoint on 127.0.0.1 (port 0) that keeps each side of a connection open on its own (allowHalfOpen). */
+async function endpoint(onConnection: (s: Socket) => void): Promise<{ port: number; server: Server }> {
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
+    s.on('error', () => {});
+    onConnection(s);
+  });
+  server.listen({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+const tcpService = (name: string, port: number, endpointPort: number): string => `  ${name}:
+    mode: tcp
+    listen: 127.0.0.1:${port}
+    endpoints: [127.0.0.1:${endpointPort}]
+    timeouts: { idle: 10m }
+`;
 
 describe('process model: tunnels move to the new generation at a code upgrade', () => {
   let backends: Backends;
@@ -128,5 +155,115 @@ describe('process model: tunnels move to the new generation at a code upgrade', 
     assert.equal(u.drainedConnections, 0);
     // Every tunnel moved at every upgrade.
     assert.equal(u.movedConnections, 250 * 20);
+  });
+  it('half-closed tunnels move with their finished side finished: the other side carries on to its end', async () => {
+    // 'C': the client sends its FIN first; the endpoint then sends a line, and 9 more and its FIN
+    // after the upgrade. 'E': the endpoint sends its FIN first; the client then sends 10 lines and ends,
+    // and the endpoint counts what it got.
+    const fromClient: string[] = [];
+    let upgraded: () => void = () => {};
+    const afterUpgrade = new Promise<void>((resolve) => (upgraded = resolve));
+    let clientSideDone: () => void = () => {};
+    const clientSideEnded = new Promise<void>((resolve) => (clientSideDone = resolve));
+    const halves = await endpoint((s) => {
+      s.once('data', (first: Buffer) => {
+        if (first.toString() === 'C') {
+          // Line 0 at once, the rest once the test says so (after the upgrade).
+          s.once('end', () => {
+            s.write('line 0\n');
+            void afterUpgrade.then(() => {
+              for (let i = 1; i < 10; i++) s.write(`line ${i}\n`);
+              s.end();
+            });
+          });
+          s.resume();
+        } else {
+          s.end('bye\n');
+          s.on('data', (d: Buffer) => fromClient.push(d.toString()));
+          s.once('end', () => clientSideDone());
+        }
+      });
+    });
+    const port = await reservePort();
+    const { h } = await start(tcpService('halves', port, halves.port));
+    try {
+      // C: FIN from the client, the endpoint still talking.
+      const c = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      let cGot = '';
+      c.on('data', (d: Buffer) => (cGot += d.toString()));
+      const cEnded = once(c, 'end');
+      await once(c, 'connect');
+      c.end('C');
+      // E: FIN from the endpoint, the client still talking.
+      const e = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      let eGot = '';
+      e.on('data', (d: Buffer) => (eGot += d.toString()));
+      const eEnded = once(e, 'end');
+      e.write('E');
+      await within(5_000, "the endpoint's FIN to reach the client", eEnded);
+      assert.equal(eGot, 'bye\n');
+      await waitFor('the first line to the half-closed client', () => cGot.length > 0, { timeoutMs: 5_000, intervalMs: 5 });
+      const res = await h.upgrade();
+      assert.equal(res.status, 200, res.text);
+      upgraded();
+      for (let i = 0; i < 10; i++) e.write(`up ${i}\n`);
+      e.end();
+      await within(10_000, 'the half-closed client to get every line and the FIN', cEnded);
+      await within(10_000, "the client's lines and FIN to reach the half-closed endpoint", clientSideEnded);
+      assert.equal(cGot, Array.from({ length: 10 }, (_, i) => `line ${i}\n`).join(''));
+      assert.equal(fromClient.join(''), Array.from({ length: 10 }, (_, i) => `up ${i}\n`).join(''));
+      const u = (await h.request('GET', '/status')).json<MoveStatus>().process.upgrades;
+      assert.equal(u.movedConnections, 2, `both half-closed tunnels moved: ${JSON.stringify(u)}`);
+      assert.equal(u.drainedConnections, 0);
+      c.destroy();
+      e.destroy();
+    } finally {
+      halves.server.close();
+    }
+  });
+
+  it('a tunnel whose client does not read stays on the old generation and drains (counted as drained); the others move', async () => {
+    // The endpoint writes 8 MiB at once: the client never reads, so hitless holds bytes it cannot
+    // write, and the tunnel cannot quiesce.
+    const flood = await endpoint((s) => {
+      s.write(Buffer.alloc(8 * 1024 * 1024, 1));
+      s.resume();
+    });
+    const port = await reservePort();
+    const { h, ports } = await start(tcpService('flood', port, flood.port), ['--upgrade-drain', '2s']);
+    try {
+      const stuck = connect({ host: '127.0.0.1', port });
+      stuck.pause();
+      await once(stuck, 'connect');
+      const streams = new NumberedStreams();
+      await streams.open(ports.tcp, 5, ports.web, 0);
+      streams.start(50);
+      // Bounded: let the flood fill the kernel buffers and hitless's own.
+      await sleep(300);
+      const res = await h.upgrade();
+      assert.equal(res.status, 200, res.text);
+      const u = await waitFor('the stuck tunnel counted as drained', async () => {
+        const up = (await h.request('GET', '/status')).json<MoveStatus>().process.upgrades;
+        return up.drainedConnections === 1 ? up : false;
+      }, { timeoutMs: 10_000 });
+      assert.equal(u.movedConnections, 5, JSON.stringify(u));
+      // The stuck one ends at the drain timeout, with a FIN once it reads (never a reset).
+      let resetSeen = false;
+      stuck.on('error', () => (resetSeen = true));
+      const ended = once(stuck, 'close');
+      await sleep(2_500);
+      stuck.resume();
+      await within(10_000, 'the stuck connection to close after the drain timeout', ended);
+      await waitFor('the old generation gone', async () => (await h.request('GET', '/status')).json<MoveStatus>().process.processes === 3, { timeoutMs: 10_000 });
+      streams.stopWriting();
+      await waitFor('every byte of the moved ones back', () => streams.caughtUp(), { timeoutMs: 10_000 });
+      const report = streams.report();
+      streams.close();
+      stuck.destroy();
+      assert.equal(report.closedEarly + report.corrupted, 0, JSON.stringify(report));
+      assert.equal(resetSeen, false, 'the stuck connection was reset');
+    } finally {
+      flood.server.close();
+    }
   });
 });

@@ -113,6 +113,7 @@ export class ConnectionHandover {
     } catch (err) {
       this.lost(1, `a tunnel could not be passed on: ${(err as Error).message}`);
     } finally {
+      from?.post({ t: 'tunnel-passed', id: msg.id });
       // Our copies: the receiver holds its own (the descriptor was duplicated on the way).
       client.close();
       endpoint.close();

@@ -70,6 +70,8 @@ export type SupervisorMessage =
   | WorkerRequest
   /** A tunnel moving here from a draining worker (two messages, a handle beside each). */
   | TunnelPart
+  /** To the draining worker: its tunnel `id` has been passed on (or given up): the next may go. */
+  | { readonly t: 'tunnel-passed'; readonly id: number }
   /** A listening socket for `key`; sent before the prepare that needs it. */
   | { readonly t: 'listener'; readonly key: string }
   /** An idle keep-alive connection handed over from a draining worker, accepted on `key`. */

@@ -4,10 +4,12 @@
 // the supervisor, which passes them on to a worker of the serving generation, where they are
 // joined again. A tunnel that does not quiesce in time (a peer that does not read: bytes stay
 // queued in this process) carries on here and drains as before (`stayed`).
-// A few at a time (IN_FLIGHT): each handle sent over IPC waits for the receiver's
-// acknowledgement before the next one goes (child_process), so freezing more at once would only
-// lengthen every connection's pause, and the receiving workers take them one message at a time,
-// between their new connections.
+// A few at a time (IN_FLIGHT), end to end: a move holds its place until the supervisor says it
+// has passed both halves on (`passed`). Each handle sent over IPC waits for the receiver's
+// acknowledgement before the next one goes (child_process), on each of the two hops, so freezing
+// more at once would only queue them, frozen, in front of the supervisor: every connection's pause
+// would grow, not the throughput. The receiving workers take them one message at a time, between
+// their new connections.
 import type { Tunnel } from '../dataplane/builtin/tunnel.js';
 import type { TunnelPart } from './messages.js';
 
@@ -18,6 +20,8 @@ export type SendPart = (msg: TunnelPart, handle: object, done: (err: Error | nul
 export const QUIESCE_MS = 300;
 const QUIESCE_POLL_MS = 2;
 const IN_FLIGHT = 16;
+/** A move whose `passed` never comes (the supervisor lost it) frees its place after this. */
+const PASS_TIMEOUT_MS = 2_000;
 
 interface Move {
   readonly tunnel: Tunnel;
@@ -30,6 +34,8 @@ export class TunnelMover {
   private readonly offered = new WeakSet<Tunnel>();
   private inFlight = 0;
   private nextId = 1;
+  /** Moves sent, waiting for the supervisor's word that both halves went on: their place is still taken. */
+  private readonly unpassed = new Map<number, NodeJS.Timeout>();
   /** Tunnels sent to the next generation. */
   moved = 0;
   /** Tunnels that could not quiesce in time, or whose sending failed: they drain here. */
@@ -69,6 +75,16 @@ export class TunnelMover {
     this.pump();
   }
 
+  /** The supervisor passed tunnel `id` on (or gave up on it): its place goes to the next. */
+  passed(id: number): void {
+    const timer = this.unpassed.get(id);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.unpassed.delete(id);
+    this.inFlight--;
+    this.pump();
+  }
+
   private start(move: Move): void {
     const { tunnel } = move;
     const frozenAt = performance.timeOrigin + performance.now();
@@ -105,7 +121,9 @@ export class TunnelMover {
         // completes); this process still owns the connection.
         if (err2) return this.stay(move);
         tunnel.movedAway();
-        this.finish(move, true);
+        this.moved++;
+        move.done(true);
+        this.unpassed.set(id, setTimeout(() => this.passed(id), PASS_TIMEOUT_MS));
       });
     });
   }

@@ -66,6 +66,8 @@ let prepared: Prepared | null = null;
 /** prepare, commit, abort and apply-patch run one at a time, in the order they arrive. */
 let applies: Promise<unknown> = Promise.resolve();
 let drain: ConnectionDrain | null = null;
+/** Moves this worker's tunnels to the next generation once it drains. */
+let mover: TunnelMover | null = null;
 
 /**
  * A refusal that asks the supervisor for the whole config instead of a patch (the reply's `wants`):
@@ -316,7 +318,8 @@ function startDrain(timeoutMs: number, handOverIdle: boolean): void {
   for (const server of servers.values()) server.close();
   for (const h of handles.values()) h.close();
   handles.clear();
-  drain = new ConnectionDrain(connections, timeoutMs, handOverIdle ? handOver : null, handOverIdle ? new TunnelMover(send) : null);
+  mover = handOverIdle ? new TunnelMover(send) : null;
+  drain = new ConnectionDrain(connections, timeoutMs, handOverIdle ? handOver : null, mover);
   void drain.done.then((result) => {
     reportPauses();
     // `handedOff`: the log field's name since it existed (log queries use it).
@@ -344,6 +347,9 @@ process.on('message', (msg: SupervisorMessage, raw?: object) => {
       return;
     case 'tunnel':
       if (raw) joinMoved(msg, raw);
+      return;
+    case 'tunnel-passed':
+      mover?.passed(msg.id);
       return;
     case 'drain':
       startDrain(msg.timeoutMs, msg.handOver);
