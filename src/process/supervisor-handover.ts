@@ -2,7 +2,7 @@
 // code on disk, passing every listening socket as an inherited file descriptor (fds 4, 5, ...)
 // and its running config and generation through a state file. The new supervisor inherits the
 // sockets without binding, starts its workers, and says ready; only then does the old one give
-// up the admin API, drain its workers (handing idle keep-alive connections to the new
+// up the admin API, drain its workers (handing idle keep-alive connections and moving tunnels to the new
 // supervisor's workers) and exit. The sockets never close, so no connection is refused.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
