@@ -107,8 +107,9 @@ export class ConnectionHandover {
     const send = this.sink ?? (target ? (m: HandoverMessage, h: TcpHandle) => target.sendWithHandle(m, h) : undefined);
     try {
       if (!send) throw new Error('no ready worker to take it');
-      await send({ t: 'tunnel', id, part: 'client' }, client);
-      await send({ ...msg, id }, endpoint);
+      // Both at once, so nothing comes between them on the channel (a `drain` posted meanwhile
+      // would reach the target between the halves, and it could exit holding one).
+      await Promise.all([send({ t: 'tunnel', id, part: 'client' }, client), send({ ...msg, id }, endpoint)]);
       this.movedCount++;
     } catch (err) {
       this.lost(1, `a tunnel could not be passed on: ${(err as Error).message}`);
