@@ -299,6 +299,7 @@ function joinMoved(msg: TunnelPart, raw: object): void {
   }
   const tunnel = joinTunnel(driver.serviceRuntime(msg.record.service), msg.record, msg.ends, client, raw as TcpHandle);
   connections.set(tunnel.client, msg.key);
+  driver.adoptConnection(msg.key, tunnel.client);
   tunnel.client.on('close', forgetConnection);
   if (joinedPauses.length === 0) setTimeout(reportPauses, PAUSE_REPORT_MS).unref();
   joinedPauses.push(performance.timeOrigin + performance.now() - msg.frozenAt);
