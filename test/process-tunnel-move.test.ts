@@ -122,6 +122,7 @@ describe('process model: tunnels move to the new generation at a code upgrade', 
     const streams = new NumberedStreams();
     await streams.open(ports.tcp, 200, ports.web, 50);
     streams.start(100);
+    await waitFor('every connection to echo through hitless', () => streams.allEchoing(), { timeoutMs: 20_000 });
     const http = plainHttp(ports.web, 4);
     let slowestBackMs = 0;
     try {
@@ -130,7 +131,7 @@ describe('process model: tunnels move to the new generation at a code upgrade', 
         const res = await h.upgrade();
         assert.equal(res.status, 200, `upgrade ${i + 1}: ${res.text}`);
         // The old generation has nothing left once its tunnels moved: it exits at once.
-        await waitFor(`the process count back to 1 + 2 after upgrade ${i + 1}`, async () => (await h.request('GET', '/status')).json<MoveStatus>().process.processes === 3, { timeoutMs: 5_000, intervalMs: 20 });
+        await waitFor(`the process count back to 1 + 2 after upgrade ${i + 1}`, async () => (await h.request('GET', '/status')).json<MoveStatus>().process.processes === 3, { timeoutMs: 20_000, intervalMs: 20 });
         slowestBackMs = Math.max(slowestBackMs, Date.now() - began);
         await sleep(Math.max(0, 1_000 - (Date.now() - began)));
       }
@@ -238,6 +239,7 @@ describe('process model: tunnels move to the new generation at a code upgrade', 
       const streams = new NumberedStreams();
       await streams.open(ports.tcp, 5, ports.web, 0);
       streams.start(50);
+      await waitFor('every connection to echo through hitless', () => streams.allEchoing(), { timeoutMs: 20_000 });
       // Bounded: let the flood fill the kernel buffers and hitless's own.
       await sleep(300);
       const res = await h.upgrade();
@@ -271,6 +273,7 @@ describe('process model: tunnels move to the new generation at a code upgrade', 
     const streams = new NumberedStreams();
     await streams.open(ports.tcp, 300, ports.web, 0);
     streams.start(100);
+    await waitFor('every connection to echo through hitless', () => streams.allEchoing(), { timeoutMs: 20_000 });
     const old = (await h.request('GET', '/status')).json<MoveStatus>().process.workers.map((w) => w.pid);
     const res = await h.upgrade();
     assert.equal(res.status, 200, res.text);

@@ -96,6 +96,15 @@ export class NumberedStreams {
     }, everyMs);
   }
 
+  /**
+   * Every connection has had bytes echoed: it is joined to its endpoint through hitless (a
+   * connect() only says the kernel completed the handshake; the connection may still wait in the
+   * listening socket's backlog for a worker to accept it).
+   */
+  allEchoing(): boolean {
+    return [...this.tcp, ...this.ws].every(({ s }) => s.echoed > 0);
+  }
+
   /** Every byte sent has come back (or a connection closed). */
   caughtUp(): boolean {
     return [...this.tcp, ...this.ws].every(({ s }) => s.closed || s.echoed === s.sent);
