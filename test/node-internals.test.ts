@@ -22,6 +22,8 @@ import {
   pendingResponse,
   sendWithHandle,
   serverFd,
+  socketFromHandle,
+  thawSocket,
   serverOf,
   startConnectionChecks,
   type NativeTcpHandle,
@@ -161,6 +163,42 @@ describe('Node internals hitless depends on (src/util/node-internals.ts)', () =>
       assert.deepEqual(seen, ['before'], 'TCPWrap.readStop did not stop this process reading the connection');
       socket.destroy();
     });
+  });
+
+  it('TCPWrap.readStop/readStart/reading + new Socket({ handle, readable, writable }): a frozen socket resumes, a half-closed one is rebuilt half-closed', async () => {
+    // Two connected sockets: `near` is frozen, `far` writes to it.
+    const pair = new Promise<[net.Socket, net.Socket]>((resolve) => {
+      const server = net.createServer({ allowHalfOpen: true }, (accepted) => resolve([accepted, far]));
+      cleanup.push(() => server.close());
+      let far: net.Socket;
+      void listening(server).then((port) => (far = net.connect({ port, host: HOST, allowHalfOpen: true })));
+    });
+    const [near, far] = await pair;
+    let got = '';
+    near.on('data', (d: Buffer) => (got += d.toString()));
+    assert.ok(freezeSocket(near), 'net.Socket._handle.readStop is missing');
+    near.pause();
+    far.write('held');
+    await new Promise((r) => setTimeout(r, 50)); // bounded: shows no byte is read while frozen
+    assert.equal(got, '', 'TCPWrap.readStop did not stop reading');
+    const resumed = new Promise<void>((resolve) => near.once('data', () => resolve()));
+    thawSocket(near);
+    near.resume();
+    await within(5_000, 'TCPWrap.readStart: thawSocket() did not start reading again', resumed);
+    assert.equal(got, 'held');
+    // Our side has sent its FIN: the rebuilt socket must not be writable (no second shutdown).
+    await new Promise<void>((resolve) => near.end(resolve));
+    const handle = freezeSocket(near)!;
+    const rebuilt = socketFromHandle(handle, { writable: false });
+    assert.equal(rebuilt.writableEnded, true, 'new Socket({ writable: false }) is writable');
+    let rest = '';
+    rebuilt.on('data', (d: Buffer) => (rest += d.toString()));
+    const closed = new Promise<void>((resolve) => rebuilt.once('close', () => resolve()));
+    rebuilt.resume();
+    far.end('tail');
+    await within(5_000, 'new Socket({ writable: false }): the half-closed socket to read the peer to its end and close', closed);
+    assert.equal(rest, 'tail');
+    far.destroy();
   });
 
   it('http.Server.httpAllowHalfOpen: a client that half-closes after its request still gets the answer', async () => {

@@ -184,6 +184,23 @@ describe('metrics of several workers', () => {
     discovery: [{ service: 'web', source: 'zookeeper 127.0.0.1:2181/web', state: 'healthy', lastUpdate: '2025-01-01T00:00:00.000Z', endpoints: 3 }],
   });
 
+  it("counts the supervisor's tunnels at code upgrades by outcome, and the latest upgrade's pauses", async () => {
+    const supervisor: MetricsInput = {
+      ...worker(1, 1, [0, 0, 0]),
+      process: { upgrades: { movedConnections: 250, drainedConnections: 1, lostConnections: 0, movePauseMs: { p50: 3.5, p99: 40, max: 61.2 } } },
+    };
+    const m = parseExposition((await renderMetrics([metricFamilies(supervisor)])).text);
+    assert.equal(valueOf(m, 'hitless_upgrade_connections_total', { outcome: 'moved' }), 250);
+    assert.equal(valueOf(m, 'hitless_upgrade_connections_total', { outcome: 'drained' }), 1);
+    assert.equal(valueOf(m, 'hitless_upgrade_connections_total', { outcome: 'lost' }), 0);
+    assert.equal(valueOf(m, 'hitless_upgrade_move_pause_seconds', { quantile: '0.99' }), 0.04);
+    assert.ok(Math.abs((valueOf(m, 'hitless_upgrade_move_pause_seconds', { quantile: '1' }) ?? 0) - 0.0612) < 1e-9);
+    // Without workers (no process section) there is no such series.
+    assert.equal(m.filter((x) => x.name.startsWith('hitless_upgrade_')).length > 0, true);
+    const single = parseExposition((await renderMetrics([metricFamilies(worker(1, 1, [0, 0, 0]))])).text);
+    assert.equal(single.filter((x) => x.name.startsWith('hitless_upgrade_')).length, 0);
+  });
+
   it('sums counters and histogram buckets, and aggregates gauges sensibly', async () => {
     const { text } = await renderMetrics([metricFamilies(worker(1, 10, [1, 2, 3])), metricFamilies(worker(2, 5, [4, 0, 1]))]);
     const m = parseExposition(text);

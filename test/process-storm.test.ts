@@ -1,6 +1,8 @@
 // An upgrade storm: 50 code upgrades in a row while long-lived connections keep arriving. At
-// most one generation drains at a time (a newer upgrade cuts the previous drain short), so the
-// process count and the total memory stay flat instead of growing with every upgrade.
+// most one generation drains at a time (a newer upgrade cuts the previous drain short, and waits
+// for it to have moved its tunnels), so the process count and the memory per process stay flat
+// instead of growing with every upgrade. The long-lived connections move; one that cannot be
+// quiesced in time drains, and is closed (a FIN, never a reset) when a newer upgrade cuts it short.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MixedLoad, summarize } from './helpers/process-load.js';
@@ -17,7 +19,7 @@ describe('process model: upgrade storm', () => {
   it(`${UPGRADES} upgrades in a row with long-lived connections arriving throughout: processes and RSS stay bounded`, async () => {
     const { h: sh, ports } = await suite.start({ workers: WORKERS });
     const load = new MixedLoad({ httpPort: ports.http, tcpPort: ports.tcp, longLived: 0 });
-    // A new long-lived connection every 50 ms, each kept open (pinging) until the end or until a drain closes it.
+    // A new long-lived connection every 50 ms, each kept open (pinging) until the end.
     let arriving = true;
     const arrivals: Promise<unknown>[] = [];
     const opener = (async () => {
@@ -44,11 +46,15 @@ describe('process model: upgrade storm', () => {
     console.log(
       `storm of ${UPGRADES} upgrades (${WORKERS} workers): processes min ${Math.min(...procs)} max ${Math.max(...procs)} last ${procs.at(-1)}; ` +
         `RSS total MB min ${Math.min(...rss)} max ${Math.max(...rss)} first-10 avg ${avg(rss.slice(0, 10))} last-10 avg ${avg(rss.slice(-10))}; ` +
-        `${summarize(report)}; handed over ${s.process.upgrades.handedOffConnections}`,
+        `${summarize(report)}; handed over ${s.process.upgrades.handedOffConnections}; tunnels moved ${s.process.upgrades.movedConnections}, drained ${s.process.upgrades.drainedConnections}, lost ${s.process.upgrades.lostConnections}`,
     );
     // Supervisor + active + draining + the new one being started: never more.
     assert.ok(Math.max(...procs) <= 1 + 3 * WORKERS, `processes ${procs.join(',')}`);
-    assert.ok(avg(rss.slice(-10)) <= avg(rss.slice(0, 10)) * 1.5, `RSS grew: ${rss.join(',')}`);
+    // Per process: long-lived connections now move to each new generation instead of being closed
+    // by the next upgrade, so more of them are alive (and more generations are still moving them
+    // when a sample is taken) late in the storm than early; a leak would still show per process.
+    const perProcess = samples.map((x) => x.rssMb / x.processes);
+    assert.ok(avg(perProcess.slice(-10)) <= avg(perProcess.slice(0, 10)) * 1.5, `RSS per process grew: ${perProcess.map(Math.round).join(',')}`);
     assert.equal(report.newConnection.failed + report.newConnection.refused + report.keepAlive.failed + report.keepAlive.refused, 0, summarize(report));
     assert.equal(report.longLived.failed + report.longLived.refused, 0, summarize(report));
   });

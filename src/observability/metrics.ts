@@ -22,6 +22,16 @@ export interface MetricsInput {
   readonly listeners: readonly ListenerStatus[];
   readonly applyStats?: ApplyStatsSnapshot;
   readonly discovery?: unknown;
+  /** Process model: the supervisor's `process` section of GET /status (upgrades' tunnel counts). */
+  readonly process?: { readonly upgrades?: UpgradeMoves };
+}
+
+/** What status says of tunnels at code upgrades (process/supervisor-status.ts). */
+interface UpgradeMoves {
+  readonly movedConnections?: number;
+  readonly drainedConnections?: number;
+  readonly lostConnections?: number;
+  readonly movePauseMs?: { readonly p50: number | null; readonly p99: number | null; readonly max: number | null };
 }
 
 type Aggregator = 'sum' | 'max' | 'min' | 'first' | 'omit' | 'average';
@@ -93,6 +103,17 @@ function processMetrics(m: Families, s: MetricsInput): void {
   m.add('hitless_info', 'gauge', 'Always 1; the labels say which hitless (version, pid, driver, config hash, generation) is running.', info, 1, 'first');
   m.add('hitless_uptime_seconds', 'gauge', 'Seconds since this process started.', {}, s.uptimeSeconds, 'max');
   if (s.generation !== undefined) m.add('hitless_generation', 'gauge', 'Worker generation (process model); rises with every code upgrade.', {}, s.generation, 'max');
+  const u = s.process?.upgrades;
+  if (u?.movedConnections === undefined) return;
+  const help = 'Long-lived connections (tcp mode, upgraded HTTP) at code upgrades, by outcome: moved to the new generation, drained on the old one (could not be quiesced), lost (a process died mid-move).';
+  m.add('hitless_upgrade_connections_total', 'counter', help, { outcome: 'moved' }, u.movedConnections, 'max');
+  m.add('hitless_upgrade_connections_total', 'counter', help, { outcome: 'drained' }, u.drainedConnections ?? 0, 'max');
+  m.add('hitless_upgrade_connections_total', 'counter', help, { outcome: 'lost' }, u.lostConnections ?? 0, 'max');
+  const pause = u.movePauseMs;
+  const pauseHelp = 'Pause a moved connection saw at the latest code upgrade (old worker stops reading it -> new worker reads it), by quantile (1 = the longest).';
+  for (const [quantile, ms] of [['0.5', pause?.p50], ['0.99', pause?.p99], ['1', pause?.max]] as const) {
+    if (typeof ms === 'number') m.add('hitless_upgrade_move_pause_seconds', 'gauge', pauseHelp, { quantile }, ms / 1000, 'max');
+  }
 }
 
 function serviceMetrics(m: Families, svc: ServiceStatus): void {

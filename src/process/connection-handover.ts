@@ -1,29 +1,58 @@
 // Connection hand-over, the supervisor's part: an idle keep-alive connection that a draining
-// worker hands over (the raw handle beside a `conn` message) continues on a ready worker of the
-// serving generation, round robin; after a supervisor upgrade it goes on to the new supervisor
-// instead. The worker's part (what is idle, how it lets go) is worker-drain.ts.
-import type { TcpHandle } from './messages.js';
+// worker hands over (the raw handle beside a `conn` message), and a tunnel it moves (two handles,
+// beside two `tunnel` messages: tunnel-move.ts), continue on a ready worker of the serving
+// generation, round robin; after a supervisor upgrade they go on to the new supervisor instead.
+// The worker's part (what is idle, how it lets go, how a tunnel quiesces) is worker-drain.ts and
+// tunnel-move.ts.
+// A tunnel's two halves are passed on together, once both are here: a worker that dies between
+// them leaves a half nobody can use, which is closed here (the connection was that worker's, and
+// is lost with it); a target that dies loses what it had received, nothing else.
+import type { TcpHandle, TunnelPart } from './messages.js';
 import type { WorkerLink } from './worker-link.js';
+import { PauseRecord } from './pause-record.js';
+
+/** What goes to the new supervisor once this one has been replaced. */
+export type HandoverMessage = { readonly t: 'conn'; readonly key: string } | TunnelPart;
 
 /** Where connections go once this supervisor has been replaced: the new supervisor. */
-export type HandoverSink = (key: string, handle: TcpHandle) => void;
+export type HandoverSink = (msg: HandoverMessage, handle: TcpHandle) => Promise<void>;
+
+type EndpointPart = Extract<TunnelPart, { part: 'endpoint' }>;
 
 export class ConnectionHandover {
   private sink: HandoverSink | null = null;
   private next = 0;
   private count = 0;
+  private nextTunnel = 1;
+  /** Client halves waiting for their endpoint half, by sender and the sender's id. */
+  private readonly halves = new Map<WorkerLink | null, Map<number, TcpHandle>>();
+  /** Tunnels passed on to the serving generation (or the new supervisor), and those drained where they were. */
+  private movedCount = 0;
+  private stayedCount = 0;
+  private lostCount = 0;
+  /** The pause each moved tunnel saw, as its new worker reported it. */
+  readonly pauses = new PauseRecord();
 
   /** `serving`: the workers of the generation serving now. */
-  constructor(private readonly serving: () => readonly WorkerLink[]) {}
+  constructor(
+    private readonly serving: () => readonly WorkerLink[],
+    private readonly warn: (fields: object, message: string) => void = () => {},
+  ) {}
 
   /** Connections handed over by drained workers (their own count, sent when they finish). */
   get handedOver(): number {
     return this.count;
   }
 
-  /** A worker finished its drain having handed over `n` connections. */
-  counted(n: number): void {
+  /** Tunnels: moved to the next generation, drained where they were, lost on the way (a process died). */
+  get tunnels(): { readonly moved: number; readonly drained: number; readonly lost: number } {
+    return { moved: this.movedCount, drained: this.stayedCount, lost: this.lostCount };
+  }
+
+  /** A worker finished its drain having handed over `n` connections and kept `stayed` tunnels. */
+  counted(n: number, stayed = 0): void {
     this.count += n;
+    this.stayedCount += stayed;
   }
 
   /** From now on every connection goes to `sink` (this supervisor was replaced). */
@@ -36,13 +65,69 @@ export class ConnectionHandover {
    * the supervisor this one replaced). With none ready, the connection is closed.
    */
   handOver(from: WorkerLink | null, key: string, handle: TcpHandle): void {
-    if (this.sink) return this.sink(key, handle);
-    const ready = this.serving().filter((w) => w.state === 'ready' && w !== from);
-    const target = ready[this.next++ % Math.max(1, ready.length)];
+    if (this.sink) return void this.sink({ t: 'conn', key }, handle).then(() => handle.close(), () => handle.close());
+    const target = this.target(from);
     if (!target) return handle.close();
     target.sendWithHandle({ t: 'conn', key }, handle).then(
       () => handle.close(),
       () => handle.close(),
     );
+  }
+
+  /** One half of a tunnel from `from` (null: the supervisor this one replaced); passed on with its other half. */
+  tunnelPart(from: WorkerLink | null, msg: TunnelPart, handle: TcpHandle): void {
+    let waiting = this.halves.get(from);
+    if (msg.part === 'client') {
+      if (!waiting) this.halves.set(from, (waiting = new Map()));
+      waiting.get(msg.id)?.close();
+      waiting.set(msg.id, handle);
+      return;
+    }
+    const client = waiting?.get(msg.id);
+    waiting?.delete(msg.id);
+    if (!client) {
+      this.lost(1, 'a tunnel arrived without its client half');
+      return handle.close();
+    }
+    void this.passOn(from, client, msg, handle);
+  }
+
+  /** `from` exited: a half it sent alone can never be joined (the connection was that worker's). */
+  exited(from: WorkerLink): void {
+    const waiting = this.halves.get(from);
+    this.halves.delete(from);
+    if (!waiting || waiting.size === 0) return;
+    for (const h of waiting.values()) h.close();
+    this.lost(waiting.size, 'a worker exited while moving tunnels; the halves it had sent are closed');
+  }
+
+  private async passOn(from: WorkerLink | null, client: TcpHandle, msg: EndpointPart, endpoint: TcpHandle): Promise<void> {
+    const id = this.nextTunnel++;
+    const target = this.sink ? undefined : this.target(from);
+    const send = this.sink ?? (target ? (m: HandoverMessage, h: TcpHandle) => target.sendWithHandle(m, h) : undefined);
+    try {
+      if (!send) throw new Error('no ready worker to take it');
+      // Both at once, so nothing comes between them on the channel (a `drain` posted meanwhile
+      // would reach the target between the halves, and it could exit holding one).
+      await Promise.all([send({ t: 'tunnel', id, part: 'client' }, client), send({ ...msg, id }, endpoint)]);
+      this.movedCount++;
+    } catch (err) {
+      this.lost(1, `a tunnel could not be passed on: ${(err as Error).message}`);
+    } finally {
+      from?.post({ t: 'tunnel-passed', id: msg.id });
+      // Our copies: the receiver holds its own (the descriptor was duplicated on the way).
+      client.close();
+      endpoint.close();
+    }
+  }
+
+  private target(from: WorkerLink | null): WorkerLink | undefined {
+    const ready = this.serving().filter((w) => w.state === 'ready' && w !== from);
+    return ready[this.next++ % Math.max(1, ready.length)];
+  }
+
+  private lost(n: number, message: string): void {
+    this.lostCount += n;
+    this.warn({ tunnels: n }, message);
   }
 }

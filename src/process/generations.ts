@@ -75,6 +75,12 @@ interface Slots {
 }
 
 const KILL_GRACE_MS = 3_000;
+/**
+ * How long a drain cut short may take to move its tunnels to the serving generation before it is
+ * killed (killing a worker in the middle of moves resets the connections it still holds). It
+ * exits by itself as soon as they have moved; the next upgrade waits for that.
+ */
+const MOVE_GRACE_MS = 30_000;
 
 export class Generations {
   private serving: Slots | null = null;
@@ -261,13 +267,13 @@ export class Generations {
     }
   }
 
-  /** A newer upgrade ends this drain now: idle connections are still handed over, the rest are closed. */
+  /** A newer upgrade ends this drain now: idle connections and tunnels still move, the rest are closed. */
   private cutShort(gen: Slots): void {
     for (const w of gen.workers) {
       if (!w.alive) continue;
       this.retiring.add(w);
       w.post({ t: 'drain', timeoutMs: 0, handOver: true });
-      killLater(w, KILL_GRACE_MS);
+      killLater(w, KILL_GRACE_MS + MOVE_GRACE_MS);
     }
     this.drainingGen = null;
   }

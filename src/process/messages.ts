@@ -10,6 +10,7 @@ import type { MetricFamily } from '../observability/metrics.js';
 import type { OverrideTable } from '../dataplane/endpoint-override.js';
 import type { NativeTcpHandle } from '../util/node-internals.js';
 import type { TicketKeys } from '../dataplane/builtin/tls/ticket-keys.js';
+import type { TunnelEnds, TunnelRecord } from '../dataplane/builtin/tunnel.js';
 
 /** A libuv TCP handle as child_process passes it ("net.Native"); opaque outside util/node-internals.ts. */
 export type TcpHandle = NativeTcpHandle;
@@ -54,8 +55,23 @@ export type WorkerRequest =
    */
   | { readonly t: 'overrides'; readonly id: number; readonly table: OverrideTable };
 
+/**
+ * One half of a tunnel moving to the next generation (tunnel-move.ts): the client socket's handle
+ * beside the first message, the endpoint socket's beside the second, which carries what the tunnel
+ * is. Both cross worker → supervisor → worker one after the other on the same channels; `id`
+ * pairs them (numbered by each sender). `frozenAt` (Unix ms): when the old worker stopped reading
+ * it, for the pause the connection saw.
+ */
+export type TunnelPart =
+  | { readonly t: 'tunnel'; readonly id: number; readonly part: 'client' }
+  | { readonly t: 'tunnel'; readonly id: number; readonly part: 'endpoint'; readonly key: string; readonly record: TunnelRecord; readonly ends: TunnelEnds; readonly frozenAt: number };
+
 export type SupervisorMessage =
   | WorkerRequest
+  /** A tunnel moving here from a draining worker (two messages, a handle beside each). */
+  | TunnelPart
+  /** To the draining worker: its tunnel `id` has been passed on (or given up): the next may go. */
+  | { readonly t: 'tunnel-passed'; readonly id: number }
   /** A listening socket for `key`; sent before the prepare that needs it. */
   | { readonly t: 'listener'; readonly key: string }
   /** An idle keep-alive connection handed over from a draining worker, accepted on `key`. */
@@ -105,8 +121,15 @@ export type WorkerMessage =
   | { readonly t: 'reply'; readonly id: number; readonly ok: false; readonly error: string; readonly code?: string; readonly wants?: WorkerWants }
   /** Handing an idle connection (the handle beside it) over to the next generation. */
   | { readonly t: 'conn'; readonly key: string }
-  /** Every connection of a draining worker has ended (or was closed at the timeout); it exits next. */
-  | { readonly t: 'drained'; readonly handedOver: number; readonly closedAtTimeout: number; readonly final: WorkerStatus };
+  /** Moving a tunnel to the next generation (two messages, a handle beside each). */
+  | TunnelPart
+  /** Tunnels joined here lately, each with the pause it saw (ms from freeze to reading again here). */
+  | { readonly t: 'tunnels-joined'; readonly pausesMs: readonly number[] }
+  /**
+   * Every connection of a draining worker has ended (or was closed at the timeout); it exits next.
+   * `moved`: tunnels moved to the next generation; `stayed`: tunnels that could not be (drained here).
+   */
+  | { readonly t: 'drained'; readonly handedOver: number; readonly moved: number; readonly stayed: number; readonly closedAtTimeout: number; readonly final: WorkerStatus };
 
 /** What a refusal may ask for instead: `full-config`, this worker cannot apply the patch (another base). */
 export type WorkerWants = 'full-config';

@@ -2,7 +2,7 @@
 // code on disk, passing every listening socket as an inherited file descriptor (fds 4, 5, ...)
 // and its running config and generation through a state file. The new supervisor inherits the
 // sockets without binding, starts its workers, and says ready; only then does the old one give
-// up the admin API, drain its workers (handing idle keep-alive connections to the new
+// up the admin API, drain its workers (handing idle keep-alive connections and moving tunnels to the new
 // supervisor's workers) and exit. The sockets never close, so no connection is refused.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { parseConfig } from '../config/load.js';
 import type { Logger } from '../observability/log.js';
 import type { TcpHandle } from './messages.js';
 import type { Supervisor } from './supervisor.js';
+import type { HandoverMessage, HandoverSink } from './connection-handover.js';
 import { sendWithHandle } from '../util/node-internals.js';
 
 export const ENV_HANDOVER = 'HITLESS_SUPERVISOR_HANDOVER';
@@ -28,14 +29,14 @@ interface HandoverState {
   readonly sockets: ReadonlyArray<{ readonly key: string; readonly fd: number }>;
 }
 
-type HandoverMessage = { t: 'ready'; pid: number } | { t: 'admin-released' } | { t: 'conn'; key: string };
+type SuccessionMessage = { t: 'ready'; pid: number } | { t: 'admin-released' } | HandoverMessage;
 
 export interface StartedSuccessor {
   readonly child: ChildProcess;
   /** Call once the old admin API is closed: the new supervisor binds it next. */
   adminReleased(): void;
-  /** Where the old workers' idle connections go. */
-  sink(key: string, handle: TcpHandle): void;
+  /** Where the old workers' idle connections and tunnels go. */
+  sink: HandoverSink;
 }
 
 /** Old side: spawns the successor and waits until its workers are ready (or it fails). */
@@ -59,7 +60,7 @@ export async function startSuccessor(supervisor: Supervisor, running: ConfigSnap
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the new supervisor (pid ${child.pid}) did not report ready within ${timeoutMs} ms`)), timeoutMs);
       child.once('exit', (code, signal) => reject(new Error(`the new supervisor (pid ${child.pid}) exited before it was ready (${signal ?? `code ${code}`})`)));
-      child.on('message', (msg: HandoverMessage) => {
+      child.on('message', (msg: SuccessionMessage) => {
         if (msg.t !== 'ready') return;
         clearTimeout(timer);
         resolve();
@@ -76,10 +77,12 @@ export async function startSuccessor(supervisor: Supervisor, running: ConfigSnap
   return {
     child,
     adminReleased: () => child.send({ t: 'admin-released' }),
-    sink: (key, handle) => {
-      if (!child.connected) return handle.close();
-      sendWithHandle(child, { t: 'conn', key }, handle, () => handle.close());
-    },
+    // The caller closes its copy of the handle once this settles.
+    sink: (msg, handle) =>
+      new Promise<void>((resolve, reject) => {
+        if (!child.connected) return reject(new Error('the new supervisor is gone'));
+        sendWithHandle(child, msg, handle, (err) => (err ? reject(err) : resolve()));
+      }),
   };
 }
 
@@ -98,9 +101,9 @@ export function inheritFromPredecessor(supervisor: Supervisor, log: Logger): (()
   supervisor.continueFrom(state.generation);
   let released: () => void = () => {};
   const adminFree = new Promise<void>((resolve) => (released = resolve));
-  process.on('message', (msg: HandoverMessage, handle: unknown) => {
+  process.on('message', (msg: SuccessionMessage, handle: unknown) => {
     if (msg.t === 'admin-released') released();
-    else if (msg.t === 'conn' && handle) supervisor.receiveConnection(msg.key, handle as TcpHandle);
+    else if ((msg.t === 'conn' || msg.t === 'tunnel') && handle) supervisor.receiveConnection(msg, handle as TcpHandle);
   });
   // The old supervisor exits once drained; its channel going away is expected.
   process.on('disconnect', () => released());

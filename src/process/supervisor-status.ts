@@ -2,6 +2,7 @@
 // status request (one round's replies replace the last ones together, with their time), summed
 // into one data plane status (status-aggregate.ts); and the `process` section of GET /status
 // (who serves, restarts, upgrades), made from a snapshot of the supervisor's state.
+import type { PauseSummary } from './pause-record.js';
 import type { Config } from '../config/model.js';
 import type { DataplaneStatus } from '../dataplane/driver.js';
 import type { PackedService } from '../dataplane/builtin/packed-status.js';
@@ -126,7 +127,16 @@ export interface ProcessState {
   readonly workers: readonly WorkerLink[];
   readonly restarts: number;
   readonly crashLoops: readonly CrashLoop[];
-  readonly upgrades: UpgradeRecord & { readonly handedOver: number };
+  readonly upgrades: UpgradeRecord & { readonly handedOver: number; readonly tunnels: TunnelCounts };
+}
+
+/** Tunnels at upgrades (tunnel-move.ts): moved, drained where they were, lost with a process that died. */
+export interface TunnelCounts {
+  readonly moved: number;
+  readonly drained: number;
+  readonly lost: number;
+  /** The pauses of the tunnels moved since the latest upgrade began (ms). */
+  readonly pauseMs: PauseSummary;
 }
 
 /**
@@ -152,7 +162,7 @@ export function processSection(s: ProcessState) {
     ...(w.exit ? { exit: w.exit.signal ?? `code ${w.exit.code}` } : {}),
   }));
   const supervisorRss = process.memoryUsage.rss();
-  const { ok, failed, handedOver, last } = s.upgrades;
+  const { ok, failed, handedOver, tunnels, last } = s.upgrades;
   return {
     mode: 'supervisor' as const,
     supervisorPid: process.pid,
@@ -169,6 +179,9 @@ export function processSection(s: ProcessState) {
     crashLoops: s.crashLoops,
     // `handedOffConnections`: the name users have read in GET /status since it existed (kept, though
     // the act is called hand-over everywhere else).
-    upgrades: { ok, failed, handedOffConnections: handedOver, last },
+    // movedConnections / drainedConnections: tunnels (tcp-mode, upgraded HTTP) moved to the next
+    // generation or left to drain on the old one; lostConnections: halves closed because a process
+    // died mid-move.
+    upgrades: { ok, failed, handedOffConnections: handedOver, movedConnections: tunnels.moved, drainedConnections: tunnels.drained, lostConnections: tunnels.lost, movePauseMs: tunnels.pauseMs, last },
   };
 }

@@ -14,7 +14,7 @@ import type { OverrideTable } from '../dataplane/endpoint-override.js';
 import { ApplyError, ErrorCodes } from '../errors.js';
 import { ConfigDigest } from './config-digest.js';
 import { changeBetween, type ConfigChange } from './config-patch.js';
-import { ConnectionHandover, type HandoverSink } from './connection-handover.js';
+import { ConnectionHandover, type HandoverMessage, type HandoverSink } from './connection-handover.js';
 import { FleetCommit, type WorkersPhase } from './fleet-commit.js';
 import { Generations, type GenerationOptions, type UpgradeResult } from './generations.js';
 import type { TcpHandle, WorkerMessage } from './messages.js';
@@ -49,9 +49,12 @@ export class Supervisor {
       running: () => (this.stopping || !this.config || !this.digest ? null : { config: this.config, digest: this.digest }),
       stopping: () => this.stopping !== null,
       onMessage: (from, msg, handle) => this.onMessage(from, msg, handle),
-      onExit: (w) => this.workerStatus.exited(w),
+      onExit: (w) => {
+        this.workerStatus.exited(w);
+        this.handover.exited(w);
+      },
     });
-    this.handover = new ConnectionHandover(() => this.generations.active?.workers ?? []);
+    this.handover = new ConnectionHandover(() => this.generations.active?.workers ?? [], (fields, message) => options.log.warn(fields, message));
     this.workerStatus = new SupervisorStatus(() => this.generations.all());
   }
 
@@ -212,22 +215,26 @@ export class Supervisor {
 
   private async upgradeNow(): Promise<UpgradeResult> {
     if (!this.generations.active || !this.config || !this.digest || this.stopping) throw new ApplyError(ErrorCodes.NOTHING_TO_UPGRADE, 'nothing is running to upgrade');
+    this.handover.pauses.begin();
     return this.generations.upgrade(this.config, this.digest);
   }
 
   private onMessage(from: WorkerLink, msg: WorkerMessage, handle: unknown): void {
     if (msg.t === 'conn' && handle) this.handover.handOver(from, msg.key, handle as TcpHandle);
+    else if (msg.t === 'tunnel' && handle) this.handover.tunnelPart(from, msg, handle as TcpHandle);
+    else if (msg.t === 'tunnels-joined') this.handover.pauses.add(Array.isArray(msg.pausesMs) ? msg.pausesMs : []);
     else if (msg.t === 'drained') {
       this.workerStatus.finalOf(from, msg.final);
-      this.handover.counted(msg.handedOver);
+      this.handover.counted(msg.handedOver, msg.stayed ?? 0);
       // `handedOff`: the log field's name since it existed (log queries use it).
-      this.options.log.info({ workerPid: from.pid, generation: from.generation, handedOff: msg.handedOver, closedAtTimeout: msg.closedAtTimeout }, 'worker drained');
+      this.options.log.info({ workerPid: from.pid, generation: from.generation, handedOff: msg.handedOver, moved: msg.moved, stayed: msg.stayed, closedAtTimeout: msg.closedAtTimeout }, 'worker drained');
     }
   }
 
-  /** A connection handed over by the supervisor this one replaced: it continues on a worker of the serving generation. */
-  receiveConnection(key: string, handle: TcpHandle): void {
-    this.handover.handOver(null, key, handle);
+  /** A connection or a tunnel's half handed over by the supervisor this one replaced: it continues on a worker of the serving generation. */
+  receiveConnection(msg: HandoverMessage, handle: TcpHandle): void {
+    if (msg.t === 'conn') this.handover.handOver(null, msg.key, handle);
+    else this.handover.tunnelPart(null, msg, handle);
   }
 
   /** Endpoint overrides for every worker, now and for every worker started later (worker-shared-state.ts). */
@@ -282,7 +289,7 @@ export class Supervisor {
       workers: this.generations.all(),
       restarts: this.generations.restarts,
       crashLoops: this.generations.crashLoops(),
-      upgrades: { ...this.generations.upgrades, handedOver: this.handover.handedOver },
+      upgrades: { ...this.generations.upgrades, handedOver: this.handover.handedOver, tunnels: { ...this.handover.tunnels, pauseMs: this.handover.pauses.summary() } },
     };
   }
 

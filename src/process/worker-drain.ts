@@ -3,13 +3,17 @@
 // the client sending its next request on it (the client sees a reset). So an idle one (no
 // request in flight, no bytes read into Node's buffers or parser) is handed, socket and all, to
 // the new generation; a busy one gets `Connection: close` on its response and ends right after
-// it. Raw TCP and upgraded (WebSocket) connections carry on until they end or the drain timeout.
+// it. Tunnels (tcp-mode and upgraded WebSocket connections) move to the next generation
+// (tunnel-move.ts); one that cannot (a peer that does not read; TLS) carries on until it ends or
+// the drain timeout.
 // Most HTTP connections are on hitless's own HTTP/1.1 path, which says itself whether it is idle;
 // only those node:http took over are judged from node:http's internals.
 import { Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { rawConnectionOf } from '../dataplane/builtin/http/raw-client.js';
 import { secureSocketOf } from '../dataplane/builtin/tls/tls-termination.js';
+import { tunnelOf } from '../dataplane/builtin/tunnel.js';
+import type { TunnelMover } from './tunnel-move.js';
 import { closeAfterResponse, freezeSocket, hasHandle, httpParserIdle, pendingResponse, serverOf, type NativeTcpHandle } from '../util/node-internals.js';
 
 /** Hands one idle connection over to another process (accepted on `key`). */
@@ -17,6 +21,9 @@ export type HandOver = (socket: Socket, key: string) => void;
 
 export interface DrainResult {
   readonly handedOver: number;
+  /** Tunnels moved to the next generation, and those that stayed (drained here). */
+  readonly moved: number;
+  readonly stayed: number;
   readonly closedAtTimeout: number;
 }
 
@@ -35,6 +42,8 @@ export class ConnectionDrain {
     private readonly connections: Map<Socket, string>,
     timeoutMs: number,
     private readonly handOver: HandOver | null,
+    /** Moves tunnels to the next generation (null: they drain here, as at shutdown). */
+    private readonly mover: TunnelMover | null = null,
   ) {
     this.deadline = Date.now() + timeoutMs;
     this.done = new Promise((resolve) => this.loop(resolve));
@@ -47,8 +56,10 @@ export class ConnectionDrain {
 
   private loop(resolve: (r: DrainResult) => void): void {
     this.scan();
-    if (this.connections.size === 0) return resolve({ handedOver: this.handedOver, closedAtTimeout: this.closing });
-    if (Date.now() >= this.deadline && this.closing === 0) {
+    if (this.connections.size === 0) return resolve(this.result());
+    if (Date.now() >= this.deadline && this.closing === 0 && (this.mover?.pending ?? 0) > 0) {
+      // Tunnels being moved finish first (each within QUIESCE_MS): a frozen one is never cut.
+    } else if (Date.now() >= this.deadline && this.closing === 0) {
       // End (FIN) rather than destroy: a destroy with unread bytes in the kernel sends a reset.
       this.closing = this.connections.size;
       // A TLS connection ends with its close_notify, then the FIN.
@@ -57,13 +68,24 @@ export class ConnectionDrain {
     } else if (Date.now() >= this.deadline) {
       for (const socket of this.connections.keys()) socket.destroy();
       this.connections.clear();
-      return resolve({ handedOver: this.handedOver, closedAtTimeout: this.closing });
+      return resolve(this.result());
     }
     setTimeout(() => this.loop(resolve), SCAN_MS);
   }
 
+  private result(): DrainResult {
+    return { handedOver: this.handedOver, moved: this.mover?.moved ?? 0, stayed: this.mover?.stayed ?? 0, closedAtTimeout: this.closing };
+  }
+
   private scan(): void {
     for (const [socket, key] of this.connections) {
+      // A tunnel moves (one still connecting to its endpoint is not one yet: it moves at a later
+      // scan, once connected); one that could not stays, and ends here or at the deadline.
+      const tunnel = tunnelOf(socket);
+      if (tunnel !== undefined) {
+        if (this.mover && this.closing === 0) this.mover.offer(tunnel, key, (moved) => moved && this.connections.delete(socket));
+        continue;
+      }
       // A TLS connection's session lives in this process and cannot move: never handed over, it
       // is served here and its next response closes it (an idle one ends at the drain timeout).
       const secure = secureSocketOf(socket);

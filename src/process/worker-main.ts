@@ -3,7 +3,8 @@
 // line: `prepare` is its BuiltinDriver's prepare (handles taken, not listening yet; runtimes
 // built), then `commit` or `abort` ends that same prepared change. On a code upgrade it drains,
 // handing idle keep-alive connections over (through the supervisor) to the new generation, whose
-// workers take them over.
+// workers take them over, and moving its tunnels (tcp-mode and upgraded connections) there too
+// (tunnel-move.ts); the new generation's workers join them again.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import type { HostPort } from '../config/address.js';
@@ -19,10 +20,12 @@ import { ConfigDigest, type DigestStep } from './config-digest.js';
 import { applyPatch, PatchMismatch, type ConfigPatch } from './config-patch.js';
 import { StatusEncoder } from './status-delta.js';
 import { ConnectionDrain, freezeForHandover } from './worker-drain.js';
+import { TunnelMover } from './tunnel-move.js';
+import { joinTunnel } from '../dataplane/builtin/tunnel-join.js';
 import { validTicketKeys } from '../dataplane/builtin/tls/ticket-keys.js';
 import { handleFd, listenOnNativeHandle, sendWithHandle, socketFromHandle } from '../util/node-internals.js';
 import { HitlessError } from '../errors.js';
-import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply, type WorkerWants } from './messages.js';
+import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type TunnelPart, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply, type WorkerWants } from './messages.js';
 
 const generation = Number(process.env[ENV_GENERATION] ?? 0);
 const log = createLogger().child({ role: 'worker', generation });
@@ -65,6 +68,8 @@ let applies: Promise<unknown> = Promise.resolve();
 /** Config changes asked of this worker (prepare, prepare-patch, apply-patch): reported in its status. */
 let prepares = 0;
 let drain: ConnectionDrain | null = null;
+/** Moves this worker's tunnels to the next generation once it drains. */
+let mover: TunnelMover | null = null;
 
 /**
  * A refusal that asks the supervisor for the whole config instead of a patch (the reply's `wants`):
@@ -274,6 +279,43 @@ function takeOver(key: string, raw: object): void {
   server.emit('connection', socket);
 }
 
+/** Client halves of tunnels being moved here, until their endpoint half (the next message) arrives. */
+const tunnelHalves = new Map<number, TcpHandle>();
+/** Pauses of the tunnels joined lately, sent to the supervisor a few at a time. */
+let joinedPauses: number[] = [];
+const PAUSE_REPORT_MS = 100;
+
+/**
+ * Joins a tunnel moved here from a draining worker: it continues on this process's runtime of
+ * its service. Joined even while this worker drains (it was sent before the drain began): the
+ * drain moves it on like its own.
+ */
+function joinMoved(msg: TunnelPart, raw: object): void {
+  if (msg.part === 'client') {
+    tunnelHalves.get(msg.id)?.close();
+    tunnelHalves.set(msg.id, raw as TcpHandle);
+    return;
+  }
+  const client = tunnelHalves.get(msg.id);
+  tunnelHalves.delete(msg.id);
+  if (!client) {
+    log.error({ id: msg.id }, 'a moved tunnel arrived without its client half; closing its endpoint half');
+    return (raw as TcpHandle).close();
+  }
+  const tunnel = joinTunnel(driver.serviceRuntime(msg.record.service), msg.record, msg.ends, client, raw as TcpHandle);
+  connections.set(tunnel.client, msg.key);
+  driver.adoptConnection(msg.key, tunnel.client);
+  tunnel.client.on('close', forgetConnection);
+  if (joinedPauses.length === 0) setTimeout(reportPauses, PAUSE_REPORT_MS).unref();
+  joinedPauses.push(performance.timeOrigin + performance.now() - msg.frozenAt);
+}
+
+function reportPauses(): void {
+  const pausesMs = joinedPauses;
+  joinedPauses = [];
+  if (pausesMs.length > 0) send({ t: 'tunnels-joined', pausesMs });
+}
+
 function startDrain(timeoutMs: number, handOverIdle: boolean): void {
   if (drain) {
     drain.shorten(timeoutMs);
@@ -282,10 +324,12 @@ function startDrain(timeoutMs: number, handOverIdle: boolean): void {
   for (const server of servers.values()) server.close();
   for (const h of handles.values()) h.close();
   handles.clear();
-  drain = new ConnectionDrain(connections, timeoutMs, handOverIdle ? handOver : null);
+  mover = handOverIdle ? new TunnelMover(send) : null;
+  drain = new ConnectionDrain(connections, timeoutMs, handOverIdle ? handOver : null, mover);
   void drain.done.then((result) => {
+    reportPauses();
     // `handedOff`: the log field's name since it existed (log queries use it).
-    log.info({ handedOff: result.handedOver, closedAtTimeout: result.closedAtTimeout }, 'drained');
+    log.info({ handedOff: result.handedOver, moved: result.moved, stayed: result.stayed, closedAtTimeout: result.closedAtTimeout }, 'drained');
     send({ t: 'drained', ...result, final: workerStatus() }, undefined, () => process.exit(0));
     setTimeout(() => process.exit(0), 1_000).unref();
   });
@@ -306,6 +350,12 @@ process.on('message', (msg: SupervisorMessage, raw?: object) => {
       return;
     case 'conn':
       if (raw) takeOver(msg.key, raw);
+      return;
+    case 'tunnel':
+      if (raw) joinMoved(msg, raw);
+      return;
+    case 'tunnel-passed':
+      mover?.passed(msg.id);
       return;
     case 'drain':
       startDrain(msg.timeoutMs, msg.handOver);

@@ -114,17 +114,45 @@ export function hasHandle(socket: net.Socket): boolean {
   return Boolean((socket as unknown as { _handle?: unknown })._handle);
 }
 
-/** Stops reading on `socket` and returns its handle to send to another process; null if it has none. */
+/**
+ * Stops reading on `socket` and returns its handle to send to another process; null if it has none.
+ * The handle's `reading` flag (net.Socket's own record of it) is cleared too, so that a later
+ * resume() or read() of the socket starts libuv reading again (a tunnel that could not be moved
+ * carries on here).
+ */
 export function freezeSocket(socket: net.Socket): NativeTcpHandle | null {
-  const handle = (socket as unknown as { _handle?: TcpWrap | null })._handle;
+  const handle = (socket as unknown as { _handle?: (TcpWrap & { reading?: boolean }) | null })._handle;
   if (!handle || typeof handle.readStop !== 'function') return null;
   handle.readStop();
+  handle.reading = false;
   return handle;
 }
 
+/**
+ * Starts libuv reading again on a socket frozen with freezeSocket() (its tunnel could not be moved
+ * and carries on here). resume() alone does not: the stream still counts the read it had asked
+ * for before the freeze as pending, so it never asks the handle again.
+ */
+export function thawSocket(socket: net.Socket): void {
+  const handle = (socket as unknown as { _handle?: (TcpWrap & { reading?: boolean; readStart?(): number }) | null })._handle;
+  if (!handle || handle.reading || typeof handle.readStart !== 'function') return;
+  handle.reading = true;
+  handle.readStart();
+}
+
+/**
+ * Which directions of a received connection are still open in this process: a tunnel handed over
+ * half-closed arrives with its finished side(s) already done (no read after the peer's FIN, no
+ * second shutdown after ours).
+ */
+export interface HandleDirections {
+  readonly readable?: boolean;
+  readonly writable?: boolean;
+}
+
 /** A socket around a handle received from another process, paused until someone reads it. */
-export function socketFromHandle(handle: object): net.Socket {
-  return new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as never);
+export function socketFromHandle(handle: object, directions: HandleDirections = {}): net.Socket {
+  return new net.Socket({ handle, allowHalfOpen: true, readable: directions.readable !== false, writable: directions.writable !== false, pauseOnCreate: true } as never);
 }
 
 // ---- child_process send() of a native handle --------------------------------------------------

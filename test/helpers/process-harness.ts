@@ -23,7 +23,7 @@ export interface ProcessStatus {
     restarts: number;
     crashLoops: unknown[];
     draining: { generation: number } | null;
-    upgrades: { ok: number; failed: number; handedOffConnections: number; last: { ok: boolean; error?: string } | null };
+    upgrades: { ok: number; failed: number; handedOffConnections: number; movedConnections: number; drainedConnections: number; lostConnections: number; last: { ok: boolean; error?: string } | null };
   };
 }
 

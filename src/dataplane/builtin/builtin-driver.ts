@@ -255,6 +255,16 @@ export class BuiltinDriver implements Driver {
     throw new ApplyError(ErrorCodes.BIND_FAILED, `config rejected, nothing changed: ${failures.map((e) => e.message).join('; ')}`, details);
   }
 
+  /** A connection moved here from another process, accepted there on `key`: a shutdown drains it too. */
+  adoptConnection(key: string, socket: Socket): void {
+    this.pool.adopt(key, socket);
+  }
+
+  /** The running runtime of a service (a tunnel moved here from another process joins it). */
+  serviceRuntime(name: string): ServiceRuntime | undefined {
+    return this.current.services.get(name);
+  }
+
   status(): DataplaneStatus {
     const services: ServiceStatus[] = [...this.current.services.values()].map((runtime) => ({ ...serviceCounters(runtime), ...this.tlsStatus(runtime), endpoints: endpointStatuses(runtime) }));
     return { driver: this.name, services, listeners: this.listenerStatuses() };

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import type { ClientSide } from './http/client-side.js';
+import type { TunnelRecord } from './tunnel.js';
 import { PROXY_CODES } from '../../errors.js';
 
 /** The response did not complete: the client left, or the endpoint cut it mid-body. */
@@ -143,4 +144,29 @@ export function observeTcpConnection(runtime: ServiceRuntime, client: Socket, pe
 export function peerOf(socket: Socket): string {
   const ip = socket.remoteAddress ?? '-';
   return ip.includes(':') ? `[${ip}]:${socket.remotePort ?? 0}` : `${ip}:${socket.remotePort ?? 0}`;
+}
+
+/**
+ * A tunnel that moved here from another process (tunnel.ts) ended: its one access line, for the
+ * whole connection (bytes of every process it went through, duration from its accept).
+ */
+export function observeMovedTunnel(runtime: ServiceRuntime, client: Socket, record: TunnelRecord): void {
+  const log = runtime.accessLog;
+  if (log === null) return;
+  log({
+    time: new Date().toISOString(),
+    client: record.peer,
+    service: runtime.config.name,
+    mode: record.kind === 'tcp' ? 'tcp' : 'http',
+    cluster: record.cluster,
+    endpoint: record.endpoint,
+    method: record.method,
+    path: record.path,
+    status: record.status,
+    bytes_in: record.priorBytesIn + client.bytesRead,
+    bytes_out: record.priorBytesOut + client.bytesWritten,
+    duration_ms: Math.round((Date.now() - record.startedAt) * 1000) / 1000,
+    retries: record.retries,
+    error: null,
+  });
 }

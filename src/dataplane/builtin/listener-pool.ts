@@ -59,6 +59,18 @@ export class ListenerPool {
     return this.pool.get(key);
   }
 
+  /**
+   * A connection accepted on `key` by another process and moved here (a tunnel at a code upgrade):
+   * counted as this address's, so a shutdown waits for it like for those accepted here. False
+   * when the address is not open here.
+   */
+  adopt(key: string, socket: Socket): boolean {
+    const listener = this.pool.get(key);
+    if (!listener) return false;
+    this.pool.track(listener, socket);
+    return true;
+  }
+
   /** Takes a reference on `address`, binding a new socket (not yet listening) only when none is open for it. */
   async acquire(address: HostPort): Promise<PooledListener> {
     const { entry: listener, created } = this.pool.acquire(address, () => ({ server: createServer({ pauseOnConnect: true, allowHalfOpen: true }) }));

@@ -56,11 +56,13 @@ export const hitlessTarget = hitlessTargetFor('hitless', { mode: 'tcp', native: 
 /** http mode: keep-alive clients' next requests follow the new config on the same connection. */
 export const hitlessHttpTarget = hitlessTargetFor('hitless-http', { mode: 'http', native: 'apply' });
 /**
- * Code upgrades: a new generation of workers takes the sockets and the old one drains. One every
- * 5 s: a newer upgrade cuts the previous drain short (at most one draining generation), so at
- * 10/s long-lived connections could not outlive their generation; code upgrades are rare events.
+ * Code upgrades: a new generation of workers takes the sockets; the old one moves its tunnels
+ * (upgraded connections, tcp-mode connections) there and drains the rest. One every 2 s at most:
+ * each upgrade starts two worker processes (their start, not the moves, is what costs), and code
+ * upgrades are rare events. Long-lived connections outlive any number of upgrades (try
+ * `--long-lived-life 60-60`).
  */
-export const hitlessUpgradeTarget = hitlessTargetFor('hitless-upgrade', { mode: 'http', workers: 2, native: 'upgrade', maxActionRate: 0.2 });
+export const hitlessUpgradeTarget = hitlessTargetFor('hitless-upgrade', { mode: 'http', workers: 2, native: 'upgrade', maxActionRate: 0.5 });
 
 export interface HitlessConfigOptions {
   readonly adminSocket: string;

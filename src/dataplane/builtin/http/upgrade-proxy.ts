@@ -19,6 +19,7 @@ import { BadResponseError, formatResponseHead, parseResponseHead, type ResponseH
 import type { BalancerEndpoint } from '../../balancers/balancer.js';
 import { observeUpgrade, peerOf, type UpgradeRecord } from '../exchange-observer.js';
 import type { ClusterRuntime } from '../service-runtime.js';
+import { Tunnel, type TunnelRecord } from '../tunnel.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -245,14 +246,32 @@ class UpgradeExchange {
     upstream.off('data', this.onUpstreamData);
     client.write(text, 'latin1');
     if (rest.length > 0) client.write(rest);
-    const idle = runtime.config.timeouts.idle;
-    upstream.setTimeout(idle, this.closeBoth);
-    client.setTimeout(idle, this.closeBoth);
-    client.on('error', this.closeBoth);
     if (this.earlyRest.length > 0) upstream.write(this.earlyRest);
-    upstream.pipe(client);
-    client.pipe(upstream);
-    client.resume();
+    // The response timeout's handler goes: from now on the tunnel's idle timeout applies.
+    upstream.removeAllListeners('timeout');
+    const endpoint = this.endpoint!;
+    const record = this.record;
+    const tunnelRecord: TunnelRecord = {
+      kind: 'upgrade',
+      service: runtime.config.name,
+      cluster: record.cluster,
+      endpoint: endpoint.key,
+      peer: record.peer === '' ? peerOf(client) : record.peer,
+      startedAt: Date.now() - (performance.now() - record.started),
+      method: record.method,
+      path: record.path,
+      status: 101,
+      retries: 0,
+      priorBytesIn: 0,
+      priorBytesOut: 0,
+    };
+    // Moved to another process: its connection and endpoint counts go with it (its log line too).
+    const release = (): void => {
+      this.done = true;
+      runtime.connections.delete(client);
+      endpoint.state.active--;
+    };
+    new Tunnel(client, upstream, tunnelRecord, runtime.config.timeouts.idle, false, release);
   }
 
   /** Anything but a 101: one response, framed by hitless, then the client connection closes. */

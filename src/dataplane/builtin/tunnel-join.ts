@@ -1,0 +1,52 @@
+// The receiving side of a tunnel moved from another process (a worker of the previous generation):
+// its two sockets are rebuilt around the handles that came over IPC, each direction that had
+// finished there finished here too, and they are joined again as a tunnel under the service's
+// running runtime. The connection counts again here (active, the endpoint's active) but not as a
+// new one (total was counted where it was accepted); its access line is written here, at its end.
+import type { NativeTcpHandle } from '../../util/node-internals.js';
+import { socketFromHandle } from '../../util/node-internals.js';
+import type { ServiceRuntime } from './service-runtime.js';
+import { observeMovedTunnel } from './exchange-observer.js';
+import { Tunnel, type TunnelEnds, type TunnelRecord } from './tunnel.js';
+import type { EndpointState } from '../endpoint-state.js';
+
+/** Default idle timeout of a tunnel whose service is gone from this process's config (not expected: same config). */
+const ORPHAN_IDLE_MS = 60_000;
+
+export function joinTunnel(runtime: ServiceRuntime | undefined, record: TunnelRecord, ends: TunnelEnds, clientHandle: NativeTcpHandle, endpointHandle: NativeTcpHandle): Tunnel {
+  const client = socketFromHandle(clientHandle, { readable: !ends.clientFin, writable: !ends.clientShut });
+  const upstream = socketFromHandle(endpointHandle, { readable: !ends.endpointFin, writable: !ends.endpointShut });
+  if (!runtime) return new Tunnel(client, upstream, record, ORPHAN_IDLE_MS, false, () => {}, ends);
+  const service = runtime.state;
+  const endpoint = endpointStateOf(runtime, record);
+  if (record.kind === 'tcp') service.active++;
+  if (endpoint) endpoint.active++;
+  runtime.connections.add(client);
+  let counted = false;
+  /** This process's part of the connection's counters; once, at its end here or when it moves on. */
+  const settle = (): void => {
+    if (counted) return;
+    counted = true;
+    runtime.connections.delete(client);
+    if (record.kind === 'tcp') {
+      service.active--;
+      service.bytesIn += client.bytesRead;
+      service.bytesOut += client.bytesWritten;
+    }
+    if (endpoint) {
+      endpoint.active--;
+      endpoint.bytesIn += upstream.bytesWritten;
+      endpoint.bytesOut += upstream.bytesRead;
+    }
+  };
+  client.once('close', () => {
+    observeMovedTunnel(runtime, client, record);
+    settle();
+  });
+  return new Tunnel(client, upstream, record, runtime.config.timeouts.idle, false, settle, ends);
+}
+
+function endpointStateOf(runtime: ServiceRuntime, record: TunnelRecord): EndpointState | undefined {
+  const cluster = (record.cluster !== null ? runtime.clusters.get(record.cluster) : undefined) ?? runtime.defaultCluster;
+  return cluster.endpoints.find((e) => e.key === record.endpoint)?.state;
+}

@@ -1,0 +1,130 @@
+// A draining worker's tunnels (tcp-mode connections, upgraded HTTP connections) move to the next
+// generation instead of draining: each is frozen (tunnel.ts: libuv stops reading both sockets),
+// and once every byte it had read has been written (bounded by QUIESCE_MS) its two handles go to
+// the supervisor, which passes them on to a worker of the serving generation, where they are
+// joined again. A tunnel that does not quiesce in time (a peer that does not read: bytes stay
+// queued in this process) carries on here and drains as before (`stayed`).
+// A few at a time (IN_FLIGHT), end to end: a move holds its place until the supervisor says it
+// has passed both halves on (`passed`). Each handle sent over IPC waits for the receiver's
+// acknowledgement before the next one goes (child_process), on each of the two hops, so freezing
+// more at once would only queue them, frozen, in front of the supervisor: every connection's pause
+// would grow, not the throughput. The receiving workers take them one message at a time, between
+// their new connections.
+import type { Tunnel } from '../dataplane/builtin/tunnel.js';
+import type { TunnelPart } from './messages.js';
+
+/** Sends one message with a handle beside it; `done` once it is on its way (or failed). */
+export type SendPart = (msg: TunnelPart, handle: object, done: (err: Error | null) => void) => void;
+
+/** How long a frozen tunnel may take to write out what it had read before it stays here instead. */
+export const QUIESCE_MS = 300;
+const QUIESCE_POLL_MS = 2;
+const IN_FLIGHT = 16;
+/** A move whose `passed` never comes (the supervisor lost it) frees its place after this. */
+const PASS_TIMEOUT_MS = 2_000;
+
+interface Move {
+  readonly tunnel: Tunnel;
+  readonly key: string;
+  readonly done: (moved: boolean) => void;
+}
+
+export class TunnelMover {
+  private readonly queue: Move[] = [];
+  private readonly offered = new WeakSet<Tunnel>();
+  private inFlight = 0;
+  private nextId = 1;
+  /** Moves sent, waiting for the supervisor's word that both halves went on: their place is still taken. */
+  private readonly unpassed = new Map<number, NodeJS.Timeout>();
+  /** Tunnels sent to the next generation. */
+  moved = 0;
+  /** Tunnels that could not quiesce in time, or whose sending failed: they drain here. */
+  stayed = 0;
+
+  constructor(private readonly send: SendPart) {}
+
+  /** Moves `tunnel` (accepted on `key`) when its turn comes; `done(true)` once it has left this process. */
+  offer(tunnel: Tunnel, key: string, done: (moved: boolean) => void): void {
+    if (this.offered.has(tunnel) || tunnel.state !== 'open') return;
+    this.offered.add(tunnel);
+    this.queue.push({ tunnel, key, done });
+    this.pump();
+  }
+
+  /** Moves not yet finished (queued or in flight). */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  private pump(): void {
+    while (this.inFlight < IN_FLIGHT && this.queue.length > 0) {
+      const move = this.queue.shift()!;
+      if (move.tunnel.state !== 'open' || move.tunnel.finishing || move.tunnel.client.destroyed) {
+        move.done(false);
+        continue;
+      }
+      this.inFlight++;
+      this.start(move);
+    }
+  }
+
+  private finish(move: Move, moved: boolean): void {
+    this.inFlight--;
+    if (moved) this.moved++;
+    move.done(moved);
+    this.pump();
+  }
+
+  /** The supervisor passed tunnel `id` on (or gave up on it): its place goes to the next. */
+  passed(id: number): void {
+    const timer = this.unpassed.get(id);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.unpassed.delete(id);
+    this.inFlight--;
+    this.pump();
+  }
+
+  private start(move: Move): void {
+    const { tunnel } = move;
+    const frozenAt = performance.timeOrigin + performance.now();
+    tunnel.freeze();
+    const deadline = Date.now() + QUIESCE_MS;
+    const check = (): void => {
+      if (tunnel.client.destroyed || tunnel.upstream.destroyed) return this.finish(move, false); // ended meanwhile: nothing to move
+      if (tunnel.quiet) return this.sendOff(move, frozenAt);
+      if (Date.now() >= deadline) return this.stay(move);
+      setTimeout(check, QUIESCE_POLL_MS);
+    };
+    check();
+  }
+
+  /** Not movable now: it carries on here until it ends or the drain's timeout. */
+  private stay(move: Move): void {
+    this.stayed++;
+    move.tunnel.thaw();
+    this.finish(move, false);
+  }
+
+  private sendOff(move: Move, frozenAt: number): void {
+    const { tunnel, key } = move;
+    const handles = tunnel.handles();
+    if (!handles) return this.stay(move);
+    const id = this.nextId++;
+    const { client } = tunnel;
+    const record = { ...tunnel.record, priorBytesIn: tunnel.record.priorBytesIn + client.bytesRead, priorBytesOut: tunnel.record.priorBytesOut + client.bytesWritten };
+    this.send({ t: 'tunnel', id, part: 'client' }, handles.client, (err) => {
+      // Not sent: the supervisor is gone; the tunnel carries on here.
+      if (err) return this.stay(move);
+      this.send({ t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt }, handles.upstream, (err2) => {
+        // The client half reached the supervisor alone: it closes that copy (the pair never
+        // completes); this process still owns the connection.
+        if (err2) return this.stay(move);
+        tunnel.movedAway();
+        this.moved++;
+        move.done(true);
+        this.unpassed.set(id, setTimeout(() => this.passed(id), PASS_TIMEOUT_MS));
+      });
+    });
+  }
+}
