@@ -10,7 +10,7 @@
 // upgrade's answer (the old generation is told to drain then) until every connection has moved.
 //
 //   HANDOVER_CONNS=10000 (default: 10,000, or what RLIMIT_NOFILE leaves room for)
-//   HANDOVER_PORTS=29500-31499 (where the bench's listeners go)
+//   HANDOVER_PORTS=21000-21999 (where the bench's listeners go)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -28,7 +28,7 @@ const FD_HEADROOM = 500;
 // Each process holds at most one descriptor per connection (the clients, the echo endpoint) or two
 // per connection it serves (a worker of two serves about half of them).
 const N = Number(process.env.HANDOVER_CONNS ?? Math.min(10_000, fdHardLimit() - FD_HEADROOM));
-const [LOW, HIGH] = (process.env.HANDOVER_PORTS ?? '29500-31499').split('-').map(Number);
+const [LOW, HIGH] = (process.env.HANDOVER_PORTS ?? '21000-21999').split('-').map(Number);
 const PEER = join(ROOT, 'bench/lib/tunnel-peers.ts');
 
 interface UpgradeStatus {

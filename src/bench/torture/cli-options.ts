@@ -91,7 +91,7 @@ function portRange(text: string | undefined): [number, number] | undefined {
   if (text === undefined) return undefined;
   const m = /^(\d+)-(\d+)$/.exec(text.trim());
   const [low, high] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
-  if (!(low >= 1024 && high >= low + 10 && high < 65536)) throw new Error(`--ports expects LOW-HIGH such as 28500-29499 (1024 <= LOW, LOW + 10 <= HIGH < 65536), found ${JSON.stringify(text)}`);
+  if (!(low >= 1024 && high >= low + 10 && high < 65536)) throw new Error(`--ports expects LOW-HIGH such as 20000-20999 (1024 <= LOW, LOW + 10 <= HIGH < 65536), found ${JSON.stringify(text)}`);
   return [low, high];
 }
 
