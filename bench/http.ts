@@ -19,12 +19,12 @@ import { fileURLToPath } from 'node:url';
 import { summariseProfile } from './lib/cpu-profile.js';
 import { freePort } from './lib/free-port.js';
 import { PinnedProcesses, pinning, stop, version, waitListening, wrk as wrkOn, type WrkResult } from './lib/pinned-peers.js';
+import { NGINX, nginxCommon, nginxTemps, startNginxBackend } from './lib/nginx-conf.js';
 import { treeCpuSeconds } from './lib/proc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
 const HAPROXY = '/usr/sbin/haproxy';
-const NGINX = '/usr/sbin/nginx';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -53,34 +53,6 @@ const start = (name: string, cmd: string, argv: string[], cpu: string): ChildPro
 const wrk = (port: number, seconds: number): Promise<WrkResult> => wrkOn(procs, `http://127.0.0.1:${port}/`, CONNECTIONS, seconds);
 
 // ---- the backend and the proxies ----
-
-const nginxCommon = (name: string) => `
-daemon off;
-pid ${dir}/${name}.pid;
-error_log ${dir}/${name}-error.log warn;
-events { worker_connections 4096; }
-`;
-const nginxTemps = (name: string) =>
-  ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${dir}/${name}-${t};`).join('\n  ');
-
-async function startBackend(port: number): Promise<ChildProcess> {
-  const conf = `${nginxCommon('backend')}
-worker_processes 1;
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  ${nginxTemps('backend')}
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-    location / { default_type text/plain; return 200 "hello from the backend, a fixed body of about sixty bytes\\n"; }
-  }
-}`;
-  writeFileSync(join(dir, 'backend.conf'), conf);
-  const child = start('backend nginx', NGINX, ['-p', dir, '-c', join(dir, 'backend.conf'), '-e', join(dir, 'backend-error.log')], LOAD_CPUS);
-  await waitListening(port, 'backend nginx');
-  return child;
-}
 
 interface Proxy {
   readonly name: string;
@@ -142,13 +114,13 @@ backend be
 const nginx: Proxy = {
   name: 'nginx',
   async start(port, backend) {
-    const conf = `${nginxCommon('proxy')}
+    const conf = `${nginxCommon(dir, 'proxy')}
 worker_processes 1;
 http {
   access_log off;
   keepalive_requests 10000000;
   keepalive_timeout 300s;
-  ${nginxTemps('proxy')}
+  ${nginxTemps(dir, 'proxy')}
   upstream be { server 127.0.0.1:${backend}; keepalive 128; keepalive_requests 10000000; }
   server {
     listen 127.0.0.1:${port} backlog=4096;
@@ -245,7 +217,7 @@ async function profileHitless(backend: number): Promise<void> {
 
 async function main(): Promise<void> {
   const backendPort = await freePort(PORT_LOW, PORT_HIGH);
-  const backend = await startBackend(backendPort);
+  const backend = await startNginxBackend(procs, dir, backendPort);
   console.log(`# bench:http — ${new Date().toISOString()}`);
   console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, Linux ${release()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   console.log(`versions: node ${process.version}, ${version(HAPROXY, ['-v'])}, ${version(NGINX, ['-v'])}, ${version('wrk', ['-v'])}`);

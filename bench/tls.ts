@@ -27,13 +27,13 @@ import { fileURLToPath } from 'node:url';
 import { summarisePerf, summariseProfile } from './lib/cpu-profile.js';
 import { freePort } from './lib/free-port.js';
 import { PinnedProcesses, pinning, stop, version, waitListening, wrk } from './lib/pinned-peers.js';
+import { NGINX, nginxCommon, nginxTemps, startNginxBackend } from './lib/nginx-conf.js';
 import { treeCpuSeconds } from './lib/proc.js';
 import { makeCert, type BenchCert, type KeyType } from './lib/tls-certs.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
 const HAPROXY = '/usr/sbin/haproxy';
-const NGINX = '/usr/sbin/nginx';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -58,34 +58,6 @@ const procs = new PinnedProcesses(pinning(!args.includes('--no-pin')), ROOT);
 const { proxyCpu: PROXY_CPU, loadCpus: LOAD_CPUS } = procs.pin;
 
 // ---- the backend and the proxies ----
-
-const nginxCommon = (name: string) => `
-daemon off;
-pid ${dir}/${name}.pid;
-error_log ${dir}/${name}-error.log warn;
-events { worker_connections 4096; }
-`;
-const nginxTemps = (name: string) =>
-  ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${dir}/${name}-${t};`).join('\n  ');
-
-async function startBackend(port: number): Promise<ChildProcess> {
-  const conf = `${nginxCommon('backend')}
-worker_processes 1;
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  ${nginxTemps('backend')}
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-    location / { default_type text/plain; return 200 "hello from the backend, a fixed body of about sixty bytes\\n"; }
-  }
-}`;
-  writeFileSync(join(dir, 'backend.conf'), conf);
-  const child = procs.start('backend nginx', NGINX, ['-p', dir, '-c', join(dir, 'backend.conf'), '-e', join(dir, 'backend-error.log')], LOAD_CPUS);
-  await waitListening(port, 'backend nginx', child);
-  return child;
-}
 
 interface Proxy {
   readonly name: string;
@@ -160,13 +132,13 @@ const nginx: Proxy = {
     const file = join(dir, `${name}.conf`);
     writeFileSync(
       file,
-      `${nginxCommon(name)}
+      `${nginxCommon(dir, name)}
 worker_processes 1;
 http {
   access_log off;
   keepalive_requests 10000000;
   keepalive_timeout 300s;
-  ${nginxTemps(name)}
+  ${nginxTemps(dir, name)}
   upstream be { server 127.0.0.1:${backend}; keepalive 128; keepalive_requests 10000000; }
   server {
     listen 127.0.0.1:${port} ssl backlog=4096;
@@ -324,7 +296,7 @@ async function profileHitless(backend: number, certs: Record<KeyType, BenchCert>
 async function main(): Promise<void> {
   const certs = { ecdsa: makeCert(dir, 'ecdsa'), rsa: makeCert(dir, 'rsa') };
   const backendPort = await freePort(PORT_LOW, PORT_HIGH);
-  const backend = await startBackend(backendPort);
+  const backend = await startNginxBackend(procs, dir, backendPort);
   console.log(`# bench:tls — ${new Date().toISOString()}`);
   console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${cpus().length}, Linux ${release()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   console.log(`versions: node ${process.version} (OpenSSL ${process.versions.openssl}), ${version(HAPROXY, ['-v'])}, ${version(NGINX, ['-v'])}, ${version('openssl', ['version'])}, ${version('wrk', ['-v'])}`);
