@@ -99,7 +99,7 @@ describe('a production install', () => {
       assert.ok(!existsSync(report), 'the report folder was created: the run started');
     });
 
-    it('runs the demo: it starts, serves a request through the balancer, and stops on SIGINT', (t) => {
+    it('runs the demo: it starts, serves a request through the balancer and over TLS, rotates a renewed certificate, and stops on SIGINT', (t) => {
       // The demo listens on fixed ports (7000, 7101-7103, 9900): it runs in a network namespace of
       // its own, so nothing else on this machine can hold them.
       if (process.getuid?.() !== 0) return t.skip('needs root for a network namespace (unshare -n)');
@@ -109,8 +109,11 @@ describe('a production install', () => {
       writeFileSync(driver, DEMO_DRIVER);
       const r = spawnSync('unshare', ['-n', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$1" "$2"', process.execPath, driver, hitless], { encoding: 'utf8', timeout: 90_000 });
       assert.equal(r.status, 0, `the demo driver exited ${r.status} (${r.error?.message ?? ''}):\n${r.stdout}\n${r.stderr}`);
-      const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { body: string; exit: number | null };
+      const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { body: string; exit: number | null; tls: string; renewed: number; rotated: boolean };
       assert.match(result.body, /^hello from demo backend 127\.0\.0\.1:710[123]$/m);
+      assert.match(result.tls, /^hello from demo backend 127\.0\.0\.1:710[123]$/m, 'https://localhost:7443 answers, verified against the demo certificate');
+      assert.equal(result.renewed, 0, 'hitless demo --renew-certificate exits 0');
+      assert.ok(result.rotated, 'after --renew-certificate, a new connection gets the new certificate');
       assert.equal(result.exit, 0, 'the demo exits 0 on SIGINT');
     });
   });
@@ -119,8 +122,12 @@ describe('a production install', () => {
 // Runs inside the namespace: starts the installed demo, waits for its banner, makes one request
 // through the balancer, stops it with SIGINT; prints {body, exit}. Bounded by its own timer.
 const DEMO_DRIVER = `
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 const timer = setTimeout(() => { console.error('demo driver: no result within 60 s'); demo.kill('SIGKILL'); process.exit(2); }, 60_000);
 const demo = spawn(process.argv[2], ['demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
 let out = '';
@@ -133,8 +140,25 @@ await new Promise((resolve, reject) => {
 const body = await new Promise((resolve, reject) => {
   get('http://127.0.0.1:7000/', (res) => { let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => resolve(b)); }).on('error', reject);
 });
+// https on the certificate the demo made, verified against it; then a renewal, which the demo
+// rotates to (a new connection is verified against the new certificate). Bounded: 100 tries.
+const certPath = join(tmpdir(), 'hitless-demo', 'demo.pem');
+const tlsGet = () => new Promise((resolve, reject) => {
+  const req = httpsGet({ host: '127.0.0.1', port: 7443, servername: 'localhost', ca: readFileSync(certPath), agent: false }, (res) => {
+    const fingerprint = res.socket.getPeerCertificate().fingerprint256;
+    let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => resolve({ body: b, fingerprint }));
+  });
+  req.on('error', reject);
+});
+const before = await tlsGet();
+const renewed = spawnSync(process.argv[2], ['demo', '--renew-certificate'], { encoding: 'utf8' });
+let after = null;
+for (let i = 0; i < 100 && !(after && after.fingerprint !== before.fingerprint); i++) {
+  after = await tlsGet().catch(() => null);
+  if (!after || after.fingerprint === before.fingerprint) await new Promise((r) => setTimeout(r, 100));
+}
 demo.kill('SIGINT');
 const exit = await exited;
 clearTimeout(timer);
-console.log(JSON.stringify({ body, exit }));
+console.log(JSON.stringify({ body, exit, tls: before.body, renewed: renewed.status, rotated: after !== null && after.fingerprint !== before.fingerprint }));
 `;
