@@ -150,10 +150,16 @@ describe('tls: every bad input is refused with the file and the reason', { skip 
   });
 
   it('unknown keys and both passphrase forms', () => {
-    rejectsWith(tlsService(`      certificates:\n${cert(ecA, ', pass: x')}`), 'services.web.tls.certificates[0].pass', /unknown key "pass"; allowed here: cert, key, passphrase, passphrase_file, names/);
+    rejectsWith(tlsService(`      certificates:\n${cert(ecA, ', pass: x')}`), 'services.web.tls.certificates[0].pass', /unknown key "pass"; allowed here: cert, key, passphrase, passphrase_file, names, ocsp, ocsp_file/);
     rejectsWith(tlsService(`      certificates:\n${cert(ecA)}      minimum: TLSv1.2\n`), 'services.web.tls.minimum', /unknown key "minimum"; allowed here: certificates, default, min_version/);
     const passFile = ca.file('p.txt', 'x\n');
     rejectsWith(tlsService(`      certificates:\n${cert(ecA, `, passphrase: x, passphrase_file: "${passFile}"`)}`), 'services.web.tls.certificates[0].passphrase_file', /either passphrase or passphrase_file, not both/);
+  });
+
+  it('OCSP stapling: off is taken (the default); fetch and ocsp_file are refused, saying it is not available yet', () => {
+    parseConfig(tlsService(`      certificates:\n${cert(ecA, ', ocsp: off')}`), FILE);
+    rejectsWith(tlsService(`      certificates:\n${cert(ecA, ', ocsp: fetch')}`), 'services.web.tls.certificates[0].ocsp', /OCSP stapling is not available yet on either data plane.*ocsp: off is the default/);
+    rejectsWith(tlsService(`      certificates:\n${cert(ecA, `, ocsp_file: "${ca.file('r.der', 'x')}"`)}`), 'services.web.tls.certificates[0].ocsp_file', /OCSP stapling is not available yet/);
   });
 
   it('the HAProxy data plane takes tls: too (test/haproxy-tls.test.ts runs it)', () => {

@@ -31,7 +31,8 @@ async function captureClientHello(): Promise<Buffer> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as { port: number }).port;
-  const got = once(server, 'connection').then(async ([s]: [Socket]) => {
+  const got = once(server, 'connection').then(async (args) => {
+    const s = args[0] as Socket;
     const [chunk] = (await once(s, 'data')) as [Buffer];
     s.destroy();
     return chunk;

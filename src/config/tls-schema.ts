@@ -27,6 +27,15 @@ const certificate = z.strictObject({
   passphrase_file: filePath.optional(),
   /** SNI names this certificate serves; absent: its subjectAltName DNS names and CN. */
   names: z.array(z.string().regex(TLS_NAME, 'names are host names, or "*.suffix" wildcards')).min(1).optional(),
+  /** OCSP stapling: off (the default). Not available yet: "fetch" is refused (see ocsp_file). */
+  ocsp: z.enum(['off', 'fetch']).optional(),
+  /** A DER OCSP response to staple (as nginx ssl_stapling_file). Not available yet: refused. */
+  ocsp_file: filePath.optional(),
+}).superRefine((c, ctx) => {
+  // Refused rather than ignored: a config asking for stapling must not run without it unnoticed.
+  const why = 'OCSP stapling is not available yet on either data plane (responses can be verified, not yet served); remove it: ocsp: off is the default';
+  if (c.ocsp === 'fetch') ctx.addIssue({ code: 'custom', path: ['ocsp'], message: why });
+  if (c.ocsp_file !== undefined) ctx.addIssue({ code: 'custom', path: ['ocsp_file'], message: why });
 });
 
 export const tlsSchema = z.strictObject({
@@ -47,5 +56,5 @@ export type RawTlsCertificate = z.output<typeof certificate>;
 /** For "unknown key" hints (load.ts). */
 export const TLS_ALLOWED_KEYS: Record<string, readonly string[]> = {
   tls: ['certificates', 'default', 'min_version', 'ciphers', 'alpn', 'allow_expired'],
-  certificate: ['cert', 'key', 'passphrase', 'passphrase_file', 'names'],
+  certificate: ['cert', 'key', 'passphrase', 'passphrase_file', 'names', 'ocsp', 'ocsp_file'],
 };
