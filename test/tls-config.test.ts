@@ -156,10 +156,13 @@ describe('tls: every bad input is refused with the file and the reason', { skip 
     rejectsWith(tlsService(`      certificates:\n${cert(ecA, `, passphrase: x, passphrase_file: "${passFile}"`)}`), 'services.web.tls.certificates[0].passphrase_file', /either passphrase or passphrase_file, not both/);
   });
 
-  it('OCSP stapling: off is taken (the default); fetch and ocsp_file are refused, saying it is not available yet', () => {
+  it('OCSP: off is taken (the default); fetch is refused (not available yet); an ocsp_file that is no response, or without the issuer to check it, is refused', () => {
     parseConfig(tlsService(`      certificates:\n${cert(ecA, ', ocsp: off')}`), FILE);
-    rejectsWith(tlsService(`      certificates:\n${cert(ecA, ', ocsp: fetch')}`), 'services.web.tls.certificates[0].ocsp', /OCSP stapling is not available yet on either data plane.*ocsp: off is the default/);
-    rejectsWith(tlsService(`      certificates:\n${cert(ecA, `, ocsp_file: "${ca.file('r.der', 'x')}"`)}`), 'services.web.tls.certificates[0].ocsp_file', /OCSP stapling is not available yet/);
+    rejectsWith(tlsService(`      certificates:\n${cert(ecA, ', ocsp: fetch')}`), 'services.web.tls.certificates[0].ocsp', /fetching OCSP responses from the responder is not available yet; staple a response file with ocsp_file:/);
+    rejectsWith(tlsService(`      certificates:\n${cert(ecA, `, ocsp_file: "${ca.file('r.der', 'x')}"`)}`), 'services.web.tls.certificates[0].ocsp_file', /holds no issuer after the leaf; append the issuing \(intermediate\) certificate/);
+    const chained = ca.issue('chained.test', { viaIntermediate: true });
+    rejectsWith(tlsService(`      certificates:\n${cert(chained, `, ocsp_file: "${ca.file('r2.der', 'not der')}"`)}`), 'services.web.tls.certificates[0].ocsp_file', /r2\.der cannot be stapled: it is not a DER-encoded OCSP response/);
+    rejectsWith(tlsService(`      certificates:\n${cert(chained, `, ocsp_file: "${ca.dir}/missing.der"`)}`), 'services.web.tls.certificates[0].ocsp_file', /missing\.der/);
   });
 
   it('the HAProxy data plane takes tls: too (test/haproxy-tls.test.ts runs it)', () => {

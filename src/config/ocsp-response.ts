@@ -41,7 +41,15 @@ export interface VerifiedOcspResponse {
   readonly signer: string;
 }
 
-export class OcspResponseError extends Error {}
+export class OcspResponseError extends Error {
+  /** 'stale': right response, no longer current (or not yet); 'invalid': never to be stapled. */
+  constructor(
+    message: string,
+    readonly kind: 'invalid' | 'stale' = 'invalid',
+  ) {
+    super(message);
+  }
+}
 
 /**
  * `der` checked for `leaf` issued by `issuer` at `now`; throws OcspResponseError saying why it
@@ -64,9 +72,9 @@ export function verifyOcspResponse(der: Buffer, leaf: X509Certificate, issuer: X
   if (single.certStatus.revoked) throw new OcspResponseError(`the certificate is REVOKED (since ${single.certStatus.revoked.revocationTime.toISOString()})`);
   if (single.certStatus.good === undefined) throw new OcspResponseError('the responder does not know the certificate (status unknown)');
   const signer = signerOf(basic, issuer, now);
-  if (single.thisUpdate.getTime() > now + CLOCK_SKEW_MS) throw new OcspResponseError(`it is not valid yet (thisUpdate ${single.thisUpdate.toISOString()})`);
+  if (single.thisUpdate.getTime() > now + CLOCK_SKEW_MS) throw new OcspResponseError(`it is not valid yet (thisUpdate ${single.thisUpdate.toISOString()})`, 'stale');
   if (!single.nextUpdate) throw new OcspResponseError('it has no nextUpdate: nothing says when it goes stale');
-  if (single.nextUpdate.getTime() <= now) throw new OcspResponseError(`it is stale (nextUpdate ${single.nextUpdate.toISOString()} has passed)`);
+  if (single.nextUpdate.getTime() <= now) throw new OcspResponseError(`it is stale (nextUpdate ${single.nextUpdate.toISOString()} has passed)`, 'stale');
   return { der, thisUpdate: single.thisUpdate, nextUpdate: single.nextUpdate, producedAt: basic.tbsResponseData.producedAt, signer };
 }
 

@@ -27,15 +27,13 @@ const certificate = z.strictObject({
   passphrase_file: filePath.optional(),
   /** SNI names this certificate serves; absent: its subjectAltName DNS names and CN. */
   names: z.array(z.string().regex(TLS_NAME, 'names are host names, or "*.suffix" wildcards')).min(1).optional(),
-  /** OCSP stapling: off (the default). Not available yet: "fetch" is refused (see ocsp_file). */
+  /** OCSP stapling from the responder: not available yet ("fetch" is refused); off is the default. */
   ocsp: z.enum(['off', 'fetch']).optional(),
-  /** A DER OCSP response to staple (as nginx ssl_stapling_file). Not available yet: refused. */
+  /** A DER OCSP response to staple (as nginx ssl_stapling_file), watched like the certificate. */
   ocsp_file: filePath.optional(),
 }).superRefine((c, ctx) => {
   // Refused rather than ignored: a config asking for stapling must not run without it unnoticed.
-  const why = 'OCSP stapling is not available yet on either data plane (responses can be verified, not yet served); remove it: ocsp: off is the default';
-  if (c.ocsp === 'fetch') ctx.addIssue({ code: 'custom', path: ['ocsp'], message: why });
-  if (c.ocsp_file !== undefined) ctx.addIssue({ code: 'custom', path: ['ocsp_file'], message: why });
+  if (c.ocsp === 'fetch') ctx.addIssue({ code: 'custom', path: ['ocsp'], message: 'fetching OCSP responses from the responder is not available yet; staple a response file with ocsp_file: (kept fresh by a cron job or your ACME client), or leave ocsp out (off)' });
 });
 
 export const tlsSchema = z.strictObject({

@@ -29,6 +29,15 @@ export class TlsContextTable {
   readonly alpn: Buffer | undefined;
   readonly pick = (servername: string | undefined): SecureContext => this.choose(servername);
   readonly sniCallback = (servername: string, done: (err: Error | null, context?: SecureContext) => void): void => done(null, this.choose(servername));
+  /** Each certificate's OCSP response (ocsp_file) and when it stops being current; by context. */
+  private readonly ocsp = new Map<SecureContext, { der: Buffer; nextUpdate: number }>();
+  /** The response to staple with `context`: only while current (never one past its nextUpdate). */
+  readonly staple = (context: SecureContext): Buffer | undefined => {
+    const r = this.ocsp.get(context);
+    if (!r || Date.now() >= r.nextUpdate) return undefined;
+    this.stats.stapled++;
+    return r.der;
+  };
 
   constructor(
     readonly service: string,
@@ -45,6 +54,9 @@ export class TlsContextTable {
     };
     this.contexts = config.certificates.map((c) => createSecureContext({ ...settings, cert: c.chainPem, key: c.keyPem }));
     config.certificates.forEach((c, i) => {
+      if (c.ocspResponse !== null && c.ocspNextUpdate !== null) this.ocsp.set(this.contexts[i], { der: Buffer.from(c.ocspResponse, 'base64'), nextUpdate: c.ocspNextUpdate });
+    });
+    config.certificates.forEach((c, i) => {
       for (const name of c.names) {
         // The first certificate listed with a name serves it.
         const [map, key] = name.startsWith('*.') ? [this.wildcard, name.slice(2)] : [this.exact, name];
@@ -59,7 +71,7 @@ export class TlsContextTable {
 
   /** Sets up a new server-side socket (created on `initial`, with `sniCallback`) to take its certificate from this table. */
   attach(socket: TLSSocket): void {
-    if (this.picker && !installCertificatePicker(socket, this.pick)) socket.destroy(new Error('node:tls internals changed: no certificate callback'));
+    if (this.picker && !installCertificatePicker(socket, this.pick, this.ocsp.size > 0 ? this.staple : undefined)) socket.destroy(new Error('node:tls internals changed: no certificate callback'));
   }
 
   /** A rotation of the ticket keys (the callback reads them itself; only the fallback is told). */
