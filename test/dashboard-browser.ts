@@ -16,6 +16,7 @@ export interface Page {
   screenshot(options: { path?: string; fullPage?: boolean }): Promise<Buffer>;
   setViewportSize(size: { width: number; height: number }): Promise<void>;
   fill(selector: string, value: string): Promise<void>;
+  evaluate<T>(fn: () => T): Promise<T>;
 }
 
 interface Context {

@@ -49,6 +49,9 @@ describe('error registry', () => {
       // etcd-members.ts: thrown inside the etcd3 client's fault policy so that it tries the next
       // member; the client catches it.
       NotPinned: 'src/discovery/etcd-members.ts',
+      // ocsp-response.ts: why an OCSP response must not be stapled; tls-certificate.ts catches it
+      // and reports its message as a config problem (HITLESS_ERR_CONFIG_INVALID).
+      OcspResponseError: 'src/config/ocsp-response.ts',
     };
     // Node's own error classes, the roots a class can derive from.
     const ROOTS = new Set(['Error', 'TypeError', 'RangeError', 'SyntaxError', 'AggregateError']);

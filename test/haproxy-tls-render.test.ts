@@ -42,6 +42,9 @@ function certificate(rnd: () => number, id: number): TlsCertificateConfig {
     fingerprint256: `F${id}`,
     keyType: 'ec',
     sourceDigest: `${id}`,
+    ocspFile: null,
+    ocspResponse: null,
+    ocspNextUpdate: null,
   };
 }
 

@@ -150,10 +150,19 @@ describe('tls: every bad input is refused with the file and the reason', { skip 
   });
 
   it('unknown keys and both passphrase forms', () => {
-    rejectsWith(tlsService(`      certificates:\n${cert(ecA, ', pass: x')}`), 'services.web.tls.certificates[0].pass', /unknown key "pass"; allowed here: cert, key, passphrase, passphrase_file, names/);
+    rejectsWith(tlsService(`      certificates:\n${cert(ecA, ', pass: x')}`), 'services.web.tls.certificates[0].pass', /unknown key "pass"; allowed here: cert, key, passphrase, passphrase_file, names, ocsp, ocsp_file/);
     rejectsWith(tlsService(`      certificates:\n${cert(ecA)}      minimum: TLSv1.2\n`), 'services.web.tls.minimum', /unknown key "minimum"; allowed here: certificates, default, min_version/);
     const passFile = ca.file('p.txt', 'x\n');
     rejectsWith(tlsService(`      certificates:\n${cert(ecA, `, passphrase: x, passphrase_file: "${passFile}"`)}`), 'services.web.tls.certificates[0].passphrase_file', /either passphrase or passphrase_file, not both/);
+  });
+
+  it('OCSP: off is taken (the default); fetch is refused (not available yet); an ocsp_file that is no response, or without the issuer to check it, is refused', () => {
+    parseConfig(tlsService(`      certificates:\n${cert(ecA, ', ocsp: off')}`), FILE);
+    rejectsWith(tlsService(`      certificates:\n${cert(ecA, ', ocsp: fetch')}`), 'services.web.tls.certificates[0].ocsp', /fetching OCSP responses from the responder is not available yet; staple a response file with ocsp_file:/);
+    rejectsWith(tlsService(`      certificates:\n${cert(ecA, `, ocsp_file: "${ca.file('r.der', 'x')}"`)}`), 'services.web.tls.certificates[0].ocsp_file', /holds no issuer after the leaf; append the issuing \(intermediate\) certificate/);
+    const chained = ca.issue('chained.test', { viaIntermediate: true });
+    rejectsWith(tlsService(`      certificates:\n${cert(chained, `, ocsp_file: "${ca.file('r2.der', 'not der')}"`)}`), 'services.web.tls.certificates[0].ocsp_file', /r2\.der cannot be stapled: it is not a DER-encoded OCSP response/);
+    rejectsWith(tlsService(`      certificates:\n${cert(chained, `, ocsp_file: "${ca.dir}/missing.der"`)}`), 'services.web.tls.certificates[0].ocsp_file', /missing\.der/);
   });
 
   it('the HAProxy data plane takes tls: too (test/haproxy-tls.test.ts runs it)', () => {

@@ -5,6 +5,7 @@
 import type { Controller } from '../control/controller.js';
 import { planNames } from '../control/plan.js';
 import type { ServiceStatus } from '../dataplane/driver.js';
+import { CERT_EXPIRY_CRITICAL_DAYS, CERT_EXPIRY_WARN_DAYS, certificateExpiry } from '../dataplane/certificate-expiry.js';
 import { discoveryRows } from '../observability/discovery-status.js';
 import { summarize, type ProcessReport } from '../observability/process-metrics.js';
 import { quantileMs } from '../observability/quantile.js';
@@ -52,6 +53,8 @@ export function dashboardData(status: StatusInput, controller: Controller, telem
     processes: processRows(status.process, processes),
     generations: generations(status.process),
     listeners: status.listeners,
+    certificates: certificateRows(status.services),
+    certificateThresholds: { soonDays: CERT_EXPIRY_WARN_DAYS, criticalDays: CERT_EXPIRY_CRITICAL_DAYS },
     discovery: discoveryRows(status.discovery),
     applies: controller.history
       .slice(-10)
@@ -59,6 +62,17 @@ export function dashboardData(status: StatusInput, controller: Controller, telem
       .map((r) => ({ at: r.at, origin: r.origin, result: r.result, durationMs: r.durationMs, summary: r.summary, peer: r.peer ?? null, diff: r.plan ? planNames(r.plan, 20) : {}, error: r.error ?? null })),
     series: { t: tail(series.t), rps: tail(series.rps), eps: tail(series.eps), bps: tail(series.bps), active: tail(series.active) },
   };
+}
+
+/**
+ * Every certificate a service terminates TLS with, soonest expiry first, with the shared verdict
+ * (ok, soon, critical, expired) so the page needs no threshold of its own. Names and subject come
+ * from the certificate: the page shows them as text only.
+ */
+function certificateRows(services: readonly ServiceStatus[]) {
+  return services
+    .flatMap((s) => (s.tls?.certificates ?? []).map((c) => ({ service: s.name, name: c.name, names: c.names, subject: c.subject, issuer: c.issuer, notAfter: c.notAfter, daysLeft: c.daysLeft, expiry: certificateExpiry(c.daysLeft), default: c.default, keyType: c.keyType })))
+    .sort((a, b) => a.daysLeft - b.daysLeft || a.service.localeCompare(b.service));
 }
 
 type Loose = Record<string, unknown>;

@@ -7,6 +7,7 @@ import { DEFAULT_ADMIN } from './defaults.js';
 import { adminRequest, errorMessage } from './admin-client.js';
 import { renderTable } from './table.js';
 import { quantileMs } from '../observability/quantile.js';
+import { certificateExpiry } from '../dataplane/certificate-expiry.js';
 
 export function registerStatusCommand(program: Command): void {
   program
@@ -75,7 +76,7 @@ export function renderStatus(s: StatusDocument): string {
     out.push(
       renderTable(
         ['SERVICE', 'NAME', 'NAMES', 'NOT AFTER', 'DAYS LEFT', 'DEFAULT', 'KEY'],
-        rows.map(({ v, c }) => [v.name, c.name, c.names.length > 3 ? `${c.names.slice(0, 3).join(',')},+${c.names.length - 3}` : c.names.join(',') || '-', c.notAfter, c.daysLeft < 14 ? `${c.daysLeft} (SOON)` : c.daysLeft, c.default ? 'yes' : '', c.keyType]),
+        rows.map(({ v, c }) => [v.name, c.name, c.names.length > 3 ? `${c.names.slice(0, 3).join(',')},+${c.names.length - 3}` : c.names.join(',') || '-', c.notAfter, daysLeftCell(c.daysLeft), c.default ? 'yes' : '', c.keyType]),
       ),
     );
     out.push(
@@ -143,4 +144,10 @@ export function formatBytes(n: number | undefined): string {
 function counts(c: Readonly<Record<string, number>>): string {
   const parts = Object.entries(c).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`);
   return parts.length > 0 ? parts.join(' ') : '-';
+}
+
+/** Days left, with SOON / CRITICAL / EXPIRED when under the shared thresholds (certificate-expiry.ts). */
+function daysLeftCell(daysLeft: number): string | number {
+  const verdict = certificateExpiry(daysLeft);
+  return verdict === 'ok' ? daysLeft : `${daysLeft} (${verdict.toUpperCase()})`;
 }

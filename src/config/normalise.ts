@@ -88,6 +88,11 @@ export function finishConfig(raw: RawConfig, services: Map<string, ServiceConfig
   }
   if ((raw.dataplane?.driver ?? DEFAULTS.dataplane.driver) === 'haproxy') {
     for (const service of services.values()) checkHaproxyUpstreamTls(service, problem);
+    for (const service of services.values()) {
+      service.tls?.certificates.forEach((c, i) => {
+        if (c.ocspFile) problem(['services', service.name, 'tls', 'certificates', i, 'ocsp_file'], 'OCSP stapling (ocsp_file) is not available on the HAProxy data plane yet; remove it, or use the builtin data plane');
+      });
+    }
   }
   if (raw.admin?.read_token !== undefined && raw.admin.read_token === raw.admin.token) {
     problem(['admin', 'read_token'], 'admin.read_token equals admin.token: a holder of it could change the config; choose another secret');

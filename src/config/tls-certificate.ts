@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import type { TlsCertificateConfig } from './tls-model.js';
 import { absolutePath, certificateBlocks, filesDigest, holdsPrivateKey, isEncryptedKey, readTlsFile } from './tls-files.js';
 import type { RawTlsCertificate } from './tls-schema.js';
+import { OcspResponseError, verifyOcspResponse } from './ocsp-response.js';
 
 type Problem = (path: PropertyKey[], message: string) => void;
 
@@ -49,7 +50,9 @@ export function loadCertificate(raw: RawTlsCertificate, at: PropertyKey[], probl
     problem([...at, 'cert'], `OpenSSL refuses the certificate ${certFile} with the key ${keyFile}: ${(err as Error).message}`);
     return undefined;
   }
-  const sourceDigest = filesDigest(certBytes, key.bytes, passphraseBytes ?? null);
+  const ocsp = raw.ocsp_file === undefined ? null : readOcsp(absolutePath(raw.ocsp_file), certs, [...at, 'ocsp_file'], problem, checks.now);
+  if (ocsp === undefined) return undefined;
+  const sourceDigest = filesDigest(certBytes, key.bytes, passphraseBytes ?? null, ocsp?.bytes ?? null);
   return Object.freeze({
     certFile,
     keyFile,
@@ -65,7 +68,29 @@ export function loadCertificate(raw: RawTlsCertificate, at: PropertyKey[], probl
     fingerprint256: leaf.fingerprint256,
     keyType: key.object.asymmetricKeyType ?? 'unknown',
     sourceDigest,
+    ocspFile: ocsp ? ocsp.file : null,
+    ocspResponse: ocsp?.nextUpdate ? ocsp.bytes.toString('base64') : null,
+    ocspNextUpdate: ocsp?.nextUpdate ?? null,
   });
+}
+
+/**
+ * ocsp_file read and checked for the leaf (its issuer must follow it in the cert file). A response
+ * that is not for this certificate, revoked, or not signed by its issuer is refused; a stale one
+ * is taken (a renewal is on its way: the watcher sees it) but never stapled (nextUpdate null).
+ */
+function readOcsp(file: string, certs: readonly X509Certificate[], at: PropertyKey[], problem: Problem, now: number): { file: string; bytes: Buffer; nextUpdate: number | null } | undefined {
+  const read = readTlsFile(file);
+  if (!read.ok) return void problem(at, read.reason);
+  const issuer = certs[1];
+  if (!issuer) return void problem(at, `the OCSP response ${file} cannot be checked: the certificate file holds no issuer after the leaf; append the issuing (intermediate) certificate to it`);
+  try {
+    const v = verifyOcspResponse(read.bytes, certs[0], issuer, now);
+    return { file, bytes: read.bytes, nextUpdate: v.nextUpdate.getTime() };
+  } catch (err) {
+    if (err instanceof OcspResponseError && err.kind === 'stale') return { file, bytes: read.bytes, nextUpdate: null };
+    return void problem(at, `the OCSP response ${file} cannot be stapled: ${(err as Error).message}`);
+  }
 }
 
 interface Chain {

@@ -71,15 +71,18 @@ export function holdsPrivateKey(text: string): boolean {
 }
 
 /** What identifies the files of one certificate as read: the file watcher compares it with a fresh read. */
-export function filesDigest(cert: Buffer, key: Buffer, passphraseFile: Buffer | null): string {
-  return createHash('sha256').update(cert).update('\0').update(key).update('\0').update(passphraseFile ?? '').digest('hex');
+export function filesDigest(cert: Buffer, key: Buffer, passphraseFile: Buffer | null, ocspFile: Buffer | null = null): string {
+  const hash = createHash('sha256').update(cert).update('\0').update(key).update('\0').update(passphraseFile ?? '');
+  if (ocspFile !== null) hash.update('\0ocsp\0').update(ocspFile);
+  return hash.digest('hex');
 }
 
 /** filesDigest of the files as they are now; null when one cannot be read (that is a change too). */
-export function currentFilesDigest(certFile: string, keyFile: string, passphraseFile: string | null): string | null {
+export function currentFilesDigest(certFile: string, keyFile: string, passphraseFile: string | null, ocspFile: string | null = null): string | null {
   const cert = readTlsFile(certFile);
   const key = readTlsFile(keyFile);
   const pass = passphraseFile === null ? null : readTlsFile(passphraseFile);
-  if (!cert.ok || !key.ok || (pass !== null && !pass.ok)) return null;
-  return filesDigest(cert.bytes, key.bytes, pass?.ok ? pass.bytes : null);
+  const ocsp = ocspFile === null ? null : readTlsFile(ocspFile);
+  if (!cert.ok || !key.ok || (pass !== null && !pass.ok) || (ocsp !== null && !ocsp.ok)) return null;
+  return filesDigest(cert.bytes, key.bytes, pass?.ok ? pass.bytes : null, ocsp?.ok ? ocsp.bytes : null);
 }

@@ -26,6 +26,12 @@ export interface TlsCertificateConfig {
   readonly keyType: string;
   /** SHA-256 over the bytes of the files as read: what the file watcher compares to see a change. */
   readonly sourceDigest: string;
+  /** ocsp_file as configured, made absolute; null: no stapling. */
+  readonly ocspFile: string | null;
+  /** The OCSP response (DER, base64), checked for this certificate (ocsp-response.ts); null: none. */
+  readonly ocspResponse: string | null;
+  /** Unix ms of the response's nextUpdate: after it the response is no longer stapled. */
+  readonly ocspNextUpdate: number | null;
 }
 
 export interface TlsConfig {

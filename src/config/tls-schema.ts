@@ -27,6 +27,13 @@ const certificate = z.strictObject({
   passphrase_file: filePath.optional(),
   /** SNI names this certificate serves; absent: its subjectAltName DNS names and CN. */
   names: z.array(z.string().regex(TLS_NAME, 'names are host names, or "*.suffix" wildcards')).min(1).optional(),
+  /** OCSP stapling from the responder: not available yet ("fetch" is refused); off is the default. */
+  ocsp: z.enum(['off', 'fetch']).optional(),
+  /** A DER OCSP response to staple (as nginx ssl_stapling_file), watched like the certificate. */
+  ocsp_file: filePath.optional(),
+}).superRefine((c, ctx) => {
+  // Refused rather than ignored: a config asking for stapling must not run without it unnoticed.
+  if (c.ocsp === 'fetch') ctx.addIssue({ code: 'custom', path: ['ocsp'], message: 'fetching OCSP responses from the responder is not available yet; staple a response file with ocsp_file: (kept fresh by a cron job or your ACME client), or leave ocsp out (off)' });
 });
 
 export const tlsSchema = z.strictObject({
@@ -47,5 +54,5 @@ export type RawTlsCertificate = z.output<typeof certificate>;
 /** For "unknown key" hints (load.ts). */
 export const TLS_ALLOWED_KEYS: Record<string, readonly string[]> = {
   tls: ['certificates', 'default', 'min_version', 'ciphers', 'alpn', 'allow_expired'],
-  certificate: ['cert', 'key', 'passphrase', 'passphrase_file', 'names'],
+  certificate: ['cert', 'key', 'passphrase', 'passphrase_file', 'names', 'ocsp', 'ocsp_file'],
 };

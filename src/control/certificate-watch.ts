@@ -13,6 +13,7 @@
 // old file would not see. Events are debounced (renewals write several files); a slow poll covers
 // file systems whose events do not come (network mounts).
 import { watch, type FSWatcher } from 'node:fs';
+import { CERT_EXPIRY_WARN_DAYS } from '../dataplane/certificate-expiry.js';
 import { dirname } from 'node:path';
 import { ConfigError } from '../config/errors.js';
 import { parseConfig } from '../config/load.js';
@@ -46,7 +47,8 @@ export interface CertificateChange {
   readonly error?: string;
 }
 
-const WARN_DAYS = 14;
+/** Warned about at every apply: the same threshold as status and the dashboard. */
+const WARN_DAYS = CERT_EXPIRY_WARN_DAYS;
 /** Events keep postponing the read by the debounce, up to this many debounces after the first. */
 const MAX_WAIT_DEBOUNCES = 2;
 
@@ -233,9 +235,9 @@ export class CertificateWatcher {
 function certificateFiles(service: string, c: TlsCertificateConfig): Watched {
   return {
     service,
-    files: [c.certFile, c.keyFile, ...(c.passphraseFile ? [c.passphraseFile] : [])],
+    files: [c.certFile, c.keyFile, ...(c.passphraseFile ? [c.passphraseFile] : []), ...(c.ocspFile ? [c.ocspFile] : [])],
     digest: c.sourceDigest,
-    current: () => currentFilesDigest(c.certFile, c.keyFile, c.passphraseFile),
+    current: () => currentFilesDigest(c.certFile, c.keyFile, c.passphraseFile, c.ocspFile),
   };
 }
 

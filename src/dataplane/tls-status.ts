@@ -18,6 +18,8 @@ export interface TlsCertificateStatus {
   readonly keyType: string;
   readonly file: string;
   readonly fingerprint256: string;
+  /** OCSP stapling (ocsp_file): the response's nextUpdate, and whether it is stapled now (current); null: none configured. */
+  readonly ocsp: { readonly file: string; readonly nextUpdate: string | null; readonly stapling: boolean } | null;
 }
 
 export interface TlsServiceStatus {
@@ -33,6 +35,8 @@ export interface TlsServiceStatus {
   readonly sni: Readonly<Record<string, number>>;
   /** Handshakes in progress now. */
   readonly handshaking: number;
+  /** Handshakes that got a stapled OCSP response. Absent: not counted (the HAProxy data plane). */
+  readonly stapled?: number;
   readonly certificates: readonly TlsCertificateStatus[];
 }
 
@@ -46,6 +50,7 @@ export function mergeTlsStatus(a: TlsServiceStatus | undefined, b: TlsServiceSta
     failures: addCounts(a.failures, b.failures),
     sni: addCounts(a.sni, b.sni),
     handshaking: a.handshaking + (bLive ? b.handshaking : 0),
+    ...(a.stapled !== undefined || b.stapled !== undefined ? { stapled: (a.stapled ?? 0) + (b.stapled ?? 0) } : {}),
     certificates: a.certificates.length > 0 ? a.certificates : b.certificates,
   };
 }
@@ -70,6 +75,7 @@ export function certificateStatuses(config: TlsConfig, now = Date.now()): TlsCer
     keyType: c.keyType,
     file: c.certFile,
     fingerprint256: c.fingerprint256,
+    ocsp: c.ocspFile === null ? null : { file: c.ocspFile, nextUpdate: c.ocspNextUpdate === null ? null : new Date(c.ocspNextUpdate).toISOString(), stapling: c.ocspNextUpdate !== null && now < c.ocspNextUpdate },
   }));
 }
 

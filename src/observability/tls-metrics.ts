@@ -21,7 +21,12 @@ export function tlsMetrics(add: AddMetric, service: string, tls: TlsServiceStatu
   add('hitless_tls_handshakes_in_progress', 'gauge', 'TLS handshakes under way.', l, tls.handshaking);
   for (const c of tls.certificates) {
     add('hitless_tls_certificate_not_after_seconds', 'gauge', 'Unix time at which the certificate expires (alert on it minus time()).', { ...l, name: c.name }, Date.parse(c.notAfter) / 1000, 'max');
+    if (c.ocsp) {
+      add('hitless_tls_ocsp_stapling', 'gauge', '1 while a current OCSP response (ocsp_file) is stapled for the certificate, 0 when none is (stale: past its nextUpdate).', { ...l, name: c.name }, c.ocsp.stapling ? 1 : 0, 'max');
+      if (c.ocsp.nextUpdate !== null) add('hitless_tls_ocsp_next_update_seconds', 'gauge', "Unix time of the stapled OCSP response's nextUpdate: renew the ocsp_file before it.", { ...l, name: c.name }, Date.parse(c.ocsp.nextUpdate) / 1000, 'max');
+    }
   }
+  if (tls.stapled !== undefined) add('hitless_tls_ocsp_stapled_total', 'counter', 'TLS handshakes that got a stapled OCSP response (the client asked for one).', l, tls.stapled);
 }
 
 /** TLS from hitless to a service's endpoints (ServiceStatus.upstreamTls). */

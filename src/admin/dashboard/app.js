@@ -112,11 +112,28 @@ function render(d) {
     return tr;
   })));
   renderProcesses(d);
+  renderCertificates(d, hit);
   fill('listeners', d.listeners.map((l) => row([l.address, l.service, pill(l.state), l.socket, l.connections])));
   $('discovery-box').hidden = d.discovery.length === 0;
   fill('discovery', d.discovery.map((x) => row([x.service, x.source, pill(x.state), x.held === null ? x.endpoints : `${x.endpoints} (held: ${x.held})`, x.lastUpdate ? new Date(x.lastUpdate * 1000).toLocaleTimeString() : 'never', x.problem ?? '–'])));
   fill('applies', d.applies.map(applyItem));
   chart(d.series);
+}
+
+/** TLS certificates by expiry; the row's class (cert-soon, cert-critical, cert-expired) colours it. */
+function renderCertificates(d, hit) {
+  const certs = d.certificates.filter((c) => hit(c.service) || c.names.some(hit));
+  $('certificates-box').hidden = d.certificates.length === 0;
+  const t = d.certificateThresholds;
+  $('certificates-note').textContent = `soonest expiry first; amber under ${t.soonDays} days left, red under ${t.criticalDays}`;
+  fill('certificates', certs.map((c) => {
+    const names = c.names.length > 3 ? `${c.names.slice(0, 3).join(', ')}, +${c.names.length - 3}` : c.names.join(', ') || '–';
+    const tr = row([c.service, names, c.subject, c.notAfter, c.daysLeft, pill(c.expiry), c.default ? 'yes' : '', c.keyType]);
+    tr.className = 'cert-' + c.expiry;
+    tr.dataset.service = c.service;
+    tr.dataset.certificate = c.name;
+    return tr;
+  }));
 }
 
 /** Why an endpoint gets no new traffic (or what its checks last said), and how loudly to say it. */

@@ -83,8 +83,41 @@ export class BuiltinDriver implements Driver {
     }
     // TLS: the handshake first (tls/tls-termination.ts), then the decrypted socket is served
     // like a plain one, by the service as it is once the handshake is done.
-    if (runtime.config.tls) return this.tls.accept(socket, runtime.config, (secure) => this.serveSecured(secure, listener.key));
+    if (runtime.config.tls) return this.acceptTls(socket, listener.key, runtime);
     this.serve(socket, listener.key, runtime);
+  }
+
+  /**
+   * max_connections is checked here, before any handshake work: a connection counts toward it
+   * from accept, handshake included, so a flood of handshakes that never finish costs no more
+   * than the cap (the check after the handshake, in serve, stays for a cap lowered meanwhile).
+   */
+  private acceptTls(socket: Socket, key: string, runtime: ServiceRuntime): void {
+    const state = runtime.state;
+    if (runtime.maxConnections !== null && state.clientConnections(runtime.config.mode) >= runtime.maxConnections) {
+      // Refused as a plain connection over the cap is (a FIN, counted as rejected). What the
+      // client sent (its ClientHello) is read only to be dropped, so its FIN closes the socket; a
+      // client that never closes its side is cut off after timeouts.handshake.
+      state.rejected++;
+      socket.on('error', () => {});
+      socket.setTimeout(runtime.config.timeouts.handshake, () => socket.destroy());
+      socket.end();
+      socket.resume();
+      return;
+    }
+    state.handshaking++;
+    let handshaking = true;
+    // Once: when the handshake is done (before serve counts it as open) or the connection closes.
+    const done = (): void => {
+      if (!handshaking) return;
+      handshaking = false;
+      state.handshaking--;
+    };
+    socket.once('close', done);
+    this.tls.accept(socket, runtime.config, (secure) => {
+      done();
+      this.serveSecured(secure, key);
+    });
   }
 
   private serve(socket: Socket, key: string, runtime: ServiceRuntime): void {

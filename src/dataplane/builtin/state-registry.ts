@@ -13,6 +13,8 @@ export class ServiceState {
   rejected = 0;
   /** http: client connections open now (what max_connections caps; `active` counts requests there). */
   connections = 0;
+  /** TLS: accepted connections whose handshake is not done yet; they count toward max_connections from accept on. */
+  handshaking = 0;
   /** tcp: closed because no endpoint could be connected to; http: answered 5xx by hitless itself. */
   failed = 0;
   /** Requests (http) or connects (tcp) tried again on another endpoint (http: also on a fresh connection to the same one). */
@@ -28,6 +30,11 @@ export class ServiceState {
   /** upstream_tls: handshakes to endpoints, and failures by reason. */
   readonly upstreamTls = new UpstreamTlsCounters();
   constructor(readonly name: string) {}
+
+  /** The client connections max_connections counts now: open ones (tcp: active) and TLS ones still in their handshake. */
+  clientConnections(mode: 'http' | 'tcp'): number {
+    return (mode === 'tcp' ? this.active : this.connections) + this.handshaking;
+  }
 
   /** An answer hitless gave itself instead of an endpoint's: a failure, counted by class and by code. */
   answeredLocally(status: number, error: string): void {

@@ -25,7 +25,7 @@ export class TlsContextTable {
    */
   readonly initial: SecureContext;
   /**
-   * One certificate: nothing to choose, so the connection starts on its context and there is no
+   * One certificate without an OCSP response: nothing to choose, so the connection starts on its context and there is no
    * SNICallback (which makes every handshake pause for the certificate callback, a trip through
    * JS and a copy of the certificate into the connection: bench:tls measures it). The SNI match
    * is counted after the handshake instead (secured()).
@@ -36,6 +36,15 @@ export class TlsContextTable {
   readonly alpn: Buffer | undefined;
   readonly pick = (servername: string | undefined): SecureContext => this.choose(servername);
   readonly sniCallback = (servername: string, done: (err: Error | null, context?: SecureContext) => void): void => done(null, this.choose(servername));
+  /** Each certificate's OCSP response (ocsp_file) and when it stops being current; by context. */
+  private readonly ocsp = new Map<SecureContext, { der: Buffer; nextUpdate: number }>();
+  /** The response to staple with `context`: only while current (never one past its nextUpdate). */
+  readonly staple = (context: SecureContext): Buffer | undefined => {
+    const r = this.ocsp.get(context);
+    if (!r || Date.now() >= r.nextUpdate) return undefined;
+    this.stats.stapled++;
+    return r.der;
+  };
 
   constructor(
     readonly service: string,
@@ -52,13 +61,17 @@ export class TlsContextTable {
     };
     this.contexts = config.certificates.map((c) => createSecureContext({ ...settings, cert: c.chainPem, key: c.keyPem }));
     config.certificates.forEach((c, i) => {
+      if (c.ocspResponse !== null && c.ocspNextUpdate !== null) this.ocsp.set(this.contexts[i], { der: Buffer.from(c.ocspResponse, 'base64'), nextUpdate: c.ocspNextUpdate });
+    });
+    config.certificates.forEach((c, i) => {
       for (const name of c.names) {
         // The first certificate listed with a name serves it.
         const [map, key] = name.startsWith('*.') ? [this.wildcard, name.slice(2)] : [this.exact, name];
         if (!map.has(key)) map.set(key, i);
       }
     });
-    this.single = config.certificates.length === 1;
+    // A stapled OCSP response goes out from the certificate callback: such a certificate needs it.
+    this.single = config.certificates.length === 1 && this.ocsp.size === 0;
     this.picker = !this.single && certificatePickerSupported();
     this.initial = this.picker ? createSecureContext(settings) : this.contexts[config.defaultIndex];
     installTicketKeys(this.initial, keys);
@@ -68,7 +81,7 @@ export class TlsContextTable {
   /** Sets up a new server-side socket (created on `initial`, with `sniCallback`) to take its certificate from this table. */
   attach(socket: TLSSocket): void {
     if (this.single) return;
-    if (this.picker && !installCertificatePicker(socket, this.pick)) socket.destroy(new Error('node:tls internals changed: no certificate callback'));
+    if (this.picker && !installCertificatePicker(socket, this.pick, this.ocsp.size > 0 ? this.staple : undefined)) socket.destroy(new Error('node:tls internals changed: no certificate callback'));
   }
 
   /** After a completed handshake: a one-certificate table counts the SNI match here (choose() does otherwise). */

@@ -27,12 +27,15 @@ interface NativeContext {
 
 interface CertInfo {
   readonly servername?: string;
+  /** The client asked for a stapled OCSP response (status_request). */
+  readonly OCSPRequest?: boolean;
 }
 
 interface TlsWrap {
   oncertcb?: (this: TlsWrap, info: CertInfo) => void;
   certCbDone?: () => void;
   sni_context?: unknown;
+  setOCSPResponse?: (response: Buffer) => void;
 }
 
 function nativeOf(context: SecureContext): NativeContext {
@@ -139,22 +142,32 @@ export function certificatePickerSupported(): boolean {
  * certificate callback) take its certificate from `pick(servername)`. Only when
  * certificatePickerSupported(); false if this socket is not as expected after all.
  */
-export function installCertificatePicker(socket: TLSSocket, pick: (servername: string | undefined) => SecureContext): boolean {
+export function installCertificatePicker(socket: TLSSocket, pick: (servername: string | undefined) => SecureContext, staple?: Staple): boolean {
   const wrap = (socket as unknown as { _handle?: TlsWrap | null })._handle;
   if (!wrap || typeof wrap.oncertcb !== 'function' || typeof wrap.certCbDone !== 'function') return false;
   wrap.oncertcb = onCertificate;
-  (wrap as TlsWrap & { [PICK]?: typeof pick })[PICK] = pick;
+  (wrap as Picking)[PICK] = pick;
+  if (staple) (wrap as Picking)[STAPLE] = staple;
   return true;
 }
 
+/** The OCSP response (DER) to staple with the chosen context, if any. */
+export type Staple = (context: SecureContext) => Buffer | undefined;
+
 const PICK = Symbol('hitless.pickCertificate');
+const STAPLE = Symbol('hitless.stapleOcsp');
+type Picking = TlsWrap & { [PICK]?: (servername: string | undefined) => SecureContext; [STAPLE]?: Staple };
 
 /** One function for every connection (no closure per handshake). */
-function onCertificate(this: TlsWrap & { [PICK]?: (servername: string | undefined) => SecureContext }, info: CertInfo): void {
+function onCertificate(this: Picking, info: CertInfo): void {
   const pick = this[PICK];
   if (pick) {
     try {
-      this.sni_context = nativeOf(pick(info.servername || undefined));
+      const context = pick(info.servername || undefined);
+      this.sni_context = nativeOf(context);
+      // Only when the client asked (status_request), as Node's own OCSPRequest event does.
+      const response = info.OCSPRequest ? this[STAPLE]?.(context) : undefined;
+      if (response && typeof this.setOCSPResponse === 'function') this.setOCSPResponse(response);
     } catch {
       // Leaves the initial context: the handshake fails for want of a certificate, counted.
     }

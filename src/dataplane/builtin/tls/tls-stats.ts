@@ -9,6 +9,8 @@ export class TlsStats {
   handshakes = 0;
   resumed = 0;
   handshaking = 0;
+  /** Handshakes that got a stapled OCSP response (the client asked, and a current one was held). */
+  stapled = 0;
   readonly versions: Record<string, number> = {};
   readonly failures: Record<string, number> = {};
   readonly sni: Record<SniMatch, number> = { exact: 0, wildcard: 0, default: 0, none: 0 };
@@ -31,6 +33,7 @@ export class TlsStats {
       failures: { ...this.failures },
       sni: { ...this.sni },
       handshaking: this.handshaking,
+      stapled: this.stapled,
       certificates: certificateStatuses(config, now),
     };
   }

@@ -164,6 +164,10 @@ class Handshake {
     // Stays attached after the handshake: a TLS socket must always have an error listener.
     socket.on('error', (err: NodeJS.ErrnoException) => this.fail(null, err));
     socket.once('close', () => this.fail('closed', null));
+    // The listener allows half-open connections, so a client's FIN alone closes nothing; one
+    // before the handshake is done means the client gave up: without this its place (and its
+    // max_connections share) was held until timeouts.handshake.
+    socket.once('end', () => this.fail('closed', null));
     socket.once('secure', () => this.succeed());
   }
 
