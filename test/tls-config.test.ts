@@ -133,6 +133,17 @@ describe('tls: every bad input is refused with the file and the reason', { skip 
     rejectsWith(tlsService(`      certificates:\n${cert({ cert: ecA.cert, key: encrypted }, `, passphrase_file: "${passFile}"`)}`), 'services.web.tls.certificates[0].passphrase_file', /wrong passphrase/);
   });
 
+  it('any wrong passphrase is called a wrong passphrase: 600 generated ones (about 1 in 256 decrypts to junk instead of failing the padding check)', () => {
+    const encrypted = ca.encryptKey(ecA.key, 'right-one');
+    for (let i = 0; i < 600; i++) {
+      const wrong = `w${i.toString(36)}-${(i * 2654435761 >>> 0).toString(16)}`;
+      const found = problems(tlsService(`      certificates:\n${cert({ cert: ecA.cert, key: encrypted }, `, passphrase: ${wrong}`)}`));
+      assert.equal(found.length, 1, `passphrase ${wrong}: ${found.join('; ')}`);
+      assert.match(found[0], /services\.web\.tls\.certificates\[0\]\.passphrase: wrong passphrase for the key /, `passphrase ${wrong}`);
+      assert.ok(!found[0].includes(wrong), 'the passphrase is never shown');
+    }
+  });
+
   it('an expired and a not-yet-valid certificate, unless allow_expired: true', () => {
     const expired = ca.issue('old.test', { startDate: '20200101000000Z', endDate: '20200201000000Z' });
     const future = ca.issue('new.test', { startDate: opensslDate(Date.now() + 10 * 86_400_000), endDate: opensslDate(Date.now() + 20 * 86_400_000) });

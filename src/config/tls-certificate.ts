@@ -167,8 +167,10 @@ function readKey(file: string, passphrase: string, path: PropertyKey[], passphra
     object = createPrivateKey({ key: text, format: 'pem', ...(passphrase ? { passphrase } : {}) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (isEncryptedKey(text) && /bad decrypt|interrupted or cancelled/i.test(e.message)) {
-      return void problem(passphrasePath, `wrong passphrase for the key ${file}: it does not decrypt it`);
+    // A wrong passphrase usually fails the padding check ("bad decrypt"), but about one in 256
+    // decrypts to junk that fails to parse instead: with an encrypted key, either is the passphrase.
+    if (isEncryptedKey(text) && passphrase) {
+      return void problem(passphrasePath, `wrong passphrase for the key ${file}: it does not decrypt it (${e.message})`);
     }
     return void problem(path, `the private key in ${file} cannot be read: ${e.message}`);
   }
