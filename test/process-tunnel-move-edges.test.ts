@@ -1,0 +1,163 @@
+// Edges of moving tunnels at a code upgrade (src/process/tunnel-move.ts), over a real
+// `hitless run --workers 2` from dist/: the one access-log line of a connection that moved.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { SupervisedHitless } from './helpers/process-harness.js';
+import { startBackends, type Backends } from './helpers/process-backends.js';
+import { startWsEcho } from './helpers/numbered-streams.js';
+import { reservePort } from './helpers/ports.js';
+import { waitFor, within, sleep } from './helpers/wait.js';
+
+interface UpgradeCounts {
+  process: { processes: number; upgrades: { ok: number; movedConnections: number; drainedConnections: number; lostConnections: number } };
+}
+
+interface AccessLine {
+  client: string;
+  service: string;
+  mode: string;
+  bytes_in: number;
+  bytes_out: number;
+  duration_ms: number;
+}
+
+/** One client connection of the test: what it sent and received, as its own socket counted it. */
+interface Client {
+  socket: Socket;
+  name: string;
+  /** The client's `ip:port` as hitless sees it (read at connect: gone after close). */
+  local: string;
+  /** Unix ms of the first echo: hitless had accepted it in user space by then. */
+  firstEcho: number;
+  /** Unix ms just before connect() and at 'close': hitless's life of it lies within. */
+  before: number;
+  closedAt: number;
+  received: number;
+  /** What is still to come back (an echo): the test waits on it before each step. */
+  expected: number;
+  waiters: Array<() => void>;
+}
+
+function tcpClient(port: number, name: string): Client {
+  const c: Client = { socket: connect({ host: '127.0.0.1', port, noDelay: true }), name, local: '', firstEcho: 0, before: Date.now(), closedAt: 0, received: 0, expected: 0, waiters: [] };
+  c.socket.on('data', (d: Buffer) => {
+    if (c.firstEcho === 0) c.firstEcho = Date.now();
+    c.received += d.length;
+    if (c.received >= c.expected) for (const w of c.waiters.splice(0)) w();
+  });
+  c.socket.once('connect', () => (c.local = `${c.socket.localAddress}:${c.socket.localPort}`));
+  c.socket.on('error', () => {});
+  c.socket.once('close', () => (c.closedAt = Date.now()));
+  return c;
+}
+
+/** Sends `bytes` and resolves when `echoed` more bytes have come back. */
+function exchange(c: Client, bytes: Buffer, echoed: number): Promise<void> {
+  c.expected += echoed;
+  const done = new Promise<void>((resolve) => (c.received >= c.expected ? resolve() : c.waiters.push(resolve)));
+  c.socket.write(bytes);
+  return within(10_000, `${c.name} to get its echo`, done);
+}
+
+/** A WebSocket text frame from a client (masked, with a zero mask: the payload as is). */
+function wsFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  assert.ok(payload.length < 126);
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
+}
+
+describe('process model: edges of moving tunnels', () => {
+  let backends: Backends;
+  let web: Awaited<ReturnType<typeof startWsEcho>>;
+  const started: SupervisedHitless[] = [];
+  const dirs: string[] = [];
+  before(async () => {
+    backends = await startBackends();
+    web = await startWsEcho();
+  });
+  after(async () => {
+    for (const h of started) await h.kill();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    await backends.stop();
+    await web.stop();
+  });
+
+  it('a connection moved across 3 upgrades writes exactly one access line, at its end, with all its bytes and its whole life', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hitless-move-log-'));
+    dirs.push(dir);
+    const log = join(dir, 'access.log');
+    const tcp = await reservePort();
+    const ws = await reservePort();
+    const h = await SupervisedHitless.start({
+      workers: 2,
+      config: (admin) => `admin: { listen: "${admin}" }
+services:
+  echo:
+    mode: tcp
+    listen: 127.0.0.1:${tcp}
+    endpoints: [127.0.0.1:${backends.echoPort}]
+    timeouts: { idle: 10m }
+    access_log: { path: ${JSON.stringify(log)}, format: json }
+  web:
+    mode: http
+    listen: 127.0.0.1:${ws}
+    endpoints: [127.0.0.1:${web.port}]
+    timeouts: { idle: 10m }
+    access_log: { path: ${JSON.stringify(log)}, format: json }
+`,
+    });
+    started.push(h);
+    const clients: Client[] = [];
+    for (let i = 0; i < 20; i++) clients.push(tcpClient(tcp, `tcp ${i}`));
+    await Promise.all(clients.map((c) => once(c.socket, 'connect')));
+    await Promise.all(clients.map((c, i) => exchange(c, Buffer.alloc(100 + i, 'a'), 100 + i)));
+    // A WebSocket by hand, so that every byte on its wire is counted by its own socket.
+    const w = tcpClient(ws, 'websocket');
+    await once(w.socket, 'connect');
+    const handshake = `GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    const upgraded = new Promise<void>((resolve) => w.socket.on('data', () => resolve()));
+    w.socket.write(handshake);
+    await within(10_000, 'the 101', upgraded);
+    // The 101's length is what arrived; an echoed frame is as long as the text plus 2 (unmasked).
+    w.expected = w.received;
+    await exchange(w, wsFrame('hello 0'), 9);
+    for (let u = 1; u <= 3; u++) {
+      const res = await h.upgrade();
+      assert.equal(res.status, 200, res.text);
+      await waitFor(`the old generation gone after upgrade ${u}`, async () => (await h.request('GET', '/status')).json<UpgradeCounts>().process.processes === 3, { timeoutMs: 15_000, intervalMs: 20 });
+      await Promise.all(clients.map((c) => exchange(c, Buffer.alloc(50 * u, 'b'), 50 * u)));
+      await exchange(w, wsFrame(`hello ${u}`), 9);
+    }
+    const u = (await h.request('GET', '/status')).json<UpgradeCounts>().process.upgrades;
+    assert.equal(u.movedConnections, 21 * 3, JSON.stringify(u));
+    const endedAt = new Map<Client, number>();
+    for (const c of [...clients, w]) {
+      endedAt.set(c, Date.now());
+      c.socket.end();
+    }
+    await Promise.all([...clients, w].map((c) => (c.closedAt !== 0 ? Promise.resolve() : within(10_000, `${c.name} to close`, once(c.socket, 'close')))));
+    const lines = (): AccessLine[] => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AccessLine) : []);
+    // Lines are flushed within a second of their write.
+    await waitFor('a line per connection', () => lines().length >= 21, { timeoutMs: 10_000, intervalMs: 50 });
+    // Bounded: one more flush interval, for a second line of any connection to show.
+    await sleep(1_200);
+    const all = lines();
+    for (const c of [...clients, w]) {
+      const client = c.local;
+      const mine = all.filter((l) => l.client === client);
+      assert.equal(mine.length, 1, `${c.name} (${client}): ${JSON.stringify(mine)}`);
+      const [line] = mine;
+      assert.equal(line.bytes_in, c.socket.bytesWritten, `${c.name}: bytes_in ${JSON.stringify(line)}`);
+      assert.equal(line.bytes_out, c.socket.bytesRead, `${c.name}: bytes_out ${JSON.stringify(line)}`);
+      const least = endedAt.get(c)! - c.firstEcho;
+      const most = c.closedAt - c.before;
+      assert.ok(line.duration_ms >= least && line.duration_ms <= most + 5, `${c.name}: duration ${line.duration_ms} ms, its life ${least}..${most} ms`);
+    }
+    assert.equal(all.length, 21, `one line per connection, no other: ${all.length}`);
+  });
+});
