@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { SupervisedHitless } from './helpers/process-harness.js';
 import { startBackends, type Backends } from './helpers/process-backends.js';
 import { startWsEcho } from './helpers/numbered-streams.js';
@@ -69,6 +70,27 @@ function wsFrame(text: string): Buffer {
   const payload = Buffer.from(text);
   assert.ok(payload.length < 126);
   return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
+}
+
+/** Sockets of this machine in SYN_SENT to 127.0.0.1:`port` (/proc/net/tcp: hitless's connects still waiting). */
+function connectingTo(port: number): number {
+  const wanted = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).filter((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[2] === wanted && f[3] === '02';
+  }).length;
+}
+
+/**
+ * An echo endpoint in its own process, with a backlog of 1: stopped (SIGSTOP), it accepts nothing,
+ * its queue fills and the kernel drops further SYNs, so connects to it stay connecting (retrying
+ * the SYN) until it runs again (SIGCONT).
+ */
+async function stoppableEcho(): Promise<{ port: number; child: ChildProcess }> {
+  const script = "const s=require('net').createServer((c)=>{c.on('error',()=>{});c.pipe(c)});s.listen({host:'127.0.0.1',port:0,backlog:1},()=>console.log(s.address().port))";
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  return { port: Number(line.toString().trim()), child };
 }
 
 describe('process model: edges of moving tunnels', () => {
@@ -159,5 +181,58 @@ services:
       assert.ok(line.duration_ms >= least && line.duration_ms <= most + 5, `${c.name}: duration ${line.duration_ms} ms, its life ${least}..${most} ms`);
     }
     assert.equal(all.length, 21, `one line per connection, no other: ${all.length}`);
+  });
+
+  it('a drain cut short by a newer upgrade closes nothing: connections still connecting to their endpoint finish connecting and move', async () => {
+    const slow = await stoppableEcho();
+    const port = await reservePort();
+    const h = await SupervisedHitless.start({
+      workers: 2,
+      args: ['--upgrade-drain', '30s'],
+      config: (admin) => `admin: { listen: "${admin}" }
+services:
+  slow:
+    mode: tcp
+    listen: 127.0.0.1:${port}
+    endpoints: [127.0.0.1:${slow.port}]
+    timeouts: { idle: 10m, connect: 30s }
+`,
+    });
+    started.push(h);
+    try {
+      process.kill(slow.child.pid!, 'SIGSTOP');
+      const clients: Client[] = [];
+      for (let i = 0; i < 8; i++) clients.push(tcpClient(port, `tcp ${i}`));
+      await Promise.all(clients.map((c) => once(c.socket, 'connect')));
+      for (const c of clients) c.socket.write('x');
+      // hitless holds them, most still connecting to the stopped endpoint (its queue takes 2).
+      await waitFor('hitless connecting to the stopped endpoint', () => connectingTo(slow.port) >= 4, { timeoutMs: 10_000, intervalMs: 20 });
+      const connecting = connectingTo(slow.port);
+      // Two upgrades back to back: the second cuts the first one's drain short.
+      for (let u = 1; u <= 2; u++) {
+        const res = await h.upgrade();
+        assert.equal(res.status, 200, res.text);
+      }
+      const closedByUpgrades = clients.filter((c) => c.closedAt !== 0).length;
+      console.log(`cut-short drain: ${connecting} connecting at the upgrades, ${closedByUpgrades} closed by them`);
+      process.kill(slow.child.pid!, 'SIGCONT');
+      // Every connection connects (the SYN retried) and echoes, on whichever generation holds it now.
+      const settled = (c: Client): boolean => c.closedAt !== 0 || c.received >= 1;
+      await waitFor('every connection to echo or close', () => clients.every(settled), { timeoutMs: 25_000, intervalMs: 20 });
+      console.log(`after SIGCONT: ${clients.filter((c) => c.closedAt !== 0).length} closed`);
+      assert.equal(clients.filter((c) => c.closedAt !== 0).length, 0);
+      await Promise.all(clients.map((c) => exchange(c, Buffer.from('y'), 1 + 1)));
+      await waitFor('the old generations gone', async () => (await h.request('GET', '/status')).json<UpgradeCounts>().process.processes === 3, { timeoutMs: 15_000, intervalMs: 20 });
+      await Promise.all(clients.map((c) => exchange(c, Buffer.from('z'), 1)));
+      const u = (await h.request('GET', '/status')).json<UpgradeCounts>().process.upgrades;
+      console.log(`cut-short drain: moved ${u.movedConnections}, drained ${u.drainedConnections}, lost ${u.lostConnections}`);
+      assert.equal(closedByUpgrades, 0);
+      assert.equal(clients.filter((c) => c.closedAt !== 0).length, 0);
+      assert.equal(u.lostConnections, 0);
+      for (const c of clients) c.socket.destroy();
+    } finally {
+      process.kill(slow.child.pid!, 'SIGCONT');
+      slow.child.kill('SIGKILL');
+    }
   });
 });
