@@ -75,13 +75,6 @@ interface Slots {
 }
 
 const KILL_GRACE_MS = 3_000;
-/**
- * How long a drain cut short may take to move its tunnels to the serving generation before it is
- * killed (killing a worker in the middle of moves resets the connections it still holds). It
- * exits by itself as soon as they have moved; the next upgrade waits for that.
- */
-const MOVE_GRACE_MS = 30_000;
-
 export class Generations {
   private serving: Slots | null = null;
   private drainingGen: Slots | null = null;
@@ -267,14 +260,15 @@ export class Generations {
     }
   }
 
-  /** A newer upgrade ends this drain now: idle connections and tunnels still move, the rest are closed. */
+  /**
+   * A newer upgrade: this generation stops being *the* draining one, but its drain runs on to its
+   * own end. Nothing is closed because a newer upgrade came: its tunnels keep moving (one still
+   * connecting to its endpoint moves once connected) and what cannot move ends at its own
+   * `--upgrade-drain`, as it would have without the newer upgrade (its kill timer, set when it
+   * began draining, stays). The process count stays bounded: the next upgrade waits for it to exit.
+   */
   private cutShort(gen: Slots): void {
-    for (const w of gen.workers) {
-      if (!w.alive) continue;
-      this.retiring.add(w);
-      w.post({ t: 'drain', timeoutMs: 0, handOver: true });
-      killLater(w, KILL_GRACE_MS + MOVE_GRACE_MS);
-    }
+    for (const w of gen.workers) if (w.alive) this.retiring.add(w);
     this.drainingGen = null;
   }
 
