@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { SupervisedHitless } from './helpers/process-harness.js';
+import { SupervisedHitless, alive } from './helpers/process-harness.js';
 import { startBackends, type Backends } from './helpers/process-backends.js';
-import { startWsEcho } from './helpers/numbered-streams.js';
+import { NumberedStreams, startWsEcho } from './helpers/numbered-streams.js';
 import { reservePort } from './helpers/ports.js';
 import { waitFor, within, sleep } from './helpers/wait.js';
 
@@ -234,5 +234,57 @@ services:
       process.kill(slow.child.pid!, 'SIGCONT');
       slow.child.kill('SIGKILL');
     }
+  });
+
+  it('long-lived tcp and WebSocket connections move through a supervisor re-exec right after a code upgrade: none closed, no byte lost', async () => {
+    const tcp = await reservePort();
+    const ws = await reservePort();
+    const h = await SupervisedHitless.start({
+      workers: 2,
+      args: ['--upgrade-drain', '20s'],
+      config: (admin) => `admin: { listen: "${admin}" }
+services:
+  echo:
+    mode: tcp
+    listen: 127.0.0.1:${tcp}
+    endpoints: [127.0.0.1:${backends.echoPort}]
+    timeouts: { idle: 10m }
+  web:
+    mode: http
+    listen: 127.0.0.1:${ws}
+    endpoints: [127.0.0.1:${web.port}]
+    timeouts: { idle: 10m }
+`,
+    });
+    started.push(h);
+    const streams = new NumberedStreams();
+    await streams.open(tcp, 50, ws, 10);
+    streams.start(50);
+    try {
+      await waitFor('every connection to echo through hitless', () => streams.allEchoing(), { timeoutMs: 20_000 });
+      const oldSupervisor = await h.supervisorPid();
+      // A code upgrade first, its generation still moving its tunnels when the supervisor goes.
+      const code = await h.upgrade();
+      assert.equal(code.status, 200, code.text);
+      const res = await h.upgrade('?supervisor=1');
+      assert.equal(res.status, 200, res.text);
+      const newSupervisor = res.json<{ supervisorPid: number }>().supervisorPid;
+      await waitFor('the new supervisor to answer the admin API', async () => (await h.status()).process.supervisorPid === newSupervisor, { timeoutMs: 20_000 });
+      // The old workers exit once their tunnels moved: long before the 20 s drain.
+      await waitFor('the old supervisor and its workers gone', () => !alive(oldSupervisor), { timeoutMs: 15_000, intervalMs: 20 });
+      const before = streams.report().bytesEchoed;
+      await waitFor('bytes still echoing after the old supervisor left', () => streams.report().bytesEchoed > before, { timeoutMs: 10_000, intervalMs: 20 });
+      streams.stopWriting();
+      await waitFor('every byte sent to come back', () => streams.caughtUp(), { timeoutMs: 10_000 });
+    } finally {
+      streams.stopWriting();
+    }
+    const report = streams.report();
+    streams.close();
+    const u = (await h.request('GET', '/status')).json<UpgradeCounts>().process.upgrades;
+    console.log(`supervisor re-exec: ${report.opened} connections, ${report.closedEarly} closed, ${report.corrupted} corrupted; new supervisor's counts: moved ${u.movedConnections}, drained ${u.drainedConnections}, lost ${u.lostConnections}`);
+    assert.equal(report.closedEarly, 0, JSON.stringify(report));
+    assert.equal(report.corrupted, 0, JSON.stringify(report));
+    assert.equal(report.bytesEchoed, report.bytesSent);
   });
 });
