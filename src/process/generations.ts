@@ -305,8 +305,20 @@ export class Generations {
   }
 }
 
+/**
+ * The backstop of a drain: a worker still alive `ms` from now is killed — unless it is still
+ * moving its tunnels (it sent one within the last KILL_GRACE_MS): its drain waits for its moves,
+ * and a kill then would close every connection it still holds (the kernel sends their FINs),
+ * counted nowhere. A hung worker moves nothing and is killed.
+ */
 function killLater(w: WorkerLink, ms: number): void {
-  const timer = setTimeout(() => w.kill('SIGKILL'), ms);
+  let timer: NodeJS.Timeout;
+  const fire = (): void => {
+    const sinceMove = Date.now() - w.lastMoveAt;
+    if (sinceMove < KILL_GRACE_MS) timer = setTimeout(fire, KILL_GRACE_MS - sinceMove);
+    else w.kill('SIGKILL');
+  };
+  timer = setTimeout(fire, ms);
   void w.exited.then(() => clearTimeout(timer));
 }
 

@@ -221,7 +221,10 @@ export class Supervisor {
 
   private onMessage(from: WorkerLink, msg: WorkerMessage, handle: unknown): void {
     if (msg.t === 'conn' && handle) this.handover.handOver(from, msg.key, handle as TcpHandle);
-    else if (msg.t === 'tunnel' && handle) this.handover.tunnelPart(from, msg, handle as TcpHandle);
+    else if (msg.t === 'tunnel' && handle) {
+      from.lastMoveAt = Date.now();
+      this.handover.tunnelPart(from, msg, handle as TcpHandle);
+    }
     else if (msg.t === 'tunnels-joined') this.handover.pauses.add(Array.isArray(msg.pausesMs) ? msg.pausesMs : []);
     else if (msg.t === 'drained') {
       this.workerStatus.finalOf(from, msg.final);
