@@ -236,7 +236,7 @@ services:
     }
   });
 
-  it('long-lived tcp and WebSocket connections move through a supervisor re-exec right after a code upgrade: none closed, no byte lost', async () => {
+  async function throughSupervisorReexec(codeUpgradeFirst: boolean): Promise<void> {
     const tcp = await reservePort();
     const ws = await reservePort();
     const h = await SupervisedHitless.start({
@@ -263,9 +263,11 @@ services:
     try {
       await waitFor('every connection to echo through hitless', () => streams.allEchoing(), { timeoutMs: 20_000 });
       const oldSupervisor = await h.supervisorPid();
-      // A code upgrade first, its generation still moving its tunnels when the supervisor goes.
-      const code = await h.upgrade();
-      assert.equal(code.status, 200, code.text);
+      if (codeUpgradeFirst) {
+        // A code upgrade first, its generation still moving its tunnels when the supervisor goes.
+        const code = await h.upgrade();
+        assert.equal(code.status, 200, code.text);
+      }
       const res = await h.upgrade('?supervisor=1');
       assert.equal(res.status, 200, res.text);
       const newSupervisor = res.json<{ supervisorPid: number }>().supervisorPid;
@@ -283,8 +285,15 @@ services:
     streams.close();
     const u = (await h.request('GET', '/status')).json<UpgradeCounts>().process.upgrades;
     console.log(`supervisor re-exec: ${report.opened} connections, ${report.closedEarly} closed, ${report.corrupted} corrupted; new supervisor's counts: moved ${u.movedConnections}, drained ${u.drainedConnections}, lost ${u.lostConnections}`);
+    if (report.closedEarly > 0) for (const l of h.logs().split('\n')) if (/drained|lost|warn|"level":[45]0/.test(l)) console.log(l.slice(0, 300));
     assert.equal(report.closedEarly, 0, JSON.stringify(report));
     assert.equal(report.corrupted, 0, JSON.stringify(report));
     assert.equal(report.bytesEchoed, report.bytesSent);
-  });
+  }
+
+  it('long-lived tcp and WebSocket connections move through a supervisor re-exec: none closed, no byte lost', () => throughSupervisorReexec(false));
+
+  // Both failed now and then (7 and 16 of 60 closed) until a replaced supervisor waited, before it
+  // exits, for the tunnels it was still passing on to the new one (connection-handover.ts settled()).
+  it('the same right after a code upgrade (its tunnels still moving): none closed, no byte lost', () => throughSupervisorReexec(true));
 });

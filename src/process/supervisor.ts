@@ -25,6 +25,9 @@ import type { WorkerLink } from './worker-link.js';
 export type SupervisorOptions = GenerationOptions;
 export type { UpgradeResult };
 
+/** How long a replaced supervisor waits, once its workers are gone, for the connections it is still passing on. */
+const PASS_ON_SETTLE_MS = 10_000;
+
 export class Supervisor {
   readonly sockets = new SupervisorSockets();
   private config: Config | null = null;
@@ -266,6 +269,8 @@ export class Supervisor {
       this.generations.retireAll();
     });
     await this.generations.allExited();
+    // The last tunnels the old workers sent may still be on their way to the new supervisor.
+    await this.handover.settled(PASS_ON_SETTLE_MS);
   }
 
   /** Asks the workers for their counters now (supervisor-status.ts). */
