@@ -1,8 +1,8 @@
 // An upgrade storm: 50 code upgrades in a row while long-lived connections keep arriving. At
-// most one generation drains at a time (a newer upgrade cuts the previous drain short, and waits
-// for it to have moved its tunnels), so the process count and the memory per process stay flat
-// instead of growing with every upgrade. The long-lived connections move; one that cannot be
-// quiesced in time drains, and is closed (a FIN, never a reset) when a newer upgrade cuts it short.
+// most one generation is the draining one (a newer upgrade cuts the previous drain short: it runs
+// on to its own deadline, and the next upgrade waits for it to exit), so the process count and the
+// memory per process stay flat instead of growing with every upgrade. The long-lived connections
+// move; one that cannot be quiesced in time drains until its own --upgrade-drain.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MixedLoad, summarize } from './helpers/process-load.js';

@@ -30,6 +30,8 @@ export class ConnectionHandover {
   private movedCount = 0;
   private stayedCount = 0;
   private lostCount = 0;
+  /** Connections and tunnels being passed on now: a replaced supervisor exits only once they have gone. */
+  private readonly passing = new Set<Promise<unknown>>();
   /** The pause each moved tunnel saw, as its new worker reported it. */
   readonly pauses = new PauseRecord();
 
@@ -65,7 +67,7 @@ export class ConnectionHandover {
    * the supervisor this one replaced). With none ready, the connection is closed.
    */
   handOver(from: WorkerLink | null, key: string, handle: TcpHandle): void {
-    if (this.sink) return void this.sink({ t: 'conn', key }, handle).then(() => handle.close(), () => handle.close());
+    if (this.sink) return void this.track(this.sink({ t: 'conn', key }, handle).then(() => handle.close(), () => handle.close()));
     const target = this.target(from);
     if (!target) return handle.close();
     target.sendWithHandle({ t: 'conn', key }, handle).then(
@@ -89,7 +91,26 @@ export class ConnectionHandover {
       this.lost(1, 'a tunnel arrived without its client half');
       return handle.close();
     }
-    void this.passOn(from, client, msg, handle);
+    this.track(this.passOn(from, client, msg, handle));
+  }
+
+  private track(passing: Promise<unknown>): void {
+    const forget = (): void => void this.passing.delete(done);
+    const done: Promise<void> = passing.then(forget, forget);
+    this.passing.add(done);
+  }
+
+  /**
+   * Resolves once every connection and tunnel being passed on has gone (or `timeoutMs` passed):
+   * a supervisor that exits with one in its hands closes it (the peers get FINs).
+   */
+  async settled(timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.passing.size > 0 && Date.now() < until) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([...this.passing]), new Promise((resolve) => (timer = setTimeout(resolve, until - Date.now())))]);
+      clearTimeout(timer);
+    }
   }
 
   /** `from` exited: a half it sent alone can never be joined (the connection was that worker's). */

@@ -75,13 +75,6 @@ interface Slots {
 }
 
 const KILL_GRACE_MS = 3_000;
-/**
- * How long a drain cut short may take to move its tunnels to the serving generation before it is
- * killed (killing a worker in the middle of moves resets the connections it still holds). It
- * exits by itself as soon as they have moved; the next upgrade waits for that.
- */
-const MOVE_GRACE_MS = 30_000;
-
 export class Generations {
   private serving: Slots | null = null;
   private drainingGen: Slots | null = null;
@@ -267,14 +260,15 @@ export class Generations {
     }
   }
 
-  /** A newer upgrade ends this drain now: idle connections and tunnels still move, the rest are closed. */
+  /**
+   * A newer upgrade: this generation stops being *the* draining one, but its drain runs on to its
+   * own end. Nothing is closed because a newer upgrade came: its tunnels keep moving (one still
+   * connecting to its endpoint moves once connected) and what cannot move ends at its own
+   * `--upgrade-drain`, as it would have without the newer upgrade (its kill timer, set when it
+   * began draining, stays). The process count stays bounded: the next upgrade waits for it to exit.
+   */
   private cutShort(gen: Slots): void {
-    for (const w of gen.workers) {
-      if (!w.alive) continue;
-      this.retiring.add(w);
-      w.post({ t: 'drain', timeoutMs: 0, handOver: true });
-      killLater(w, KILL_GRACE_MS + MOVE_GRACE_MS);
-    }
+    for (const w of gen.workers) if (w.alive) this.retiring.add(w);
     this.drainingGen = null;
   }
 
@@ -311,8 +305,20 @@ export class Generations {
   }
 }
 
+/**
+ * The backstop of a drain: a worker still alive `ms` from now is killed — unless it is still
+ * moving its tunnels (it sent one within the last KILL_GRACE_MS): its drain waits for its moves,
+ * and a kill then would close every connection it still holds (the kernel sends their FINs),
+ * counted nowhere. A hung worker moves nothing and is killed.
+ */
 function killLater(w: WorkerLink, ms: number): void {
-  const timer = setTimeout(() => w.kill('SIGKILL'), ms);
+  let timer: NodeJS.Timeout;
+  const fire = (): void => {
+    const sinceMove = Date.now() - w.lastMoveAt;
+    if (sinceMove < KILL_GRACE_MS) timer = setTimeout(fire, KILL_GRACE_MS - sinceMove);
+    else w.kill('SIGKILL');
+  };
+  timer = setTimeout(fire, ms);
   void w.exited.then(() => clearTimeout(timer));
 }
 

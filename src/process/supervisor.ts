@@ -25,6 +25,9 @@ import type { WorkerLink } from './worker-link.js';
 export type SupervisorOptions = GenerationOptions;
 export type { UpgradeResult };
 
+/** How long a replaced supervisor waits, once its workers are gone, for the connections it is still passing on. */
+const PASS_ON_SETTLE_MS = 10_000;
+
 export class Supervisor {
   readonly sockets = new SupervisorSockets();
   private config: Config | null = null;
@@ -221,7 +224,10 @@ export class Supervisor {
 
   private onMessage(from: WorkerLink, msg: WorkerMessage, handle: unknown): void {
     if (msg.t === 'conn' && handle) this.handover.handOver(from, msg.key, handle as TcpHandle);
-    else if (msg.t === 'tunnel' && handle) this.handover.tunnelPart(from, msg, handle as TcpHandle);
+    else if (msg.t === 'tunnel' && handle) {
+      from.lastMoveAt = Date.now();
+      this.handover.tunnelPart(from, msg, handle as TcpHandle);
+    }
     else if (msg.t === 'tunnels-joined') this.handover.pauses.add(Array.isArray(msg.pausesMs) ? msg.pausesMs : []);
     else if (msg.t === 'drained') {
       this.workerStatus.finalOf(from, msg.final);
@@ -263,6 +269,8 @@ export class Supervisor {
       this.generations.retireAll();
     });
     await this.generations.allExited();
+    // The last tunnels the old workers sent may still be on their way to the new supervisor.
+    await this.handover.settled(PASS_ON_SETTLE_MS);
   }
 
   /** Asks the workers for their counters now (supervisor-status.ts). */

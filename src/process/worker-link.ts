@@ -73,6 +73,8 @@ export class WorkerLink {
   exit: WorkerExit | null = null;
   /** Set before the supervisor stops or replaces it: its exit is not a crash. */
   expectedExit = false;
+  /** When this worker last sent a tunnel half (it is moving its tunnels): a drain's kill waits while it does. */
+  lastMoveAt = 0;
   readonly exited: Promise<WorkerExit>;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
