@@ -1,10 +1,9 @@
 // Starting and stopping the processes of a proxy bench, each pinned to its CPU, and driving wrk:
 // the start/stop/wait code of bench/http.ts, shared so that a new bench does not copy it again.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
 import { cpus } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { stopProcess } from './targets.js';
 
 export interface Pinning {
   /** False on one CPU, without taskset, or when asked not to pin. */
@@ -47,33 +46,12 @@ export class PinnedProcesses {
 
   /** Stops every process still running (SIGTERM first: a SIGKILLed nginx master orphans its worker). */
   async stopAll(): Promise<void> {
-    for (const c of this.children) await stop(c, 'SIGTERM').catch(() => {});
+    for (const c of this.children) await stopProcess(c, 'SIGTERM').catch(() => {});
   }
 }
 
-export async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-export async function waitListening(port: number, what: string, child?: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child && child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} before listening on ${port}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port });
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (up) return;
-    if (Date.now() > deadline) throw new Error(`${what} is not listening on ${port}`);
-    await sleep(50);
-  }
-}
+// Stopping, waiting for a listener and reading a version are bench/lib/targets.ts's, shared.
+export { stopProcess as stop, version, waitListening } from './targets.js';
 
 export interface WrkResult {
   readonly rps: number;
@@ -104,10 +82,4 @@ export async function wrk(procs: PinnedProcesses, url: string, connections: numb
     p99: ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
     errors,
   };
-}
-
-/** The first line a binary prints about its version (stdout or stderr). */
-export function version(cmd: string, argv: readonly string[]): string {
-  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim();
 }

@@ -73,9 +73,11 @@ export async function stopAll(): Promise<void> {
   for (const child of [...children]) await stopProcess(child).catch(() => {});
 }
 
-export async function waitListening(port: number, what: string): Promise<void> {
+/** Resolves once 127.0.0.1:`port` accepts; fails fast if `child` (the process meant to listen) exits. */
+export async function waitListening(port: number, what: string, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
+    if (child && child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} before listening on ${port}`);
     const up = await new Promise<boolean>((resolve) => {
       const s = connect({ host: '127.0.0.1', port });
       s.once('connect', () => (s.destroy(), resolve(true)));
