@@ -87,11 +87,12 @@ services:
   });
 
   it('counts each code hitless answered, per service, with its error code, over both workers', async () => {
-    // The endpoint of "down" is out once every worker's check has failed.
-    await waitFor('the down endpoint to be out of rotation', async () => {
+    // The endpoint of "down" is out once every worker's check has failed: `healthy` turns false at
+    // the first worker's verdict (the least healthy view), `healthyIn` counts those still routing to it.
+    await waitFor('the down endpoint to be out of rotation in both workers', async () => {
       const s = await h.status();
-      const svc = (s.services as unknown as Array<{ name: string; endpoints: Array<{ healthy: boolean }> }>).find((x) => x.name === 'down');
-      return svc?.endpoints.every((e) => !e.healthy) || undefined;
+      const svc = (s.services as unknown as Array<{ name: string; endpoints: Array<{ healthy: boolean; healthyIn: number }> }>).find((x) => x.name === 'down');
+      return svc?.endpoints.every((e) => !e.healthy && e.healthyIn === 0) || undefined;
     });
     const m0 = await scrape();
     const get = (path: string, headers = 'Host: t\r\n') => `GET ${path} HTTP/1.1\r\n${headers}Connection: close\r\n\r\n`;

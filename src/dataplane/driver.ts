@@ -38,6 +38,12 @@ export interface EndpointStatus {
    * (or none are configured). Absent when the data plane does not say.
    */
   readonly checkError?: string | null;
+  /**
+   * How many of the processes that route traffic count it healthy: workers under `hitless run`
+   * (each checks on its own), 1 or 0 in one process. `healthy` is the least healthy view, so while
+   * workers disagree it is false and this is still above 0: some traffic still goes there.
+   */
+  readonly healthyIn?: number;
   readonly ejections: number;
   readonly active: number;
   readonly total: number;

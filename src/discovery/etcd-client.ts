@@ -66,6 +66,13 @@ export class EtcdClient extends Etcd3 implements StreamOpener {
     readonly members = new EtcdMembers(endpoints),
   ) {
     super(etcdOptions(endpoints, members));
+    // A member given up on, by a stream's check or by a failed call, loses this client's
+    // connection at once. Otherwise a call that timed out on a hung member left the connection
+    // open (kernel-established, no call on it, so no keepalive ping to find it dead) for as long
+    // as the member hung, while the pin had moved on.
+    members.onFailed = (member) => {
+      for (const host of (this.pool as unknown as { hosts: readonly Host[] }).hosts) if (memberOf(host) === member) host.resetAllServices();
+    };
   }
 
   /**
@@ -89,8 +96,7 @@ export class EtcdClient extends Etcd3 implements StreamOpener {
    * connection to it so that nothing waits on it any more.
    */
   memberFailed(stream: MemberStream<unknown, unknown>, error: Error): void {
-    this.members.failed(stream.member, error);
-    stream.host.resetAllServices();
+    this.members.failed(stream.member, error); // closes the connection (onFailed, above)
   }
 
   override close(): void {

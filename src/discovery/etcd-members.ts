@@ -61,9 +61,13 @@ export class EtcdMembers {
     return current === null || current === member;
   }
 
+  /** Told of each member given up on: the client closes its connection to it (etcd-client.ts). */
+  onFailed: (member: EtcdMember) => void = () => {};
+
   failed(member: EtcdMember, error: Error): void {
     member.avoidUntil = Date.now() + AVOID_MS;
     member.lastError = error.message;
+    this.onFailed(member);
   }
 }
 

@@ -15,8 +15,9 @@ const HEALTHY = 1;
 const HEALTH = 2;
 const CHECK_FAILURE = 3;
 const ACTIVE = 4;
+const HEALTHY_IN = 5;
 /** From here on, counters: summed whether the worker is live or gone. */
-const COUNTERS = 5;
+const COUNTERS = 6;
 
 /**
  * Sums service statuses. `live` ones count their active connections and decide health (an
@@ -88,7 +89,7 @@ class ServiceSum {
     if (s.upstreamTls) this.head.upstreamTls = mergeUpstreamTlsStatus(undefined, s.upstreamTls) as Mutable<typeof s.upstreamTls>;
     this.layout = endpoints;
     this.numbers = new Float64Array(endpoints.numbers);
-    if (!isLive) for (let at = ACTIVE; at < this.numbers.length; at += STRIDE) this.numbers[at] = 0;
+    if (!isLive) for (let at = 0; at < this.numbers.length; at += STRIDE) this.numbers[at + ACTIVE] = this.numbers[at + HEALTHY_IN] = 0;
   }
 
   add(s: PackedService, isLive: boolean): void {
@@ -149,6 +150,7 @@ class ServiceSum {
     for (let k = COUNTERS; k < STRIDE; k++) n[at + k] += from[src + k];
     if (!isLive) return;
     n[at + ACTIVE] += from[src + ACTIVE];
+    n[at + HEALTHY_IN] += from[src + HEALTHY_IN];
     n[at + HEALTHY] = Math.min(n[at + HEALTHY], from[src + HEALTHY]);
     // The reason shown is the one of the least healthy view (each worker checks on its own).
     if (from[src + HEALTH] > n[at + HEALTH] || (from[src + HEALTH] === n[at + HEALTH] && n[at + CHECK_FAILURE] === 0)) n[at + CHECK_FAILURE] = from[src + CHECK_FAILURE];

@@ -138,8 +138,10 @@ function renderCertificates(d, hit) {
 
 /** Why an endpoint gets no new traffic (or what its checks last said), and how loudly to say it. */
 function why(e) {
-  if (e.health === 'down') return [`active health check failing: ${e.checkError ?? 'no detail'}`, 'bad'];
-  if (e.health === 'ejected') return [`ejected by passive health after consecutive failures (${e.ejections} ejection${e.ejections === 1 ? '' : 's'} so far)`, 'warn'];
+  // Each worker checks on its own: until all agree, some still send it traffic (healthyIn of them).
+  const stillIn = !e.healthy && e.healthyIn > 0 ? `; still in rotation in ${e.healthyIn} worker${e.healthyIn === 1 ? '' : 's'}` : '';
+  if (e.health === 'down') return [`active health check failing: ${e.checkError ?? 'no detail'}${stillIn}`, 'bad'];
+  if (e.health === 'ejected') return [`ejected by passive health after consecutive failures (${e.ejections} ejection${e.ejections === 1 ? '' : 's'} so far)${stillIn}`, 'warn'];
   if (e.weight === 0) return ['drained: weight 0, no new connections', 'warn'];
   if (e.checkError) return [`in rotation; last check failed: ${e.checkError}`, 'warn'];
   return ['', ''];

@@ -9,7 +9,7 @@ import type { ServiceRuntime } from './service-runtime.js';
 import { describeCheckFailure } from './health/check-failure.js';
 
 /** The numbers kept per endpoint, in this order. */
-export const ENDPOINT_NUMBERS = ['weight', 'healthy', 'health', 'checkFailure', 'active', 'total', 'failures', 'ejections', 'bytesIn', 'bytesOut'] as const;
+export const ENDPOINT_NUMBERS = ['weight', 'healthy', 'health', 'checkFailure', 'active', 'healthyIn', 'total', 'failures', 'ejections', 'bytesIn', 'bytesOut'] as const;
 export const STRIDE = ENDPOINT_NUMBERS.length;
 export const HEALTH_CODES = ['up', 'ejected', 'down'] as const;
 
@@ -73,11 +73,12 @@ function write(numbers: Float64Array, at: number, weight: number, healthy: boole
   numbers[at + 2] = health;
   numbers[at + 3] = checkFailure;
   numbers[at + 4] = c.active;
-  numbers[at + 5] = c.total;
-  numbers[at + 6] = c.failures;
-  numbers[at + 7] = c.ejections;
-  numbers[at + 8] = c.bytesIn;
-  numbers[at + 9] = c.bytesOut;
+  numbers[at + 5] = healthy ? 1 : 0; // one process's view; summed over workers (status-aggregate.ts)
+  numbers[at + 6] = c.total;
+  numbers[at + 7] = c.failures;
+  numbers[at + 8] = c.ejections;
+  numbers[at + 9] = c.bytesIn;
+  numbers[at + 10] = c.bytesOut;
 }
 
 /** The cluster of each endpoint, from the runs. */
@@ -119,11 +120,12 @@ export function unpackEndpoints(
       health: HEALTH_CODES[numbers[at + 2]] ?? 'up',
       checkError: describeCheckFailure(numbers[at + 3]),
       active: numbers[at + 4],
-      total: numbers[at + 5],
-      failures: numbers[at + 6],
-      ejections: numbers[at + 7],
-      bytesIn: numbers[at + 8],
-      bytesOut: numbers[at + 9],
+      healthyIn: numbers[at + 5],
+      total: numbers[at + 6],
+      failures: numbers[at + 7],
+      ejections: numbers[at + 8],
+      bytesIn: numbers[at + 9],
+      bytesOut: numbers[at + 10],
     });
   }
   return out;
