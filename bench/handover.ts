@@ -11,6 +11,7 @@
 //
 //   HANDOVER_CONNS=10000 (default: 10,000, or what RLIMIT_NOFILE leaves room for)
 //   HANDOVER_PORTS=21000-21999 (where the bench's listeners go)
+//   HANDOVER_UPGRADES=1 (upgrades in a row, a second apart)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -30,6 +31,8 @@ const FD_HEADROOM = 500;
 const N = Number(process.env.HANDOVER_CONNS ?? Math.min(10_000, fdHardLimit() - FD_HEADROOM));
 const [LOW, HIGH] = (process.env.HANDOVER_PORTS ?? '21000-21999').split('-').map(Number);
 const PEER = join(ROOT, 'bench/lib/tunnel-peers.ts');
+/** Upgrades in a row, a second apart, each measured on its own (the pauses are those of the last upgrade). */
+const UPGRADES = Number(process.env.HANDOVER_UPGRADES ?? 1);
 
 interface UpgradeStatus {
   process: {
@@ -66,7 +69,7 @@ services:
     endpoints: [127.0.0.1:${echoPort}]
     timeouts: { idle: 10m }
 `);
-  const hitless = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '--config', file, '--workers', '2', '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const hitless = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '--config', file, '--workers', '2', '--log-level', process.env.HANDOVER_LOG ?? 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
   let clients: IpcChild<ToPeer, FromPeer> | null = null;
   try {
     await waitListening(port, 'hitless');
@@ -74,30 +77,33 @@ services:
     const opening = Date.now();
     const opened = await clients.next('opened', 300_000);
     console.log(`${N} connections open and proven in ${((Date.now() - opening) / 1000).toFixed(1)} s (${opened.failed} failed); RLIMIT_NOFILE ${fdHardLimit()}; ${cpus().length} CPUs`);
-    await sleep(1_000);
-    const began = Date.now();
-    const res = await admin(socketPath, 'POST', '/upgrade');
-    if (res.status !== 200) throw new Error(`upgrade: HTTP ${res.status} ${res.text}`);
-    const answered = Date.now();
-    let s: UpgradeStatus;
-    let movedAt = 0;
-    for (;;) {
-      s = JSON.parse((await admin(socketPath, 'GET', '/status')).text) as UpgradeStatus;
+    for (let round = 1; round <= UPGRADES; round++) {
+      await sleep(1_000);
+      const began = Date.now();
+      const res = await admin(socketPath, 'POST', '/upgrade');
+      if (res.status !== 200) throw new Error(`upgrade: HTTP ${res.status} ${res.text}`);
+      const answered = Date.now();
+      let s: UpgradeStatus;
+      let movedAt = 0;
+      for (;;) {
+        s = JSON.parse((await admin(socketPath, 'GET', '/status')).text) as UpgradeStatus;
+        const u = s.process.upgrades;
+        if (movedAt === 0 && u.movedConnections + u.drainedConnections + u.lostConnections >= N * round) movedAt = Date.now();
+        if (movedAt !== 0 && s.process.processes === 3 && u.movePauseMs.count >= u.movedConnections - N * (round - 1)) break;
+        if (Date.now() - answered > 120_000) throw new Error(`after 120 s: ${JSON.stringify(u)}`);
+        await sleep(20);
+      }
+      const back = Date.now();
+      clients.send({ t: 'check' });
+      const checked = await clients.next('checked', 300_000);
       const u = s.process.upgrades;
-      if (movedAt === 0 && u.movedConnections + u.drainedConnections + u.lostConnections >= N) movedAt = Date.now();
-      if (movedAt !== 0 && s.process.processes === 3 && u.movePauseMs.count >= u.movedConnections) break;
-      if (Date.now() - answered > 120_000) throw new Error(`after 120 s: ${JSON.stringify(u)}`);
-      await sleep(20);
+      const moved = u.movedConnections - N * (round - 1);
+      console.log(`upgrade ${round}: new generation ready and serving in ${answered - began} ms`);
+      console.log(`moved ${moved} of ${N} (drained ${u.drainedConnections}, lost ${u.lostConnections}, all upgrades) in ${movedAt - answered} ms after the upgrade's answer; processes back to 1 + 2 after ${back - answered} ms`);
+      console.log(`pause per connection (freeze in the old worker -> reading in the new): p50 ${u.movePauseMs.p50} ms, p99 ${u.movePauseMs.p99} ms, max ${u.movePauseMs.max} ms (${u.movePauseMs.count} connections)`);
+      console.log(`after the upgrade: ${checked.closed} connections closed, ${checked.failed} failed to echo`);
+      console.log(`goals: p99 pause < 50 ms: ${(u.movePauseMs.p99 ?? Infinity) < 50 ? 'met' : 'NOT met'}; all moved in < 2 s: ${movedAt - answered < 2_000 && moved === N ? 'met' : 'NOT met'}`);
     }
-    const back = Date.now();
-    clients.send({ t: 'check' });
-    const checked = await clients.next('checked', 300_000);
-    const u = s.process.upgrades;
-    console.log(`upgrade: new generation ready and serving in ${answered - began} ms`);
-    console.log(`moved ${u.movedConnections} of ${N} (drained ${u.drainedConnections}, lost ${u.lostConnections}) in ${movedAt - answered} ms after the upgrade's answer; processes back to 1 + 2 after ${back - answered} ms`);
-    console.log(`pause per connection (freeze in the old worker -> reading in the new): p50 ${u.movePauseMs.p50} ms, p99 ${u.movePauseMs.p99} ms, max ${u.movePauseMs.max} ms (${u.movePauseMs.count} connections)`);
-    console.log(`after the upgrade: ${checked.closed} connections closed, ${checked.failed} failed to echo`);
-    console.log(`goals: p99 pause < 50 ms: ${(u.movePauseMs.p99 ?? Infinity) < 50 ? 'met' : 'NOT met'}; all moved in < 2 s: ${movedAt - answered < 2_000 && u.movedConnections === N ? 'met' : 'NOT met'}`);
   } finally {
     clients?.send({ t: 'close' });
     echo.send({ t: 'close' });

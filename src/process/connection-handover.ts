@@ -7,7 +7,7 @@
 // A tunnel's two halves are passed on together, once both are here: a worker that dies between
 // them leaves a half nobody can use, which is closed here (the connection was that worker's, and
 // is lost with it); a target that dies loses what it had received, nothing else.
-import type { TcpHandle, TunnelPart } from './messages.js';
+import type { DirectMoves, TcpHandle, TunnelPart } from './messages.js';
 import type { WorkerLink } from './worker-link.js';
 import { PauseRecord } from './pause-record.js';
 
@@ -32,6 +32,11 @@ export class ConnectionHandover {
   private lostCount = 0;
   /** Connections and tunnels being passed on now: a replaced supervisor exits only once they have gone. */
   private readonly passing = new Set<Promise<unknown>>();
+  /** Move-channel counts of live workers, and the sum of those that exited. */
+  private readonly direct = new Map<WorkerLink, DirectMoves>();
+  private directGone: DirectMoves = { joined: 0, lost: 0 };
+  /** Exited workers, with the counts of theirs already in directGone. */
+  private readonly folded = new WeakMap<WorkerLink, DirectMoves>();
   /** The pause each moved tunnel saw, as its new worker reported it. */
   readonly pauses = new PauseRecord();
 
@@ -48,7 +53,13 @@ export class ConnectionHandover {
 
   /** Tunnels: moved to the next generation, drained where they were, lost on the way (a process died). */
   get tunnels(): { readonly moved: number; readonly drained: number; readonly lost: number } {
-    return { moved: this.movedCount, drained: this.stayedCount, lost: this.lostCount };
+    let moved = this.movedCount + this.directGone.joined;
+    let lost = this.lostCount + this.directGone.lost;
+    for (const c of this.direct.values()) {
+      moved += c.joined;
+      lost += c.lost;
+    }
+    return { moved, drained: this.stayedCount, lost };
   }
 
   /** A worker finished its drain having handed over `n` connections and kept `stayed` tunnels. */
@@ -115,6 +126,10 @@ export class ConnectionHandover {
 
   /** `from` exited: a half it sent alone can never be joined (the connection was that worker's). */
   exited(from: WorkerLink): void {
+    const counts = this.direct.get(from) ?? { joined: 0, lost: 0 };
+    this.direct.delete(from);
+    this.folded.set(from, counts);
+    this.directGone = { joined: this.directGone.joined + counts.joined, lost: this.directGone.lost + counts.lost };
     const waiting = this.halves.get(from);
     this.halves.delete(from);
     if (!waiting || waiting.size === 0) return;
@@ -145,6 +160,24 @@ export class ConnectionHandover {
   private target(from: WorkerLink | null): WorkerLink | undefined {
     const ready = this.serving().filter((w) => w.state === 'ready' && w !== from);
     return ready[this.next++ % Math.max(1, ready.length)];
+  }
+
+  /**
+   * A worker's counts of tunnels that moved straight between workers (move-channel.ts), so far:
+   * from its reports and its status replies (whichever is newer: they only grow).
+   */
+  directMoves(w: WorkerLink, counts: DirectMoves): void {
+    const joined = Number.isInteger(counts.joined) && counts.joined > 0 ? counts.joined : 0;
+    const lost = Number.isInteger(counts.lost) && counts.lost > 0 ? counts.lost : 0;
+    const folded = this.folded.get(w);
+    const before = folded ?? this.direct.get(w) ?? { joined: 0, lost: 0 };
+    if (joined <= before.joined && lost <= before.lost) return;
+    if (lost > before.lost) this.warn({ workerPid: w.pid, tunnels: lost - before.lost }, 'tunnels lost on a move channel: sent, never joined (a worker died with them)');
+    const now = { joined: Math.max(joined, before.joined), lost: Math.max(lost, before.lost) };
+    if (!folded) return void this.direct.set(w, now);
+    // News of a worker already gone (its last report came after its exit): only the difference counts.
+    this.directGone = { joined: this.directGone.joined + now.joined - before.joined, lost: this.directGone.lost + now.lost - before.lost };
+    this.folded.set(w, now);
   }
 
   private lost(n: number, message: string): void {

@@ -149,7 +149,7 @@ export class Generations {
     const base = { at: new Date(started).toISOString() };
     let next: Slots;
     try {
-      next = await this.start(config, digest);
+      next = await this.start(config, digest, old);
     } catch (err) {
       const result: UpgradeResult = { ...base, ok: false, durationMs: Date.now() - started, generation: old.number, pids: old.workers.map((w) => w.pid), error: (err as Error).message };
       this.upgradeCounts.failed++;
@@ -205,9 +205,10 @@ export class Generations {
     return Promise.all(all.map((w) => w.exited)).then(() => {});
   }
 
-  private async start(config: Config, digest: string): Promise<Slots> {
+  /** A generation; after `previous` (a code upgrade), each worker inherits its slot's move channel. */
+  private async start(config: Config, digest: string, previous?: Slots): Promise<Slots> {
     const number = ++this.numbers;
-    const results = await Promise.allSettled(Array.from({ length: this.options.workers }, (_, slot) => this.startWorker(number, slot, config, digest)));
+    const results = await Promise.allSettled(Array.from({ length: this.options.workers }, (_, slot) => this.startWorker(number, slot, config, digest, previous?.workers[slot] ?? null)));
     const workers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const errors = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
     if (errors.length > 0) {
@@ -221,8 +222,8 @@ export class Generations {
     return { number, workers, since: Date.now() };
   }
 
-  private async startWorker(generation: number, slot: number, config: Config, digest: string): Promise<WorkerLink> {
-    const w = new WorkerLink(this.script, generation, slot, this.options.log, (link, msg, handle) => this.host.onMessage(link, msg, handle), this.options.workers);
+  private async startWorker(generation: number, slot: number, config: Config, digest: string, predecessor: WorkerLink | null = null): Promise<WorkerLink> {
+    const w = new WorkerLink(this.script, generation, slot, this.options.log, (link, msg, handle) => this.host.onMessage(link, msg, handle), this.options.workers, process.env, predecessor);
     this.links.add(w);
     void w.exited.then(() => {
       this.links.delete(w);
@@ -255,7 +256,7 @@ export class Generations {
       w.expectedExit = true;
       if (!w.alive) continue;
       w.state = 'draining';
-      w.post({ t: 'drain', timeoutMs: this.options.upgradeDrainMs, handOver: true });
+      w.post({ t: 'drain', timeoutMs: this.options.upgradeDrainMs, handOver: true, direct: w.directToSuccessor() });
       killLater(w, this.options.upgradeDrainMs + KILL_GRACE_MS);
     }
   }

@@ -77,7 +77,8 @@ export type SupervisorMessage =
   /** An idle keep-alive connection handed over from a draining worker, accepted on `key`. */
   | { readonly t: 'conn'; readonly key: string }
   /** Stop accepting; hand idle connections over (when `handOver`), let the rest finish for `timeoutMs`. */
-  | { readonly t: 'drain'; readonly timeoutMs: number; readonly handOver: boolean }
+  /** `direct`: tunnels move straight to the successor over the move channel (move-channel.ts), not through the supervisor. */
+  | { readonly t: 'drain'; readonly timeoutMs: number; readonly handOver: boolean; readonly direct?: boolean }
   /** Shutdown: stop accepting, let connections finish for `timeoutMs`, exit. */
   | { readonly t: 'stop'; readonly timeoutMs: number }
   /** SIGHUP reached the supervisor: reopen access log files (logrotate). */
@@ -87,6 +88,16 @@ export type SupervisorMessage =
    * resumes whichever worker accepts it. Sent before a new worker's first prepare and on rotation.
    */
   | { readonly t: 'ticket-keys'; readonly keys: TicketKeys };
+
+/**
+ * A worker's counts of tunnels that moved straight between workers (move-channel.ts), since it
+ * started: `joined` here from its predecessor; `lost`: sent by it and never joined (its successor
+ * died with them) or halves that came here alone (its predecessor died between the two).
+ */
+export interface DirectMoves {
+  readonly joined: number;
+  readonly lost: number;
+}
 
 export interface WorkerStatus {
   readonly pid: number;
@@ -104,6 +115,8 @@ export interface WorkerStatus {
    * shows what reached it, not what the supervisor meant to send.
    */
   readonly prepares: number;
+  /** Tunnels moved over the move channels, counted here since this worker started. */
+  readonly direct?: DirectMoves;
   /** Endpoints packed (packed-status.ts): this crosses IPC every few seconds. */
   readonly dataplane: PackedDataplane;
 }
@@ -124,7 +137,14 @@ export type WorkerMessage =
   /** Moving a tunnel to the next generation (two messages, a handle beside each). */
   | TunnelPart
   /** Tunnels joined here lately, each with the pause it saw (ms from freeze to reading again here). */
-  | { readonly t: 'tunnels-joined'; readonly pausesMs: readonly number[] }
+  | {
+      readonly t: 'tunnels-joined';
+      readonly pausesMs: readonly number[];
+      /** Tunnels sent over the move channel lately (the sender is moving: its drain's kill waits). */
+      readonly sentDirect?: number;
+      /** This worker's move-channel counts so far (the supervisor never sees those moves itself). */
+      readonly direct?: DirectMoves;
+    }
   /**
    * Every connection of a draining worker has ended (or was closed at the timeout); it exits next.
    * `moved`: tunnels moved to the next generation; `stayed`: tunnels that could not be (drained here).

@@ -228,9 +228,14 @@ export class Supervisor {
       from.lastMoveAt = Date.now();
       this.handover.tunnelPart(from, msg, handle as TcpHandle);
     }
-    else if (msg.t === 'tunnels-joined') this.handover.pauses.add(Array.isArray(msg.pausesMs) ? msg.pausesMs : []);
+    else if (msg.t === 'tunnels-joined') {
+      this.handover.pauses.add(Array.isArray(msg.pausesMs) ? msg.pausesMs : []);
+      if ((msg.sentDirect ?? 0) > 0) from.lastMoveAt = Date.now();
+      if (msg.direct) this.handover.directMoves(from, msg.direct);
+    }
     else if (msg.t === 'drained') {
       this.workerStatus.finalOf(from, msg.final);
+      if (msg.final.direct) this.handover.directMoves(from, msg.final.direct);
       this.handover.counted(msg.handedOver, msg.stayed ?? 0);
       // `handedOff`: the log field's name since it existed (log queries use it).
       this.options.log.info({ workerPid: from.pid, generation: from.generation, handedOff: msg.handedOver, moved: msg.moved, stayed: msg.stayed, closedAtTimeout: msg.closedAtTimeout }, 'worker drained');
@@ -287,6 +292,12 @@ export class Supervisor {
     return this.workerStatus.dataplane(this.config, this.sockets);
   }
 
+  /** Tunnel counts, with what the workers' latest status replies say of their direct moves. */
+  private tunnels(): ConnectionHandover['tunnels'] {
+    for (const w of this.generations.all()) if (w.lastStatus?.direct) this.handover.directMoves(w, w.lastStatus.direct);
+    return this.handover.tunnels;
+  }
+
   /** A snapshot of who serves, restarts and upgrades, for the `process` section of status. */
   processState(): ProcessState {
     return {
@@ -297,7 +308,7 @@ export class Supervisor {
       workers: this.generations.all(),
       restarts: this.generations.restarts,
       crashLoops: this.generations.crashLoops(),
-      upgrades: { ...this.generations.upgrades, handedOver: this.handover.handedOver, tunnels: { ...this.handover.tunnels, pauseMs: this.handover.pauses.summary() } },
+      upgrades: { ...this.generations.upgrades, handedOver: this.handover.handedOver, tunnels: { ...this.tunnels(), pauseMs: this.handover.pauses.summary() } },
     };
   }
 

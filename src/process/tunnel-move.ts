@@ -1,17 +1,18 @@
 // A draining worker's tunnels (tcp-mode connections, upgraded HTTP connections) move to the next
 // generation instead of draining: each is frozen (tunnel.ts: libuv stops reading both sockets),
 // and once every byte it had read has been written (bounded by QUIESCE_MS) its two handles go to
-// the supervisor, which passes them on to a worker of the serving generation, where they are
-// joined again. A tunnel that does not quiesce in time (a peer that does not read: bytes stay
-// queued in this process) carries on here and drains as before (`stayed`).
-// A few at a time (IN_FLIGHT), end to end: a move holds its place until the supervisor says it
-// has passed both halves on (`passed`). Each handle sent over IPC waits for the receiver's
-// acknowledgement before the next one goes (child_process), on each of the two hops, so freezing
-// more at once would only queue them, frozen, in front of the supervisor: every connection's pause
-// would grow, not the throughput. The receiving workers take them one message at a time, between
-// their new connections.
+// a worker of the serving generation, where they are joined again. A tunnel that does not quiesce
+// in time (a peer that does not read: bytes stay queued in this process) carries on here and
+// drains as before (`stayed`).
+// Two ways: straight to this worker's successor over their move channel (move-channel.ts), when
+// the supervisor says it has one; otherwise through the supervisor (a supervisor upgrade, a
+// successor that died or drains in turn), where each handle waits for the receiver's
+// acknowledgement on each of two hops (child_process), so only a few go at once.
+// A move holds its place in the window until the receiver has it (`passed`): a tunnel frozen
+// long before its turn to be read would only see a longer pause, the throughput would not grow.
 import type { Tunnel } from '../dataplane/builtin/tunnel.js';
 import type { TunnelPart } from './messages.js';
+import type { SuccessorChannel } from './move-channel.js';
 
 /** Sends one message with a handle beside it; `done` once it is on its way (or failed). */
 export type SendPart = (msg: TunnelPart, handle: object, done: (err: Error | null) => void) => void;
@@ -19,7 +20,9 @@ export type SendPart = (msg: TunnelPart, handle: object, done: (err: Error | nul
 /** How long a frozen tunnel may take to write out what it had read before it stays here instead. */
 export const QUIESCE_MS = 300;
 const QUIESCE_POLL_MS = 2;
+/** Moves on their way at once through the supervisor, and straight to the successor. */
 const IN_FLIGHT = 16;
+const DIRECT_IN_FLIGHT = 64;
 /** A move whose `passed` never comes (the supervisor lost it) frees its place after this. */
 const PASS_TIMEOUT_MS = 2_000;
 
@@ -40,8 +43,35 @@ export class TunnelMover {
   moved = 0;
   /** Tunnels that could not quiesce in time, or whose sending failed: they drain here. */
   stayed = 0;
+  /** Sent over the move channel and never joined: the successor died with them. */
+  lost = 0;
+  /** Sent over the move channel since the last look (takeSentDirect). */
+  private sentDirect = 0;
 
-  constructor(private readonly send: SendPart) {}
+  /** `direct`: the move channel to this worker's successor, when the supervisor says it has one. */
+  constructor(
+    private readonly send: SendPart,
+    private direct: SuccessorChannel | null = null,
+  ) {}
+
+  /** The successor took tunnel `id`, or lost `ids` (move-channel.ts tells). */
+  joined = (id: number): void => this.passed(id);
+
+  lostOnChannel = (ids: readonly number[]): void => {
+    this.lost += ids.length;
+    for (const id of ids) this.passed(id);
+  };
+
+  /** Tunnels sent straight to the successor since the last call. */
+  takeSentDirect(): number {
+    const n = this.sentDirect;
+    this.sentDirect = 0;
+    return n;
+  }
+
+  private get window(): number {
+    return this.direct?.open ? DIRECT_IN_FLIGHT : IN_FLIGHT;
+  }
 
   /** Moves `tunnel` (accepted on `key`) when its turn comes; `done(true)` once it has left this process. */
   offer(tunnel: Tunnel, key: string, done: (moved: boolean) => void): void {
@@ -57,7 +87,7 @@ export class TunnelMover {
   }
 
   private pump(): void {
-    while (this.inFlight < IN_FLIGHT && this.queue.length > 0) {
+    while (this.inFlight < this.window && this.queue.length > 0) {
       const move = this.queue.shift()!;
       if (move.tunnel.state !== 'open' || move.tunnel.finishing || move.tunnel.client.destroyed) {
         move.done(false);
@@ -113,6 +143,15 @@ export class TunnelMover {
     const id = this.nextId++;
     const { client } = tunnel;
     const record = { ...tunnel.record, priorBytesIn: tunnel.record.priorBytesIn + client.bytesRead, priorBytesOut: tunnel.record.priorBytesOut + client.bytesWritten };
+    const direct = this.direct;
+    if (direct?.open) {
+      direct.sendTunnel({ t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt }, handles.client, handles.upstream, (errno) => {
+        if (errno !== 0) return this.stay(move);
+        this.sentOff(move, id);
+        this.sentDirect++;
+      });
+      return;
+    }
     this.send({ t: 'tunnel', id, part: 'client' }, handles.client, (err) => {
       // Not sent: the supervisor is gone; the tunnel carries on here.
       if (err) return this.stay(move);
@@ -120,11 +159,23 @@ export class TunnelMover {
         // The client half reached the supervisor alone: it closes that copy (the pair never
         // completes); this process still owns the connection.
         if (err2) return this.stay(move);
-        tunnel.movedAway();
-        this.moved++;
-        move.done(true);
-        this.unpassed.set(id, setTimeout(() => this.passed(id), PASS_TIMEOUT_MS));
+        this.sentOff(move, id);
       });
     });
+  }
+
+  /** Both halves are on their way: this process lets go of them; the place is kept until `passed`. */
+  private sentOff(move: Move, id: number): void {
+    move.tunnel.movedAway();
+    this.moved++;
+    move.done(true);
+    this.unpassed.set(
+      id,
+      setTimeout(() => {
+        // Not taken within the bound: a successor that stopped reading (hung) gets no more.
+        if (this.direct?.open) this.direct = null;
+        this.passed(id);
+      }, PASS_TIMEOUT_MS),
+    );
   }
 }

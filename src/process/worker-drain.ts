@@ -44,6 +44,8 @@ export class ConnectionDrain {
     private readonly handOver: HandOver | null,
     /** Moves tunnels to the next generation (null: they drain here, as at shutdown). */
     private readonly mover: TunnelMover | null = null,
+    /** True while tunnels may still arrive (the predecessor's move channel is open): not done before. */
+    private readonly moreComing: () => boolean = () => false,
   ) {
     this.deadline = Date.now() + timeoutMs;
     this.done = new Promise((resolve) => this.loop(resolve));
@@ -56,7 +58,9 @@ export class ConnectionDrain {
 
   private loop(resolve: (r: DrainResult) => void): void {
     this.scan();
-    if (this.connections.size === 0) return resolve(this.result());
+    // Done once nothing is left here, nothing is still on its way here, and every tunnel sent on
+    // has been taken (a move channel's writer must not close before its reader has read all).
+    if (this.connections.size === 0 && !this.moreComing() && (this.mover?.pending ?? 0) === 0) return resolve(this.result());
     if (Date.now() >= this.deadline && this.closing === 0 && (this.mover?.pending ?? 0) > 0) {
       // Tunnels being moved finish first (each within QUIESCE_MS): a frozen one is never cut.
     } else if (Date.now() >= this.deadline && this.closing === 0) {

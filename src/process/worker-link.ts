@@ -6,7 +6,9 @@ import type { Logger } from '../observability/log.js';
 import type { MetricFamily } from '../observability/metrics.js';
 import { StatusDecoder } from './status-delta.js';
 import { ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type WorkerMessage, type WorkerStatus, type WorkerWants } from './messages.js';
-import { sendWithHandle } from '../util/node-internals.js';
+import { freezeSocket, sendWithHandle } from '../util/node-internals.js';
+import type { Socket } from 'node:net';
+import { ENV_PREDECESSOR, ENV_SUCCESSOR, PREDECESSOR_FD, SUCCESSOR_FD } from './move-channel.js';
 import { ErrorCodes, HitlessError, type ErrorCode } from '../errors.js';
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
@@ -75,6 +77,14 @@ export class WorkerLink {
   expectedExit = false;
   /** When this worker last sent a tunnel half (it is moving its tunnels): a drain's kill waits while it does. */
   lastMoveAt = 0;
+  /**
+   * The other end of this worker's move channel (move-channel.ts), held for the worker that
+   * succeeds it at an upgrade, which inherits it; never read here. Closed once this worker drains
+   * or exits: a successor started later (after a failed upgrade) can still get it until then.
+   */
+  private successorEnd: Socket | null;
+  /** The worker that inherited `successorEnd`, once one did. */
+  successor: WorkerLink | null = null;
   readonly exited: Promise<WorkerExit>;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -87,12 +97,32 @@ export class WorkerLink {
     onMessage: (link: WorkerLink, msg: WorkerMessage, handle: unknown) => void,
     workerCount = 1,
     env: NodeJS.ProcessEnv = process.env,
+    /** The worker of the previous generation in this slot (a code upgrade): its tunnels come straight here. */
+    predecessor: WorkerLink | null = null,
   ) {
+    const inherited = predecessor?.alive ? predecessor.successorEnd : null;
+    // SUCCESSOR_FD: a socketpair (libuv makes 'pipe' stdio one), this worker's end of its own move
+    // channel; PREDECESSOR_FD: the predecessor's channel's other end.
     this.child = fork(script, [], {
       serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...workerMalloc(env), [ENV_GENERATION]: String(generation), [ENV_WORKER_COUNT]: String(workerCount) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', ...(inherited ? [inherited] : [])],
+      env: {
+        ...workerMalloc(env),
+        [ENV_GENERATION]: String(generation),
+        [ENV_WORKER_COUNT]: String(workerCount),
+        [ENV_SUCCESSOR]: String(SUCCESSOR_FD),
+        ...(inherited ? { [ENV_PREDECESSOR]: String(PREDECESSOR_FD) } : {}),
+      },
     });
+    if (inherited && predecessor) predecessor.successor = this;
+    // child_process starts reading its end of a 'pipe': stopped at once (nothing is written to it
+    // before a successor holds it too, and what the worker writes then is for the successor).
+    this.successorEnd = (this.child.stdio[SUCCESSOR_FD] as Socket | null | undefined) ?? null;
+    if (this.successorEnd) {
+      freezeSocket(this.successorEnd);
+      this.successorEnd.pause();
+      this.successorEnd.on('error', () => {});
+    }
     this.child.on('message', (msg: WorkerMessage, handle: unknown) => {
       if (msg.t === 'reply') this.settle(msg);
       else onMessage(this, msg, handle);
@@ -103,6 +133,7 @@ export class WorkerLink {
       this.child.once('exit', (code, signal) => {
         this.exit = { code, signal, at: Date.now() };
         this.state = 'exited';
+        this.releaseSuccessorEnd();
         for (const [id, p] of this.pending) {
           clearTimeout(p.timer);
           p.reject(new Error(`worker ${this.pid} exited (${signal ?? `code ${code}`})`));
@@ -111,6 +142,21 @@ export class WorkerLink {
         resolve(this.exit);
       }),
     );
+  }
+
+  /**
+   * Whether this worker's tunnels can move straight to its successor: it inherited the channel,
+   * is ready and alive. The supervisor's copy is closed from here on (this worker drains).
+   */
+  directToSuccessor(): boolean {
+    this.releaseSuccessorEnd();
+    const s = this.successor;
+    return s !== null && s.alive && s.state === 'ready';
+  }
+
+  private releaseSuccessorEnd(): void {
+    this.successorEnd?.destroy();
+    this.successorEnd = null;
   }
 
   get pid(): number {

@@ -21,11 +21,12 @@ import { applyPatch, PatchMismatch, type ConfigPatch } from './config-patch.js';
 import { StatusEncoder } from './status-delta.js';
 import { ConnectionDrain, freezeForHandover } from './worker-drain.js';
 import { TunnelMover } from './tunnel-move.js';
+import { ENV_PREDECESSOR, ENV_SUCCESSOR, PredecessorChannel, SuccessorChannel } from './move-channel.js';
 import { joinTunnel } from '../dataplane/builtin/tunnel-join.js';
 import { validTicketKeys } from '../dataplane/builtin/tls/ticket-keys.js';
 import { handleFd, listenOnNativeHandle, sendWithHandle, socketFromHandle } from '../util/node-internals.js';
 import { HitlessError } from '../errors.js';
-import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type TunnelPart, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply, type WorkerWants } from './messages.js';
+import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type TunnelPart, type DirectMoves, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply, type WorkerWants } from './messages.js';
 
 const generation = Number(process.env[ENV_GENERATION] ?? 0);
 const log = createLogger().child({ role: 'worker', generation });
@@ -254,7 +255,7 @@ function checkListening(keys: readonly string[]): void {
 }
 
 function workerStatus(): WorkerStatus {
-  return { pid: process.pid, readAt: Date.now(), generation, configHash: digest?.value ?? null, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed, openConnections: connections.size, prepares, dataplane: driver.packedStatus() };
+  return { pid: process.pid, readAt: Date.now(), generation, configHash: digest?.value ?? null, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed, openConnections: connections.size, prepares, direct: movesSoFar(), dataplane: driver.packedStatus() };
 }
 
 /** Handles for addresses the running config does not use (an aborted apply's) are closed. */
@@ -279,18 +280,41 @@ function takeOver(key: string, raw: object): void {
   server.emit('connection', socket);
 }
 
-/** Client halves of tunnels being moved here, until their endpoint half (the next message) arrives. */
+/** Client halves of tunnels being moved here through the supervisor, until their endpoint half (the next message) arrives. */
 const tunnelHalves = new Map<number, TcpHandle>();
-/** Pauses of the tunnels joined lately, sent to the supervisor a few at a time. */
-let joinedPauses: number[] = [];
-const PAUSE_REPORT_MS = 100;
 
-/**
- * Joins a tunnel moved here from a draining worker: it continues on this process's runtime of
- * its service. Joined even while this worker drains (it was sent before the drain began): the
- * drain moves it on like its own.
- */
-function joinMoved(msg: TunnelPart, raw: object): void {
+/** Tunnels moved over the move channels: joined here, lost (reported cumulatively: status and reports agree). */
+const direct = { joined: 0, lost: 0 };
+/** Pauses of the tunnels joined lately, sent to the supervisor a few times a second. */
+let joinedPauses: number[] = [];
+let reportScheduled = false;
+const MOVE_REPORT_MS = 50;
+
+function reportMovesSoon(): void {
+  if (reportScheduled) return;
+  reportScheduled = true;
+  setTimeout(reportMoves, MOVE_REPORT_MS).unref();
+}
+
+function reportMoves(): void {
+  reportScheduled = false;
+  const pausesMs = joinedPauses;
+  joinedPauses = [];
+  const sentDirect = mover?.takeSentDirect() ?? 0;
+  const sofar = movesSoFar();
+  if (pausesMs.length > 0 || sentDirect > 0 || sofar.lost > reportedLost) send({ t: 'tunnels-joined', pausesMs, sentDirect, direct: sofar });
+  reportedLost = sofar.lost;
+  // While this worker is still moving its own, the supervisor keeps hearing that it is.
+  if (sentDirect > 0 || (mover?.pending ?? 0) > 0) reportMovesSoon();
+}
+let reportedLost = 0;
+
+function movesSoFar(): DirectMoves {
+  return { joined: direct.joined, lost: direct.lost + (mover?.lost ?? 0) };
+}
+
+/** Through the supervisor: the two halves come as two messages. */
+function joinRelayed(msg: TunnelPart, raw: object): void {
   if (msg.part === 'client') {
     tunnelHalves.get(msg.id)?.close();
     tunnelHalves.set(msg.id, raw as TcpHandle);
@@ -302,21 +326,60 @@ function joinMoved(msg: TunnelPart, raw: object): void {
     log.error({ id: msg.id }, 'a moved tunnel arrived without its client half; closing its endpoint half');
     return (raw as TcpHandle).close();
   }
-  const tunnel = joinTunnel(driver.serviceRuntime(msg.record.service), msg.record, msg.ends, client, raw as TcpHandle);
+  joinMoved(msg, client, raw as TcpHandle);
+}
+
+/**
+ * Joins a tunnel moved here from a draining worker: it continues on this process's runtime of
+ * its service. Joined even while this worker drains (it was sent before the drain began): the
+ * drain moves it on like its own.
+ */
+function joinMoved(msg: Extract<TunnelPart, { part: 'endpoint' }>, client: TcpHandle, endpoint: TcpHandle): void {
+  const tunnel = joinTunnel(driver.serviceRuntime(msg.record.service), msg.record, msg.ends, client, endpoint);
   connections.set(tunnel.client, msg.key);
   driver.adoptConnection(msg.key, tunnel.client);
   tunnel.client.on('close', forgetConnection);
-  if (joinedPauses.length === 0) setTimeout(reportPauses, PAUSE_REPORT_MS).unref();
   joinedPauses.push(performance.timeOrigin + performance.now() - msg.frozenAt);
+  reportMovesSoon();
 }
 
-function reportPauses(): void {
-  const pausesMs = joinedPauses;
-  joinedPauses = [];
-  if (pausesMs.length > 0) send({ t: 'tunnels-joined', pausesMs });
+/** This worker's end of its own move channel: its tunnels go to its successor over it. */
+const successor = openSuccessorChannel();
+/** The end of its predecessor's move channel, when an upgrade started this worker. */
+const predecessor = openPredecessorChannel();
+
+function openSuccessorChannel(): SuccessorChannel | null {
+  const fd = Number(process.env[ENV_SUCCESSOR]);
+  if (!Number.isInteger(fd) || fd <= 2) return null;
+  return new SuccessorChannel(
+    fd,
+    (id) => mover?.joined(id),
+    (ids) => {
+      log.warn({ tunnels: ids.length }, 'the successor is gone with tunnels sent to it and not yet joined');
+      mover?.lostOnChannel(ids);
+      reportMovesSoon();
+    },
+  );
 }
 
-function startDrain(timeoutMs: number, handOverIdle: boolean): void {
+function openPredecessorChannel(): PredecessorChannel | null {
+  const fd = Number(process.env[ENV_PREDECESSOR]);
+  if (!Number.isInteger(fd) || fd <= 2) return null;
+  return new PredecessorChannel(
+    fd,
+    (part, client, endpoint) => {
+      direct.joined++;
+      joinMoved(part, client as TcpHandle, endpoint as TcpHandle);
+    },
+    (n) => {
+      log.warn({ tunnels: n }, 'the predecessor is gone with tunnel halves sent here alone; closed');
+      direct.lost += n;
+      reportMovesSoon();
+    },
+  );
+}
+
+function startDrain(timeoutMs: number, handOverIdle: boolean, direct: boolean): void {
   if (drain) {
     drain.shorten(timeoutMs);
     return;
@@ -324,10 +387,14 @@ function startDrain(timeoutMs: number, handOverIdle: boolean): void {
   for (const server of servers.values()) server.close();
   for (const h of handles.values()) h.close();
   handles.clear();
-  mover = handOverIdle ? new TunnelMover(send) : null;
-  drain = new ConnectionDrain(connections, timeoutMs, handOverIdle ? handOver : null, mover);
+  if (!direct || !handOverIdle) successor?.close();
+  mover = handOverIdle ? new TunnelMover(send, direct && successor?.open ? successor : null) : null;
+  // The predecessor sends nothing more once told, and says `end` when all it sent is joined: this
+  // drain ends only after that, so no tunnel on its way here is left behind.
+  predecessor?.draining();
+  drain = new ConnectionDrain(connections, timeoutMs, handOverIdle ? handOver : null, mover, () => predecessor?.open === true);
   void drain.done.then((result) => {
-    reportPauses();
+    reportMoves();
     // `handedOff`: the log field's name since it existed (log queries use it).
     log.info({ handedOff: result.handedOver, moved: result.moved, stayed: result.stayed, closedAtTimeout: result.closedAtTimeout }, 'drained');
     send({ t: 'drained', ...result, final: workerStatus() }, undefined, () => process.exit(0));
@@ -352,13 +419,13 @@ process.on('message', (msg: SupervisorMessage, raw?: object) => {
       if (raw) takeOver(msg.key, raw);
       return;
     case 'tunnel':
-      if (raw) joinMoved(msg, raw);
+      if (raw) joinRelayed(msg, raw);
       return;
     case 'tunnel-passed':
       mover?.passed(msg.id);
       return;
     case 'drain':
-      startDrain(msg.timeoutMs, msg.handOver);
+      startDrain(msg.timeoutMs, msg.handOver, msg.direct === true);
       return;
     case 'stop':
       // Unused handles keep the socket listening too: a stopped hitless refuses new connections.
@@ -390,7 +457,7 @@ function refusal(err: Error): { code?: string; wants?: WorkerWants } {
 // Without a supervisor nobody can upgrade or stop us, and we would hold the ports: drain and go.
 process.on('disconnect', () => {
   log.warn('supervisor gone: draining and exiting');
-  startDrain(5_000, false);
+  startDrain(5_000, false, false);
 });
 
 function readFault(): string | null {

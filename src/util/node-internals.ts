@@ -231,3 +231,94 @@ export function keepsAlive(res: ServerResponse): boolean {
 export function closeAfterResponse(res: ServerResponse): void {
   res.shouldKeepAlive = false;
 }
+
+// ---- process.binding('pipe_wrap') Pipe(IPC).open(fd), writeUtf8String(req, text, handle) ------
+// Why: at a code upgrade a draining worker moves every tunnel (two handles each) to a worker of
+// the next generation. child_process's channel exists only between a parent and its child, takes
+// one handle per message and waits for the receiver's acknowledgement before it sends the next:
+// 10,000 connections took 19 s through the supervisor. A socketpair that both workers inherited
+// (process/move-channel.ts), opened here as an IPC pipe, carries one handle per write with no
+// acknowledgement: libuv's own SCM_RIGHTS transport, which child_process itself is built on.
+// The pipe's reads hand over the received handle as `pendingHandle` (a TCPWrap, as child_process
+// receives them); a read delivers at most one (the kernel ends a read after a message that carries
+// descriptors), in the order they were written.
+// Caution, measured: once the writer has closed its end, libuv reports the end of the stream at
+// the next read that did not fill its buffer, and every read of a message with a descriptor is
+// such a read: what the reader had not read yet is lost. A writer keeps its end open until the
+// reader has said it read everything (move-channel.ts's acknowledgements).
+// Without it: moves go through the supervisor, one acknowledged handle at a time.
+
+/** A socketpair end opened as an IPC pipe: text with at most one handle beside each write. */
+export interface HandlePipe {
+  /** Writes `text` (and `handle`'s descriptor); `done(errno)` once written (0) or failed (< 0). */
+  write(text: string, handle: NativeTcpHandle | null, done: (errno: number) => void): void;
+  close(): void;
+}
+
+interface PipeWrap {
+  open(fd: number): number;
+  readStart(): number;
+  writeUtf8String(req: object, text: string, handle?: unknown): number;
+  close(callback?: () => void): void;
+  onread: ((buffer: ArrayBuffer | undefined) => void) | null;
+  pendingHandle?: NativeTcpHandle | null;
+}
+
+type Binding = (name: string) => Record<string, unknown>;
+
+/**
+ * Opens the inherited socket `fd` as an IPC pipe and starts reading it: `onRead(bytes, handle)`
+ * for each read (`handle`, the descriptor that came with these bytes, or null), `onRead(null,
+ * null)` once at its end (the other process closed it or exited).
+ */
+export function openHandlePipe(fd: number, onRead: (bytes: Buffer | null, handle: NativeTcpHandle | null) => void): HandlePipe {
+  const binding = (process as unknown as { binding?: Binding }).binding;
+  if (typeof binding !== 'function') throw new NodeInternalsError('process.binding', 'is missing');
+  const { Pipe, constants } = binding('pipe_wrap') as { Pipe?: new (type: number) => PipeWrap; constants?: { IPC?: number } };
+  const { WriteWrap, streamBaseState, kLastWriteWasAsync } = binding('stream_wrap') as {
+    WriteWrap?: new () => { handle?: unknown; oncomplete?: (status: number) => void };
+    streamBaseState?: Int32Array;
+    kLastWriteWasAsync?: number;
+  };
+  if (typeof Pipe !== 'function' || typeof constants?.IPC !== 'number') throw new NodeInternalsError("process.binding('pipe_wrap').Pipe", 'is missing');
+  if (typeof WriteWrap !== 'function' || !(streamBaseState instanceof Int32Array) || typeof kLastWriteWasAsync !== 'number') {
+    throw new NodeInternalsError("process.binding('stream_wrap').WriteWrap/streamBaseState", 'is missing');
+  }
+  // A received TCP descriptor is wrapped with node:net's TCPWrap template: Node aborts the process
+  // if it was never set up (node:net does that when loaded; this file imports it).
+  binding('tcp_wrap');
+  const pipe = new Pipe(constants.IPC);
+  const rc = pipe.open(fd);
+  if (rc !== 0) throw new Error(`cannot open descriptor ${fd} as an IPC pipe (errno ${rc})`);
+  let ended = false;
+  pipe.onread = (buffer) => {
+    const handle = pipe.pendingHandle ?? null;
+    pipe.pendingHandle = null;
+    if (buffer === undefined) {
+      handle?.close();
+      if (!ended) onRead(null, null);
+      ended = true;
+      return;
+    }
+    onRead(Buffer.from(buffer), handle);
+  };
+  pipe.readStart();
+  return {
+    write(text, handle, done) {
+      if (ended) return done(-32); // EPIPE
+      const req = new WriteWrap();
+      req.handle = pipe;
+      req.oncomplete = (status) => done(status);
+      const err = handle ? pipe.writeUtf8String(req, text, handle) : pipe.writeUtf8String(req, text);
+      // A write that failed, or that was written at once (no handle), never completes: said here.
+      if (err !== 0) done(err);
+      else if (streamBaseState[kLastWriteWasAsync] === 0) queueMicrotask(() => done(0));
+    },
+    close() {
+      if (!ended) {
+        ended = true;
+        pipe.close();
+      }
+    },
+  };
+}
