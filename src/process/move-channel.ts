@@ -158,6 +158,10 @@ export class SuccessorChannel {
 
 type EndpointPart = Extract<TunnelPart, { part: 'endpoint' }>;
 
+/** Tunnels joined per acknowledgement, and the longest an acknowledgement waits for more. */
+const ACK_BATCH = 8;
+const ACK_MS = 2;
+
 /**
  * The receiving side: the predecessor's tunnels arrive here. `join` takes each whole tunnel;
  * halves left without their pair when the channel ends are closed and counted (`lost`).
@@ -203,12 +207,17 @@ export class PredecessorChannel {
       return this.lost(1);
     }
     this.join(msg, client, handle);
-    // Acknowledged in batches: one write per turn of the event loop, not one per tunnel.
-    if (this.joinedIds.length === 0) setImmediate(this.flush);
+    // Acknowledged in batches (each descriptor takes a turn of the event loop here, so one write
+    // per turn would be one per tunnel): every ACK_BATCH tunnels, or ACK_MS after the first.
     this.joinedIds.push(msg.id);
+    if (this.joinedIds.length >= ACK_BATCH) this.flush();
+    else if (this.joinedIds.length === 1) this.ackTimer = setTimeout(this.flush, ACK_MS);
   }
 
+  private ackTimer: NodeJS.Timeout | undefined;
+
   private readonly flush = (): void => {
+    clearTimeout(this.ackTimer);
     const ids = this.joinedIds;
     this.joinedIds = [];
     if (ids.length > 0) this.channel.send({ t: 'joined', ids }, null);

@@ -22,7 +22,9 @@ export const QUIESCE_MS = 300;
 const QUIESCE_POLL_MS = 2;
 /** Moves on their way at once through the supervisor, and straight to the successor. */
 const IN_FLIGHT = 16;
-const DIRECT_IN_FLIGHT = 64;
+// bench:handover, 10,000 tunnels: a window of 32 moved them in 1.7 s with a p99 pause of 38 ms;
+// 64 took as long with twice the pauses (they wait in the receiver's queue), 24 was no better.
+const DIRECT_IN_FLIGHT = 32;
 /** A move whose `passed` never comes (the supervisor lost it) frees its place after this. */
 const PASS_TIMEOUT_MS = 2_000;
 
