@@ -11,7 +11,6 @@ import { haproxyMissing } from './paths.js';
 import { listeningInode } from './proc-net-tcp.js';
 import { waitFor, within } from './wait.js';
 
-
 export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 export const loopback = (port: number): string => `127.0.0.1:${port}`;
 
