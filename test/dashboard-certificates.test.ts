@@ -3,8 +3,8 @@
 // (certificate-expiry.ts). Real short-lived certificates (2 and 10 days) come from a test CA; one
 // carries HTML in its subject and in a DNS name, which the page must show as text, never run.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { haproxyMissing } from './helpers/paths.js';
 import { reservePort } from './helpers/ports.js';
 import { hasOpenssl, opensslDate, TestCa } from './helpers/tls-certs.js';
 import { waitFor } from './helpers/wait.js';
@@ -15,13 +15,12 @@ import { CERT_EXPIRY_CRITICAL_DAYS, CERT_EXPIRY_WARN_DAYS } from '../src/datapla
 const TOKEN = 'dashboard-certs-token-0123456789';
 const HOSTILE_CN = '<img src=x onerror=window.pwned=1>';
 const HOSTILE_NAME = '<img/src=x/onerror=window.pwned=2>';
-const HAPROXY = '/usr/sbin/haproxy';
 const missing = (await browserMissing()) ?? (hasOpenssl() ? null : 'the openssl CLI is not installed');
 
 type CertRow = { service: string; names: string[]; subject: string; daysLeft: number; expiry: string };
 
 for (const plane of ['builtin', 'haproxy'] as const) {
-  const skip = missing ?? (plane === 'haproxy' && !existsSync(HAPROXY) ? `${HAPROXY} not found` : null);
+  const skip = missing ?? (plane === 'haproxy' && haproxyMissing ? haproxyMissing : null);
   describe(`dashboard certificates (${plane} data plane)`, { skip: skip ?? false }, () => {
     let ca: TestCa;
     let backend: Backend;

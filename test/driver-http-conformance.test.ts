@@ -8,23 +8,20 @@
 // than skipped, and a change on either side shows up here.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
-import { HaproxyDriver } from '../src/dataplane/haproxy/haproxy-driver.js';
 import { Hitless } from '../src/hitless.js';
 import { silentLogger } from '../src/observability/log.js';
+import { HaproxyUnderTest, haproxyMissing } from './helpers/haproxy-in-process.js';
 import { fixedResponseServer, rawServer, refusedPort, resetAfterBodyServer, type RawServer } from './helpers/http-backends.js';
 import { bindable, portInRange } from './helpers/port-range.js';
 import { rawExchange } from './helpers/raw-exchange.js';
 import { headerValues, startRecordingEndpoint, type RecordedRequest, type RecordingEndpoint } from './helpers/recording-endpoint.js';
 
-const HAPROXY = '/usr/sbin/haproxy';
-const haproxyMissing = existsSync(HAPROXY) ? false : `${HAPROXY} not found: install Debian's haproxy package (.ci/run does) to run the HAProxy half of the conformance table`;
 
 const MAX_HEADER_BYTES = 4096;
 const MAX_URL_BYTES = 1024;
@@ -360,13 +357,15 @@ function conformance(driver: 'builtin' | 'haproxy', skip: string | false): void 
   describe(`HTTP conformance: the ${driver} data plane`, { skip }, () => {
     let dir = '';
     let h: Hitless | undefined;
-    let masterPid: number | undefined;
+    /** The HAProxy plane's instance (its teardown makes sure no HAProxy is left). */
+    let haproxy: HaproxyUnderTest | undefined;
     let port = 0;
     let port6: number | null = null;
     let e: Endpoints;
 
     before(async () => {
-      dir = await mkdtemp(join(tmpdir(), `hitless-conformance-${driver}-`));
+      if (driver === 'haproxy') haproxy = await HaproxyUnderTest.create('hitless-conformance-haproxy-');
+      dir = haproxy?.dir ?? (await mkdtemp(join(tmpdir(), `hitless-conformance-${driver}-`)));
       const [main, api, silent, closer, garbage, bighead, refused] = await Promise.all([
         startRecordingEndpoint('main'),
         startRecordingEndpoint('api'),
@@ -380,27 +379,18 @@ function conformance(driver: 'builtin' | 'haproxy', skip: string | false): void 
       port = await portInRange();
       port6 = (await bindable('::1', 0)) ? await portInRange(['::1']) : null;
       const listen = [`127.0.0.1:${port}`, ...(port6 === null ? [] : [`[::1]:${port6}`])];
-      const dataplane = driver === 'haproxy' ? { dataplane: { driver: 'haproxy', haproxy: { state_dir: join(dir, 'haproxy') } } } : {};
+      const dataplane = haproxy ? { dataplane: haproxy.dataplane } : {};
       const text = stringify({ admin: { listen: `unix:${join(dir, 'admin.sock')}` }, ...dataplane, services: services(e, listen) }, { lineWidth: 0 });
-      h = await Hitless.start({ snapshot: parseConfig(text, `${driver}.yaml`), log: silentLogger() });
-      if (driver === 'haproxy') {
-        assert.ok(h.controller.driver instanceof HaproxyDriver, `expected the haproxy driver, got ${h.controller.driver.name}`);
-        masterPid = h.controller.driver.process.pid;
-      }
+      h = haproxy ? await haproxy.start(text, { file: `${driver}.yaml` }) : await Hitless.start({ snapshot: parseConfig(text, `${driver}.yaml`), log: silentLogger() });
     });
 
     after(async () => {
-      await h?.stop(0);
-      // Belt and braces: the HAProxy master this test's hitless spawned (by pid), should stop() fail.
-      if (masterPid !== undefined) {
-        try {
-          process.kill(masterPid, 'SIGKILL');
-        } catch {
-          // Already gone, as it should be.
-        }
+      try {
+        await (haproxy ? haproxy.close() : h?.stop(0));
+      } finally {
+        if (e) await Promise.all([e.main.close(), e.api.close(), e.silent.close(), e.closer.close(), e.garbage.close(), e.bighead.close()]);
+        if (dir && !haproxy) await rm(dir, { recursive: true, force: true });
       }
-      if (e) await Promise.all([e.main.close(), e.api.close(), e.silent.close(), e.closer.close(), e.garbage.close(), e.bighead.close()]);
-      if (dir) await rm(dir, { recursive: true, force: true });
     });
 
     CASES.forEach((c, index) => {

@@ -4,26 +4,22 @@
 // nothing, a config HAProxy rejects changes nothing (applied or validated), POST /config/validate
 // reports a port in use, and health/admin states survive a reload through the server-state file.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
 import { diffConfigs } from '../src/control/plan.js';
-import { HaproxyDriver } from '../src/dataplane/haproxy/haproxy-driver.js';
+import type { HaproxyDriver } from '../src/dataplane/haproxy/haproxy-driver.js';
 import { serverName } from '../src/dataplane/haproxy/render-config.js';
-import { Hitless } from '../src/hitless.js';
-import { silentLogger } from '../src/observability/log.js';
+import type { Hitless } from '../src/hitless.js';
 import { adminRequest, type ErrorDoc } from './helpers/admin.js';
+import { HaproxyUnderTest, haproxyMissing } from './helpers/haproxy-in-process.js';
 import { startHttpBackend, type HttpBackend } from './helpers/http-backends.js';
 import { bindable, listenInAnotherProcess, reservePort } from './helpers/ports.js';
 import { waitFor } from './helpers/wait.js';
 
-const HAPROXY = '/usr/sbin/haproxy';
-const skip = existsSync(HAPROXY) ? false : `${HAPROXY} not found: install Debian's haproxy package (.ci/run does) to run these tests`;
+const skip = haproxyMissing;
 
 interface Load {
   ok: number;
@@ -72,14 +68,14 @@ async function served(what: string, loads: readonly Load[], n = 10): Promise<voi
 }
 
 interface Setup {
-  readonly dir: string;
+  readonly haproxy: HaproxyUnderTest;
   readonly admin: string;
   readonly port: number;
   readonly extraPort: number;
 }
 
 function configText(s: Setup, services: Record<string, unknown>): string {
-  return stringify({ admin: { listen: `unix:${s.admin}` }, dataplane: { driver: 'haproxy', haproxy: { state_dir: join(s.dir, 'haproxy') } }, services }, { lineWidth: 0 });
+  return stringify({ admin: { listen: `unix:${s.admin}` }, dataplane: s.haproxy.dataplane, services }, { lineWidth: 0 });
 }
 
 describe('HAProxy data plane', { skip }, () => {
@@ -87,7 +83,6 @@ describe('HAProxy data plane', { skip }, () => {
   let h: Hitless | undefined;
   let driver: HaproxyDriver;
   let setup: Setup;
-  let masterPid: number | undefined;
 
   const apply = (text: string) => h!.controller.apply(parseConfig(text, 'test.yaml'), { origin: 'admin' });
   const proc = () => driver.process.showProc();
@@ -96,28 +91,19 @@ describe('HAProxy data plane', { skip }, () => {
   });
 
   before(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hitless-haproxy-test-'));
-    setup = { dir, admin: join(dir, 'admin.sock'), port: await reservePort(), extraPort: await reservePort() };
+    const haproxy = await HaproxyUnderTest.create('hitless-haproxy-test-');
+    setup = { haproxy, admin: haproxy.adminSocket, port: await reservePort(), extraPort: await reservePort() };
     backends = await Promise.all(['b0', 'b1', 'b2', 'b3'].map((n) => startHttpBackend(n)));
-    const text = configText(setup, web([backends[0].address]));
-    h = await Hitless.start({ snapshot: parseConfig(text, 'test.yaml'), log: silentLogger() });
-    assert.ok(h.controller.driver instanceof HaproxyDriver, `expected the haproxy driver, got ${h.controller.driver.name}`);
-    driver = h.controller.driver;
-    masterPid = driver.process.pid;
+    h = await haproxy.start(configText(setup, web([backends[0].address])));
+    driver = haproxy.driver;
   });
 
   after(async () => {
-    await h?.stop(0);
-    // Belt and braces: the master we spawned (by pid), should stop() have failed.
-    if (masterPid !== undefined) {
-      try {
-        process.kill(masterPid, 'SIGKILL');
-      } catch {
-        // Already gone, as it should be.
-      }
+    try {
+      await setup?.haproxy.close();
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
     }
-    await Promise.all(backends.map((b) => b.close()));
-    await rm(setup.dir, { recursive: true, force: true });
   });
 
   it('applies 200 endpoint changes under load with no reload and no failed request', async () => {
@@ -335,7 +321,6 @@ describe('HAProxy data plane', { skip }, () => {
     const pid = driver.process.pid!;
     process.kill(pid, 'SIGKILL'); // the master this test's hitless spawned
     await waitFor('a new master', () => driver.process.pid !== undefined && driver.process.pid !== pid && driver.status().haproxy.restarts === 1, { timeoutMs: 15_000 });
-    masterPid = driver.process.pid;
     const load = startLoad(setup.port, 1, false);
     await waitFor('a request through the new master', () => load.ok > 0, { timeoutMs: 10_000 });
     await load.stop();

@@ -5,33 +5,29 @@
 // distribution following the weight. A reload (structural change), the endpoint leaving and
 // coming back, and a restart of hitless (the state file) keep them; clear restores the config's.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
-import { HaproxyDriver } from '../src/dataplane/haproxy/haproxy-driver.js';
+import type { HaproxyDriver } from '../src/dataplane/haproxy/haproxy-driver.js';
 import { serverName } from '../src/dataplane/haproxy/render-config.js';
-import { Hitless } from '../src/hitless.js';
-import { silentLogger } from '../src/observability/log.js';
+import type { Hitless } from '../src/hitless.js';
 import { adminRequest, type AdminReply } from './helpers/admin.js';
+import { HaproxyUnderTest, haproxyMissing } from './helpers/haproxy-in-process.js';
 import { portInRange } from './helpers/port-range.js';
 import { countTags, EchoClient, startTaggedEchoes, tagsOf, type TaggedEchoSet } from './helpers/tagged-echo.js';
 import { waitFor } from './helpers/wait.js';
 
-const HAPROXY = '/usr/sbin/haproxy';
-const skip = existsSync(HAPROXY) ? false : `${HAPROXY} not found: install Debian's haproxy package (.ci/run does) to run these tests`;
+const skip = haproxyMissing;
 const BACKEND = 'echo:default';
 
 describe('endpoint overrides on the HAProxy data plane', { skip }, () => {
   let echoes: TaggedEchoSet;
   let h: Hitless | undefined;
+  let haproxy: HaproxyUnderTest | undefined;
   let dir = '';
   let port = 0;
   let extraPort = 0;
-  const masters = new Set<number>();
   const held: EchoClient[] = [];
   const addr = (i: number) => echoes.backends[i].address;
   const socket = () => join(dir, 'admin.sock');
@@ -41,7 +37,7 @@ describe('endpoint overrides on the HAProxy data plane', { skip }, () => {
     stringify(
       {
         admin: { listen: `unix:${socket()}` },
-        dataplane: { driver: 'haproxy', haproxy: { state_dir: join(dir, 'haproxy') } },
+        dataplane: haproxy!.dataplane,
         services: {
           echo: {
             mode: 'tcp',
@@ -56,9 +52,7 @@ describe('endpoint overrides on the HAProxy data plane', { skip }, () => {
       { lineWidth: 0 },
     );
   const start = async () => {
-    h = await Hitless.start({ snapshot: parseConfig(configText([addr(0), addr(1), addr(2)]), join(dir, 'hitless.yaml')), log: silentLogger(), stateFile: stateFile() });
-    assert.ok(h.controller.driver instanceof HaproxyDriver);
-    if (h.controller.driver.process.pid !== undefined) masters.add(h.controller.driver.process.pid);
+    h = await haproxy!.start(configText([addr(0), addr(1), addr(2)]), { file: join(dir, 'hitless.yaml'), stateFile: stateFile() });
   };
   const driver = () => h!.controller.driver as HaproxyDriver;
   const apply = (text: string) => h!.controller.apply(parseConfig(text, 'test.yaml'), { origin: 'admin' });
@@ -83,7 +77,8 @@ describe('endpoint overrides on the HAProxy data plane', { skip }, () => {
 
   before(async () => {
     echoes = await startTaggedEchoes(3);
-    dir = await mkdtemp(join(tmpdir(), 'hitless-haproxy-overrides-'));
+    haproxy = await HaproxyUnderTest.create('hitless-haproxy-overrides-');
+    dir = haproxy.dir;
     port = await portInRange(['127.0.0.1']);
     extraPort = await portInRange(['127.0.0.1']);
     await start();
@@ -92,16 +87,11 @@ describe('endpoint overrides on the HAProxy data plane', { skip }, () => {
 
   after(async () => {
     for (const c of held) c.close();
-    await h?.stop(0);
-    for (const pid of masters) {
-      try {
-        process.kill(pid, 'SIGKILL'); // a master this file spawned, should stop() have failed
-      } catch {
-        // gone, as it should be
-      }
+    try {
+      await haproxy?.close();
+    } finally {
+      await echoes?.stop();
     }
-    await echoes?.stop();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('drain: DRAIN in HAProxy, no new connection, the established one continues', async () => {
@@ -149,7 +139,7 @@ describe('endpoint overrides on the HAProxy data plane', { skip }, () => {
     await apply(configText([addr(0), addr(1), addr(2)], true));
     await waitFor('b0 back, drained', async () => /^DRAIN/.test((await row(0)).status));
     await noNewConnectionsTo(0);
-    await h!.stop(0);
+    await haproxy!.stop();
     h = undefined;
     await start();
     await waitFor('b0 drained after the restart', async () => /^DRAIN/.test((await row(0)).status));

@@ -5,25 +5,23 @@
 // `add server`), so a discovered endpoint still costs no reload.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { ConfigError } from '../src/config/errors.js';
 import { BACKEND_DIRECTIVES, FRONTEND_DIRECTIVES, SERVER_KEYWORDS } from '../src/config/haproxy-passthrough.js';
 import { parseConfig } from '../src/config/load.js';
-import { HaproxyDriver } from '../src/dataplane/haproxy/haproxy-driver.js';
-import { Hitless } from '../src/hitless.js';
-import { silentLogger } from '../src/observability/log.js';
+import type { HaproxyDriver } from '../src/dataplane/haproxy/haproxy-driver.js';
+import type { Hitless } from '../src/hitless.js';
+import { HAPROXY, HaproxyUnderTest, haproxyMissing } from './helpers/haproxy-in-process.js';
 import { startHttpBackend, type HttpBackend } from './helpers/http-backends.js';
 import { request } from './helpers/http-client.js';
 import { reservePort } from './helpers/ports.js';
 import { waitFor } from './helpers/wait.js';
 
-const HAPROXY = '/usr/sbin/haproxy';
-const skip = existsSync(HAPROXY) ? false : `${HAPROXY} not found: install Debian's haproxy package (.ci/run does) to run these tests`;
+const skip = haproxyMissing;
 
 const text = (haproxy: unknown, driver = 'haproxy') =>
   stringify({ dataplane: { driver }, services: { web: { mode: 'http', listen: '127.0.0.1:18080', endpoints: ['127.0.0.1:18081'], haproxy } } });
@@ -83,11 +81,11 @@ describe('haproxy pass-through: what a config may say', () => {
 });
 
 describe('haproxy pass-through: rendered, checked and applied by the real HAProxy', { skip }, () => {
+  let haproxy: HaproxyUnderTest | undefined;
   let dir: string;
   let backends: HttpBackend[] = [];
   let h: Hitless | undefined;
   let driver: HaproxyDriver;
-  let masterPid: number | undefined;
   let webPort: number;
   let tlsPort: number;
   let certs: { ca: string; crt: string } | null = null;
@@ -144,8 +142,8 @@ describe('haproxy pass-through: rendered, checked and applied by the real HAProx
   const configText = (webExtra: Record<string, unknown>, tlsEndpoints: string[]) =>
     stringify(
       {
-        admin: { listen: `unix:${join(dir, 'admin.sock')}` },
-        dataplane: { driver: 'haproxy', haproxy: { state_dir: join(dir, 'haproxy') } },
+        admin: { listen: `unix:${haproxy!.adminSocket}` },
+        dataplane: haproxy!.dataplane,
         services: {
           web: {
             mode: 'http',
@@ -181,7 +179,8 @@ describe('haproxy pass-through: rendered, checked and applied by the real HAProx
   const apply = (t: string) => h!.controller.apply(parseConfig(t, 'test.yaml'), { origin: 'admin' });
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'hitless-passthrough-'));
+    haproxy = await HaproxyUnderTest.create('hitless-passthrough-');
+    dir = haproxy.dir;
     // A CA-signed pair is not needed: HAProxy only has to load the files (no handshake happens).
     const key = join(dir, 'key.pem');
     const ca = join(dir, 'ca.pem');
@@ -192,23 +191,16 @@ describe('haproxy pass-through: rendered, checked and applied by the real HAProx
     webPort = await reservePort();
     tlsPort = await reservePort();
     backends = await Promise.all(['p0', 'p1'].map((n) => startHttpBackend(n)));
-    h = await Hitless.start({ snapshot: parseConfig(configText({}, ['127.0.0.1:1']), 'test.yaml'), log: silentLogger() });
-    assert.ok(h.controller.driver instanceof HaproxyDriver);
-    driver = h.controller.driver;
-    masterPid = driver.process.pid;
+    h = await haproxy.start(configText({}, ['127.0.0.1:1']));
+    driver = haproxy.driver;
   });
 
   after(async () => {
-    await h?.stop(0);
-    if (masterPid !== undefined) {
-      try {
-        process.kill(masterPid, 'SIGKILL');
-      } catch {
-        // Already gone, as it should be.
-      }
+    try {
+      await haproxy?.close();
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
     }
-    await Promise.all(backends.map((b) => b.close()));
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('renders the lines where they belong and serves traffic through them', async () => {

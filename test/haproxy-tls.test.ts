@@ -9,25 +9,21 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { parseConfig } from '../src/config/load.js';
-import { HaproxyDriver } from '../src/dataplane/haproxy/haproxy-driver.js';
-import { Hitless } from '../src/hitless.js';
-import { silentLogger } from '../src/observability/log.js';
+import type { HaproxyDriver } from '../src/dataplane/haproxy/haproxy-driver.js';
+import type { Hitless } from '../src/hitless.js';
 import { adminRequest, type ErrorDoc } from './helpers/admin.js';
+import { HaproxyUnderTest, haproxyMissing } from './helpers/haproxy-in-process.js';
 import { reservePort } from './helpers/ports.js';
 import { hasOpenssl, TestCa, type Issued } from './helpers/tls-certs.js';
 import { handshakeOutcome, TlsClient } from './helpers/tls-client.js';
 import { waitFor } from './helpers/wait.js';
 
-const HAPROXY = '/usr/sbin/haproxy';
-const skip = !existsSync(HAPROXY) ? `${HAPROXY} not found: install Debian's haproxy package (.ci/run does) to run these tests` : !hasOpenssl() ? 'the openssl CLI is not installed' : false;
+const skip = haproxyMissing || (hasOpenssl() ? false : 'the openssl CLI is not installed');
 
 /** An endpoint that answers with the forwarding headers it received (Content-Length set by end()). */
 async function headerEcho(): Promise<{ address: string; close(): Promise<void> }> {
@@ -49,13 +45,13 @@ function renameInto(source: string, target: string): void {
 describe('HAProxy data plane: TLS termination and certificate rotation', { skip }, () => {
   let ca: TestCa;
   let endpoint: Awaited<ReturnType<typeof headerEcho>>;
+  let haproxy: HaproxyUnderTest | undefined;
   let dir: string;
   let admin: string;
   let webPort: number;
   let rawPort: number;
   let h: Hitless | undefined;
   let driver: HaproxyDriver;
-  let masterPid: number | undefined;
   let wild: Issued, fallback: Issued;
   const live = { cert: '', key: '' };
 
@@ -64,7 +60,7 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
     stringify(
       {
         admin: { listen: `unix:${admin}` },
-        dataplane: { driver: 'haproxy', haproxy: { state_dir: join(dir, 'haproxy') } },
+        dataplane: haproxy!.dataplane,
         services: {
           // The default (d.test) is not listed first: HAProxy serves the crt-list's first line by default.
           web: { mode: 'http', listen: `127.0.0.1:${webPort}`, endpoints: [endpoint.address], tls: { certificates: [web, wild, fallback, ...extra], default: defaultName } },
@@ -91,8 +87,9 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
   before(async () => {
     ca = new TestCa();
     endpoint = await headerEcho();
-    dir = await mkdtemp(join(tmpdir(), 'hitless-haproxy-tls-'));
-    admin = join(dir, 'admin.sock');
+    haproxy = await HaproxyUnderTest.create('hitless-haproxy-tls-');
+    dir = haproxy.dir;
+    admin = haproxy.adminSocket;
     [webPort, rawPort] = [await reservePort(), await reservePort()];
     const first = ca.issue('a.test');
     wild = ca.issue('w.test', { names: ['*.w.test'], key: 'rsa' });
@@ -101,24 +98,17 @@ describe('HAProxy data plane: TLS termination and certificate rotation', { skip 
     live.key = join(ca.dir, 'live.key');
     copyFileSync(first.cert, live.cert);
     copyFileSync(first.key, live.key);
-    h = await Hitless.start({ snapshot: parseConfig(text(live), 'test.yaml'), log: silentLogger() });
-    assert.ok(h.controller.driver instanceof HaproxyDriver, `expected the haproxy driver, got ${h.controller.driver.name}`);
-    driver = h.controller.driver;
-    masterPid = driver.process.pid;
+    h = await haproxy.start(text(live));
+    driver = haproxy.driver;
   });
 
   after(async () => {
-    await h?.stop(0);
-    if (masterPid !== undefined) {
-      try {
-        process.kill(masterPid, 'SIGKILL');
-      } catch {
-        // Already gone, as it should be.
-      }
+    try {
+      await haproxy?.close();
+    } finally {
+      await endpoint?.close();
+      ca?.close();
     }
-    await endpoint?.close();
-    ca?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('SNI picks the exact name, then the wildcard, then the default (also without SNI); forwarding headers say https; ALPN and min_version as configured; the files are 0600', async () => {

@@ -6,7 +6,6 @@
 // synapse's way of reading finds nerve's entries (ephemeral INSTANCE_ID_<seq> znodes), and a
 // hitless service reading the same paths serves them.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import type zookeeper from 'node-zookeeper-client';
 import { stringify } from 'yaml';
 import { closeClient } from '../src/discovery/zookeeper-session.js';
 import { HitlessProcess } from './helpers/hitless-process.js';
+import { haproxyMissing } from './helpers/paths.js';
 import { reservePort } from './helpers/ports.js';
 import {
   FIXTURES,
@@ -35,7 +35,6 @@ import {
 import { waitFor } from './helpers/wait.js';
 import { ZookeeperServer, zookeeperMissing } from './helpers/zookeeper.js';
 
-const HAPROXY = '/usr/sbin/haproxy';
 
 describe('imported configs serve from a real ZooKeeper', { skip: zookeeperMissing() ?? false }, () => {
   let zk: ZookeeperServer;
@@ -121,7 +120,7 @@ describe('imported configs serve from a real ZooKeeper', { skip: zookeeperMissin
     await assertServed(h, served);
   });
 
-  it('synapse-haproxy-options on HAProxy: the passed-through options are in force (Redis-style tcp-check, HTTP check expecting 200)', { skip: existsSync(HAPROXY) ? false : `${HAPROXY} not found` }, async () => {
+  it('synapse-haproxy-options on HAProxy: the passed-through options are in force (Redis-style tcp-check, HTTP check expecting 200)', { skip: haproxyMissing }, async () => {
     const { h, config, served } = await serve('hap', ['synapse', `${FIXTURES}/synapse-haproxy-options/synapse.conf.json`, '--dataplane', 'haproxy']);
     // orders-db's servers answer no MySQL handshake: its passed-through mysql-check keeps them down, as it should.
     await assertServed(h, served, ['orders-db']);

@@ -7,7 +7,9 @@ import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { endLeftovers, processesMarked, treeMark } from './helpers/leftover-processes.js';
 import { CLI, ROOT, assertBuilt } from './helpers/paths.js';
+import { reapOnExit } from './helpers/reap.js';
 import { sleep } from './helpers/wait.js';
 
 export interface Reply {
@@ -42,7 +44,7 @@ export interface RunningHitless {
   readonly config: string;
   logs(): string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGKILL (by pid) if still running, then remove the temp dir. Idempotent. */
+  /** SIGKILL (by pid) if still running, then what it started (rejects if an HAProxy of it outlived it; see endLeftovers), then remove the temp dir. Idempotent. */
   kill(): Promise<void>;
 }
 
@@ -53,7 +55,8 @@ export function spawnHitless(config: string, args: string[] = []): RunningHitles
   const configPath = join(dir, 'hitless.yaml');
   const written = config.replaceAll('$DIR', dir);
   writeFileSync(configPath, written);
-  const child = spawn(process.execPath, [CLI, 'run', '--config', configPath, '--drain', '300ms', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const mark = treeMark();
+  const child = reapOnExit(spawn(process.execPath, [CLI, 'run', '--config', configPath, '--drain', '300ms', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...mark.env } }));
   let output = '';
   const keep = (c: Buffer) => {
     output = (output + c.toString()).slice(-500_000);
@@ -76,7 +79,11 @@ export function spawnHitless(config: string, args: string[] = []): RunningHitles
         process.kill(child.pid, 'SIGKILL');
         await exited;
       }
-      rmSync(dir, { recursive: true, force: true });
+      try {
+        await endLeftovers(`hitless (pid ${child.pid})`, () => processesMarked(mark.value));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }

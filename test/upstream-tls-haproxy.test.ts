@@ -5,7 +5,7 @@
 // health checks speak TLS; an endpoint added at runtime gets the same TLS keywords.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -14,12 +14,12 @@ import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { HitlessProcess } from './helpers/hitless-process.js';
+import { haproxyMissing } from './helpers/paths.js';
 import { reservePort } from './helpers/ports.js';
 import { hasOpenssl, TestCa, type Issued } from './helpers/tls-certs.js';
 import { waitFor } from './helpers/wait.js';
 
-const HAPROXY = '/usr/sbin/haproxy';
-const skip = !existsSync(HAPROXY) ? `${HAPROXY} not found: install Debian's haproxy package (.ci/run does)` : hasOpenssl() ? false : 'the openssl CLI is not installed';
+const skip = haproxyMissing || (hasOpenssl() ? false : 'the openssl CLI is not installed');
 
 function httpsEndpoint(cert: Issued, clientCa?: string): Promise<{ server: HttpsServer; address: string }> {
   const server = createHttpsServer(

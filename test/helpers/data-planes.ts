@@ -3,29 +3,16 @@
 // GET /config, the config file + SIGHUP. Nothing here knows the Driver interface.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import type { AdminReply, ApplyRecordDoc, StatusDoc } from './admin.js';
 import { HitlessProcess } from './hitless-process.js';
+import { haproxyMissing } from './paths.js';
 import { listeningInode } from './proc-net-tcp.js';
 import { waitFor, within } from './wait.js';
 
-const HAPROXY = '/usr/sbin/haproxy';
-const haproxyMissing = existsSync(HAPROXY) ? false : `${HAPROXY} not found: install Debian's haproxy package (.ci/run does) to run the HAProxy plane of the conformance table`;
-
 export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 export const loopback = (port: number): string => `127.0.0.1:${port}`;
-
-/** A process's start time (field 22 of /proc/PID/stat), or null when it is gone. */
-function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 export type PlaneName = 'builtin' | 'supervisor' | 'haproxy';
 
@@ -84,8 +71,6 @@ export type Snapshot = {
 /** One running instance of a plane, driven through its admin API, config file and signals. */
 export class Plane {
   private h: HitlessProcess | undefined;
-  /** Every process this instance's hitless started (workers, HAProxy's), by pid → start time, for cleanup. */
-  private readonly children = new Map<number, string>();
 
   constructor(readonly spec: PlaneSpec) {}
 
@@ -144,13 +129,7 @@ export class Plane {
   }
 
   async status(): Promise<PlaneStatus> {
-    const s = (await this.proc.status()) as PlaneStatus;
-    const pids = [...(s.process?.workers ?? []), ...(s.haproxy ? [s.haproxy.master, s.haproxy.worker, ...s.haproxy.oldWorkers] : [])];
-    for (const p of pids) {
-      const started = p && !this.children.has(p.pid) ? startTime(p.pid) : null;
-      if (started) this.children.set(p!.pid, started);
-    }
-    return s;
+    return (await this.proc.status()) as PlaneStatus;
   }
 
   signal(signal: NodeJS.Signals): void {
@@ -206,17 +185,20 @@ export class Plane {
     };
   }
 
-  /** Drains (SIGTERM) and waits; then kills by pid whatever of this instance's tree is left. */
+  /**
+   * Drains (SIGTERM) and waits; then kills by pid whatever of this instance's tree is left (see
+   * HitlessProcess.kill). A hitless that exits on SIGTERM has stopped its HAProxy first.
+   */
   async stop(): Promise<void> {
     const h = this.h;
     if (!h) return;
+    let exitedBySigterm = false;
     if (!h.exit) {
       h.signal('SIGTERM');
-      await within(15_000, `${this.name}: hitless to exit after SIGTERM`, h.exited).catch(() => undefined);
+      exitedBySigterm = await within(15_000, `${this.name}: hitless to exit after SIGTERM`, h.exited).then(() => true, () => false);
     }
+    const outlived = exitedBySigterm ? h.tree().filter((p) => p.comm === 'haproxy') : [];
     await h.kill();
-    // Only a process of this tree: the same pid with the same start time (a pid that exited may
-    // have been given to another process since).
-    for (const [pid, started] of this.children) if (startTime(pid) === started) process.kill(pid, 'SIGKILL');
+    assert.deepEqual(outlived.map((p) => `${p.pid} ${p.cmdline}`), [], `${this.name}: HAProxy processes still running after hitless exited on SIGTERM`);
   }
 }

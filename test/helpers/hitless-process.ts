@@ -1,11 +1,13 @@
 // The real `hitless run --config FILE` as a child process, with its admin API on a unix socket in
-// a private temp dir. Ready means: GET /status answers. Cleanup kills only this child, by pid.
+// a private temp dir. Ready means: GET /status answers. Cleanup kills this child by pid, then what
+// it started (found by a mark in their environment), and fails if an HAProxy of it outlived it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { reapOnExit } from './reap.js';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adminRequest, type AdminReply, type StatusDoc } from './admin.js';
+import { endLeftovers, processesMarked, treeMark, type Proc } from './leftover-processes.js';
 import { CLI, ROOT, assertBuilt } from './paths.js';
 import { sleep } from './wait.js';
 
@@ -39,6 +41,7 @@ export class HitlessProcess {
     readonly dir: string,
     readonly configPath: string,
     readonly socketPath: string,
+    private readonly mark: string,
   ) {
     const keep = (chunk: Buffer) => {
       this.output += chunk.toString();
@@ -62,16 +65,18 @@ export class HitlessProcess {
     const configPath = join(dir, 'hitless.yaml');
     writeFileSync(configPath, options.config(`unix:${socketPath}`));
     const workers = options.workers === undefined ? [] : ['--workers', String(options.workers)];
+    const mark = treeMark();
     const child = reapOnExit(spawn(process.execPath, [CLI, 'run', '--config', configPath, '--drain', options.drain ?? '500ms', '--log-level', options.logLevel ?? 'info', ...workers], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...mark.env },
     }));
-    const h = new HitlessProcess(child, dir, configPath, socketPath);
+    const h = new HitlessProcess(child, dir, configPath, socketPath, mark.value);
     const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
     for (;;) {
       if (h.exit) {
-        h.cleanupDir();
-        throw new Error(`hitless exited before it was ready (${JSON.stringify(h.exit)}):\n${h.logs()}`);
+        const leftovers = await h.kill().then(() => '', (err: Error) => `\n${err.message}`);
+        throw new Error(`hitless exited before it was ready (${JSON.stringify(h.exit)}):\n${h.logs()}${leftovers}`);
       }
       try {
         const res = await adminRequest(socketPath, 'GET', '/status', undefined, {}, 2_000);
@@ -81,8 +86,8 @@ export class HitlessProcess {
         /* not listening yet */
       }
       if (Date.now() > deadline) {
-        await h.kill();
-        throw new Error(`hitless did not answer GET /status within the ready timeout:\n${h.logs()}`);
+        const leftovers = await h.kill().then(() => '', (err: Error) => `\n${err.message}`);
+        throw new Error(`hitless did not answer GET /status within the ready timeout:\n${h.logs()}${leftovers}`);
       }
       await sleep(30);
     }
@@ -129,13 +134,26 @@ export class HitlessProcess {
     return readdirSync(`/proc/${this.pid}/fd`).length;
   }
 
-  /** SIGKILL if still running, then remove the temp dir. Idempotent; for after() hooks. */
+  /** The live processes this hitless started (and it, while it runs), wherever they were re-parented. */
+  tree(): Proc[] {
+    return processesMarked(this.mark);
+  }
+
+  /**
+   * SIGKILL if still running; then, the HAProxy it started having had its time to follow (see
+   * endLeftovers), kills by pid whatever of its tree is left and removes the temp dir. Rejects when
+   * an HAProxy outlived hitless. Idempotent; for after() hooks.
+   */
   async kill(): Promise<void> {
     if (!this.exit) {
       this.child.kill('SIGKILL');
       await this.exited;
     }
-    this.cleanupDir();
+    try {
+      await endLeftovers(`hitless (pid ${this.pid})`, () => this.tree());
+    } finally {
+      this.cleanupDir();
+    }
   }
 
   private cleanupDir(): void {

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withParentDeathSignal } from '../../src/dataplane/haproxy/parent-death.js';
 import { adminRequest } from './admin.js';
 import { httpConfig } from './http-client.js';
 import { ROOT } from './paths.js';
@@ -186,7 +187,10 @@ export async function startHaproxy(endpoints: Record<ClusterName, string>): Prom
     ].join('\n'),
   );
   execFileSync('haproxy', ['-c', '-q', '-f', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const child = reapOnExit(spawn('haproxy', ['-db', '-f', configPath], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  // reapOnExit cannot run when this process is SIGKILLed: the parent-death signal stops HAProxy then.
+  const args = ['-db', '-f', configPath];
+  const run = withParentDeathSignal('haproxy', args) ?? { command: 'haproxy', args };
+  const child = reapOnExit(spawn(run.command, run.args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   const proc = new Child('haproxy', port, child, dir);
   const deadline = Date.now() + 10_000;
   while ((await probeConnect(port, 500)) !== 'connected') {

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../observability/log.js';
+import { withParentDeathSignal } from './parent-death.js';
 import { MasterApi, WorkerApi, type ProcTable } from './runtime-api.js';
 
 const OUTPUT_LINES = 400;
@@ -30,6 +31,7 @@ export class HaproxyProcess {
   private serving = false;
   private backoffMs = BACKOFF_MIN_MS;
   private lines: string[] = [];
+  private warnedUnguarded = false;
   private lineCount = 0;
   private partial = '';
   /** Times the master died on its own and was started again. */
@@ -67,7 +69,15 @@ export class HaproxyProcess {
 
   private spawnMaster(): ChildProcess {
     const { binary, configFile, masterSocket } = this.options;
-    const child = spawn(binary, ['-W', '-S', `${masterSocket},mode,600`, '-f', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['-W', '-S', `${masterSocket},mode,600`, '-f', configFile];
+    // The master soft-stops when hitless dies, however it dies (see parent-death.ts).
+    const guarded = withParentDeathSignal(binary, args);
+    if (!guarded && !this.warnedUnguarded) {
+      this.warnedUnguarded = true;
+      this.options.log.warn('setpriv with --pdeathsig (util-linux 2.33 or later) not found: HAProxy keeps running if hitless is killed with SIGKILL or crashes; install util-linux, or stop HAProxy by the master pid in GET /status');
+    }
+    const run = guarded ?? { command: binary, args };
+    const child = spawn(run.command, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout?.on('data', (chunk: Buffer) => this.collect(chunk));
     child.stderr?.on('data', (chunk: Buffer) => this.collect(chunk));
