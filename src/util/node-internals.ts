@@ -242,10 +242,11 @@ export function closeAfterResponse(res: ServerResponse): void {
 // The pipe's reads hand over the received handle as `pendingHandle` (a TCPWrap, as child_process
 // receives them); a read delivers at most one (the kernel ends a read after a message that carries
 // descriptors), in the order they were written.
-// Caution, measured: once the writer has closed its end, libuv reports the end of the stream at
-// the next read that did not fill its buffer, and every read of a message with a descriptor is
-// such a read: what the reader had not read yet is lost. A writer keeps its end open until the
-// reader has said it read everything (move-channel.ts's acknowledgements).
+// Caution, measured: once the writer has closed its end (or died), libuv reports the end of the
+// stream at the next read that did not fill its buffer (it takes the hang-up for "nothing left"),
+// and every read of a message with a descriptor is such a read: 60 of 500 messages were still
+// unread there. So an end reported right after a read that brought data starts reading again;
+// only an end with nothing read since is the end (a prototype then read all 500).
 // Without it: moves go through the supervisor, one acknowledged handle at a time.
 
 /** A socketpair end opened as an IPC pipe: text with at most one handle beside each write. */
@@ -291,15 +292,23 @@ export function openHandlePipe(fd: number, onRead: (bytes: Buffer | null, handle
   const rc = pipe.open(fd);
   if (rc !== 0) throw new Error(`cannot open descriptor ${fd} as an IPC pipe (errno ${rc})`);
   let ended = false;
+  /** Reads that brought data since reading last (re)started. */
+  let reads = 0;
   pipe.onread = (buffer) => {
     const handle = pipe.pendingHandle ?? null;
     pipe.pendingHandle = null;
     if (buffer === undefined) {
       handle?.close();
-      if (!ended) onRead(null, null);
+      if (ended) return;
+      if (reads > 0 && pipe.readStart() === 0) {
+        reads = 0; // maybe not the end (above): read on
+        return;
+      }
       ended = true;
+      onRead(null, null);
       return;
     }
+    reads++;
     onRead(Buffer.from(buffer), handle);
   };
   pipe.readStart();
