@@ -284,7 +284,7 @@ function takeOver(key: string, raw: object): void {
 const tunnelHalves = new Map<number, TcpHandle>();
 
 /** Tunnels moved over the move channels: joined here, lost (reported cumulatively: status and reports agree). */
-const direct = { joined: 0, lost: 0 };
+const channelMoves = { joined: 0, lost: 0 };
 /** Pauses of the tunnels joined lately, sent to the supervisor a few times a second. */
 let joinedPauses: number[] = [];
 let reportScheduled = false;
@@ -310,7 +310,7 @@ function reportMoves(): void {
 let reportedLost = 0;
 
 function movesSoFar(): DirectMoves {
-  return { joined: direct.joined, lost: direct.lost + (mover?.lost ?? 0) };
+  return { joined: channelMoves.joined, lost: channelMoves.lost + (mover?.lost ?? 0) };
 }
 
 /** Through the supervisor: the two halves come as two messages. */
@@ -368,12 +368,12 @@ function openPredecessorChannel(): PredecessorChannel | null {
   return new PredecessorChannel(
     fd,
     (part, client, endpoint) => {
-      direct.joined++;
+      channelMoves.joined++;
       joinMoved(part, client as TcpHandle, endpoint as TcpHandle);
     },
     (n) => {
       log.warn({ tunnels: n }, 'the predecessor is gone with tunnel halves sent here alone; closed');
-      direct.lost += n;
+      channelMoves.lost += n;
       reportMovesSoon();
     },
   );
