@@ -23,6 +23,7 @@ export const HTTP_ERRORS = {
   INVALID_LENGTH: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'invalid or conflicting Content-Length' },
   BAD_TRANSFER_ENCODING: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'only Transfer-Encoding: chunked is accepted' },
   BAD_TARGET: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'invalid request target' },
+  BAD_UPGRADE: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'an Upgrade header must list protocol tokens (name or name/version)' },
   UPGRADE_WITH_BODY: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'an upgrade request cannot carry a chunked body' },
   INCOMPLETE_HEAD: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'the connection ended inside a request head' },
   BAD_REQUEST: { status: 400, code: PROXY_CODES.BAD_REQUEST, text: 'malformed request' },

@@ -24,13 +24,26 @@ import { Tunnel, type TunnelRecord } from '../tunnel.js';
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
-/** The protocol names an Upgrade value lists, lower-case, without versions ("websocket", "h2c"). */
-function protocolsOf(value: string | undefined): string[] {
-  if (value === undefined) return [];
-  return value
-    .split(',')
-    .map((p) => p.trim().split('/')[0].toLowerCase())
-    .filter((p) => p !== '');
+/** RFC 9110 §7.8: protocol = protocol-name ["/" protocol-version], both tokens. */
+const PROTOCOL = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?$/;
+
+/**
+ * The protocol names the Upgrade values list (every Upgrade header: one list), lower-case,
+ * without versions ("websocket", "h2c"); null when one is not a protocol token. Such a value
+ * (":h2c", from "Upgrade::h2c") was checked as a name that is not h2c and forwarded, and an
+ * endpoint that trims it saw h2c: it is refused instead.
+ */
+function protocolsOf(values: readonly string[]): string[] | null {
+  const out: string[] = [];
+  for (const value of values) {
+    for (const item of value.split(',')) {
+      const p = item.trim();
+      if (p === '') continue;
+      if (!PROTOCOL.test(p)) return null;
+      out.push(p.split('/')[0].toLowerCase());
+    }
+  }
+  return out;
 }
 
 export function proxyUpgrade(req: IncomingMessage, client: Socket, head: Buffer, runtime: ServiceRuntime): void {
@@ -44,9 +57,10 @@ export function proxyUpgrade(req: IncomingMessage, client: Socket, head: Buffer,
   client.once('close', () => observeUpgrade(runtime, client, record));
   const target = resolveTarget(method, req.url ?? '/');
   if (target === null) return refuse(runtime, client, HTTP_ERRORS.BAD_TARGET, record);
-  let upgrade: string | undefined;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === 'upgrade') upgrade = req.rawHeaders[i + 1];
-  const asked = protocolsOf(upgrade);
+  const upgrades: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === 'upgrade') upgrades.push(req.rawHeaders[i + 1]);
+  const asked = protocolsOf(upgrades);
+  if (asked === null) return refuse(runtime, client, HTTP_ERRORS.BAD_UPGRADE, record);
   const tunnel = req.httpVersion === '1.1' && asked.length > 0 && !asked.includes('h2c');
   const scan = scanRequestHeaders(req.rawHeaders, { clientIp, proto: (client as { encrypted?: boolean }).encrypted === true ? 'https' : 'http', upgrade: tunnel }, target.authority);
   if (scan.fault !== null) return refuse(runtime, client, FAULT_ERROR[scan.fault], record);
@@ -232,8 +246,8 @@ class UpgradeExchange {
   /** A 101 for a protocol the client asked for: from now on, bytes flow both ways untouched. */
   private switchProtocols(head: ResponseHead, rest: Buffer): void {
     const protocols = this.protocols;
-    const chosen = protocolsOf(head.upgrade);
-    if (protocols === null || chosen.length !== 1 || !protocols.includes(chosen[0]) || this.bodyRemaining > 0) return this.fail(HTTP_ERRORS.BAD_RESPONSE);
+    const chosen = protocolsOf(head.upgrade === undefined ? [] : [head.upgrade]);
+    if (protocols === null || chosen === null || chosen.length !== 1 || !protocols.includes(chosen[0]) || this.bodyRemaining > 0) return this.fail(HTTP_ERRORS.BAD_RESPONSE);
     const text = formatResponseHead(head, ['connection', 'upgrade', 'upgrade', head.upgrade!]);
     if (text === null) return this.fail(HTTP_ERRORS.BAD_RESPONSE);
     const { client, runtime } = this;
