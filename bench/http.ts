@@ -15,30 +15,20 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { summariseProfile } from './lib/cpu-profile.js';
 import { freePort } from './lib/free-port.js';
-import { PinnedProcesses, pinning, stop, version, waitListening, wrk as wrkOn, type WrkResult } from './lib/pinned-peers.js';
+import { args, CLI, HAPROXY, option, PinnedProcesses, ROOT, pinning, stop, version, waitListening, wrk as wrkOn, type WrkResult } from './lib/pinned-peers.js';
 import { NGINX, nginxCommon, nginxTemps, startNginxBackend } from './lib/nginx-conf.js';
 import { treeCpuSeconds } from './lib/proc.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const CLI = join(ROOT, 'dist/cli/main.js');
-const HAPROXY = '/usr/sbin/haproxy';
-
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
-const DURATION = Number(opt('duration', '10'));
-const CONNECTIONS = Number(opt('connections', '50'));
-const ONLY = opt('only', 'hitless,haproxy,nginx,naive-node,http-proxy-3,fastify-reply-from').split(',');
+const DURATION = Number(option('duration', '10'));
+const CONNECTIONS = Number(option('connections', '50'));
+const ONLY = option('only', 'hitless,haproxy,nginx,naive-node,http-proxy-3,fastify-reply-from').split(',');
 const PROFILE = args.includes('--profile');
-const ROUNDS = Number(opt('rounds', '3'));
+const ROUNDS = Number(option('rounds', '3'));
 const COMPARE = args.flatMap((a, i) => (args[i - 1] === '--compare' ? [a] : []));
-const [PORT_LOW, PORT_HIGH] = opt('ports', '24000-24999').split('-').map(Number);
-if (!(PORT_LOW > 0 && PORT_HIGH >= PORT_LOW && PORT_HIGH < 65536)) throw new Error(`--ports: expected LOW-HIGH (e.g. 24000-24999), found "${opt('ports', '')}"`);
+const [PORT_LOW, PORT_HIGH] = option('ports', '24000-24999').split('-').map(Number);
+if (!(PORT_LOW > 0 && PORT_HIGH >= PORT_LOW && PORT_HIGH < 65536)) throw new Error(`--ports: expected LOW-HIGH (e.g. 24000-24999), found "${option('ports', '')}"`);
 /** Proxy on the last CPU; wrk and the backend share the others (less interference, same for all). */
 const PIN = pinning(!args.includes('--no-pin'));
 const PROXY_CPU = PIN.proxyCpu;

@@ -23,32 +23,22 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { summarisePerf, summariseProfile } from './lib/cpu-profile.js';
 import { freePort } from './lib/free-port.js';
-import { PinnedProcesses, pinning, stop, version, waitListening, wrk } from './lib/pinned-peers.js';
+import { args, CLI, HAPROXY, option, PinnedProcesses, ROOT, pinning, stop, version, waitListening, wrk } from './lib/pinned-peers.js';
 import { NGINX, nginxCommon, nginxTemps, startNginxBackend } from './lib/nginx-conf.js';
 import { treeCpuSeconds } from './lib/proc.js';
 import { makeCert, type BenchCert, type KeyType } from './lib/tls-certs.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const CLI = join(ROOT, 'dist/cli/main.js');
-const HAPROXY = '/usr/sbin/haproxy';
-
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
-const DURATION = Number(opt('duration', '10'));
-const ROUNDS = Number(opt('rounds', '3'));
-const CLIENTS = Number(opt('clients', '8'));
-const CONNECTIONS = Number(opt('connections', '50'));
-const ONLY = opt('only', 'haproxy,nginx,hitless,node-tls-floor').split(',');
+const DURATION = Number(option('duration', '10'));
+const ROUNDS = Number(option('rounds', '3'));
+const CLIENTS = Number(option('clients', '8'));
+const CONNECTIONS = Number(option('connections', '50'));
+const ONLY = option('only', 'haproxy,nginx,hitless,node-tls-floor').split(',');
 const PROFILE = args.includes('--profile');
 const COMPARE = args.flatMap((a, i) => (args[i - 1] === '--compare' ? [a] : []));
-const [PORT_LOW, PORT_HIGH] = opt('ports', '23000-23499').split('-').map(Number);
-if (!(PORT_LOW > 0 && PORT_HIGH >= PORT_LOW && PORT_HIGH < 65536)) throw new Error(`--ports: expected LOW-HIGH (e.g. 23000-23499), found "${opt('ports', '')}"`);
+const [PORT_LOW, PORT_HIGH] = option('ports', '23000-23499').split('-').map(Number);
+if (!(PORT_LOW > 0 && PORT_HIGH >= PORT_LOW && PORT_HIGH < 65536)) throw new Error(`--ports: expected LOW-HIGH (e.g. 23000-23499), found "${option('ports', '')}"`);
 for (const [name, value] of [['duration', DURATION], ['rounds', ROUNDS], ['clients', CLIENTS], ['connections', CONNECTIONS]] as const) {
   if (!(Number.isInteger(value) && value >= 1 && value <= 10_000)) throw new Error(`--${name}: expected a whole number from 1 to 10000, found ${value}`);
 }

@@ -3,7 +3,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { stopProcess } from './targets.js';
+import { join } from 'node:path';
+import { ROOT, stopProcess } from './targets.js';
+
+export { HAPROXY, ROOT } from './targets.js';
+/** The built hitless the benches run. */
+export const CLI = join(ROOT, 'dist/cli/main.js');
+
+/** The bench's command-line arguments. */
+export const args = process.argv.slice(2);
+
+/** `--name value` from the command line, or `fallback`. */
+export function option(name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
+}
 
 export interface Pinning {
   /** False on one CPU, without taskset, or when asked not to pin. */

@@ -288,6 +288,8 @@ const channelMoves = { joined: 0, lost: 0 };
 /** Pauses of the tunnels joined lately, sent to the supervisor a few times a second. */
 let joinedPauses: number[] = [];
 let reportScheduled = false;
+/** The lost count the supervisor last heard: a report goes when it grew. */
+let reportedLost = 0;
 const MOVE_REPORT_MS = 50;
 
 function reportMovesSoon(): void {
@@ -307,7 +309,6 @@ function reportMoves(): void {
   // While this worker is still moving its own, the supervisor keeps hearing that it is.
   if (sentDirect > 0 || (mover?.pending ?? 0) > 0) reportMovesSoon();
 }
-let reportedLost = 0;
 
 function movesSoFar(): DirectMoves {
   return { joined: channelMoves.joined, lost: channelMoves.lost + (mover?.lost ?? 0) };
