@@ -337,6 +337,22 @@ describe('Upgrade becomes a tunnel only after a matching 101', () => {
     assert.deepEqual(header(seen, 'http2-settings'), []);
     c.destroy();
   });
+
+  it('an Upgrade value that is not a list of protocol tokens is refused with 400 and reaches no endpoint (generated values)', async () => {
+    // Found by npm run fuzz: "Upgrade::h2c" has the value ":h2c", which passed as "not h2c" and
+    // was offered to the endpoint (one that trims it speaks h2c). Any non-token character.
+    const bad = [':h2c', 'h2c:', 'web socket', 'websocket/', '/13', 'h2c;q=1', '"h2c"', 'websocket, :h2c'];
+    for (const ch of '()<>@;:\\"[]?={}') bad.push(`${ch}websocket`, `web${ch}socket`);
+    for (const value of bad) {
+      fresh();
+      const c = await Wire.open(port);
+      c.send(`GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${value}\r\n\r\n`);
+      const r = await c.response(`the answer to Upgrade: ${value}`);
+      assert.equal(r.status, 400, `Upgrade: ${value}`);
+      assert.equal(main.seen.length + admin.seen.length, 0, `Upgrade: ${value} reached an endpoint`);
+      c.destroy();
+    }
+  });
 });
 
 describe('responses stay framed', () => {
