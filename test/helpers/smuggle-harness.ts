@@ -368,17 +368,31 @@ export class SmuggleHarness implements VictimHost {
   /** Judges the cross-client deliveries older than `ageMs` (all of them with 0). */
   settle(ageMs = 1): void {
     const now = performance.now();
-    const keep: typeof this.pendingCross = [];
-    // Evil endpoints' own bytes first: the races they win excuse the misdeliveries that follow.
-    const ordered = [...this.pendingCross].sort((a, b) => Number(this.owners.get(b.foreign)?.kind === 'marker') - Number(this.owners.get(a.foreign)?.kind === 'marker'));
-    for (const p of ordered) {
+    const pending = this.pendingCross;
+    // Excusals are worked out over every pending delivery, due or not, before any is judged: the
+    // race an attacker lost (an evil endpoint's bytes taken as its answer) excuses the misdelivery
+    // of its own answer to the next client on that connection, and that client's report can come
+    // first and fall due first (the attack case reports only when it ends). Each excused delivery
+    // may excuse the next one on the connection, so the pass repeats until nothing new is excused;
+    // evil endpoints' own bytes first, as every chain starts there.
+    const ordered = [...pending].sort((a, b) => Number(this.owners.get(b.foreign)?.kind === 'marker') - Number(this.owners.get(a.foreign)?.kind === 'marker'));
+    const excused = new Set<(typeof pending)[number]>();
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const p of ordered) {
+        if (excused.has(p) || !this.crossedOnTheWire(p.requests, p.foreign)) continue;
+        excused.add(p);
+        changed = true;
+      }
+    }
+    const keep: typeof pending = [];
+    for (const p of pending) {
       if (ageMs > 0 && p.due > now) {
         keep.push(p);
         continue;
       }
-      const race = this.crossedOnTheWire(p.requests, p.foreign);
       const detail = `${p.note}${this.timing(p.requests, p.foreign)}`;
-      if (race) this.warn('late-race', detail);
+      if (excused.has(p)) this.warn('late-race', detail);
       else this.fail('I1 cross-client', p.sub, this.culpritForForeign(p.foreign, p.fallback), detail);
     }
     this.pendingCross = keep;
