@@ -12,6 +12,7 @@
 //   HANDOVER_CONNS=10000 (default: 10,000, or what RLIMIT_NOFILE leaves room for)
 //   HANDOVER_PORTS=21000-21999 (where the bench's listeners go)
 //   HANDOVER_UPGRADES=1 (upgrades in a row, a second apart)
+//   HANDOVER_PROFILE=<dir> (every hitless process writes a --cpu-prof profile there as it exits)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -69,7 +70,9 @@ services:
     endpoints: [127.0.0.1:${echoPort}]
     timeouts: { idle: 10m }
 `);
-  const hitless = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '--config', file, '--workers', '2', '--log-level', process.env.HANDOVER_LOG ?? 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const profile = process.env.HANDOVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HANDOVER_PROFILE}`] : [];
+  // Workers are forked with the supervisor's execArgv, so each of them profiles too.
+  const hitless = spawn(process.execPath, [...profile, join(ROOT, 'dist/cli/main.js'), 'run', '--config', file, '--workers', '2', '--log-level', process.env.HANDOVER_LOG ?? 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
   let clients: IpcChild<ToPeer, FromPeer> | null = null;
   try {
     await waitListening(port, 'hitless');

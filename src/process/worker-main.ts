@@ -235,13 +235,27 @@ let metricsScheduled = false;
 /**
  * Process metrics (prom-client and its event-loop and GC monitors) load a second after the first
  * commit: not on the way to ready (a code upgrade waits for that), and not at the first scrape,
- * whose status request would then wait for the module load (and could time out under load).
+ * whose status request would then wait for the module load (and could time out under load). A
+ * worker started by an upgrade loads them only once its predecessor's tunnels have all arrived:
+ * the load blocks the event loop for 100-200 ms, and every tunnel on its way would be frozen that
+ * much longer (bench:handover's worst pauses were this).
  */
 function startMetricsSoon(): void {
   if (metricsScheduled) return;
   metricsScheduled = true;
-  setTimeout(() => void startProcessMetrics(), 1_000).unref();
+  let started = false;
+  const start = (): void => {
+    if (started) return;
+    started = true;
+    setTimeout(() => void startProcessMetrics(), 1_000).unref();
+  };
+  if (!predecessor?.open) return start();
+  void predecessor.done.then(start);
+  setTimeout(start, METRICS_LATEST_MS).unref(); // a predecessor that hangs does not keep them off
 }
+
+/** The latest a worker of an upgrade starts its process metrics, whatever its predecessor does. */
+const METRICS_LATEST_MS = 30_000;
 
 async function ready(): Promise<void> {
   if (drain) throw new Error('this worker is draining');
