@@ -10,6 +10,7 @@ import { parseTortureOptions } from '../src/bench/torture/cli-options.js';
 import { FAILURE_KINDS, type FailureKind } from '../src/bench/torture/failures.js';
 import type { KindResult, TrafficKind } from '../src/bench/torture/kind-stats.js';
 import { parseLoopbackEndpoint } from '../src/bench/torture/loopback.js';
+import { formatReturns, processReturns } from '../src/bench/torture/process-return.js';
 import { writeReport } from '../src/bench/torture/report/write-report.js';
 import { graceMs, runTorture, type RunOptions, type TargetResult, type TrafficOptions } from '../src/bench/torture/run-torture.js';
 import { startBackendServers } from '../src/bench/torture/targets/backend-server.js';
@@ -203,6 +204,33 @@ describe('torture: actions and report', () => {
     for (const file of ['failures', 'latency', 'processes']) {
       assert.match(await readFile(join(dir, `${file}.svg`), 'utf8'), /<svg/);
       assert.ok((await stat(join(dir, `${file}.png`))).size > 1000);
+    }
+  });
+});
+
+describe('torture: processes back to start after an action', () => {
+  const at = (counts: readonly number[]): { tMs: number; processes: number; rssBytes: number }[] => counts.map((processes, i) => ({ tMs: i * 250, processes, rssBytes: 0 }));
+
+  it('times each action that raised the count until the count is back, and says which never came back', () => {
+    // 3 at rest; an upgrade at 0 ms (5 until 1000 ms), one at 1500 ms (back at 2500 ms), one at
+    // 3000 ms that is never back, and nothing raised by an action at 2600 ms.
+    const samples = at([3, 5, 5, 5, 3, 3, 5, 5, 5, 5, 3, 3, 3, 5, 5]);
+    const r = processReturns(samples, [0, 1500, 2600, 3000]);
+    assert.deepEqual(r, { raised: 3, backMs: [1000, 1000], notBack: 1 });
+    assert.equal(formatReturns(r), 'median 1.00 s, max 1.00 s (1 not back by the end)');
+    assert.equal(formatReturns(processReturns(at([3, 3, 3]), [0, 250])), '-');
+  });
+
+  it('holds for generated runs: every raising action is either back (at or after it) or counted as not back', () => {
+    let seed = 7;
+    const random = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let run = 0; run < 200; run++) {
+      const samples = at(Array.from({ length: 1 + random(40) }, (_, i) => (i === 0 ? 3 : 2 + random(4))));
+      const times = [...new Set(Array.from({ length: random(8) }, () => random(10_000)))].sort((a, b) => a - b);
+      const r = processReturns(samples, times);
+      assert.equal(r.backMs.length + r.notBack, r.raised);
+      assert.ok(r.raised <= times.length);
+      for (const ms of r.backMs) assert.ok(ms > 0, `back ${ms} ms after its action`);
     }
   });
 });

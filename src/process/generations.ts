@@ -40,7 +40,11 @@ export interface UpgradeResult {
   /** The generation now serving (the new one, or the old one when the upgrade failed). */
   readonly generation: number;
   readonly pids: readonly number[];
-  readonly previous?: { readonly generation: number; readonly pids: readonly number[] };
+  /**
+   * The generation that drains; `goneAfterMs` once its last process has exited: the time from the
+   * new generation serving (this upgrade's answer) to the process count being back to 1 + N.
+   */
+  readonly previous?: { readonly generation: number; readonly pids: readonly number[]; readonly goneAfterMs?: number };
   /** A generation that was still draining and was cut short by this upgrade. */
   readonly shortened?: number;
   readonly error?: string;
@@ -173,6 +177,12 @@ export class Generations {
     this.upgradeCounts.ok++;
     this.lastUpgrade = result;
     this.options.log.info({ generation: next.number, previous: old.number, shortened, ms: result.durationMs }, 'upgraded: new generation serving, previous one draining');
+    const serving = Date.now();
+    void Promise.all(old.workers.map((w) => w.exited)).then(() => {
+      const goneAfterMs = Date.now() - serving;
+      this.options.log.info({ generation: old.number, ms: goneAfterMs }, 'previous generation gone');
+      if (this.lastUpgrade === result) this.lastUpgrade = { ...result, previous: { ...result.previous!, goneAfterMs } };
+    });
     return result;
   }
 

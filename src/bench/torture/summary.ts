@@ -3,6 +3,7 @@
 import { TRAFFIC_LABELS } from './kind-stats.js';
 import type { TargetResult } from './run-torture.js';
 import { mb, ms, ratio } from './format.js';
+import { formatReturns, processReturns } from './process-return.js';
 
 export const TRAFFIC_HEADERS = [
   'target', 'kind', 'conc', 'ok', 'refused', 'handshake', 'reset', 'timeout', 'bad status', 'broken', 'other',
@@ -29,7 +30,7 @@ export function trafficRows(results: readonly TargetResult[]): (string | number)
   return rows;
 }
 
-export const TARGET_HEADERS = ['target', 'actions ok', 'failed', 'skipped', 'failed requests', 'processes start→max→end', 'RSS MB start→max→end', 'elapsed s'];
+export const TARGET_HEADERS = ['target', 'actions ok', 'failed', 'skipped', 'failed requests', 'processes start→max→end', 'back to start after an action', 'RSS MB start→max→end', 'elapsed s'];
 
 export function targetRows(results: readonly TargetResult[]): (string | number)[][] {
   return results
@@ -45,6 +46,7 @@ export function targetRows(results: readonly TargetResult[]): (string | number)[
         r.target, r.actions.ok, r.actions.failed, r.actions.skipped,
         `${failed} (${total > 0 ? ((100 * failed) / total).toFixed(3) : '0'} %)`,
         first ? `${first.processes} → ${maxProcs} → ${last.processes}` : '-',
+        formatReturns(processReturns(r.samples, r.actions.timesMs)),
         first ? `${mb(first.rssBytes)} → ${mb(maxRss)} → ${mb(last.rssBytes)}` : '-',
         (r.elapsedMs / 1000).toFixed(1),
       ];

@@ -40,7 +40,10 @@ handshake completed (reset, closed, a TLS alert, a certificate the client does n
 short; *timeout* = no answer within the timeout; *bad status* = a non-2xx reply; *broken* = a
 long-lived connection closed or reset before its planned end. Latency: *p99 base* is measured in
 the baseline, *p99 after act* over requests overlapping an action or the ${AFTER_ACTION_WINDOW_MS} ms after it; for
-long-lived connections latency is the ping round trip.
+long-lived connections latency is the ping round trip. *Back to start after an action*: for each
+action that raised the target's process count, the time until the count was back where the run
+started (old processes gone; sampled every 250 ms); an action taken shortly before the end can be
+*not back by the end*.
 
 ${actionLines(suite)}## Results
 
