@@ -17,7 +17,7 @@ interface MoveStatus {
   process: {
     processes: number;
     workers: Array<{ pid: number; state: string }>;
-    upgrades: { ok: number; movedConnections: number; drainedConnections: number; lostConnections: number; movePauseMs: { count: number; p50: number | null; p99: number | null; max: number | null } };
+    upgrades: { ok: number; last: { generation: number; previous?: { generation: number; goneAfterMs?: number } } | null; movedConnections: number; drainedConnections: number; lostConnections: number; movePauseMs: { count: number; p50: number | null; p99: number | null; max: number | null } };
   };
 }
 
@@ -125,14 +125,24 @@ describe('process model: tunnels move to the new generation at a code upgrade', 
     await waitFor('every connection to echo through hitless', () => streams.allEchoing(), { timeoutMs: 20_000 });
     const http = plainHttp(ports.web, 4);
     let slowestBackMs = 0;
+    let slowestGoneMs = 0;
     try {
       for (let i = 0; i < 20; i++) {
         const began = Date.now();
         const res = await h.upgrade();
         assert.equal(res.status, 200, `upgrade ${i + 1}: ${res.text}`);
-        // The old generation has nothing left once its tunnels moved: it exits at once.
-        await waitFor(`the process count back to 1 + 2 after upgrade ${i + 1}`, async () => (await h.request('GET', '/status')).json<MoveStatus>().process.processes === 3, { timeoutMs: 20_000, intervalMs: 20 });
-        slowestBackMs = Math.max(slowestBackMs, Date.now() - began);
+        // The old generation has nothing left once its tunnels moved: it exits at once, and
+        // status says how long after the upgrade's answer that was.
+        let gone = -1;
+        await waitFor(`the process count back to 1 + 2 after upgrade ${i + 1}`, async () => {
+          const p = (await h.request('GET', '/status')).json<MoveStatus>().process;
+          gone = p.upgrades.last?.previous?.goneAfterMs ?? -1;
+          return p.processes === 3 && gone >= 0;
+        }, { timeoutMs: 20_000, intervalMs: 20 });
+        const elapsed = Date.now() - began;
+        assert.ok(gone <= elapsed, `upgrade ${i + 1}: previous generation gone ${gone} ms after the answer, but only ${elapsed} ms passed here`);
+        slowestBackMs = Math.max(slowestBackMs, elapsed);
+        slowestGoneMs = Math.max(slowestGoneMs, gone);
         await sleep(Math.max(0, 1_000 - (Date.now() - began)));
       }
       streams.stopWriting();
@@ -145,7 +155,7 @@ describe('process model: tunnels move to the new generation at a code upgrade', 
     const s = (await h.request('GET', '/status')).json<MoveStatus>();
     streams.close();
     const u = s.process.upgrades;
-    console.log(`20 upgrades: ${report.opened} tunnels, ${report.bytesEchoed} bytes echoed; moved ${u.movedConnections}, drained ${u.drainedConnections}, lost ${u.lostConnections}; last upgrade's pauses p50 ${u.movePauseMs.p50} ms, p99 ${u.movePauseMs.p99} ms, max ${u.movePauseMs.max} ms; back to 1 + N within ${slowestBackMs} ms of each upgrade's start; plain http ${plain.ok} ok, ${plain.failed} failed`);
+    console.log(`20 upgrades: ${report.opened} tunnels, ${report.bytesEchoed} bytes echoed; moved ${u.movedConnections}, drained ${u.drainedConnections}, lost ${u.lostConnections}; last upgrade's pauses p50 ${u.movePauseMs.p50} ms, p99 ${u.movePauseMs.p99} ms, max ${u.movePauseMs.max} ms; back to 1 + N within ${slowestBackMs} ms of each upgrade's start (status: previous generation gone at most ${slowestGoneMs} ms after the answer); plain http ${plain.ok} ok, ${plain.failed} failed`);
     assert.equal(report.closedEarly, 0, JSON.stringify(report));
     assert.equal(report.corrupted, 0, JSON.stringify(report));
     assert.equal(report.bytesEchoed, report.bytesSent);
