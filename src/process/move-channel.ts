@@ -158,8 +158,13 @@ export class SuccessorChannel {
 
 type EndpointPart = Extract<TunnelPart, { part: 'endpoint' }>;
 
-/** Tunnels joined per acknowledgement, and the longest an acknowledgement waits for more. */
-const ACK_BATCH = 8;
+/**
+ * Tunnels joined per acknowledgement, and the longest an acknowledgement waits for more. 16 (half
+ * the sender's window of 32) halves the acknowledgement writes of 8, which were a tenth of the
+ * receiver's CPU; with the drain's scan skipping queued tunnels, bench:handover moved 10,000 in
+ * 2.08-2.40 s (one run 1.47 s) against 2.43-2.82 s, four runs each in turns.
+ */
+const ACK_BATCH = 16;
 const ACK_MS = 2;
 
 /**

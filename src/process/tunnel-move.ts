@@ -78,12 +78,16 @@ export class TunnelMover {
     return this.direct?.open ? DIRECT_IN_FLIGHT : IN_FLIGHT;
   }
 
-  /** Moves `tunnel` (accepted on `key`) when its turn comes; `done(true)` once it has left this process. */
-  offer(tunnel: Tunnel, key: string, done: (moved: boolean) => void): void {
-    if (this.offered.has(tunnel) || tunnel.state !== 'open') return;
+  /**
+   * Moves `tunnel` (accepted on `key`) when its turn comes; `done(true)` once it has left this
+   * process, `done(false)` if it stays. False (and no `done`): not taken (offered before, or not open).
+   */
+  offer(tunnel: Tunnel, key: string, done: (moved: boolean) => void): boolean {
+    if (this.offered.has(tunnel) || tunnel.state !== 'open') return false;
     this.offered.add(tunnel);
     this.queue.push({ tunnel, key, done });
     this.pump();
+    return true;
   }
 
   /** Moves not yet finished (queued or in flight). */
