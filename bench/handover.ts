@@ -114,6 +114,8 @@ services:
     clients?.send({ t: 'close' });
     echo.send({ t: 'close' });
     await stopProcess(hitless);
+    // Gone before the next run starts, so that nothing of this one holds or reaches its ports.
+    await Promise.all([clients?.stop(), echo.stop()]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -4,7 +4,9 @@ import { createServer } from 'node:net';
 export async function freePort(low: number, high: number): Promise<number> {
   const tryPort = (port: number): Promise<boolean> =>
     new Promise((resolve) => {
-      const s = createServer();
+      // A connection that reaches the probe (a peer of an earlier run still connecting) would
+      // keep close() waiting for ever: it is dropped at once.
+      const s = createServer((c) => c.destroy());
       s.once('error', () => resolve(false));
       s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
     });
