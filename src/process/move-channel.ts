@@ -175,6 +175,8 @@ export class PredecessorChannel {
   private readonly channel: LineChannel;
   private readonly halves = new Map<number, NativeTcpHandle>();
   private joinedIds: number[] = [];
+  /** Sends the acknowledgement of `joinedIds` ACK_MS after the first, when no batch filled before. */
+  private ackTimer: NodeJS.Timeout | undefined;
   private isOpen = true;
   private ended!: () => void;
   /** Resolves once the predecessor will send nothing more (its `end`, or the channel closed). */
@@ -218,8 +220,6 @@ export class PredecessorChannel {
     if (this.joinedIds.length >= ACK_BATCH) this.flush();
     else if (this.joinedIds.length === 1) this.ackTimer = setTimeout(this.flush, ACK_MS);
   }
-
-  private ackTimer: NodeJS.Timeout | undefined;
 
   private readonly flush = (): void => {
     clearTimeout(this.ackTimer);

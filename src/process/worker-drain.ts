@@ -36,7 +36,7 @@ export class ConnectionDrain {
   /** Connections still open at the deadline: ended then, destroyed after a grace. */
   private closing = 0;
   private readonly marked = new Set<HttpServer>();
-  /** Tunnels offered to the mover and not yet done with (moved, or staying here). */
+  /** Tunnels the mover took: queued, moved or staying, it has them; not looked at again. */
   private readonly offered = new Set<Socket>();
   readonly done: Promise<DrainResult>;
 
@@ -92,13 +92,8 @@ export class ConnectionDrain {
       if (this.offered.has(socket)) continue;
       const tunnel = tunnelOf(socket);
       if (tunnel !== undefined) {
-        // Marked before the offer: a tunnel that ended meanwhile is done (and unmarked) at once.
-        this.offered.add(socket);
-        const taken = this.mover !== null && this.closing === 0 && this.mover.offer(tunnel, key, (moved) => {
-          this.offered.delete(socket);
-          if (moved) this.connections.delete(socket);
-        });
-        if (!taken) this.offered.delete(socket);
+        // Once taken, the mover decides (a tunnel that stays is never offered again, by it either).
+        if (this.mover && this.closing === 0 && this.mover.offer(tunnel, key, (moved) => moved && this.connections.delete(socket))) this.offered.add(socket);
         continue;
       }
       // A TLS connection's session lives in this process and cannot move: never handed over, it

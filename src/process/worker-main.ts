@@ -231,6 +231,8 @@ async function commit(next: Prepared): Promise<Reply> {
 }
 
 let metricsScheduled = false;
+/** The latest a worker of an upgrade starts its process metrics, whatever its predecessor does. */
+const METRICS_LATEST_MS = 30_000;
 
 /**
  * Process metrics (prom-client and its event-loop and GC monitors) load a second after the first
@@ -253,9 +255,6 @@ function startMetricsSoon(): void {
   void predecessor.done.then(start);
   setTimeout(start, METRICS_LATEST_MS).unref(); // a predecessor that hangs does not keep them off
 }
-
-/** The latest a worker of an upgrade starts its process metrics, whatever its predecessor does. */
-const METRICS_LATEST_MS = 30_000;
 
 async function ready(): Promise<void> {
   if (drain) throw new Error('this worker is draining');

@@ -10,7 +10,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { upstreamConnectOptions, upstreamTlsFailure } from '../tls/upstream-tls.js';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { ServiceRuntime } from '../service-runtime.js';
-import { scanRequestHeaders, requestHead } from './headers.js';
+// FIELD_NAME is RFC 9110's token, which protocol names and versions are too.
+import { FIELD_NAME as TOKEN, scanRequestHeaders, requestHead } from './headers.js';
 import { resolveTarget } from './request-target.js';
 import { FAULT_ERROR, HTTP_ERRORS, rawErrorResponse, type HttpError } from './errors.js';
 import { recordFailure, recordSuccess } from '../passive-health.js';
@@ -24,9 +25,6 @@ import { Tunnel, type TunnelRecord } from '../tunnel.js';
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
-/** RFC 9110 §7.8: protocol = protocol-name ["/" protocol-version], both tokens. */
-const PROTOCOL = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?$/;
-
 /**
  * The protocol names the Upgrade values list (every Upgrade header: one list), lower-case,
  * without versions ("websocket", "h2c"); null when one is not a protocol token. Such a value
@@ -39,8 +37,10 @@ function protocolsOf(values: readonly string[]): string[] | null {
     for (const item of value.split(',')) {
       const p = item.trim();
       if (p === '') continue;
-      if (!PROTOCOL.test(p)) return null;
-      out.push(p.split('/')[0].toLowerCase());
+      // RFC 9110 §7.8: protocol = protocol-name ["/" protocol-version], both tokens.
+      const [name, version, ...more] = p.split('/');
+      if (more.length > 0 || !TOKEN.test(name) || (version !== undefined && !TOKEN.test(version))) return null;
+      out.push(name.toLowerCase());
     }
   }
   return out;
