@@ -14,6 +14,7 @@
 //   HANDOVER_PORTS=21000-21999 (where the bench's listeners go)
 //   HANDOVER_UPGRADES=1 (upgrades in a row, a second apart)
 //   HANDOVER_PROFILE=<dir> (every hitless process writes a --cpu-prof profile there as it exits)
+//   HANDOVER_NODE_ARGS='--flag ...' (Node/V8 flags for every hitless process, e.g. to try a V8 tier-up setting)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -72,6 +73,7 @@ services:
     timeouts: { idle: 10m }
 `);
   const profile = process.env.HANDOVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HANDOVER_PROFILE}`] : [];
+  profile.push(...(process.env.HANDOVER_NODE_ARGS ?? '').split(' ').filter(Boolean));
   // Workers are forked with the supervisor's execArgv, so each of them profiles too.
   const hitless = spawn(process.execPath, [...profile, join(ROOT, 'dist/cli/main.js'), 'run', '--config', file, '--workers', '2', '--log-level', process.env.HANDOVER_LOG ?? 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
   let clients: IpcChild<ToPeer, FromPeer> | null = null;

@@ -34,12 +34,19 @@ export function registerStatusCommand(program: Command): void {
 }
 
 /** GET /status as the admin server sends it (endpoint overrides included). */
-type StatusDocument = BaseStatus & { readonly overrides?: OverrideListing | null };
+type StatusDocument = BaseStatus & {
+  readonly overrides?: OverrideListing | null;
+  /** The process model's section (hitless run --workers N). */
+  readonly process?: { readonly workers?: ReadonlyArray<{ readonly pid: number; readonly generation: number; readonly responding?: boolean; readonly lastHeardAt?: string }> };
+};
 
 export function renderStatus(s: StatusDocument): string {
   const out: string[] = [];
   out.push(`hitless ${s.version} pid ${s.pid}, up ${s.uptimeSeconds}s, driver ${s.driver}, config ${s.config?.hash.slice(0, 12) ?? '-'} ${configOrigin(s.config)}`);
   if (s.config?.warning) out.push(`WARNING: ${s.config.warning}`);
+  for (const w of s.process?.workers ?? []) {
+    if (w.responding === false) out.push(`WARNING: worker pid ${w.pid} (generation ${w.generation}) is not answering (last heard from at ${w.lastHeardAt ?? '?'}); its counters below are its last known ones`);
+  }
   out.push('', 'SERVICES');
   out.push(
     renderTable(

@@ -157,9 +157,17 @@ export class ConnectionHandover {
     }
   }
 
+  /**
+   * Round robin over the ready workers that are taking handles: one that stopped taking them
+   * (stopped, hung) would hold every connection sent its way until it resumes, while the others
+   * could serve them now. When none is taking them, all ready workers share as before.
+   */
   private target(from: WorkerLink | null): WorkerLink | undefined {
     const ready = this.serving().filter((w) => w.state === 'ready' && w !== from);
-    return ready[this.next++ % Math.max(1, ready.length)];
+    const now = Date.now();
+    const taking = ready.filter((w) => w.takingHandles(now));
+    const pool = taking.length > 0 ? taking : ready;
+    return pool[this.next++ % Math.max(1, pool.length)];
   }
 
   /**

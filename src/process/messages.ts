@@ -161,6 +161,7 @@ export const ENV_WORKER_COUNT = 'HITLESS_WORKER_COUNT';
 /**
  * Test-only hook (documented in src/process/README.md): when this env var names a file that
  * exists when a worker starts, the file's content decides the fault: "crash" exits at startup,
- * "hang" never reports ready. Simulates a broken new version without building one.
+ * "hang" never reports ready, "stop-on-tunnel" stops (SIGSTOP) at the first tunnel moved to it.
+ * Simulates a broken new version without building one.
  */
 export const ENV_FAULT_FILE = 'HITLESS_TEST_WORKER_FAULT_FILE';

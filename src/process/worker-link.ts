@@ -46,6 +46,14 @@ function isErrorCode(code: string | undefined): code is ErrorCode {
   return code !== undefined && CODES.has(code);
 }
 
+/**
+ * A handle not taken within this long means the worker is not reading its channel (stopped,
+ * hung, or its event loop blocked that long); a healthy one takes each within milliseconds.
+ */
+const HANDLE_STALL_MS = 500;
+/** Handles waiting for one worker at most, while another takes them: each waits for those ahead of it. */
+const HANDLES_AHEAD = 16;
+
 interface Pending {
   resolve(reply: WorkerReply): void;
   reject(err: Error): void;
@@ -77,6 +85,13 @@ export class WorkerLink {
   expectedExit = false;
   /** When this worker last sent a tunnel half (it is moving its tunnels): a drain's kill waits while it does. */
   lastMoveAt = 0;
+  /** When anything last came from this worker (a message, a reply): a stopped or hung one goes silent. */
+  lastHeardAt = Date.now();
+  /** False once a status request went unanswered in its time; true again at its next answer. */
+  responding = true;
+  /** Handles sent to it and not yet taken, by when each was sent (child_process waits for each one's acknowledgement before the next). */
+  private readonly handlesOut = new Map<number, number>();
+  private nextHandle = 1;
   /**
    * The other end of this worker's move channel (move-channel.ts), held for the worker that
    * succeeds it at an upgrade, which inherits it; never read here. Closed once this worker drains
@@ -124,6 +139,7 @@ export class WorkerLink {
       this.successorEnd.on('error', () => {});
     }
     this.child.on('message', (msg: WorkerMessage, handle: unknown) => {
+      this.lastHeardAt = Date.now();
       if (msg.t === 'reply') this.settle(msg);
       else onMessage(this, msg, handle);
     });
@@ -186,8 +202,26 @@ export class WorkerLink {
   sendWithHandle(msg: SupervisorMessage, handle: TcpHandle | object): Promise<void> {
     return new Promise((resolve, reject) => {
       if (!this.alive || !this.child.connected) return reject(new Error(`worker ${this.pid} is not running`));
-      sendWithHandle(this.child, msg, handle, (err) => (err ? reject(err) : resolve()));
+      const seq = this.nextHandle++;
+      this.handlesOut.set(seq, Date.now());
+      sendWithHandle(this.child, msg, handle, (err) => {
+        this.handlesOut.delete(seq);
+        if (err) reject(err);
+        else resolve();
+      });
     });
+  }
+
+  /**
+   * Whether handles sent to this worker are being taken: none is waiting longer than
+   * HANDLE_STALL_MS, and fewer than HANDLES_AHEAD wait at all. A stopped (SIGSTOP) or hung worker
+   * never acknowledges a handle, and child_process holds every later one for it: connections
+   * and tunnels passed on go to the workers that take them instead (connection-handover.ts).
+   */
+  takingHandles(now = Date.now()): boolean {
+    if (this.handlesOut.size >= HANDLES_AHEAD) return false;
+    for (const sentAt of this.handlesOut.values()) return now - sentAt < HANDLE_STALL_MS; // the oldest (Map keeps order)
+    return true;
   }
 
   post(msg: SupervisorMessage): void {

@@ -5,7 +5,7 @@
 // handing idle keep-alive connections over (through the supervisor) to the new generation, whose
 // workers take them over, and moving its tunnels (tcp-mode and upgraded connections) there too
 // (tunnel-move.ts); the new generation's workers join them again.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import type { HostPort } from '../config/address.js';
 import type { Config } from '../config/model.js';
@@ -384,6 +384,7 @@ function openPredecessorChannel(): PredecessorChannel | null {
     (part, client, endpoint) => {
       channelMoves.joined++;
       joinMoved(part, client as TcpHandle, endpoint as TcpHandle);
+      if (fault === 'stop-on-tunnel') stopOnFirstTunnel();
     },
     (n) => {
       log.warn({ tunnels: n }, 'the predecessor is gone with tunnel halves sent here alone; closed');
@@ -473,6 +474,22 @@ process.on('disconnect', () => {
   log.warn('supervisor gone: draining and exiting');
   startDrain(5_000, false, false);
 });
+
+/**
+ * Test hook: a new version that hangs in the middle of a move. The first worker of the generation
+ * to take a moved tunnel claims the fault (renames its file, so only one does) and stops itself
+ * (SIGSTOP) until someone sends it SIGCONT.
+ */
+function stopOnFirstTunnel(): void {
+  const file = process.env[ENV_FAULT_FILE]!;
+  try {
+    renameSync(file, `${file}.claimed`);
+  } catch {
+    return; // another worker claimed it
+  }
+  log.warn('test fault hook: stopping (SIGSTOP) at the first moved tunnel');
+  process.kill(process.pid, 'SIGSTOP');
+}
 
 function readFault(): string | null {
   const file = process.env[ENV_FAULT_FILE];

@@ -110,6 +110,11 @@ export class NumberedStreams {
     return [...this.tcp, ...this.ws].every(({ s }) => s.closed || s.echoed === s.sent);
   }
 
+  /** Connections still open that wait for some of their bytes to come back. */
+  behind(): number {
+    return [...this.tcp, ...this.ws].filter(({ s }) => !s.closed && s.echoed !== s.sent).length;
+  }
+
   /** Stops writing; call caughtUp() after, then report(), then close(). */
   stopWriting(): void {
     if (this.timer) clearInterval(this.timer);
