@@ -158,16 +158,24 @@ export class ConnectionHandover {
   }
 
   /**
-   * Round robin over the ready workers that are taking handles: one that stopped taking them
-   * (stopped, hung) would hold every connection sent its way until it resumes, while the others
-   * could serve them now. When none is taking them, all ready workers share as before.
+   * The ready worker with the fewest handles waiting for it (round robin among equals), leaving
+   * out those that stopped taking them (stopped, hung): one of those would hold every connection
+   * sent its way until it resumes, while the others could serve them now. A busy worker has
+   * handles waiting too, but takes them: it gets fewer, not none.
    */
   private target(from: WorkerLink | null): WorkerLink | undefined {
     const ready = this.serving().filter((w) => w.state === 'ready' && w !== from);
     const now = Date.now();
-    const taking = ready.filter((w) => w.takingHandles(now));
+    const taking = ready.filter((w) => !w.handlesStalled(now));
     const pool = taking.length > 0 ? taking : ready;
-    return pool[this.next++ % Math.max(1, pool.length)];
+    if (pool.length === 0) return undefined;
+    const start = this.next++ % pool.length;
+    let best = pool[start]!;
+    for (let i = 1; i < pool.length; i++) {
+      const w = pool[(start + i) % pool.length]!;
+      if (w.handlesWaiting < best.handlesWaiting) best = w;
+    }
+    return best;
   }
 
   /**

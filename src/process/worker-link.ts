@@ -51,8 +51,6 @@ function isErrorCode(code: string | undefined): code is ErrorCode {
  * hung, or its event loop blocked that long); a healthy one takes each within milliseconds.
  */
 const HANDLE_STALL_MS = 500;
-/** Handles waiting for one worker at most, while another takes them: each waits for those ahead of it. */
-const HANDLES_AHEAD = 16;
 
 interface Pending {
   resolve(reply: WorkerReply): void;
@@ -212,16 +210,19 @@ export class WorkerLink {
     });
   }
 
+  /** Handles sent to this worker that wait for it to take them. */
+  get handlesWaiting(): number {
+    return this.handlesOut.size;
+  }
+
   /**
-   * Whether handles sent to this worker are being taken: none is waiting longer than
-   * HANDLE_STALL_MS, and fewer than HANDLES_AHEAD wait at all. A stopped (SIGSTOP) or hung worker
-   * never acknowledges a handle, and child_process holds every later one for it: connections
-   * and tunnels passed on go to the workers that take them instead (connection-handover.ts).
+   * Whether this worker stopped taking handles: one has waited for it over HANDLE_STALL_MS. A
+   * stopped (SIGSTOP) or hung worker never acknowledges a handle, and child_process holds every
+   * later one for it: connections and tunnels passed on go to the others (connection-handover.ts).
    */
-  takingHandles(now = Date.now()): boolean {
-    if (this.handlesOut.size >= HANDLES_AHEAD) return false;
-    for (const sentAt of this.handlesOut.values()) return now - sentAt < HANDLE_STALL_MS; // the oldest (Map keeps order)
-    return true;
+  handlesStalled(now = Date.now()): boolean {
+    for (const sentAt of this.handlesOut.values()) return now - sentAt >= HANDLE_STALL_MS; // the oldest (Map keeps order)
+    return false;
   }
 
   post(msg: SupervisorMessage): void {
