@@ -87,8 +87,11 @@ export class WorkerLink {
   lastHeardAt = Date.now();
   /** False once a status request went unanswered in its time; true again at its next answer. */
   responding = true;
-  /** Handles sent to it and not yet taken, by when each was sent (child_process waits for each one's acknowledgement before the next). */
-  private readonly handlesOut = new Map<number, number>();
+  /**
+   * Handles sent to it and not yet taken, with when each was sent (child_process waits for each
+   * one's acknowledgement before it writes the next), and how to fail the send.
+   */
+  private readonly handlesOut = new Map<number, { readonly sentAt: number; readonly fail: (err: Error) => void }>();
   private nextHandle = 1;
   /**
    * The other end of this worker's move channel (move-channel.ts), held for the worker that
@@ -148,6 +151,10 @@ export class WorkerLink {
         this.exit = { code, signal, at: Date.now() };
         this.state = 'exited';
         this.releaseSuccessorEnd();
+        // child_process drops the handles still queued for a dead child without a word: their
+        // sends fail here, so that whoever sent them closes its copies and counts them.
+        for (const { fail } of this.handlesOut.values()) fail(new Error(`worker ${this.pid} exited (${signal ?? `code ${code}`}) before it took the handle`));
+        this.handlesOut.clear();
         for (const [id, p] of this.pending) {
           clearTimeout(p.timer);
           p.reject(new Error(`worker ${this.pid} exited (${signal ?? `code ${code}`})`));
@@ -201,7 +208,7 @@ export class WorkerLink {
     return new Promise((resolve, reject) => {
       if (!this.alive || !this.child.connected) return reject(new Error(`worker ${this.pid} is not running`));
       const seq = this.nextHandle++;
-      this.handlesOut.set(seq, Date.now());
+      this.handlesOut.set(seq, { sentAt: Date.now(), fail: reject });
       sendWithHandle(this.child, msg, handle, (err) => {
         this.handlesOut.delete(seq);
         if (err) reject(err);
@@ -221,7 +228,7 @@ export class WorkerLink {
    * later one for it: connections and tunnels passed on go to the others (connection-handover.ts).
    */
   handlesStalled(now = Date.now()): boolean {
-    for (const sentAt of this.handlesOut.values()) return now - sentAt >= HANDLE_STALL_MS; // the oldest (Map keeps order)
+    for (const { sentAt } of this.handlesOut.values()) return now - sentAt >= HANDLE_STALL_MS; // the oldest (Map keeps order)
     return false;
   }
 
