@@ -37,6 +37,12 @@ export class ConnectionHandover {
   private directGone: DirectMoves = { joined: 0, lost: 0 };
   /** Exited workers, with the counts of theirs already in directGone. */
   private readonly folded = new WeakMap<WorkerLink, DirectMoves>();
+  /**
+   * Tunnels a predecessor left with a worker unacknowledged when it exited (the worker hangs),
+   * and the worker's joined count then: the worker joins them when it resumes; those it never
+   * joins are lost when it exits. `counted`: how many of them were counted lost at its exit.
+   */
+  private readonly owedBy = new Map<WorkerLink, { n: number; joinedBefore: number; counted: number }>();
   /** The pause each moved tunnel saw, as its new worker reported it. */
   readonly pauses = new PauseRecord();
 
@@ -124,12 +130,35 @@ export class ConnectionHandover {
     }
   }
 
+  /**
+   * `n` tunnels sent straight to `w` by its predecessor, which exited before `w` acknowledged them
+   * (`w` hangs): `w` holds them in its channel's queue, and no other process knows of them.
+   */
+  owed(w: WorkerLink, n: number): void {
+    const joined = (this.folded.get(w) ?? this.direct.get(w))?.joined ?? 0;
+    const owed = { n, joinedBefore: joined, counted: 0 };
+    this.owedBy.set(w, owed);
+    if (this.folded.has(w)) this.settleOwed(w, joined);
+  }
+
+  /** `w` exited having joined `joined` tunnels in all: those it was owed and never joined are lost. */
+  private settleOwed(w: WorkerLink, joined: number): void {
+    const owed = this.owedBy.get(w);
+    if (!owed) return;
+    const missing = Math.max(0, owed.n - (joined - owed.joinedBefore)) - owed.counted;
+    if (missing > 0) this.lost(missing, 'a worker exited without the tunnels its predecessor had left with it; closed with it');
+    // (A report that comes after the exit may say it joined more: then fewer were lost.)
+    else if (missing < 0) this.lostCount += missing;
+    owed.counted += missing;
+  }
+
   /** `from` exited: a half it sent alone can never be joined (the connection was that worker's). */
   exited(from: WorkerLink): void {
     const counts = this.direct.get(from) ?? { joined: 0, lost: 0 };
     this.direct.delete(from);
     this.folded.set(from, counts);
     this.directGone = { joined: this.directGone.joined + counts.joined, lost: this.directGone.lost + counts.lost };
+    this.settleOwed(from, counts.joined);
     const waiting = this.halves.get(from);
     this.halves.delete(from);
     if (!waiting || waiting.size === 0) return;
@@ -194,6 +223,7 @@ export class ConnectionHandover {
     // News of a worker already gone (its last report came after its exit): only the difference counts.
     this.directGone = { joined: this.directGone.joined + now.joined - before.joined, lost: this.directGone.lost + now.lost - before.lost };
     this.folded.set(w, now);
+    this.settleOwed(w, now.joined);
   }
 
   private lost(n: number, message: string): void {

@@ -149,7 +149,16 @@ export type WorkerMessage =
    * Every connection of a draining worker has ended (or was closed at the timeout); it exits next.
    * `moved`: tunnels moved to the next generation; `stayed`: tunnels that could not be (drained here).
    */
-  | { readonly t: 'drained'; readonly handedOver: number; readonly moved: number; readonly stayed: number; readonly closedAtTimeout: number; readonly final: WorkerStatus };
+  | {
+      readonly t: 'drained';
+      readonly handedOver: number;
+      readonly moved: number;
+      readonly stayed: number;
+      readonly closedAtTimeout: number;
+      /** Tunnels sent straight to the successor that it had not acknowledged yet (it hangs): it holds them now. */
+      readonly unconfirmed?: number;
+      readonly final: WorkerStatus;
+    };
 
 /** What a refusal may ask for instead: `full-config`, this worker cannot apply the patch (another base). */
 export type WorkerWants = 'full-config';

@@ -103,6 +103,11 @@ export class SuccessorChannel {
     this.channel = new LineChannel(fd, (msg) => this.onMessage(msg), () => this.onEnd());
   }
 
+  /** Tunnels sent and not yet acknowledged: the successor holds them (or is about to). */
+  get unconfirmed(): number {
+    return this.unjoined.size;
+  }
+
   /** Whether tunnels can go this way now (the successor is alive and not draining itself). */
   get open(): boolean {
     return this.state === 'open';

@@ -237,6 +237,8 @@ export class Supervisor {
       this.workerStatus.finalOf(from, msg.final);
       if (msg.final.direct) this.handover.directMoves(from, msg.final.direct);
       this.handover.counted(msg.handedOver, msg.stayed ?? 0);
+      // Left with its successor, unacknowledged (it hangs): counted lost if it exits without them.
+      if (from.successor && Number.isInteger(msg.unconfirmed) && msg.unconfirmed! > 0) this.handover.owed(from.successor, msg.unconfirmed!);
       // `handedOff`: the log field's name since it existed (log queries use it).
       this.options.log.info({ workerPid: from.pid, generation: from.generation, handedOff: msg.handedOver, moved: msg.moved, stayed: msg.stayed, closedAtTimeout: msg.closedAtTimeout }, 'worker drained');
     }

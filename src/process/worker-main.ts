@@ -412,7 +412,7 @@ function startDrain(timeoutMs: number, handOverIdle: boolean, direct: boolean): 
     reportMoves();
     // `handedOff`: the log field's name since it existed (log queries use it).
     log.info({ handedOff: result.handedOver, moved: result.moved, stayed: result.stayed, closedAtTimeout: result.closedAtTimeout }, 'drained');
-    send({ t: 'drained', ...result, final: workerStatus() }, undefined, () => process.exit(0));
+    send({ t: 'drained', ...result, unconfirmed: successor?.unconfirmed ?? 0, final: workerStatus() }, undefined, () => process.exit(0));
     setTimeout(() => process.exit(0), 1_000).unref();
   });
 }
