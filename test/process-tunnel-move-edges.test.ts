@@ -95,6 +95,14 @@ async function stoppableEcho(): Promise<{ port: number; child: ChildProcess }> {
   return { port: Number(line.toString().trim()), child };
 }
 
+/** A tcp service `echo` on 127.0.0.1:`port`, to the echo endpoint: what most tests here run. */
+const echoService = (port: number, echoPort: number): string => `  echo:
+    mode: tcp
+    listen: 127.0.0.1:${port}
+    endpoints: [127.0.0.1:${echoPort}]
+    timeouts: { idle: 10m }
+`;
+
 describe('process model: edges of moving tunnels', () => {
   let backends: Backends;
   let web: Awaited<ReturnType<typeof startWsEcho>>;
@@ -251,12 +259,7 @@ services:
       args: ['--upgrade-drain', '20s'],
       config: (admin) => `admin: { listen: "${admin}" }
 services:
-  echo:
-    mode: tcp
-    listen: 127.0.0.1:${tcp}
-    endpoints: [127.0.0.1:${backends.echoPort}]
-    timeouts: { idle: 10m }
-  web:
+${echoService(tcp, backends.echoPort)}  web:
     mode: http
     listen: 127.0.0.1:${ws}
     endpoints: [127.0.0.1:${web.port}]
@@ -327,12 +330,7 @@ services:
       env: { HITLESS_TEST_WORKER_FAULT_FILE: faultFile },
       config: (admin) => `admin: { listen: "${admin}" }
 services:
-  echo:
-    mode: tcp
-    listen: 127.0.0.1:${tcp}
-    endpoints: [127.0.0.1:${backends.echoPort}]
-    timeouts: { idle: 10m }
-`,
+${echoService(tcp, backends.echoPort)}`,
     });
     started.push(h);
     const N = 400;
