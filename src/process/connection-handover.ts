@@ -42,7 +42,7 @@ export class ConnectionHandover {
    * and the worker's joined count then: the worker joins them when it resumes; those it never
    * joins are lost when it exits. `counted`: how many of them were counted lost at its exit.
    */
-  private readonly owedBy = new Map<WorkerLink, { n: number; joinedBefore: number; counted: number }>();
+  private readonly owedBy = new WeakMap<WorkerLink, { n: number; joinedBefore: number; counted: number }>();
   /** The pause each moved tunnel saw, as its new worker reported it. */
   readonly pauses = new PauseRecord();
 
