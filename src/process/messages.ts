@@ -59,12 +59,13 @@ export type WorkerRequest =
  * One half of a tunnel moving to the next generation (tunnel-move.ts): the client socket's handle
  * beside the first message, the endpoint socket's beside the second, which carries what the tunnel
  * is. Both cross worker → supervisor → worker one after the other on the same channels; `id`
- * pairs them (numbered by each sender). `frozenAt` (Unix ms): when the old worker stopped reading
- * it, for the pause the connection saw.
+ * pairs them (numbered by each sender). `frozenAtMachineMs` (util/machine-clock.ts): when the old
+ * worker stopped reading it, for the pause the connection saw; `frozenAt` (Unix ms) is the same
+ * for a receiver of an earlier version (a rollback), which reads only that.
  */
 export type TunnelPart =
   | { readonly t: 'tunnel'; readonly id: number; readonly part: 'client' }
-  | { readonly t: 'tunnel'; readonly id: number; readonly part: 'endpoint'; readonly key: string; readonly record: TunnelRecord; readonly ends: TunnelEnds; readonly frozenAt: number };
+  | { readonly t: 'tunnel'; readonly id: number; readonly part: 'endpoint'; readonly key: string; readonly record: TunnelRecord; readonly ends: TunnelEnds; readonly frozenAt: number; readonly frozenAtMachineMs?: number };
 
 export type SupervisorMessage =
   | WorkerRequest

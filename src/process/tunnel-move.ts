@@ -13,6 +13,7 @@
 import type { Tunnel } from '../dataplane/builtin/tunnel.js';
 import type { TunnelPart } from './messages.js';
 import type { SuccessorChannel } from './move-channel.js';
+import { machineMs } from '../util/machine-clock.js';
 
 /** Sends one message with a handle beside it; `done` once it is on its way (or failed). */
 export type SendPart = (msg: TunnelPart, handle: object, done: (err: Error | null) => void) => void;
@@ -126,7 +127,7 @@ export class TunnelMover {
 
   private start(move: Move): void {
     const { tunnel } = move;
-    const frozenAt = performance.timeOrigin + performance.now();
+    const frozenAt = { wall: Date.now(), machine: machineMs() };
     tunnel.freeze();
     const deadline = Date.now() + QUIESCE_MS;
     const check = (): void => {
@@ -145,7 +146,7 @@ export class TunnelMover {
     this.finish(move, false);
   }
 
-  private sendOff(move: Move, frozenAt: number): void {
+  private sendOff(move: Move, frozenAt: { readonly wall: number; readonly machine: number }): void {
     const { tunnel, key } = move;
     const handles = tunnel.handles();
     if (!handles) return this.stay(move);
@@ -154,7 +155,7 @@ export class TunnelMover {
     const record = { ...tunnel.record, priorBytesIn: tunnel.record.priorBytesIn + client.bytesRead, priorBytesOut: tunnel.record.priorBytesOut + client.bytesWritten };
     const direct = this.direct;
     if (direct?.open) {
-      direct.sendTunnel({ t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt }, handles.client, handles.upstream, (errno) => {
+      direct.sendTunnel({ t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt: frozenAt.wall, frozenAtMachineMs: frozenAt.machine }, handles.client, handles.upstream, (errno) => {
         if (errno !== 0) return this.stay(move);
         this.sentOff(move, id);
         this.sentDirect++;
@@ -164,7 +165,7 @@ export class TunnelMover {
     this.send({ t: 'tunnel', id, part: 'client' }, handles.client, (err) => {
       // Not sent: the supervisor is gone; the tunnel carries on here.
       if (err) return this.stay(move);
-      this.send({ t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt }, handles.upstream, (err2) => {
+      this.send({ t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt: frozenAt.wall, frozenAtMachineMs: frozenAt.machine }, handles.upstream, (err2) => {
         // The client half reached the supervisor alone: it closes that copy (the pair never
         // completes); this process still owns the connection.
         if (err2) return this.stay(move);

@@ -26,6 +26,7 @@ import { joinTunnel } from '../dataplane/builtin/tunnel-join.js';
 import { validTicketKeys } from '../dataplane/builtin/tls/ticket-keys.js';
 import { handleFd, listenOnNativeHandle, sendWithHandle, socketFromHandle } from '../util/node-internals.js';
 import { HitlessError } from '../errors.js';
+import { machineMs } from '../util/machine-clock.js';
 import { ENV_FAULT_FILE, ENV_GENERATION, ENV_WORKER_COUNT, type SupervisorMessage, type TcpHandle, type TunnelPart, type DirectMoves, type WorkerMessage, type WorkerRequest, type WorkerStatus, type WorkerStatusReply, type WorkerWants } from './messages.js';
 
 const generation = Number(process.env[ENV_GENERATION] ?? 0);
@@ -353,7 +354,8 @@ function joinMoved(msg: Extract<TunnelPart, { part: 'endpoint' }>, client: TcpHa
   connections.set(tunnel.client, msg.key);
   driver.adoptConnection(msg.key, tunnel.client);
   tunnel.client.on('close', forgetConnection);
-  joinedPauses.push(performance.timeOrigin + performance.now() - msg.frozenAt);
+  // (A sender of an earlier version sends only the wall clock.)
+  joinedPauses.push(typeof msg.frozenAtMachineMs === 'number' ? machineMs() - msg.frozenAtMachineMs : Date.now() - msg.frozenAt);
   reportMovesSoon();
 }
 
