@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './lib/free-port.js';
 import { IpcChild } from './lib/ipc-child.js';
-import { fdHardLimit, ROOT, stopProcess, waitListening } from './lib/targets.js';
+import { fdHardLimit, orphanProof, ROOT, stopProcess, waitListening } from './lib/targets.js';
 
 type ToPeer = { t: 'check' } | { t: 'close' };
 type FromPeer = { t: 'listening' } | { t: 'opened'; failed: number } | { t: 'checked'; failed: number; closed: number };
@@ -75,7 +75,7 @@ services:
   const profile = process.env.HANDOVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HANDOVER_PROFILE}`] : [];
   profile.push(...(process.env.HANDOVER_NODE_ARGS ?? '').split(' ').filter(Boolean));
   // Workers are forked with the supervisor's execArgv, so each of them profiles too.
-  const hitless = spawn(process.execPath, [...profile, join(ROOT, 'dist/cli/main.js'), 'run', '--config', file, '--workers', '2', '--log-level', process.env.HANDOVER_LOG ?? 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const hitless = spawn(...orphanProof(process.execPath, [...profile, join(ROOT, 'dist/cli/main.js'), 'run', '--config', file, '--workers', '2', '--log-level', process.env.HANDOVER_LOG ?? 'warn']), { stdio: ['ignore', 'inherit', 'inherit'] });
   let clients: IpcChild<ToPeer, FromPeer> | null = null;
   try {
     await waitListening(port, 'hitless');

@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { setprivWithPdeathsig } from '../../src/dataplane/haproxy/parent-death.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const HAPROXY = '/usr/sbin/haproxy';
@@ -45,9 +46,20 @@ export interface Target {
 
 const children = new Set<ChildProcess>();
 
+/**
+ * `cmd argv` so that it gets SIGTERM when this bench dies (setpriv --pdeathsig, which then execs
+ * it: same pid), or as is where this host's setpriv cannot: a bench killed by its timeout or by
+ * hand leaves no server behind it (one left from a killed run went on holding a port and CPU
+ * while later runs measured).
+ */
+export function orphanProof(cmd: string, argv: readonly string[]): [string, string[]] {
+  const setpriv = setprivWithPdeathsig();
+  return setpriv ? [setpriv, ['--pdeathsig', 'TERM', '--', cmd, ...argv]] : [cmd, [...argv]];
+}
+
 /** Starts a long-running process, keeping the tail of its stderr for the error message. */
 export function startProcess(name: string, cmd: string, argv: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT, env: env ?? process.env });
+  const child = spawn(...orphanProof(cmd, argv), { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT, env: env ?? process.env });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
   child.once('exit', (code, signal) => {
