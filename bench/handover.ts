@@ -72,10 +72,12 @@ services:
     endpoints: [127.0.0.1:${echoPort}]
     timeouts: { idle: 10m }
 `);
-  const profile = process.env.HANDOVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HANDOVER_PROFILE}`] : [];
-  profile.push(...(process.env.HANDOVER_NODE_ARGS ?? '').split(' ').filter(Boolean));
-  // Workers are forked with the supervisor's execArgv, so each of them profiles too.
-  const hitless = spawn(...orphanProof(process.execPath, [...profile, join(ROOT, 'dist/cli/main.js'), 'run', '--config', file, '--workers', '2', '--log-level', process.env.HANDOVER_LOG ?? 'warn']), { stdio: ['ignore', 'inherit', 'inherit'] });
+  const nodeArgs = [
+    ...(process.env.HANDOVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HANDOVER_PROFILE}`] : []),
+    ...(process.env.HANDOVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ];
+  // Workers are forked with the supervisor's execArgv, so each of them profiles (and flags) too.
+  const hitless = spawn(...orphanProof(process.execPath, [...nodeArgs, join(ROOT, 'dist/cli/main.js'), 'run', '--config', file, '--workers', '2', '--log-level', process.env.HANDOVER_LOG ?? 'warn']), { stdio: ['ignore', 'inherit', 'inherit'] });
   let clients: IpcChild<ToPeer, FromPeer> | null = null;
   try {
     await waitListening(port, 'hitless');

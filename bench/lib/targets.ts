@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { setprivWithPdeathsig } from '../../src/dataplane/haproxy/parent-death.js';
+import { withParentDeathSignal } from '../../src/dataplane/haproxy/parent-death.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const HAPROXY = '/usr/sbin/haproxy';
@@ -53,8 +53,8 @@ const children = new Set<ChildProcess>();
  * while later runs measured).
  */
 export function orphanProof(cmd: string, argv: readonly string[]): [string, string[]] {
-  const setpriv = setprivWithPdeathsig();
-  return setpriv ? [setpriv, ['--pdeathsig', 'TERM', '--', cmd, ...argv]] : [cmd, [...argv]];
+  const run = withParentDeathSignal(cmd, argv, 'TERM');
+  return run ? [run.command, run.args] : [cmd, [...argv]];
 }
 
 /** Starts a long-running process, keeping the tail of its stderr for the error message. */

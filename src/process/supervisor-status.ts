@@ -11,7 +11,7 @@ import type { Generation, UpgradeRecord } from './generations.js';
 import type { WorkerStatus } from './messages.js';
 import type { SupervisorSockets } from './socket-pool.js';
 import { EndpointReuse, mergeListeners, mergeServices, retire } from './status-aggregate.js';
-import { WorkerRefusal, type WorkerLink, type WorkerReply } from './worker-link.js';
+import type { WorkerLink } from './worker-link.js';
 
 const STATUS_POLL_MS = 2_000;
 
@@ -76,15 +76,7 @@ export class SupervisorStatus {
         this.workers()
           .filter((w) => w.alive && w.state !== 'starting')
           .map(async (w) => {
-            let value: WorkerReply['value'];
-            try {
-              ({ value } = await w.request({ t: 'status', have: w.statusDecoder.have, ...(processMetrics && round === 0 ? { process: true } : {}) }, timeoutMs));
-              w.responding = true;
-            } catch (err) {
-              // Unanswered in its time (stopped, hung): status says so, and the last answer stays.
-              if (w.alive && !(err instanceof WorkerRefusal)) w.responding = false;
-              throw err;
-            }
+            const { value } = await w.request({ t: 'status', have: w.statusDecoder.have, ...(processMetrics && round === 0 ? { process: true } : {}) }, timeoutMs);
             if (value?.process) w.processMetrics = value.process;
             const dataplane = value && w.statusDecoder.decode(value.dataplane);
             if (value && dataplane) {

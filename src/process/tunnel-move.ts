@@ -153,9 +153,10 @@ export class TunnelMover {
     const id = this.nextId++;
     const { client } = tunnel;
     const record = { ...tunnel.record, priorBytesIn: tunnel.record.priorBytesIn + client.bytesRead, priorBytesOut: tunnel.record.priorBytesOut + client.bytesWritten };
+    const endpointPart = { t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt: frozenAt.wall, frozenAtMachineMs: frozenAt.machine } as const;
     const direct = this.direct;
     if (direct?.open) {
-      direct.sendTunnel({ t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt: frozenAt.wall, frozenAtMachineMs: frozenAt.machine }, handles.client, handles.upstream, (errno) => {
+      direct.sendTunnel(endpointPart, handles.client, handles.upstream, (errno) => {
         if (errno !== 0) return this.stay(move);
         this.sentOff(move, id);
         this.sentDirect++;
@@ -165,7 +166,7 @@ export class TunnelMover {
     this.send({ t: 'tunnel', id, part: 'client' }, handles.client, (err) => {
       // Not sent: the supervisor is gone; the tunnel carries on here.
       if (err) return this.stay(move);
-      this.send({ t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt: frozenAt.wall, frozenAtMachineMs: frozenAt.machine }, handles.upstream, (err2) => {
+      this.send(endpointPart, handles.upstream, (err2) => {
         // The client half reached the supervisor alone: it closes that copy (the pair never
         // completes); this process still owns the connection.
         if (err2) return this.stay(move);

@@ -36,7 +36,7 @@ export class ConnectionDrain {
   /** Connections still open at the deadline: ended then, destroyed after a grace. */
   private closing = 0;
   private readonly marked = new Set<HttpServer>();
-  /** Tunnels the mover took: queued, moved or staying, it has them; not looked at again. */
+  /** Tunnels the mover took and that are still here (queued, moving, or staying): not looked at again. */
   private readonly offered = new Set<Socket>();
   readonly done: Promise<DrainResult>;
 
@@ -92,8 +92,14 @@ export class ConnectionDrain {
       if (this.offered.has(socket)) continue;
       const tunnel = tunnelOf(socket);
       if (tunnel !== undefined) {
-        // Once taken, the mover decides (a tunnel that stays is never offered again, by it either).
-        if (this.mover && this.closing === 0 && this.mover.offer(tunnel, key, (moved) => moved && this.connections.delete(socket))) this.offered.add(socket);
+        // Once taken, the mover decides (a tunnel that stays is never offered again, by it either);
+        // one that moved is forgotten here altogether.
+        const forget = (moved: boolean): void => {
+          if (!moved) return;
+          this.connections.delete(socket);
+          this.offered.delete(socket);
+        };
+        if (this.mover && this.closing === 0 && this.mover.offer(tunnel, key, forget)) this.offered.add(socket);
         continue;
       }
       // A TLS connection's session lives in this process and cannot move: never handed over, it

@@ -85,7 +85,7 @@ export class WorkerLink {
   lastMoveAt = 0;
   /** When anything last came from this worker (a message, a reply): a stopped or hung one goes silent. */
   lastHeardAt = Date.now();
-  /** False once a status request went unanswered in its time; true again at its next answer. */
+  /** False once a request to it (status, every 2 s) went unanswered in its time; true again at anything it sends. */
   responding = true;
   /**
    * Handles sent to it and not yet taken, with when each was sent (child_process waits for each
@@ -141,6 +141,7 @@ export class WorkerLink {
     }
     this.child.on('message', (msg: WorkerMessage, handle: unknown) => {
       this.lastHeardAt = Date.now();
+      this.responding = true;
       if (msg.t === 'reply') this.settle(msg);
       else onMessage(this, msg, handle);
     });
@@ -194,6 +195,8 @@ export class WorkerLink {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
+        // Stopped, hung, or its event loop blocked that long: status says so until it speaks again.
+        if (this.alive) this.responding = false;
         reject(new Error(`worker ${this.pid} did not answer ${body.t} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });

@@ -44,6 +44,8 @@ const send = (msg: WorkerMessage, handle?: object, done?: (err: Error | null) =>
 };
 
 const fault = readFault();
+/** Test hook `stop-on-tunnel`, until this worker has tried it once (stopOnFirstTunnel). */
+let stopOnTunnel = fault === 'stop-on-tunnel';
 if (fault === 'crash') {
   log.error('test fault hook: crashing at startup');
   process.exit(70);
@@ -386,7 +388,7 @@ function openPredecessorChannel(): PredecessorChannel | null {
     (part, client, endpoint) => {
       channelMoves.joined++;
       joinMoved(part, client as TcpHandle, endpoint as TcpHandle);
-      if (fault === 'stop-on-tunnel') stopOnFirstTunnel();
+      if (stopOnTunnel) stopOnFirstTunnel();
     },
     (n) => {
       log.warn({ tunnels: n }, 'the predecessor is gone with tunnel halves sent here alone; closed');
@@ -483,6 +485,7 @@ process.on('disconnect', () => {
  * (SIGSTOP) until someone sends it SIGCONT.
  */
 function stopOnFirstTunnel(): void {
+  stopOnTunnel = false; // one try: the fault's file is claimed by this worker or by another
   const file = process.env[ENV_FAULT_FILE]!;
   try {
     renameSync(file, `${file}.claimed`);

@@ -29,8 +29,11 @@ export function setprivWithPdeathsig(): string | null {
   return found;
 }
 
-/** The command that runs `binary args` with the parent-death signal set, or null when this host cannot. */
-export function withParentDeathSignal(binary: string, args: readonly string[]): { command: string; args: string[] } | null {
+/**
+ * The command that runs `binary args` with the parent-death signal set (HAProxy's soft stop unless
+ * `signal` says otherwise), or null when this host cannot.
+ */
+export function withParentDeathSignal(binary: string, args: readonly string[], signal: string = PARENT_DEATH_SIGNAL): { command: string; args: string[] } | null {
   const setpriv = setprivWithPdeathsig();
-  return setpriv ? { command: setpriv, args: ['--pdeathsig', PARENT_DEATH_SIGNAL, '--', binary, ...args] } : null;
+  return setpriv ? { command: setpriv, args: ['--pdeathsig', signal, '--', binary, ...args] } : null;
 }
