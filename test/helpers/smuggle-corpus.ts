@@ -711,7 +711,12 @@ const MUTATIONS: Mutation[] = [
     return `line end ${JSON.stringify(x.eol)} after ${x.name}`;
   },
   (r, d) => {
-    d.headers.splice(r.int(d.headers.length + 1), 0, h(r.pick(['Connection', 'Proxy-Connection', 'Keep-Alive', 'TE', 'Trailer']), r.pick(['close', 'keep-alive', 'content-length', 'host', 'transfer-encoding', 'trailers', 'x-req-id, keep-alive'])));
+    // Listing x-req-id in Connection makes it hop-by-hop: hitless rightly drops it (RFC 9110
+    // §7.6.1). Only where the target carries the id too: an asterisk- or authority-form request
+    // then reached the endpoint with no id at all, counted as unrouted (seed 655129390).
+    const targetHasId = /\/r\/|[?&]r=/.test(d.target);
+    const listed = ['close', 'keep-alive', 'content-length', 'host', 'transfer-encoding', 'trailers', ...(targetHasId ? ['x-req-id, keep-alive'] : [])];
+    d.headers.splice(r.int(d.headers.length + 1), 0, h(r.pick(['Connection', 'Proxy-Connection', 'Keep-Alive', 'TE', 'Trailer']), r.pick(listed)));
     return 'hop-by-hop header';
   },
   (r, d) => {
