@@ -22,6 +22,7 @@ import {
   pendingResponse,
   sendWithHandle,
   serverFd,
+  socketFd,
   socketFromHandle,
   thawSocket,
   serverOf,
@@ -81,6 +82,20 @@ describe('Node internals hitless depends on (src/util/node-internals.ts)', () =>
     assert.match(readlinkSync(`/proc/self/fd/${fd}`), /^socket:\[\d+\]$/);
     await new Promise<void>((resolve) => server.close(() => resolve()));
     assert.equal(serverFd(server), null, 'net.Server._handle: a closed server still shows a descriptor');
+  });
+
+  it('net.Socket._handle.fd: a connected socket has its descriptor, none before it connects or once closed', async () => {
+    const server = net.createServer();
+    cleanup.push(() => server.close());
+    const port = await listening(server);
+    const socket = net.connect(port, HOST);
+    assert.equal(socketFd(socket), null, 'net.Socket._handle.fd: a descriptor before the connection is made');
+    await within(5_000, 'the connection', new Promise<void>((resolve) => socket.once('connect', () => resolve())));
+    const fd = socketFd(socket);
+    assert.ok(fd !== null, 'net.Socket._handle.fd: a connected socket shows no descriptor');
+    assert.match(readlinkSync(`/proc/self/fd/${fd}`), /^socket:\[\d+\]$/);
+    socket.destroy();
+    assert.equal(socketFd(socket), null, 'net.Socket._handle: a destroyed socket still shows a descriptor');
   });
 
   it('server.listen(TCPWrap, backlog): a server accepts on a handle bound elsewhere', async () => {

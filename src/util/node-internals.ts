@@ -91,6 +91,17 @@ export function serverFd(server: net.Server): number | null {
   return handleFd((server as unknown as { _handle?: TcpWrap | null })._handle);
 }
 
+// ---- net.Socket._handle.fd ---------------------------------------------------------------------
+// Why: a pooled endpoint connection is asked, just before a request is written on it, whether
+// anything waits unread on it (idle-socket-probe.ts says why); that question goes to the socket's
+// descriptor, and net.Socket does not show it.
+// Without it: the probe cannot tell, and the window it closes stays open.
+
+/** The descriptor of a connected net.Socket, or null (not connected, closed, or not descriptor-backed: TLS). */
+export function socketFd(socket: net.Socket): number | null {
+  return handleFd((socket as unknown as { _handle?: TcpWrap | null })._handle);
+}
+
 // ---- server.listen(native handle) -------------------------------------------------------------
 // Why: a worker listens on the bound handle its supervisor sent. server.listen(handle) documents
 // only objects with a `_handle` or an `fd`; Node also takes a bare TCPWrap (what child_process

@@ -271,6 +271,8 @@ class ProxiedRequest implements ExchangeHandler, BodySink, ExchangeWatcher {
    */
   private replayable(err: UpstreamError): boolean {
     if (!err.beforeResponse || this.bodySent) return false;
+    // Nothing of it reached the endpoint (the connection failed before the write).
+    if (!err.sent) return true;
     // A failed TLS handshake is a failed connect: no request byte reached the endpoint.
     if (err.kind === 'CONNECT_FAILED' || err.kind === 'CONNECT_TIMEOUT' || err.kind === 'TLS_VERIFY' || err.kind === 'TLS_HANDSHAKE') return true;
     return this.hasBody || IDEMPOTENT.has(this.client.method);

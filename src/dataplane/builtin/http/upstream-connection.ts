@@ -12,6 +12,7 @@ import { ChunkedDecoder } from './chunked-decoder.js';
 import { BadResponseError, parseResponseHead, type ResponseHead } from './response-head.js';
 import { deadlineAfter, unwatchDeadline, watchDeadline, type HasDeadline } from './deadline-sweeper.js';
 import { currentTurn, markTurn, writeAtTurnEnd, type HeldWriter } from './loop-turn.js';
+import { probeIdleSocket } from '../../../util/idle-socket-probe.js';
 
 /** A response head larger than this is refused (502), as HAProxy's tune.bufsize does. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -60,6 +61,8 @@ export class UpstreamError extends HitlessError {
     readonly beforeResponse: boolean,
     /** The connection had carried an earlier exchange (a pooled one the endpoint may have dropped). */
     readonly reused: boolean,
+    /** Some of the request was written: false when the connection failed before any byte of it went out. */
+    readonly sent = true,
   ) {
     super(CODE_OF[kind], message);
     this.name = 'UpstreamError';
@@ -101,6 +104,8 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
   private sentTurn = -1;
   /** The request head, held for the end of the turn (loop-turn.ts); written before any body byte. */
   private heldHead: string | null = null;
+  /** The held head goes out on a connection that was idle: look for bytes waiting on it first. */
+  private probeBeforeWrite = false;
 
   private readonly socket: Socket;
   /** onData asked to wait: reading stops until resume(). */
@@ -156,6 +161,8 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
     }
     this.sentTurn = markTurn();
     this.heldHead = head;
+    // TLS records cannot be read around OpenSSL (probeIdleSocket): there the window stays (docs/security.md).
+    this.probeBeforeWrite = this.tls === null;
     writeAtTurnEnd(this);
     this.phase = Phase.AwaitingHead;
     this.deadline = deadlineAfter(responseTimeout);
@@ -164,14 +171,25 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
 
   writeHeld(): void {
     const head = this.heldHead;
-    if (head === null) return;
+    if (head === null || this.phase === Phase.Closed) return;
+    if (this.probeBeforeWrite) {
+      // Bytes the endpoint sent while the connection was idle, if they came after the loop's last
+      // poll, are still unread: written now, the request would take them for its answer. Looked
+      // for just before the write (node-internals.ts says why it must be then); the request then
+      // goes out on another connection, as nothing of it was sent.
+      this.probeBeforeWrite = false;
+      const waiting = probeIdleSocket(this.socket);
+      if (waiting === 'bytes') return this.fail('RESET', 'the endpoint sent bytes on the idle connection before the request was written');
+      if (waiting === 'ended') return this.fail('RESET', 'the endpoint closed the idle connection before the request was written');
+    }
     this.heldHead = null;
-    if (this.phase !== Phase.Closed) this.socket.write(head, 'latin1');
+    this.socket.write(head, 'latin1');
   }
 
   /** Request body bytes, in chunked framing when asked. False: wait for onDrain. */
   writeBody(chunk: Buffer, chunked: boolean): boolean {
     if (this.heldHead !== null) this.writeHeld();
+    if (this.phase === Phase.Closed) return true; // failed, and the handler was told
     if (this.phase === Phase.AwaitingHead) this.deadline = deadlineAfter(this.responseTimeout);
     if (!chunked) return this.socket.write(chunk);
     if (chunk.length === 0) return true; // a zero-size chunk would end the body
@@ -187,7 +205,7 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
   endRequest(trailer?: string): void {
     if (trailer !== undefined) {
       if (this.heldHead !== null) this.writeHeld();
-      this.socket.write(trailer);
+      if (this.phase !== Phase.Closed) this.socket.write(trailer);
     }
     this.requestDone = true;
   }
@@ -415,8 +433,10 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
     const handler = this.handler;
     this.handler = null;
     const beforeResponse = this.head === null;
+    // A head still held was never written (nor any body byte: they follow it).
+    const sent = this.heldHead === null;
     this.close();
-    handler?.onError(new UpstreamError(kind, message, beforeResponse, this.exchanges > 0));
+    handler?.onError(new UpstreamError(kind, message, beforeResponse, this.exchanges > 0, sent));
   }
 
   private readonly onSocketEnd = (): void => {
