@@ -12,9 +12,9 @@
 //   "nothing waiting", the usual answer, by throwing EAGAIN: that exception made hitless's proxying
 //   about 45% dearer in bench:http (hitless 15.3k against 28.8k requests per CPU-second, same run).
 import { readSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
-import koffi from 'koffi';
 import { socketFd } from './node-internals.js';
 
 /** What waits on an idle socket: nothing, bytes, its end (or an error), or it cannot be told (no descriptor). */
@@ -25,13 +25,22 @@ const MSG_DONTWAIT = 0x40;
 const { EAGAIN, EWOULDBLOCK } = constants.errno;
 const ONE_BYTE = Buffer.allocUnsafe(1);
 
-type Recv = (fd: number, buf: Buffer, len: number, flags: number) => number;
+interface Recv {
+  (fd: number, buf: Buffer, len: number, flags: number): number;
+  /** The errno the call left (koffi keeps it). */
+  errno(): number;
+}
 
-/** recv(2) from the C library, or why it could not be had. */
+/**
+ * recv(2) from the C library, or why it could not be had. koffi is loaded here, not imported: a
+ * platform without its binary throws at load, and hitless must still start (with the fallback).
+ */
 function loadRecv(): Recv | Error {
   if (process.platform !== 'linux') return new Error(`MSG_PEEK | MSG_DONTWAIT values are Linux's; this is ${process.platform}`);
   try {
-    return koffi.load(null).func('long recv(int fd, void *buf, size_t len, int flags)') as Recv;
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    const call = koffi.load(null).func('long recv(int fd, void *buf, size_t len, int flags)') as (fd: number, buf: Buffer, len: number, flags: number) => number;
+    return Object.assign(call, { errno: () => koffi.errno() });
   } catch (err) {
     return err as Error;
   }
@@ -57,7 +66,7 @@ function probeByRecv(peek: Recv, fd: number): IdleProbe {
   const n = peek(fd, ONE_BYTE, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n > 0) return 'bytes';
   if (n === 0) return 'ended';
-  const errno = koffi.errno();
+  const errno = peek.errno();
   return errno === EAGAIN || errno === EWOULDBLOCK ? 'quiet' : 'ended';
 }
 

@@ -175,7 +175,7 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
     if (this.probeBeforeWrite) {
       // Bytes the endpoint sent while the connection was idle, if they came after the loop's last
       // poll, are still unread: written now, the request would take them for its answer. Looked
-      // for just before the write (node-internals.ts says why it must be then); the request then
+      // for just before the write (idle-socket-probe.ts says why it must be then); the request then
       // goes out on another connection, as nothing of it was sent.
       this.probeBeforeWrite = false;
       const waiting = probeIdleSocket(this.socket);
