@@ -131,7 +131,7 @@ export class TunnelMover {
     tunnel.freeze();
     const deadline = Date.now() + QUIESCE_MS;
     const check = (): void => {
-      if (tunnel.client.destroyed || tunnel.upstream.destroyed) return this.finish(move, false); // ended meanwhile: nothing to move
+      if (tunnel.client.destroyed || tunnel.endpointClosed) return this.finish(move, false); // ended meanwhile: nothing to move
       if (tunnel.quiet) return this.sendOff(move, frozenAt);
       if (Date.now() >= deadline) return this.stay(move);
       setTimeout(check, QUIESCE_POLL_MS);

@@ -166,6 +166,77 @@ export function socketFromHandle(handle: object, directions: HandleDirections = 
   return new net.Socket({ handle, allowHalfOpen: true, readable: directions.readable !== false, writable: directions.writable !== false, pauseOnCreate: true } as never);
 }
 
+// ---- TCPWrap.onread/readStart/readStop on a bare handle, process.binding('stream_wrap') ---------
+// Why: a moved tunnel's endpoint side is often silent for a long time (a WebSocket's server), and
+// building its net.Socket is a large part of taking a moved tunnel (bench:join-cost). Until the
+// endpoint sends something (or the client does, or the tunnel is needed otherwise), the handle
+// that came over IPC is read by libuv with a handler of our own, which reads the outcome of that
+// first read as node:net's onStreamRead does: streamBaseState[kReadBytesOrError] (bytes, 0, or a
+// negative errno, UV_EOF at the end) and [kArrayBufferOffset].
+// Without it: each moved tunnel builds both its sockets when it arrives.
+
+/** The outcome of a bare handle's first read: bytes, the peer's end, or an error (a negative errno). */
+export type FirstRead = { readonly kind: 'data'; readonly chunk: Buffer } | { readonly kind: 'end' } | { readonly kind: 'error'; readonly errno: number };
+
+interface ReadableTcpWrap extends TcpWrap {
+  /** An accessor that takes only a function: assigning null aborts the process (a C++ assertion). */
+  onread?: (arrayBuffer: ArrayBuffer | undefined) => void;
+  readStart?(): number;
+}
+
+/** What a bare handle's onread is once its first read was taken (it reads no more until a socket takes it). */
+const readNoMore = (): void => {};
+
+interface StreamBaseState {
+  readonly streamBaseState: Int32Array;
+  readonly kReadBytesOrError: number;
+  readonly kArrayBufferOffset: number;
+  readonly eof: number;
+}
+
+let streamBase: StreamBaseState | null = null;
+
+function streamBaseState(): StreamBaseState {
+  if (streamBase !== null) return streamBase;
+  const binding = (process as unknown as { binding?: Binding }).binding;
+  if (typeof binding !== 'function') throw new NodeInternalsError('process.binding', 'is missing');
+  const { streamBaseState: state, kReadBytesOrError, kArrayBufferOffset } = binding('stream_wrap') as Partial<StreamBaseState>;
+  const { UV_EOF } = binding('uv') as { UV_EOF?: number };
+  if (!(state instanceof Int32Array) || typeof kReadBytesOrError !== 'number' || typeof kArrayBufferOffset !== 'number' || typeof UV_EOF !== 'number') {
+    throw new NodeInternalsError("process.binding('stream_wrap').streamBaseState/kReadBytesOrError/kArrayBufferOffset or process.binding('uv').UV_EOF", 'is missing');
+  }
+  return (streamBase = { streamBaseState: state, kReadBytesOrError, kArrayBufferOffset, eof: UV_EOF });
+}
+
+/**
+ * Starts libuv reading a bare TCP handle (one received from another process, wrapped by no
+ * socket) and stops at the first read, handing its outcome to `onFirst`. False if reading could
+ * not start (the handle is closed). A socket built around the handle later (socketFromHandle)
+ * replaces the handler and reads on from where this left off.
+ */
+export function readBareHandleOnce(handle: NativeTcpHandle, onFirst: (first: FirstRead) => void): boolean {
+  const h = handle as ReadableTcpWrap;
+  if (typeof h.readStart !== 'function' || typeof h.readStop !== 'function') throw new NodeInternalsError('TCPWrap.readStart/readStop', 'is missing');
+  const state = streamBaseState();
+  h.onread = (arrayBuffer) => {
+    const nread = state.streamBaseState[state.kReadBytesOrError];
+    if (nread === 0) return; // nothing this time (libuv's EAGAIN)
+    h.readStop!();
+    h.onread = readNoMore;
+    if (nread > 0 && arrayBuffer !== undefined) onFirst({ kind: 'data', chunk: Buffer.from(arrayBuffer, state.streamBaseState[state.kArrayBufferOffset], nread) });
+    else if (nread === state.eof) onFirst({ kind: 'end' });
+    else onFirst({ kind: 'error', errno: nread });
+  };
+  return h.readStart() === 0;
+}
+
+/** Stops a readBareHandleOnce() before its first read (the handle is about to be used otherwise). */
+export function stopBareHandleRead(handle: NativeTcpHandle): void {
+  const h = handle as ReadableTcpWrap;
+  h.readStop?.();
+  h.onread = readNoMore;
+}
+
 // ---- child_process send() of a native handle --------------------------------------------------
 // Why: the supervisor sends its bound TCPWrap to each worker, and idle connections travel worker
 // → supervisor → worker as TCPWraps. send() documents net.Socket / net.Server only; Node's

@@ -1,7 +1,8 @@
 // The receiving side of a tunnel moved from another process (a worker of the previous generation):
-// its two sockets are rebuilt around the handles that came over IPC, each direction that had
-// finished there finished here too, and they are joined again as a tunnel under the service's
-// running runtime. The connection counts again here (active, the endpoint's active) but not as a
+// its client socket is rebuilt around the handle that came over IPC (the endpoint's handle waits,
+// read by libuv, until the tunnel needs its socket: tunnel.ts), each direction that had finished
+// there finished here too, and they are joined again as a tunnel under the service's running
+// runtime. The connection counts again here (active, the endpoint's active) but not as a
 // new one (total was counted where it was accepted); its access line is written here, at its end.
 import type { NativeTcpHandle } from '../../util/node-internals.js';
 import { socketFromHandle } from '../../util/node-internals.js';
@@ -15,19 +16,19 @@ const ORPHAN_IDLE_MS = 60_000;
 
 export function joinTunnel(runtime: ServiceRuntime | undefined, record: TunnelRecord, ends: TunnelEnds, clientHandle: NativeTcpHandle, endpointHandle: NativeTcpHandle): Tunnel {
   const client = socketFromHandle(clientHandle, { readable: !ends.clientFin, writable: !ends.clientShut });
-  const upstream = socketFromHandle(endpointHandle, { readable: !ends.endpointFin, writable: !ends.endpointShut });
-  if (!runtime) return new Tunnel(client, upstream, record, ORPHAN_IDLE_MS, false, () => {}, ends);
+  if (!runtime) return new Tunnel(client, endpointHandle, record, ORPHAN_IDLE_MS, false, () => {}, ends);
   const service = runtime.state;
   const endpoint = endpointStateOf(runtime, record);
   if (record.kind === 'tcp') service.active++;
   if (endpoint) endpoint.active++;
   runtime.connections.add(client);
+  const tunnel = new Tunnel(client, endpointHandle, record, runtime.config.timeouts.idle, false, () => settle(), ends);
   let counted = false;
   /** This process's part of the connection's counters; once, at its end here or when it moves on. */
-  const settle = (): void => {
+  function settle(): void {
     if (counted) return;
     counted = true;
-    runtime.connections.delete(client);
+    runtime!.connections.delete(client);
     if (record.kind === 'tcp') {
       service.active--;
       service.bytesIn += client.bytesRead;
@@ -35,15 +36,16 @@ export function joinTunnel(runtime: ServiceRuntime | undefined, record: TunnelRe
     }
     if (endpoint) {
       endpoint.active--;
-      endpoint.bytesIn += upstream.bytesWritten;
-      endpoint.bytesOut += upstream.bytesRead;
+      const bytes = tunnel.endpointBytes();
+      endpoint.bytesIn += bytes.written;
+      endpoint.bytesOut += bytes.read;
     }
-  };
+  }
   client.once('close', () => {
     observeMovedTunnel(runtime, client, record);
     settle();
   });
-  return new Tunnel(client, upstream, record, runtime.config.timeouts.idle, false, settle, ends);
+  return tunnel;
 }
 
 function endpointStateOf(runtime: ServiceRuntime, record: TunnelRecord): EndpointState | undefined {
