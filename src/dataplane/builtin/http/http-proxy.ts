@@ -250,7 +250,8 @@ class ProxiedRequest implements ExchangeHandler, BodySink, ExchangeWatcher {
     const replayable = this.replayable(err);
     // A pooled connection the endpoint closed while idle is not the endpoint failing: replace it
     // with a fresh connection to the same endpoint, and do not count it against its health.
-    if (err.kind === 'RESET' && err.reused && err.beforeResponse && replayable && !this.staleRetried) {
+    // (One found closed before the request was written is such a connection too, reused or not.)
+    if (err.kind === 'RESET' && (err.reused || !err.sent) && err.beforeResponse && replayable && !this.staleRetried) {
       this.staleRetried = true;
       this.attempt(true);
       return;
