@@ -1,7 +1,9 @@
 // Listen ports from a fixed range (25000-25999 here: below the ephemeral range, so no outgoing
-// connection holds one, and apart from the ranges other helpers hand out), each checked free by
-// binding it, never handed out twice by one process.
+// connection holds one, and apart from the ranges other helpers hand out), each claimed against
+// the other test processes (ports.ts claimPort) and checked free by binding it, never handed out
+// twice by one process.
 import { createServer } from 'node:net';
+import { claimPort } from './ports.js';
 
 const handedOut = new Set<number>();
 
@@ -19,6 +21,7 @@ export async function portInRange(hosts: readonly string[] = ['127.0.0.1'], low 
     const port = low + Math.floor(Math.random() * (high - low + 1));
     if (handedOut.has(port)) continue;
     handedOut.add(port);
+    if (!claimPort(port)) continue;
     let free = true;
     for (const host of hosts) free &&= await bindable(host, port);
     if (free) return port;

@@ -1,9 +1,72 @@
 // Ports for listen addresses that must be known before hitless binds them. They are drawn below
-// the ephemeral range (32768-60999 here), so no outgoing connection can be holding one, and each
-// is checked free by binding it. Backends, which bind themselves, use port 0 instead.
+// the ephemeral range (32768-60999 here), so no outgoing connection can be holding one, each is
+// claimed for this test process against every other one on the machine (claimPort), and checked
+// free by binding it. Backends, which bind themselves, use port 0 instead.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * One file per claimed port, holding the claiming process's pid. Test files run side by side, each
+ * in its own process: a port checked free by two of them before either bound it went to both
+ * (CI at a02c4b6: two tests' hitless processes were given the same admin port, and one's PUT
+ * /config reached the other).
+ */
+const CLAIMS = join(tmpdir(), 'hitless-test-ports');
+/** A claim left by a process that died without cleaning up is taken back only after this. */
+const STALE_CLAIM_MS = 10 * 60_000;
+const claimed: string[] = [];
+let cleanupRegistered = false;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Claims `port` for this process until it exits: false if another live test process holds it (or
+ * this one already did). Claims of processes that died are taken back once old.
+ */
+export function claimPort(port: number): boolean {
+  mkdirSync(CLAIMS, { recursive: true });
+  const path = join(CLAIMS, String(port));
+  if (!cleanupRegistered) {
+    cleanupRegistered = true;
+    process.once('exit', () => {
+      for (const p of claimed) {
+        try {
+          unlinkSync(p);
+        } catch {
+          // already gone
+        }
+      }
+    });
+  }
+  try {
+    writeFileSync(path, String(process.pid), { flag: 'wx' });
+    claimed.push(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  try {
+    const owner = Number(readFileSync(path, 'utf8'));
+    if (owner === process.pid || alive(owner) || Date.now() - statSync(path).mtimeMs < STALE_CLAIM_MS) return false;
+    unlinkSync(path);
+    writeFileSync(path, String(process.pid), { flag: 'wx' });
+    claimed.push(path);
+    return true;
+  } catch {
+    return false; // another process took it back first
+  }
+}
 
 /** Whether this process can bind and listen on 127.0.0.1:port right now (closed again at once). */
 export function bindable(port: number): Promise<boolean> {
@@ -25,7 +88,7 @@ export function portRange(low: number, high: number): () => Promise<number> {
       const port = low + Math.floor(Math.random() * (high - low));
       if (handedOut.has(port)) continue;
       handedOut.add(port);
-      if (await bindable(port)) return port;
+      if (claimPort(port) && (await bindable(port))) return port;
     }
     throw new Error(`no free port found in ${low}-${high} after 200 tries`);
   };
