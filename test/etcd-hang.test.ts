@@ -205,7 +205,10 @@ describe('a hung etcd member in a 3-member cluster', { skip: missing ?? false },
         await waitFor('status to say registered', () => registered(hitless), { timeoutMs: 10_000 }).catch((err: Error) => {
           throw new Error(`${err.message}; hitless logged:\n${hitless.logs().slice(-3_000)}`);
         });
-        const now = await memberOf(hitless, frozen);
+        const now = await memberOf(hitless, frozen).catch((err: Error) => {
+          // Seen once in CI (at bc5787e): still connected to the frozen member 15 s on; the log says why.
+          throw new Error(`${err.message}; hitless logged:\n${hitless.logs().slice(-3_000)}`);
+        });
         const moved = logLines(hitless, 'registration problem; retrying').find((l) => l.time > frozenAt);
         t.diagnostic(
           `member frozen: ${frozen.name}; keepalive moved after ${moved ? moved.time - frozenAt : '?'} ms to ${now.name}; ` +
