@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
+import { once } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -20,13 +21,16 @@ import {
   keepsAlive,
   listenOnNativeHandle,
   pendingResponse,
+  readBareHandleOnce,
   sendWithHandle,
   serverFd,
   socketFd,
   socketFromHandle,
+  stopBareHandleRead,
   thawSocket,
   serverOf,
   startConnectionChecks,
+  type FirstRead,
   type NativeTcpHandle,
 } from '../src/util/node-internals.js';
 import { ROOT } from './helpers/paths.js';
@@ -96,6 +100,47 @@ describe('Node internals hitless depends on (src/util/node-internals.ts)', () =>
     assert.match(readlinkSync(`/proc/self/fd/${fd}`), /^socket:\[\d+\]$/);
     socket.destroy();
     assert.equal(socketFd(socket), null, 'net.Socket._handle: a destroyed socket still shows a descriptor');
+  });
+
+  it("TCPWrap.onread/readStart/readStop + process.binding('stream_wrap').streamBaseState: a bare handle's first read is its bytes, its end or its reset", async () => {
+    const server = net.createServer({ allowHalfOpen: true });
+    cleanup.push(() => server.close());
+    const port = await listening(server);
+    /** A connected pair; the client's handle taken from its socket (as freezeSocket does for a move). */
+    const pair = async (): Promise<{ handle: NativeTcpHandle; peer: net.Socket; client: net.Socket }> => {
+      const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+      const client = net.connect(port, HOST);
+      client.on('error', () => {});
+      await once(client, 'connect');
+      const [peer] = await accepted;
+      peer.on('error', () => {});
+      cleanup.push(() => (client.destroy(), peer.destroy()));
+      return { handle: freezeSocket(client)!, peer, client };
+    };
+    const first = (handle: NativeTcpHandle): Promise<FirstRead> =>
+      within(5_000, 'the first read', new Promise<FirstRead>((resolve) => assert.ok(readBareHandleOnce(handle, resolve), 'TCPWrap.readStart failed')));
+    const a = await pair();
+    const gotA = first(a.handle);
+    a.peer.write('bytes');
+    const readA = await gotA;
+    assert.equal(readA.kind, 'data', `streamBaseState: ${JSON.stringify(readA)}`);
+    assert.equal(readA.kind === 'data' && readA.chunk.toString(), 'bytes', 'streamBaseState[kArrayBufferOffset]: the bytes read are not where it says');
+    const endA = first(a.handle);
+    a.peer.end();
+    assert.deepEqual(await endA, { kind: 'end' }, "process.binding('uv').UV_EOF: the peer's end was not recognised");
+    const b = await pair();
+    const gotB = first(b.handle);
+    b.peer.resetAndDestroy();
+    const readB = await gotB;
+    assert.equal(readB.kind === 'error' && getSystemErrorName(readB.errno), 'ECONNRESET', `a reset: ${JSON.stringify(readB)}`);
+    // Stopped before any read: nothing is read until a socket takes the handle over.
+    const c = await pair();
+    let called = false;
+    readBareHandleOnce(c.handle, () => (called = true));
+    stopBareHandleRead(c.handle);
+    c.peer.write('later');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(called, false, 'TCPWrap.readStop: the handle was still read');
   });
 
   it('server.listen(TCPWrap, backlog): a server accepts on a handle bound elsewhere', async () => {
