@@ -627,6 +627,11 @@ export function summaryLines(h: SmuggleHarness, seconds: number, seed: number): 
       const d = list[0];
       lines.push(`    ${list.length} x ${key}; e.g. seed ${d.c.seed}, slots hitless ${JSON.stringify(d.hitless)} HAProxy ${JSON.stringify(d.haproxy)}: ${show(d.c.attack, 300)}`);
     }
+    // The other way round too: where hitless is stricter than HAProxy (each one, they are few).
+    if (haproxyOnly.length > 0) lines.push('  HAProxy forwarded, hitless refused:');
+    for (const d of haproxyOnly.slice(0, 10)) {
+      lines.push(`    ${d.c.family} (HAProxy: ${d.haproxyAnswer.replace(/^HTTP\/1\.[01] /, '')}; hitless: ${d.hitlessAnswer.replace(/^HTTP\/1\.[01] /, '')}); seed ${d.c.seed}, slots hitless ${JSON.stringify(d.hitless)} HAProxy ${JSON.stringify(d.haproxy)}: ${show(d.c.attack, 300)}`);
+    }
   }
   return lines;
 }
