@@ -4,8 +4,8 @@
 // clock anchored to the wall clock when that process started, so two processes disagree by however
 // much the wall clock was slewed between their starts. Measured on this project's VM while its
 // clock was being disciplined (2026-12-07): 5 ms a second, which turned bench:handover's p50
-// pause of 4 ms into 30 ms. process.hrtime is CLOCK_MONOTONIC: the same in every process, never
-// slewed or stepped.
+// pause of 4 ms into 30 ms. process.hrtime is CLOCK_MONOTONIC: one clock for every process (NTP
+// may adjust its rate, never steps it), with no per-process anchor.
 
 /** Milliseconds on CLOCK_MONOTONIC (comparable between processes of this machine only). */
 export function machineMs(): number {

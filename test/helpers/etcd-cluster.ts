@@ -5,10 +5,10 @@
 // ever signalled, by pid. Timings are etcd's defaults (heartbeat 100 ms, election 1 s), so what
 // the tests see is what a user's cluster does.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdServer, etcdHealthy } from './etcd.js';
+import { portRange } from './ports.js';
 import { connectedPorts } from './process-sockets.js';
 import { waitFor } from './wait.js';
 
@@ -18,7 +18,6 @@ export { etcdMissing } from './etcd.js';
 // ZooKeeper ensemble uses 22000-22999.
 const PORT_LOW = 23_000;
 const PORT_HIGH = 23_999;
-const handedOut = new Set<number>();
 
 export class EtcdCluster {
   private constructor(
@@ -84,21 +83,5 @@ export class EtcdCluster {
   }
 }
 
-/** A free port in 23000-23999 not handed out before by this process (also for the tests' listeners). */
-export async function reserveClusterPort(): Promise<number> {
-  for (let tries = 0; tries < 200; tries++) {
-    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
-    if (handedOut.has(port)) continue;
-    handedOut.add(port);
-    if (await bindable(port)) return port;
-  }
-  throw new Error(`no free port found in ${PORT_LOW}-${PORT_HIGH} after 200 tries`);
-}
-
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
+/** A free port in 23000-23999, claimed for this process (helpers/ports.ts); also for the tests' listeners. */
+export const reserveClusterPort = portRange(PORT_LOW, PORT_HIGH);

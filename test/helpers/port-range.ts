@@ -2,17 +2,13 @@
 // connection holds one, and apart from the ranges other helpers hand out), each claimed against
 // the other test processes (ports.ts claimPort) and checked free by binding it, never handed out
 // twice by one process.
-import { createServer } from 'node:net';
-import { claimPort } from './ports.js';
+import { bindable as bindableOn, claimPort } from './ports.js';
 
 const handedOut = new Set<number>();
 
+/** Whether `host:port` can be bound right now (ports.ts bindable, host first). */
 export function bindable(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
+  return bindableOn(port, host);
 }
 
 /** A port free on every one of `hosts` right now. */

@@ -35,10 +35,10 @@ function alive(pid: number): boolean {
  * this one already did). Claims of processes that died are taken back once old.
  */
 export function claimPort(port: number): boolean {
-  mkdirSync(CLAIMS, { recursive: true });
   const path = join(CLAIMS, String(port));
   if (!cleanupRegistered) {
     cleanupRegistered = true;
+    mkdirSync(CLAIMS, { recursive: true });
     process.once('exit', () => {
       for (const p of claimed) {
         try {
@@ -68,12 +68,12 @@ export function claimPort(port: number): boolean {
   }
 }
 
-/** Whether this process can bind and listen on 127.0.0.1:port right now (closed again at once). */
-export function bindable(port: number): Promise<boolean> {
+/** Whether this process can bind and listen on host:port (127.0.0.1 unless said) right now (closed again at once). */
+export function bindable(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(false));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
   });
 }
 

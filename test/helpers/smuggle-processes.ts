@@ -5,40 +5,19 @@
 // process of this one, stopped by pid; listen ports are drawn from 21000-21999.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withParentDeathSignal } from '../../src/dataplane/haproxy/parent-death.js';
 import { adminRequest } from './admin.js';
 import { httpConfig } from './http-client.js';
 import { ROOT } from './paths.js';
-import { probeConnect } from './ports.js';
+import { portRange, probeConnect } from './ports.js';
 import { reapOnExit } from './reap.js';
 import { CLUSTERS, ROUTES, type ClusterName } from './smuggle-corpus.js';
 import { sleep } from './wait.js';
 
-const LOW = 21_000;
-const HIGH = 21_999;
-const taken = new Set<number>();
-
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-/** A free port in 21000-21999 not handed out before by this process. */
-export async function harnessPort(): Promise<number> {
-  for (let tries = 0; tries < 300; tries++) {
-    const port = LOW + Math.floor(Math.random() * (HIGH - LOW + 1));
-    if (taken.has(port)) continue;
-    taken.add(port);
-    if (await bindable(port)) return port;
-  }
-  throw new Error(`no free port in ${LOW}-${HIGH} after 300 tries`);
-}
+/** A free port in 21000-21999, claimed for this process (ports.ts). */
+export const harnessPort = portRange(21_000, 21_999);
 
 export interface ProxyProcess {
   readonly name: 'hitless' | 'haproxy';

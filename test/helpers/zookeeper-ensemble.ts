@@ -7,9 +7,10 @@
 // tickTime 250 ms keeps elections and session expiry quick; syncLimit 8 ticks (2 s) is how long
 // the others wait for a frozen leader before electing another one.
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { portRange } from './ports.js';
 import { RegistryProcess } from './registry-process.js';
 import { waitFor } from './wait.js';
 
@@ -19,7 +20,6 @@ const JAVA = '/usr/bin/java';
 const JAR = '/usr/share/java/zookeeper.jar';
 const PORT_LOW = 22_000;
 const PORT_HIGH = 22_999;
-const handedOut = new Set<number>();
 
 export type MemberMode = 'leader' | 'follower' | 'standalone' | null;
 
@@ -150,27 +150,9 @@ export function fourLetterWord(port: number, word: string, timeoutMs = 1_000): P
   });
 }
 
-/** A free port in 22000-22999 not handed out before by this process. */
-async function reservePort(): Promise<number> {
-  for (let tries = 0; tries < 200; tries++) {
-    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
-    if (handedOut.has(port)) continue;
-    handedOut.add(port);
-    if (await bindable(port)) return port;
-  }
-  throw new Error(`no free port found in ${PORT_LOW}-${PORT_HIGH} after 200 tries`);
-}
-
-/** The same port reservation, for the tests' own listeners. */
+/** A free port in 22000-22999, claimed for this process (helpers/ports.ts); also for the tests' own listeners. */
+const reservePort = portRange(PORT_LOW, PORT_HIGH);
 export const reserveEnsemblePort = reservePort;
-
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
 
 function childrenOf(pid: number): number[] {
   try {

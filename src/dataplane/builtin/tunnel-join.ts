@@ -21,14 +21,15 @@ export function joinTunnel(runtime: ServiceRuntime | undefined, record: TunnelRe
   const endpoint = endpointStateOf(runtime, record);
   if (record.kind === 'tcp') service.active++;
   if (endpoint) endpoint.active++;
-  runtime.connections.add(client);
+  const { connections } = runtime;
+  connections.add(client);
   const tunnel = new Tunnel(client, endpointHandle, record, runtime.config.timeouts.idle, false, () => settle(), ends);
   let counted = false;
   /** This process's part of the connection's counters; once, at its end here or when it moves on. */
   function settle(): void {
     if (counted) return;
     counted = true;
-    runtime!.connections.delete(client);
+    connections.delete(client);
     if (record.kind === 'tcp') {
       service.active--;
       service.bytesIn += client.bytesRead;

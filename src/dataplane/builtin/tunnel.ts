@@ -57,7 +57,7 @@ const noop = (): void => {};
 
 const encrypted = (socket: Socket): boolean => (socket as { encrypted?: boolean }).encrypted === true;
 
-/** A joined tunnel's endpoint side before its socket is built: the bare handle, and its directions. */
+/** A joined tunnel's endpoint side before its socket is built: the bare handle, and whether libuv reads it. */
 interface SleepingEndpoint {
   readonly handle: NativeTcpHandle;
   /** libuv is reading it for the first event (not when the endpoint had already sent its FIN). */

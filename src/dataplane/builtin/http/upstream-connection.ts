@@ -102,10 +102,11 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
   /** Loop turn in which the connection went idle, and in which the current request was written. */
   private idleTurn = -1;
   private sentTurn = -1;
-  /** The request head, held for the end of the turn (loop-turn.ts); written before any body byte. */
+  /**
+   * The request head, held for the end of the turn (loop-turn.ts); written before any body byte.
+   * Only a connection that was idle holds one (a new one writes its head as it connects).
+   */
   private heldHead: string | null = null;
-  /** The held head goes out on a connection that was idle: look for bytes waiting on it first. */
-  private probeBeforeWrite = false;
 
   private readonly socket: Socket;
   /** onData asked to wait: reading stops until resume(). */
@@ -161,8 +162,6 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
     }
     this.sentTurn = markTurn();
     this.heldHead = head;
-    // TLS records cannot be read around OpenSSL (probeIdleSocket): there the window stays (docs/security.md).
-    this.probeBeforeWrite = this.tls === null;
     writeAtTurnEnd(this);
     this.phase = Phase.AwaitingHead;
     this.deadline = deadlineAfter(responseTimeout);
@@ -172,12 +171,12 @@ export class UpstreamConnection implements HasDeadline, HeldWriter {
   writeHeld(): void {
     const head = this.heldHead;
     if (head === null || this.phase === Phase.Closed) return;
-    if (this.probeBeforeWrite) {
+    if (this.tls === null) {
       // Bytes the endpoint sent while the connection was idle, if they came after the loop's last
       // poll, are still unread: written now, the request would take them for its answer. Looked
       // for just before the write (idle-socket-probe.ts says why it must be then); the request then
-      // goes out on another connection, as nothing of it was sent.
-      this.probeBeforeWrite = false;
+      // goes out on another connection, as nothing of it was sent. (Not with TLS: its records
+      // cannot be read around OpenSSL, and there the window stays: docs/security.md.)
       const waiting = probeIdleSocket(this.socket);
       if (waiting === 'bytes') return this.fail('RESET', 'the endpoint sent bytes on the idle connection before the request was written');
       if (waiting === 'ended') return this.fail('RESET', 'the endpoint closed the idle connection before the request was written');
