@@ -99,7 +99,7 @@ export class TunnelMover {
   private pump(): void {
     while (this.inFlight < this.window && this.queue.length > 0) {
       const move = this.queue.shift()!;
-      if (move.tunnel.state !== 'open' || move.tunnel.finishing || move.tunnel.client.destroyed) {
+      if (move.tunnel.state !== 'open' || move.tunnel.finishing || move.tunnel.destroyed) {
         move.done(false);
         continue;
       }
@@ -131,7 +131,7 @@ export class TunnelMover {
     tunnel.freeze();
     const deadline = Date.now() + QUIESCE_MS;
     const check = (): void => {
-      if (tunnel.client.destroyed || tunnel.endpointClosed) return this.finish(move, false); // ended meanwhile: nothing to move
+      if (tunnel.destroyed || tunnel.endpointClosed) return this.finish(move, false); // ended meanwhile: nothing to move
       if (tunnel.quiet) return this.sendOff(move, frozenAt);
       if (Date.now() >= deadline) return this.stay(move);
       setTimeout(check, QUIESCE_POLL_MS);
@@ -151,8 +151,8 @@ export class TunnelMover {
     const handles = tunnel.handles();
     if (!handles) return this.stay(move);
     const id = this.nextId++;
-    const { client } = tunnel;
-    const record = { ...tunnel.record, priorBytesIn: tunnel.record.priorBytesIn + client.bytesRead, priorBytesOut: tunnel.record.priorBytesOut + client.bytesWritten };
+    const bytes = tunnel.clientBytes();
+    const record = { ...tunnel.record, priorBytesIn: tunnel.record.priorBytesIn + bytes.read, priorBytesOut: tunnel.record.priorBytesOut + bytes.written };
     const endpointPart = { t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt: frozenAt.wall, frozenAtMachineMs: frozenAt.machine } as const;
     const direct = this.direct;
     if (direct?.open) {

@@ -12,7 +12,7 @@ import { Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { rawConnectionOf } from '../dataplane/builtin/http/raw-client.js';
 import { secureSocketOf } from '../dataplane/builtin/tls/tls-termination.js';
-import { tunnelOf } from '../dataplane/builtin/tunnel.js';
+import { Tunnel, tunnelOf } from '../dataplane/builtin/tunnel.js';
 import type { TunnelMover } from './tunnel-move.js';
 import { closeAfterResponse, freezeSocket, hasHandle, httpParserIdle, pendingResponse, serverOf, type NativeTcpHandle } from '../util/node-internals.js';
 
@@ -37,11 +37,12 @@ export class ConnectionDrain {
   private closing = 0;
   private readonly marked = new Set<HttpServer>();
   /** Tunnels the mover took and that are still here (queued, moving, or staying): not looked at again. */
-  private readonly offered = new Set<Socket>();
+  private readonly offered = new Set<Socket | Tunnel>();
   readonly done: Promise<DrainResult>;
 
   constructor(
-    private readonly connections: Map<Socket, string>,
+    /** Accepted sockets, and tunnels moved here (each its own key: it may have no socket yet). */
+    private readonly connections: Map<Socket | Tunnel, string>,
     timeoutMs: number,
     private readonly handOver: HandOver | null,
     /** Moves tunnels to the next generation (null: they drain here, as at shutdown). */
@@ -69,10 +70,10 @@ export class ConnectionDrain {
       // End (FIN) rather than destroy: a destroy with unread bytes in the kernel sends a reset.
       this.closing = this.connections.size;
       // A TLS connection ends with its close_notify, then the FIN.
-      for (const socket of this.connections.keys()) (secureSocketOf(socket) ?? socket).end();
+      for (const connection of this.connections.keys()) (connection instanceof Tunnel ? connection : (secureSocketOf(connection) ?? connection)).end();
       this.deadline = Date.now() + CLOSE_GRACE_MS;
     } else if (Date.now() >= this.deadline) {
-      for (const socket of this.connections.keys()) socket.destroy();
+      for (const connection of this.connections.keys()) connection.destroy();
       this.connections.clear();
       return resolve(this.result());
     }
@@ -84,22 +85,20 @@ export class ConnectionDrain {
   }
 
   private scan(): void {
-    for (const [socket, key] of this.connections) {
+    for (const [connection, key] of this.connections) {
       // A tunnel moves (one still connecting to its endpoint is not one yet: it moves at a later
       // scan, once connected); one that could not stays, and ends here or at the deadline.
       // Tunnels already waiting for their move are not looked at again (10,000 of them, every
       // SCAN_MS, were a tenth of a draining worker's CPU).
-      if (this.offered.has(socket)) continue;
+      if (this.offered.has(connection)) continue;
+      if (connection instanceof Tunnel) {
+        this.offer(connection, connection, key);
+        continue;
+      }
+      const socket = connection;
       const tunnel = tunnelOf(socket);
       if (tunnel !== undefined) {
-        // Once taken, the mover decides (a tunnel that stays is never offered again, by it either);
-        // one that moved is forgotten here altogether.
-        const forget = (moved: boolean): void => {
-          if (!moved) return;
-          this.connections.delete(socket);
-          this.offered.delete(socket);
-        };
-        if (this.mover && this.closing === 0 && this.mover.offer(tunnel, key, forget)) this.offered.add(socket);
+        this.offer(socket, tunnel, key);
         continue;
       }
       // A TLS connection's session lives in this process and cannot move: never handed over, it
@@ -124,6 +123,19 @@ export class ConnectionDrain {
         if (res && !res.headersSent) closeAfterResponse(res);
       }
     }
+  }
+
+  /**
+   * Once the mover took a tunnel, it decides (one that stays is never offered again, by it
+   * either); one that moved is forgotten here altogether.
+   */
+  private offer(connection: Socket | Tunnel, tunnel: Tunnel, key: string): void {
+    const forget = (moved: boolean): void => {
+      if (!moved) return;
+      this.connections.delete(connection);
+      this.offered.delete(connection);
+    };
+    if (this.mover && this.closing === 0 && this.mover.offer(tunnel, key, forget)) this.offered.add(connection);
   }
 
   /** Every later request on a connection of this worker is answered with `Connection: close`. */

@@ -23,6 +23,7 @@ import { ConnectionDrain, freezeForHandover } from './worker-drain.js';
 import { TunnelMover } from './tunnel-move.js';
 import { ENV_PREDECESSOR, ENV_SUCCESSOR, PredecessorChannel, SuccessorChannel } from './move-channel.js';
 import { joinTunnel } from '../dataplane/builtin/tunnel-join.js';
+import type { Tunnel } from '../dataplane/builtin/tunnel.js';
 import { validTicketKeys } from '../dataplane/builtin/tls/ticket-keys.js';
 import { handleFd, listenOnNativeHandle, sendWithHandle, socketFromHandle } from '../util/node-internals.js';
 import { HitlessError } from '../errors.js';
@@ -55,8 +56,8 @@ if (fault === 'crash') {
 const handles = new Map<string, TcpHandle>();
 /** Listening servers (the pool's), by address. */
 const servers = new Map<string, Server>();
-/** Every open accepted connection and the address it came in on: what a drain walks. */
-const connections = new Map<Socket, string>();
+/** Every open connection (accepted here, or a tunnel moved here) and the address it was accepted on: what a drain walks. */
+const connections = new Map<Socket | Tunnel, string>();
 let current: Config | null = null;
 /** The digest of `current`, computed here: what status reports and what a patch's base must be. */
 let digest: ConfigDigest | null = null;
@@ -112,7 +113,7 @@ function takeHandle(server: Server, address: HostPort): BoundSocket {
 }
 
 /** One function for every socket (no closure per connection): 'close' is emitted once. */
-function forgetConnection(this: Socket): void {
+function forgetConnection(this: Socket | Tunnel): void {
   connections.delete(this);
 }
 
@@ -353,9 +354,9 @@ function joinRelayed(msg: TunnelPart, raw: object): void {
  */
 function joinMoved(msg: Extract<TunnelPart, { part: 'endpoint' }>, client: TcpHandle, endpoint: TcpHandle): void {
   const tunnel = joinTunnel(driver.serviceRuntime(msg.record.service), msg.record, msg.ends, client, endpoint);
-  connections.set(tunnel.client, msg.key);
-  driver.adoptConnection(msg.key, tunnel.client);
-  tunnel.client.on('close', forgetConnection);
+  connections.set(tunnel, msg.key);
+  driver.adoptConnection(msg.key, tunnel);
+  tunnel.on('close', forgetConnection);
   // (A sender of an earlier version sends only the wall clock.)
   joinedPauses.push(typeof msg.frozenAtMachineMs === 'number' ? machineMs() - msg.frozenAtMachineMs : Date.now() - msg.frozenAt);
   reportMovesSoon();

@@ -167,10 +167,10 @@ export function socketFromHandle(handle: object, directions: HandleDirections = 
 }
 
 // ---- TCPWrap.onread/readStart/readStop on a bare handle, process.binding('stream_wrap') ---------
-// Why: a moved tunnel's endpoint side is often silent for a long time (a WebSocket's server), and
-// building its net.Socket is a large part of taking a moved tunnel (bench:join-cost). Until the
-// endpoint sends something (or the client does, or the tunnel is needed otherwise), the handle
-// that came over IPC is read by libuv with a handler of our own, which reads the outcome of that
+// Why: a moved tunnel is often silent for a long time (a WebSocket between pings), and building
+// its two net.Sockets is most of what taking a moved tunnel costs (bench:join-cost). Until a peer
+// sends something (or the tunnel is needed otherwise), each handle that came over IPC is read by
+// libuv with a handler of our own, which reads the outcome of that
 // first read as node:net's onStreamRead does: streamBaseState[kReadBytesOrError] (bytes, 0, or a
 // negative errno, UV_EOF at the end) and [kArrayBufferOffset].
 // Without it: each moved tunnel builds both its sockets when it arrives.

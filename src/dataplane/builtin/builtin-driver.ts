@@ -3,6 +3,7 @@
 // new sockets listening, then releases what only the old state held; abort() closes what
 // prepare bound and forgets what its builds added to the state registry.
 import type { Socket } from 'node:net';
+import type { OpenConnection } from '../open-connection.js';
 import type { Config } from '../../config/model.js';
 import type { Plan } from '../plan-types.js';
 import { ApplyError, ErrorCodes } from '../../errors.js';
@@ -289,8 +290,8 @@ export class BuiltinDriver implements Driver {
   }
 
   /** A connection moved here from another process, accepted there on `key`: a shutdown drains it too. */
-  adoptConnection(key: string, socket: Socket): void {
-    this.pool.adopt(key, socket);
+  adoptConnection(key: string, connection: OpenConnection): void {
+    this.pool.adopt(key, connection);
   }
 
   /** The running runtime of a service (a tunnel moved here from another process joins it). */
@@ -341,7 +342,7 @@ export class BuiltinDriver implements Driver {
     while (this.pool.openConnections() > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    for (const l of all) for (const socket of l.connections) socket.destroy();
+    for (const l of all) for (const connection of l.connections) connection.destroy();
     for (const state of this.registry.allEndpoints()) state.release();
     await Promise.all(all.map((l) => new Promise<void>((r) => (l.server.listening ? l.server.close(() => r()) : r()))));
   }
@@ -398,7 +399,7 @@ function endpointStatuses(runtime: ServiceRuntime): EndpointStatus[] {
 function drainConnections(runtime: ServiceRuntime): void {
   if (runtime.connections.size === 0) return;
   const timer = setTimeout(() => {
-    for (const socket of runtime.connections) socket.destroy();
+    for (const connection of runtime.connections) connection.destroy();
   }, runtime.config.timeouts.drain);
   timer.unref();
 }

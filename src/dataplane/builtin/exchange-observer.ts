@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type { BalancerEndpoint } from '../balancers/balancer.js';
 import type { ServiceRuntime } from './service-runtime.js';
 import type { ClientSide } from './http/client-side.js';
-import type { TunnelRecord } from './tunnel.js';
+import type { SideBytes, TunnelRecord } from './tunnel.js';
 import { PROXY_CODES } from '../../errors.js';
 
 /** The response did not complete: the client left, or the endpoint cut it mid-body. */
@@ -148,9 +148,10 @@ export function peerOf(socket: Socket): string {
 
 /**
  * A tunnel that moved here from another process (tunnel.ts) ended: its one access line, for the
- * whole connection (bytes of every process it went through, duration from its accept).
+ * whole connection (bytes of every process it went through, duration from its accept). `client`:
+ * the client bytes of this process.
  */
-export function observeMovedTunnel(runtime: ServiceRuntime, client: Socket, record: TunnelRecord): void {
+export function observeMovedTunnel(runtime: ServiceRuntime, client: SideBytes, record: TunnelRecord): void {
   const log = runtime.accessLog;
   if (log === null) return;
   log({
@@ -163,8 +164,8 @@ export function observeMovedTunnel(runtime: ServiceRuntime, client: Socket, reco
     method: record.method,
     path: record.path,
     status: record.status,
-    bytes_in: record.priorBytesIn + client.bytesRead,
-    bytes_out: record.priorBytesOut + client.bytesWritten,
+    bytes_in: record.priorBytesIn + client.read,
+    bytes_out: record.priorBytesOut + client.written,
     duration_ms: Math.round((Date.now() - record.startedAt) * 1000) / 1000,
     retries: record.retries,
     error: null,

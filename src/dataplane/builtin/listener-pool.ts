@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { HostPort } from '../../config/address.js';
 import { bindTcpHandle, handleFd, listenOnNativeHandle, serverFd } from '../../util/node-internals.js';
 import { BindError, bindErrorOf } from '../socket-pool/bind-error.js';
+import type { OpenConnection } from '../open-connection.js';
 import { RefCountedPool, type PoolEntry, type SocketState } from '../socket-pool/ref-counted-pool.js';
 
 // The pool's bind error, for the driver and the worker binder that use this pool.
@@ -64,10 +65,10 @@ export class ListenerPool {
    * counted as this address's, so a shutdown waits for it like for those accepted here. False
    * when the address is not open here.
    */
-  adopt(key: string, socket: Socket): boolean {
+  adopt(key: string, connection: OpenConnection): boolean {
     const listener = this.pool.get(key);
     if (!listener) return false;
-    this.pool.track(listener, socket);
+    this.pool.track(listener, connection);
     return true;
   }
 

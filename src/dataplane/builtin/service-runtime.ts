@@ -1,7 +1,7 @@
 // A service as one applied config sees it: its frozen config, its clusters with balancers
 // (built once), its router, and the shared identity-keyed state it counts into. Connections and
 // requests hold the runtime they started with, so an apply never changes their rules mid-flight.
-import type { Socket } from 'node:net';
+import type { OpenConnection } from '../open-connection.js';
 import type { ClusterConfig, ServiceConfig } from '../../config/model.js';
 import type { Balancer, BalancerEndpoint } from '../balancers/balancer.js';
 import { createBalancer } from '../balancers/index.js';
@@ -34,7 +34,7 @@ export class ServiceRuntime {
   /** Request → cluster, compiled once per config applied (invariant 7). */
   readonly route: Router<ClusterRuntime>;
   /** Connections accepted under this runtime of the service, for drains when it is removed. */
-  readonly connections: Set<Socket>;
+  readonly connections: Set<OpenConnection>;
 
   /** Where this service's access log lines go; null when it has none. */
   readonly accessLog: AccessWriter | null;
@@ -52,7 +52,7 @@ export class ServiceRuntime {
     registry: StateRegistry,
     accessWriters?: AccessWriterFactory,
     connectionShares = 1,
-    connections?: Set<Socket>,
+    connections?: Set<OpenConnection>,
   ) {
     this.connections = connections ?? new Set();
     this.state = registry.service(config.name);

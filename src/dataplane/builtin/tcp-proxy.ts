@@ -133,7 +133,7 @@ function splice(client: Socket, upstream: Socket, endpoint: BalancerEndpoint, ru
     state.bytesOut += upstream.bytesRead;
     release();
   };
-  return new Tunnel(client, upstream, record, runtime.config.timeouts.idle, onread, releaseAll);
+  return new Tunnel({ client, upstream }, record, runtime.config.timeouts.idle, onread, releaseAll);
 }
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);

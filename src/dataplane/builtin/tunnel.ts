@@ -3,12 +3,17 @@
 // connection (tcp-proxy.ts) and an upgraded HTTP connection after its 101 (http/upgrade-proxy.ts)
 // are both one. A tunnel can be *frozen*: libuv stops reading both sockets, what Node had read
 // is written on, and once nothing is left in user space both sockets can go to another process
-// (process/tunnel-move.ts), which joins them again as a tunnel (`joinTunnel`). The peers notice
+// (process/tunnel-move.ts), which joins them again as a tunnel (tunnel-join.ts). The peers notice
 // nothing: the bytes not yet read stay in the kernel and travel with the sockets.
-// A joined tunnel's endpoint side starts *asleep*: its bare handle is read by libuv, but its
-// net.Socket (most of what taking a moved tunnel costs: bench:join-cost) is built only when the
-// endpoint sends something or the tunnel needs it (client bytes to write to it, an end to pass
-// on, a reset, another move). Many long-lived connections carry nothing for minutes.
+// A joined tunnel starts *asleep*: its two bare handles are read by libuv for their first event,
+// and its two net.Sockets (most of what taking a moved tunnel costs: bench:join-cost) are built
+// only when a peer sends something (bytes, a FIN, a reset) or the tunnel is ended from outside (a
+// drain's deadline). Its idle timeout, a destroy (a removed listener or service) and another move
+// need no socket. Many long-lived connections carry nothing for minutes; one that moves on before
+// it wakes costs no socket here at all. Asleep, it has no client socket that the tables of open
+// connections could hold: a joined tunnel is itself what they hold (an OpenConnection, with its
+// own 'close').
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { freezeSocket, readBareHandleOnce, socketFromHandle, stopBareHandleRead, thawSocket, type FirstRead, type NativeTcpHandle } from '../../util/node-internals.js';
@@ -46,7 +51,27 @@ export interface TunnelEnds {
 
 export type TunnelState = 'open' | 'frozen' | 'moved' | 'stays';
 
-/** Every tunnel of this process by its client socket (the accepted one): what a drain looks up. */
+/** A tunnel's two sockets (one accepted here, or both built around moved handles). */
+export interface TunnelSockets {
+  readonly client: Socket;
+  readonly upstream: Socket;
+}
+
+/** A moved tunnel's two handles, as they came from the other process. */
+export interface TunnelHandles {
+  readonly clientHandle: NativeTcpHandle;
+  readonly endpointHandle: NativeTcpHandle;
+}
+
+/** Bytes this process read from and wrote to one side. */
+export interface SideBytes {
+  readonly read: number;
+  readonly written: number;
+}
+
+const NO_BYTES: SideBytes = { read: 0, written: 0 };
+
+/** Every tunnel accepted in this process by its client socket: what a drain looks up. (A joined tunnel is its own key.) */
 const tunnels = new WeakMap<Socket, Tunnel>();
 
 export function tunnelOf(client: Socket): Tunnel | undefined {
@@ -57,165 +82,195 @@ const noop = (): void => {};
 
 const encrypted = (socket: Socket): boolean => (socket as { encrypted?: boolean }).encrypted === true;
 
-/** A joined tunnel's endpoint side before its socket is built: the bare handle, and whether libuv reads it. */
-interface SleepingEndpoint {
+/** One side of a sleeping tunnel: its bare handle, and whether libuv reads it for its first event. */
+interface BareSide {
   readonly handle: NativeTcpHandle;
-  /** libuv is reading it for the first event (not when the endpoint had already sent its FIN). */
   reading: boolean;
 }
 
-export class Tunnel {
+/** A joined tunnel before its sockets are built. */
+interface Asleep {
+  readonly client: BareSide;
+  readonly endpoint: BareSide;
+  /** The idle timeout (a sleeping tunnel has no socket to time it); null while frozen, or with none. */
+  idle: NodeJS.Timeout | null;
+}
+
+export class Tunnel extends EventEmitter {
   state: TunnelState = 'open';
   private clientFin: boolean;
   private endpointFin: boolean;
-  /** hitless had passed the client's FIN on to the endpoint before the move (for a sleeping side). */
+  /** FINs hitless had passed on before the move: a socket built here starts with that side shut. */
+  private readonly clientShutBefore: boolean;
   private readonly endpointShutBefore: boolean;
-  private upstreamSocket: Socket | null = null;
-  private sleeping: SleepingEndpoint | null = null;
+  private awake: TunnelSockets | null = null;
+  private asleep: Asleep | null = null;
   private readonly idleMs: number;
 
   /**
-   * `upstream`: the endpoint socket, or (a joined tunnel) the bare handle its socket is built
-   * around when first needed. `upstreamOnread`: the endpoint socket delivers its bytes through
+   * `sides`: the two sockets (a tunnel made here), or the two handles of a tunnel moved here,
+   * which starts asleep. `upstreamOnread`: the endpoint socket delivers its bytes through
    * `fromEndpoint` (net.connect's onread into a shared buffer, tcp-proxy's fast path) instead of
    * 'data' events. `release`: the counters the creator keeps for this tunnel, let go of when it
    * moves away (its close handlers never run: the sockets are detached first).
    */
   constructor(
-    readonly client: Socket,
-    upstream: Socket | NativeTcpHandle,
+    sides: TunnelSockets | TunnelHandles,
     readonly record: TunnelRecord,
     idleMs: number,
     private readonly upstreamOnread: boolean,
     readonly release: () => void,
     ends: Partial<TunnelEnds> = {},
   ) {
+    super();
     this.clientFin = ends.clientFin === true;
     this.endpointFin = ends.endpointFin === true;
+    this.clientShutBefore = ends.clientShut === true;
     this.endpointShutBefore = ends.endpointShut === true;
     this.idleMs = idleMs;
-    const asleep = !isSocket(upstream);
-    // A TLS socket (terminated by hitless, or to an endpoint with upstream_tls) holds its session
-    // state in this process: such a tunnel drains instead of moving.
-    if (!encrypted(client) && (asleep || !encrypted(upstream))) tunnels.set(client, this);
-    client.setTimeout(idleMs);
-    client.on('timeout', this.onIdle);
+    if ('client' in sides) {
+      // A TLS socket (terminated by hitless, or to an endpoint with upstream_tls) holds its
+      // session state in this process: such a tunnel drains instead of moving.
+      if (!encrypted(sides.client) && !encrypted(sides.upstream)) tunnels.set(sides.client, this);
+      this.attach(sides.client, sides.upstream);
+      return;
+    }
+    this.asleep = { client: { handle: sides.clientHandle, reading: false }, endpoint: { handle: sides.endpointHandle, reading: false }, idle: null };
+    this.listenWhileAsleep();
+  }
+
+  /** Joins the two sockets: bytes, FINs, resets and backpressure, both ways. */
+  private attach(client: Socket, upstream: Socket): void {
+    this.awake = { client, upstream };
+    const idle = this.onIdle;
+    client.setTimeout(this.idleMs);
+    client.on('timeout', idle);
+    upstream.setTimeout(this.idleMs);
+    upstream.on('timeout', idle);
     // A reset on one side is passed on as a reset, so the peer sees what really happened.
+    // (A TLS socket to an endpoint cannot be reset itself: it is closed; a TLS client's TCP socket is reset.)
     client.on('error', (err: NodeJS.ErrnoException) => {
-      // (Nor can a TLS socket to an endpoint: it is closed.)
-      const upstream = this.endpointSide();
-      if (upstream === null) return;
       if (err.code === 'ECONNRESET' && !upstream.destroyed && !encrypted(upstream)) upstream.resetAndDestroy();
       else upstream.destroy();
     });
-    client.once('close', () => {
-      if (this.sleeping !== null) this.closeSleeping();
-      else if (this.upstreamSocket !== null) closeAfterFlush(this.upstreamSocket);
-    });
-    // Client → endpoint: a full endpoint pauses the client.
-    client.on('data', (chunk: Buffer) => {
-      const upstream = this.endpointSide();
-      if (upstream !== null && !upstream.write(chunk)) client.pause();
-    });
-    client.once('end', () => {
-      this.clientFin = true;
-      this.endpointSide()?.end();
-    });
-    client.on('drain', () => {
-      if ((this.state === 'open' || this.state === 'stays') && this.upstreamSocket !== null) this.upstreamSocket.resume();
-    });
-    if (asleep) {
-      this.sleeping = { handle: upstream, reading: false };
-      this.listenWhileAsleep();
-    } else this.attach(upstream);
-    if (!this.clientFin) client.resume();
-  }
-
-  /** The endpoint socket, built now if the endpoint side was still asleep; null once that side was closed asleep. */
-  private endpointSide(): Socket | null {
-    if (this.upstreamSocket !== null) return this.upstreamSocket;
-    return this.sleeping !== null ? this.wake(null) : null;
-  }
-
-  /** The endpoint side has closed (asleep: its handle was closed here). */
-  get endpointClosed(): boolean {
-    return this.upstreamSocket !== null ? this.upstreamSocket.destroyed : this.sleeping === null;
-  }
-
-  /** The endpoint socket's listeners: the endpoint's half of the tunnel. */
-  private attach(upstream: Socket): void {
-    this.upstreamSocket = upstream;
-    const { client } = this;
-    upstream.setTimeout(this.idleMs);
-    upstream.on('timeout', this.onIdle);
     upstream.on('error', (err: NodeJS.ErrnoException) => {
-      // (A TLS client cannot be reset itself: its TCP socket is.)
       if (err.code === 'ECONNRESET' && !client.destroyed) resetAndDestroy(client);
       else client.destroy();
     });
-    upstream.once('close', () => closeAfterFlush(client));
-    upstream.on('drain', () => {
-      if (this.state === 'open' || this.state === 'stays') client.resume();
+    client.once('close', () => {
+      closeAfterFlush(upstream);
+      this.emit('close');
     });
-    // Endpoint → client: a full client pauses the endpoint.
+    upstream.once('close', () => closeAfterFlush(client));
+    // Client → endpoint: a full endpoint pauses the client; and the other way.
+    client.on('data', (chunk: Buffer) => {
+      if (!upstream.write(chunk)) client.pause();
+    });
     if (!this.upstreamOnread) {
       upstream.on('data', (chunk: Buffer) => {
         if (!client.write(chunk)) upstream.pause();
       });
     }
+    client.on('drain', () => {
+      if (this.state === 'open' || this.state === 'stays') upstream.resume();
+    });
+    upstream.on('drain', () => {
+      if (this.state === 'open' || this.state === 'stays') client.resume();
+    });
+    client.once('end', () => {
+      this.clientFin = true;
+      upstream.end();
+    });
     upstream.once('end', () => {
       this.endpointFin = true;
       client.end();
     });
-    if (!this.endpointFin && !this.upstreamOnread && this.state !== 'frozen') upstream.resume();
+    if (this.state === 'frozen') return;
+    if (!this.clientFin) client.resume();
+    if (!this.endpointFin && !this.upstreamOnread) upstream.resume();
   }
 
-  /** Asleep and open: libuv reads the bare handle, and its first read wakes the tunnel. */
+  /** Asleep and open: libuv reads each side not finished, and the first read wakes the tunnel. */
   private listenWhileAsleep(): void {
-    const sleeping = this.sleeping!;
-    if (this.endpointFin || sleeping.reading) return;
-    sleeping.reading = readBareHandleOnce(sleeping.handle, (first) => {
-      sleeping.reading = false;
-      this.wake(first);
+    const asleep = this.asleep!;
+    if (!this.clientFin) this.readFirst(asleep.client, 'client');
+    if (!this.endpointFin) this.readFirst(asleep.endpoint, 'endpoint');
+    if (asleep.idle === null && this.idleMs > 0) asleep.idle = setTimeout(this.onIdle, this.idleMs).unref();
+  }
+
+  private readFirst(side: BareSide, which: 'client' | 'endpoint'): void {
+    if (side.reading) return;
+    side.reading = readBareHandleOnce(side.handle, (first) => {
+      side.reading = false;
+      this.wake(which, first);
     });
   }
 
   /**
-   * Builds the endpoint socket around the sleeping handle, and hands it what the handle's first
-   * read brought (bytes, the end, an error) as if the socket had read it.
+   * Builds both sockets around the sleeping handles, joins them, and hands the side that woke it
+   * what its first read brought (bytes, the end, an error) as if its socket had read it.
    */
-  private wake(first: FirstRead | null): Socket {
-    const sleeping = this.sleeping!;
-    this.sleeping = null;
-    if (sleeping.reading) stopBareHandleRead(sleeping.handle);
-    const upstream = socketFromHandle(sleeping.handle, { readable: !this.endpointFin, writable: !this.endpointShutBefore });
-    this.attach(upstream);
-    if (first?.kind === 'data') upstream.push(first.chunk);
-    else if (first?.kind === 'end') upstream.push(null);
-    else if (first?.kind === 'error') upstream.destroy(Object.assign(new Error(`read ${getSystemErrorName(first.errno)}`), { code: getSystemErrorName(first.errno), errno: first.errno, syscall: 'read' }));
-    return upstream;
+  private wake(which: 'client' | 'endpoint' | null, first: FirstRead | null): TunnelSockets {
+    const asleep = this.asleep!;
+    this.asleep = null;
+    quieten(asleep);
+    const client = socketFromHandle(asleep.client.handle, { readable: !this.clientFin, writable: !this.clientShutBefore });
+    const upstream = socketFromHandle(asleep.endpoint.handle, { readable: !this.endpointFin, writable: !this.endpointShutBefore });
+    this.attach(client, upstream);
+    const socket = which === 'client' ? client : upstream;
+    if (first?.kind === 'data') socket.push(first.chunk);
+    else if (first?.kind === 'end') socket.push(null);
+    else if (first?.kind === 'error') socket.destroy(Object.assign(new Error(`read ${getSystemErrorName(first.errno)}`), { code: getSystemErrorName(first.errno), errno: first.errno, syscall: 'read' }));
+    return { client, upstream };
   }
 
-  /** The client side closed while the endpoint side slept: close its handle too. */
-  private closeSleeping(): void {
-    const sleeping = this.sleeping!;
-    this.sleeping = null;
-    if (sleeping.reading) stopBareHandleRead(sleeping.handle);
-    sleeping.handle.close();
+  /** The two sockets, built now if the tunnel was asleep; null once it closed asleep or moved away. */
+  private sockets(): TunnelSockets | null {
+    if (this.awake !== null) return this.awake;
+    return this.asleep !== null ? this.wake(null, null) : null;
   }
+
+  /** Closes a sleeping tunnel's handles (idle, or destroyed from outside): the connection ends here. */
+  private closeAsleep(): void {
+    const asleep = this.asleep!;
+    this.asleep = null;
+    quieten(asleep);
+    asleep.client.handle.close();
+    asleep.endpoint.handle.close();
+    // As a socket's: never during the call that closed it.
+    process.nextTick(() => this.emit('close'));
+  }
+
+  /** The client side has closed here (asleep: its handle was closed), or the tunnel moved away. */
+  get destroyed(): boolean {
+    return this.awake !== null ? this.awake.client.destroyed : this.asleep === null;
+  }
+
+  /** The endpoint side has closed (asleep: its handle was closed here). */
+  get endpointClosed(): boolean {
+    return this.awake !== null ? this.awake.upstream.destroyed : this.asleep === null;
+  }
+
+  /** Ends the connection gracefully (a drain's deadline): a FIN to the client, which is passed on. */
+  end(): void {
+    this.sockets()?.client.end();
+  }
+
+  /** Closes both sides at once (the idle timeout, a removed listener or service). */
+  destroy(): void {
+    if (this.asleep !== null) return this.closeAsleep();
+    this.awake?.client.destroy();
+    this.awake?.upstream.destroy();
+  }
+
+  private readonly onIdle = (): void => this.destroy();
 
   /** Endpoint bytes read into net.connect's shared buffer; false pauses the endpoint until the client drains. */
   fromEndpoint(nread: number, shared: Uint8Array): boolean {
     const chunk = Buffer.allocUnsafe(nread);
     chunk.set(shared.subarray(0, nread));
-    return this.client.write(chunk);
+    return this.awake!.client.write(chunk);
   }
-
-  private readonly onIdle = (): void => {
-    this.client.destroy();
-    if (this.sleeping !== null) this.closeSleeping();
-    else this.upstreamSocket?.destroy();
-  };
 
   /** Both directions have finished: the tunnel is closing, nothing to move. */
   get finishing(): boolean {
@@ -229,68 +284,74 @@ export class Tunnel {
   freeze(): void {
     if (this.state !== 'open') return;
     this.state = 'frozen';
-    const { client } = this;
-    const upstream = this.upstreamSocket;
+    if (this.asleep !== null) {
+      // Nothing was read here: it stays asleep, and moves as it is.
+      quieten(this.asleep);
+      return;
+    }
+    if (this.awake === null) return;
+    const { client, upstream } = this.awake;
     freezeSocket(client);
     client.pause();
-    const sleeping = this.sleeping;
-    if (sleeping?.reading) {
-      // Nothing of the endpoint's was read here: its side stays asleep and moves as it is.
-      stopBareHandleRead(sleeping.handle);
-      sleeping.reading = false;
-    }
-    if (upstream !== null) {
-      freezeSocket(upstream);
-      upstream.pause();
-    }
+    freezeSocket(upstream);
+    upstream.pause();
     // read() hands each buffered chunk to the 'data' listener above (and may ask libuv to read
-    // again: frozen again below, in the same tick, so no byte is read meanwhile). Client bytes
-    // wake a sleeping endpoint side (they are written to it).
+    // again: frozen again below, in the same tick, so no byte is read meanwhile).
     while (client.read() !== null);
-    const awake = this.upstreamSocket;
-    if (awake !== null && !this.upstreamOnread) while (awake.read() !== null);
+    if (!this.upstreamOnread) while (upstream.read() !== null);
     freezeSocket(client);
-    if (awake !== null) freezeSocket(awake);
+    freezeSocket(upstream);
   }
 
   /** Nothing of this tunnel is left in user space: every byte read has been handed to the kernel. */
   get quiet(): boolean {
-    return quietSocket(this.client) && (this.upstreamSocket === null ? this.sleeping !== null : quietSocket(this.upstreamSocket));
+    if (this.asleep !== null) return true;
+    return this.awake !== null && quietSocket(this.awake.client) && quietSocket(this.awake.upstream);
   }
 
   /** A frozen tunnel that cannot move (a peer that does not read) carries on here, and drains. */
   thaw(): void {
     if (this.state !== 'frozen') return;
     this.state = 'stays';
-    const { client } = this;
+    if (this.asleep !== null) return this.listenWhileAsleep();
+    if (this.awake === null) return;
+    const { client, upstream } = this.awake;
     if (!this.clientFin) {
       thawSocket(client);
       client.resume();
     }
-    if (this.sleeping !== null) this.listenWhileAsleep();
-    else if (!this.endpointFin && this.upstreamSocket !== null) {
-      thawSocket(this.upstreamSocket);
-      this.upstreamSocket.resume();
+    if (!this.endpointFin) {
+      thawSocket(upstream);
+      upstream.resume();
     }
   }
 
   /** Which directions have finished, for the receiving process. */
   ends(): TunnelEnds {
-    const endpointShut = this.upstreamSocket === null ? this.endpointShutBefore : this.upstreamSocket.writableEnded;
-    return { clientFin: this.clientFin, endpointFin: this.endpointFin, clientShut: this.client.writableEnded, endpointShut };
+    const { clientFin, endpointFin } = this;
+    if (this.awake === null) return { clientFin, endpointFin, clientShut: this.clientShutBefore, endpointShut: this.endpointShutBefore };
+    return { clientFin, endpointFin, clientShut: this.awake.client.writableEnded, endpointShut: this.awake.upstream.writableEnded };
   }
 
   /** The two handles to send (the tunnel must be frozen and quiet). */
   handles(): { client: NativeTcpHandle; upstream: NativeTcpHandle } | null {
-    const client = freezeSocket(this.client);
-    const upstream = this.upstreamSocket === null ? (this.sleeping?.handle ?? null) : freezeSocket(this.upstreamSocket);
+    if (this.asleep !== null) return { client: this.asleep.client.handle, upstream: this.asleep.endpoint.handle };
+    if (this.awake === null) return null;
+    const client = freezeSocket(this.awake.client);
+    const upstream = freezeSocket(this.awake.upstream);
     return client && upstream ? { client, upstream } : null;
   }
 
-  /** Bytes this process read from and wrote to the endpoint (none while its side slept). */
-  endpointBytes(): { readonly read: number; readonly written: number } {
-    const upstream = this.upstreamSocket;
-    return upstream === null ? { read: 0, written: 0 } : { read: upstream.bytesRead, written: upstream.bytesWritten };
+  /** Bytes this process read from and wrote to the client (none while asleep). */
+  clientBytes(): SideBytes {
+    const client = this.awake?.client;
+    return client === undefined ? NO_BYTES : { read: client.bytesRead, written: client.bytesWritten };
+  }
+
+  /** Bytes this process read from and wrote to the endpoint (none while asleep). */
+  endpointBytes(): SideBytes {
+    const upstream = this.awake?.upstream;
+    return upstream === undefined ? NO_BYTES : { read: upstream.bytesRead, written: upstream.bytesWritten };
   }
 
   /**
@@ -299,13 +360,19 @@ export class Tunnel {
    */
   movedAway(): void {
     this.state = 'moved';
-    tunnels.delete(this.client);
     this.release();
-    const sleeping = this.sleeping;
-    this.sleeping = null;
-    // (A sleeping handle is not read: freeze() stopped that.)
-    sleeping?.handle.close();
-    for (const socket of this.upstreamSocket === null ? [this.client] : [this.client, this.upstreamSocket]) {
+    const { asleep, awake } = this;
+    this.asleep = null;
+    this.awake = null;
+    this.removeAllListeners();
+    if (asleep !== null) {
+      // (Not read, nor timed: freeze() stopped both.)
+      asleep.client.handle.close();
+      asleep.endpoint.handle.close();
+    }
+    if (awake === null) return;
+    tunnels.delete(awake.client);
+    for (const socket of [awake.client, awake.upstream]) {
       socket.removeAllListeners();
       socket.on('error', noop);
       socket.destroy();
@@ -313,8 +380,14 @@ export class Tunnel {
   }
 }
 
-function isSocket(upstream: Socket | NativeTcpHandle): upstream is Socket {
-  return typeof (upstream as Socket).write === 'function';
+/** No side of a sleeping tunnel is read any more, nor timed (it is frozen, woken or closed). */
+function quieten(asleep: Asleep): void {
+  for (const side of [asleep.client, asleep.endpoint]) {
+    if (side.reading) stopBareHandleRead(side.handle);
+    side.reading = false;
+  }
+  if (asleep.idle !== null) clearTimeout(asleep.idle);
+  asleep.idle = null;
 }
 
 function quietSocket(socket: Socket): boolean {

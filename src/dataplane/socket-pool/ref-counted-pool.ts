@@ -6,8 +6,8 @@
 // closes it. Both the data plane's ListenerPool and the supervisor's SupervisorSockets are this
 // pool around their own kind of socket (a listening net.Server; a bound, never-accepting handle).
 import { readlinkSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import type { HostPort } from '../../config/address.js';
+import type { OpenConnection } from '../open-connection.js';
 
 export type SocketState = 'warming' | 'active' | 'draining' | 'closed';
 
@@ -20,7 +20,7 @@ export interface PoolEntryBase {
   /** When the entry entered its state (Unix ms). */
   since: number;
   /** Connections accepted on this socket and still open: what a draining entry waits for. */
-  readonly connections: Set<Socket>;
+  readonly connections: Set<OpenConnection>;
 }
 
 /** An entry with the socket it holds (`R`: a server, a handle). */
@@ -100,10 +100,10 @@ export class RefCountedPool<R extends object> {
   }
 
   /** A connection accepted on `entry`: counted until it closes, and waited for when the entry drains. */
-  track(entry: PoolEntry<R>, socket: Socket): void {
-    entry.connections.add(socket);
-    (socket as Tagged)[ENTRY] = entry;
-    socket.on('close', forgetConnection);
+  track(entry: PoolEntry<R>, connection: OpenConnection): void {
+    entry.connections.add(connection);
+    (connection as Tagged)[ENTRY] = entry;
+    connection.on('close', forgetConnection);
   }
 
   /** Entries holding a socket open (warming, active). */
@@ -128,7 +128,7 @@ export class RefCountedPool<R extends object> {
   }
 
   private insert(address: HostPort, socket: R, refs: number): PoolEntry<R> {
-    const entry: PoolEntry<R> = { ...socket, key: address.key, address, refs, state: 'warming', since: Date.now(), connections: new Set<Socket>() };
+    const entry: PoolEntry<R> = { ...socket, key: address.key, address, refs, state: 'warming', since: Date.now(), connections: new Set<OpenConnection>() };
     // Registered before the caller's bind completes, so a concurrent acquire of the address shares it.
     this.open.set(address.key, entry);
     return entry;
@@ -148,7 +148,7 @@ export class RefCountedPool<R extends object> {
     };
     const timer = Number.isFinite(drainMs)
       ? setTimeout(() => {
-          for (const socket of entry.connections) socket.destroy();
+          for (const connection of entry.connections) connection.destroy();
           finish();
         }, drainMs)
       : null;
@@ -157,7 +157,7 @@ export class RefCountedPool<R extends object> {
       if (entry.connections.size === 0) finish();
     };
     // After the connection's own 'close' listener (forgetConnection) has removed it.
-    for (const socket of entry.connections) socket.once('close', () => setImmediate(check));
+    for (const connection of entry.connections) connection.once('close', () => setImmediate(check));
   }
 
   private enter(entry: PoolEntry<R>, state: SocketState): void {
@@ -176,11 +176,11 @@ export function socketIdentity(fd: number | null): string | null {
   }
 }
 
-/** Whose entry a socket was accepted on, so one shared 'close' function can forget it. */
+/** Whose entry a connection was accepted on, so one shared 'close' function can forget it. */
 const ENTRY = Symbol('hitless.poolEntry');
-type Tagged = Socket & { [ENTRY]?: PoolEntryBase };
+type Tagged = OpenConnection & { [ENTRY]?: PoolEntryBase };
 
-/** One function for every socket (no closure per connection): 'close' is emitted once. */
+/** One function for every connection (no closure per connection): 'close' is emitted once. */
 function forgetConnection(this: Tagged): void {
   this[ENTRY]?.connections.delete(this);
 }

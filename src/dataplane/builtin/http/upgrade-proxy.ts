@@ -285,7 +285,7 @@ class UpgradeExchange {
       runtime.connections.delete(client);
       endpoint.state.active--;
     };
-    new Tunnel(client, upstream, tunnelRecord, runtime.config.timeouts.idle, false, release);
+    new Tunnel({ client, upstream }, tunnelRecord, runtime.config.timeouts.idle, false, release);
   }
 
   /** Anything but a 101: one response, framed by hitless, then the client connection closes. */
