@@ -43,8 +43,12 @@ export class TunnelMover {
   private readonly offered = new WeakSet<Tunnel>();
   private inFlight = 0;
   private nextId = 1;
-  /** Moves sent, waiting for the supervisor's word that both halves went on: their place is still taken. */
-  private readonly unpassed = new Map<number, NodeJS.Timeout>();
+  /**
+   * Moves sent, waiting for the word that they were taken (`passed`): their place is still taken.
+   * By id, in the order sent, with the time each was sent: one timer for all (the oldest's).
+   */
+  private readonly unpassed = new Map<number, number>();
+  private passTimer: NodeJS.Timeout | null = null;
   /** Tunnels sent to the next generation. */
   moved = 0;
   /** Tunnels that could not quiesce in time, or whose sending failed: they drain here. */
@@ -117,13 +121,30 @@ export class TunnelMover {
 
   /** The supervisor passed tunnel `id` on (or gave up on it): its place goes to the next. */
   passed(id: number): void {
-    const timer = this.unpassed.get(id);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    this.unpassed.delete(id);
+    if (!this.unpassed.delete(id)) return;
+    if (this.unpassed.size === 0 && this.passTimer !== null) {
+      clearTimeout(this.passTimer);
+      this.passTimer = null;
+    }
     this.inFlight--;
     this.pump();
   }
+
+  /** Frees the place of every move not taken within PASS_TIMEOUT_MS, then waits for the next oldest. */
+  private readonly expire = (): void => {
+    this.passTimer = null;
+    const now = Date.now();
+    for (const [id, sentAt] of this.unpassed) {
+      const left = sentAt + PASS_TIMEOUT_MS - now;
+      if (left > 0) {
+        this.passTimer = setTimeout(this.expire, left);
+        return;
+      }
+      // Not taken within the bound: a successor that stopped reading (hung) gets no more.
+      if (this.direct?.open) this.direct = null;
+      this.passed(id);
+    }
+  };
 
   private start(move: Move): void {
     const { tunnel } = move;
@@ -180,13 +201,7 @@ export class TunnelMover {
     move.tunnel.movedAway();
     this.moved++;
     move.done(true);
-    this.unpassed.set(
-      id,
-      setTimeout(() => {
-        // Not taken within the bound: a successor that stopped reading (hung) gets no more.
-        if (this.direct?.open) this.direct = null;
-        this.passed(id);
-      }, PASS_TIMEOUT_MS),
-    );
+    this.unpassed.set(id, Date.now());
+    this.passTimer ??= setTimeout(this.expire, PASS_TIMEOUT_MS);
   }
 }

@@ -52,5 +52,5 @@ export function joinTunnel(runtime: ServiceRuntime | undefined, record: TunnelRe
 
 function endpointStateOf(runtime: ServiceRuntime, record: TunnelRecord): EndpointState | undefined {
   const cluster = (record.cluster !== null ? runtime.clusters.get(record.cluster) : undefined) ?? runtime.defaultCluster;
-  return cluster.endpoints.find((e) => e.key === record.endpoint)?.state;
+  return cluster.endpoint(record.endpoint)?.state;
 }
