@@ -2,7 +2,9 @@
 // arrives, each with its own two connections (never one tunnel's client beside another's
 // endpoint), even when the writer has exited before the reader read any of it. That case is what
 // libuv gets wrong on its own (it takes the writer's hang-up for the end after the first
-// descriptor-carrying message); node-internals.ts reads on past it.
+// descriptor-carrying message); node-internals.ts reads on past it. Both ways of sending: batches
+// over a lane (util/fd-lane.ts; the lane's own end is still unread in the channel when the writer
+// exits), and two descriptor-carrying lines per tunnel (where koffi cannot load).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
@@ -13,7 +15,7 @@ import { within } from './helpers/wait.js';
 
 const CHILD = join(ROOT, 'test/helpers/move-channel-child.ts');
 
-type Msg = { t: 'ready' } | { t: 'done'; joined: number; lost: number } | { t: 'error'; errno: number };
+type Msg = { t: 'ready' } | { t: 'done'; joined: number; lost: number; laneBatches: number } | { t: 'error'; errno: number };
 
 function nextMessage(child: ChildProcess, t: Msg['t']): Promise<Msg> {
   return new Promise((resolve, reject) => {
@@ -29,7 +31,7 @@ function nextMessage(child: ChildProcess, t: Msg['t']): Promise<Msg> {
 }
 
 /** Moves `n` tunnels from a sender that exits at once to a receiver; returns what each connection heard. */
-async function moveAll(n: number): Promise<{ labels: Map<Socket, string>; heard: Map<Socket, string>; done: Extract<Msg, { t: 'done' }> }> {
+async function moveAll(n: number, mode: 'lane' | 'lines'): Promise<{ labels: Map<Socket, string>; heard: Map<Socket, string>; done: Extract<Msg, { t: 'done' }> }> {
   const labels = new Map<Socket, string>();
   const heard = new Map<Socket, string>();
   const server = createServer((s) => {
@@ -44,7 +46,7 @@ async function moveAll(n: number): Promise<{ labels: Map<Socket, string>; heard:
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  const sender = spawn(process.execPath, ['--import', 'tsx', CHILD, 'send', String(port), String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'] });
+  const sender = spawn(process.execPath, ['--import', 'tsx', CHILD, 'send', String(port), String(n), mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'] });
   try {
     await within(60_000, 'the sender to open its connections', nextMessage(sender, 'ready'));
     // The sender's end of the channel, as the supervisor holds it: never read here.
@@ -74,16 +76,19 @@ async function moveAll(n: number): Promise<{ labels: Map<Socket, string>; heard:
 }
 
 describe('the move channel between two workers', () => {
-  it('a sender that exits as soon as it has written: every tunnel arrives, each with its own pair of connections', async (t) => {
-    // Generated sizes, within what the socket buffers hold while the receiver is stopped.
-    for (const n of [1, 7, 60]) {
-      const { labels, heard, done } = await moveAll(n);
-      assert.deepEqual({ joined: done.joined, lost: done.lost }, { joined: n, lost: 0 }, `n = ${n}`);
-      for (const [s, label] of labels) {
-        const id = label.split(' ')[1];
-        assert.equal(heard.get(s), `joined ${id}`, `connection "${label}" was joined as tunnel ${id} (n = ${n})`);
+  for (const mode of ['lane', 'lines'] as const) {
+    it(`a sender that exits as soon as it has written (${mode}): every tunnel arrives, each with its own pair of connections`, async (t) => {
+      // Sizes around a lane batch (32 tunnels), within what the socket buffers hold while the receiver is stopped.
+      for (const n of [1, 7, 32, 33, 100]) {
+        const { labels, heard, done } = await moveAll(n, mode);
+        assert.deepEqual({ joined: done.joined, lost: done.lost }, { joined: n, lost: 0 }, `n = ${n}`);
+        assert.equal(done.laneBatches, mode === 'lane' ? Math.ceil(n / 32) : 0, `tunnels that came in lane batches (n = ${n})`);
+        for (const [s, label] of labels) {
+          const id = label.split(' ')[1];
+          assert.equal(heard.get(s), `joined ${id}`, `connection "${label}" was joined as tunnel ${id} (n = ${n})`);
+        }
+        t.diagnostic(`${n} tunnels: all ${2 * n} connections joined with their own pair, read only after the sender had exited`);
       }
-      t.diagnostic(`${n} tunnels: all ${2 * n} connections joined with their own pair, read only after the sender had exited`);
-    }
-  });
+    });
+  }
 });

@@ -6,15 +6,24 @@
 // (node-internals.ts openHandlePipe): one handle per write, no acknowledgement per handle, which is
 // what makes 10,000 moves take well under the 19 s they took through the supervisor.
 //
-// Lines of JSON, each a MoveMessage; a tunnel is two lines (tunnel-move.ts's TunnelPart), the
+// Lines of JSON, each a MoveMessage. Tunnels go in batches over a *lane* when there is one: a
+// second socketpair the predecessor makes at its first move (util/fd-lane.ts), whose end it sends
+// beside a `lane` line. A batch is one lane message carrying the descriptors of up to 32 tunnels
+// (client, endpoint, client, …), sent first, and then one `tunnels` line with their parts: when
+// the successor reads the line, the descriptors are already in the lane. Without a lane (koffi
+// cannot load, or the lane is full) a tunnel is two lines (tunnel-move.ts's TunnelPart), the
 // client handle beside the first and the endpoint handle beside the second. Descriptors arrive in
 // the order they were written and each with (the start of) its own line, so the handles queue and
 // each line that carries one takes the first.
-// Predecessor → successor: tunnel parts, then `end` once it will send nothing more.
-// Successor → predecessor: `joined` (ids, in batches: its place in the window goes to the next),
-// and `draining` (the successor itself was replaced: send nothing more; `end` once all are joined).
+// Predecessor → successor: `lane`, tunnels (batches or parts), then `end` once it will send
+// nothing more.
+// Successor → predecessor: `joined` (ids, in batches: each was taken care of here, joined or
+// counted lost here; its place in the window goes to the next), and `draining` (the successor
+// itself was replaced: send nothing more; `end` once all are joined).
+import { closeSync } from 'node:fs';
 import type { NativeTcpHandle } from '../util/node-internals.js';
-import { openHandlePipe, type HandlePipe } from '../util/node-internals.js';
+import { connectedTcpHandle, handleFd, openHandlePipe, unixSocketHandle, type HandlePipe } from '../util/node-internals.js';
+import { FdLane, MAX_LANE_FDS } from '../util/fd-lane.js';
 import type { TunnelPart } from './messages.js';
 
 export const SUCCESSOR_FD = 4;
@@ -23,7 +32,25 @@ export const PREDECESSOR_FD = 5;
 export const ENV_SUCCESSOR = 'HITLESS_SUCCESSOR_CHANNEL_FD';
 export const ENV_PREDECESSOR = 'HITLESS_PREDECESSOR_CHANNEL_FD';
 
-type MoveMessage = TunnelPart | { readonly t: 'end' } | { readonly t: 'joined'; readonly ids: readonly number[] } | { readonly t: 'draining' };
+type EndpointPart = Extract<TunnelPart, { part: 'endpoint' }>;
+
+type MoveMessage =
+  | TunnelPart
+  | { readonly t: 'lane' }
+  | { readonly t: 'tunnels'; readonly parts: readonly EndpointPart[] }
+  | { readonly t: 'end' }
+  | { readonly t: 'joined'; readonly ids: readonly number[] }
+  | { readonly t: 'draining' };
+
+/** Tunnels per lane message: two descriptors each. */
+export const LANE_BATCH = MAX_LANE_FDS / 2;
+
+/** A tunnel to send: its part (what it is) and its two handles. */
+export interface OutgoingTunnel {
+  readonly part: EndpointPart;
+  readonly client: NativeTcpHandle;
+  readonly endpoint: NativeTcpHandle;
+}
 
 /** The largest line accepted: a tunnel's record is a few hundred bytes. Past it the channel is broken. */
 const MAX_LINE = 64 * 1024;
@@ -69,7 +96,7 @@ class LineChannel {
       } catch {
         return this.end(); // not our protocol: nothing after this can be trusted
       }
-      const carries = msg.t === 'tunnel';
+      const carries = msg.t === 'tunnel' || msg.t === 'lane';
       const h = carries ? (this.handles.shift() ?? null) : null;
       if (carries && !h) return this.end(); // a part without its descriptor: the pairing is lost
       this.onMessage(msg, h);
@@ -94,6 +121,8 @@ export class SuccessorChannel {
   /** Sent, not yet joined: their places in the mover's window are still taken. */
   private readonly unjoined = new Set<number>();
   private state: 'open' | 'closing' | 'closed' = 'open';
+  /** The lane to the successor: not made yet (undefined), or none (null: one descriptor per message). */
+  private lane: FdLane | null | undefined;
 
   constructor(
     fd: number,
@@ -129,9 +158,60 @@ export class SuccessorChannel {
     });
   }
 
+  /**
+   * Sends a batch of tunnels (at most LANE_BATCH): over the lane in one message when it can, else
+   * each as two descriptor-carrying lines. `sent(i, errno)` for each: 0 once its descriptors are on
+   * their way and its line written (this process may close its copies), or why it was not sent
+   * (it stays here). A batch's descriptors are in the lane before its line is written, and this
+   * process closes nothing before that line is: a line that cannot be written leaves the tunnels
+   * here, with copies in a lane that is then closed.
+   */
+  sendTunnels(batch: readonly OutgoingTunnel[], sent: (i: number, errno: number) => void): void {
+    const lane = this.laneToSuccessor();
+    if (lane !== null && batch.length <= LANE_BATCH) {
+      const fds = batch.flatMap(({ client, endpoint }) => [handleFd(client), handleFd(endpoint)]);
+      if (fds.every((fd): fd is number => fd !== null) && lane.send(fds) === 0) {
+        for (const { part } of batch) this.unjoined.add(part.id);
+        this.channel.send({ t: 'tunnels', parts: batch.map(({ part }) => part) }, null, (errno) => {
+          if (errno !== 0) {
+            for (const { part } of batch) this.unjoined.delete(part.id);
+            this.dropLane();
+          }
+          batch.forEach((_, i) => sent(i, errno));
+        });
+        return;
+      }
+      // (The lane is full, or a handle has no descriptor: this batch goes one descriptor per line.)
+    }
+    batch.forEach(({ part, client, endpoint }, i) => this.sendTunnel(part, client, endpoint, (errno) => sent(i, errno)));
+  }
+
+  /** The lane, made (and its other end sent) at the first batch; null where none can be made. */
+  private laneToSuccessor(): FdLane | null {
+    if (this.lane !== undefined) return this.lane;
+    const made = FdLane.create();
+    if (made instanceof Error) return (this.lane = null);
+    const peer = unixSocketHandle(made.peerFd);
+    if (typeof peer === 'number') {
+      closeSync(made.peerFd);
+      made.lane.close();
+      return (this.lane = null);
+    }
+    // This process's copy of the other end closes once it is on its way (or could not go: then
+    // the first batch's line fails too, and its tunnels stay).
+    this.channel.send({ t: 'lane' }, peer, () => peer.close());
+    return (this.lane = made.lane);
+  }
+
+  private dropLane(): void {
+    this.lane?.close();
+    this.lane = null;
+  }
+
   /** Never used (no upgrade came, or this worker is stopping): the successor's end just closes. */
   close(): void {
     this.state = 'closed';
+    this.dropLane();
     this.channel.close();
   }
 
@@ -149,19 +229,19 @@ export class SuccessorChannel {
   private maybeEnd(): void {
     if (this.state !== 'closing' || this.unjoined.size > 0) return;
     this.state = 'closed';
+    this.dropLane();
     this.channel.send({ t: 'end' }, null, () => this.channel.close());
   }
 
   private onEnd(): void {
     this.state = 'closed';
+    this.dropLane();
     if (this.unjoined.size === 0) return;
     const ids = [...this.unjoined];
     this.unjoined.clear();
     this.lost(ids);
   }
 }
-
-type EndpointPart = Extract<TunnelPart, { part: 'endpoint' }>;
 
 /**
  * Tunnels joined per acknowledgement, and the longest an acknowledgement waits for more. 16 (half
@@ -179,6 +259,10 @@ const ACK_MS = 2;
 export class PredecessorChannel {
   private readonly channel: LineChannel;
   private readonly halves = new Map<number, NativeTcpHandle>();
+  /** The predecessor's lane, once its end has come. */
+  private lane: FdLane | null = null;
+  /** Batches of tunnels that came over the lane. */
+  laneBatches = 0;
   private joinedIds: number[] = [];
   /** Sends the acknowledgement of `joinedIds` ACK_MS after the first, when no batch filled before. */
   private ackTimer: NodeJS.Timeout | undefined;
@@ -206,6 +290,8 @@ export class PredecessorChannel {
 
   private onMessage(msg: MoveMessage, handle: NativeTcpHandle | null): void {
     if (msg.t === 'end') return this.onEnd();
+    if (msg.t === 'lane') return this.takeLane(handle);
+    if (msg.t === 'tunnels') return this.joinBatch(msg.parts);
     if (msg.t !== 'tunnel' || !handle) return handle?.close();
     if (msg.part === 'client') {
       this.halves.get(msg.id)?.close();
@@ -219,11 +305,57 @@ export class PredecessorChannel {
       return this.lost(1);
     }
     this.join(msg, client, handle);
-    // Acknowledged in batches (each descriptor takes a turn of the event loop here, so one write
-    // per turn would be one per tunnel): every ACK_BATCH tunnels, or ACK_MS after the first.
-    this.joinedIds.push(msg.id);
+    this.acknowledge(msg.id);
+  }
+
+  /**
+   * Acknowledged in batches (without a lane each descriptor takes a turn of the event loop here, so
+   * one write per turn would be one per tunnel): every ACK_BATCH tunnels, or ACK_MS after the first.
+   */
+  private acknowledge(id: number): void {
+    this.joinedIds.push(id);
     if (this.joinedIds.length >= ACK_BATCH) this.flush();
     else if (this.joinedIds.length === 1) this.ackTimer = setTimeout(this.flush, ACK_MS);
+  }
+
+  private takeLane(handle: NativeTcpHandle | null): void {
+    if (handle === null) return;
+    this.lane?.close();
+    const fd = handleFd(handle);
+    const lane = fd === null ? null : FdLane.adopt(fd, () => handle.close());
+    if (lane === null || lane instanceof Error) {
+      // (Not expected: the predecessor made it, so koffi loads here too.) Its batches are lost.
+      handle.close();
+      this.lane = null;
+      return;
+    }
+    this.lane = lane;
+  }
+
+  /**
+   * A batch's line: its descriptors are the lane's next message, two per tunnel in the order of
+   * `parts`. A tunnel whose descriptors did not both come (the kernel drops those it cannot give
+   * at the descriptor limit) is closed and counted lost here; it is acknowledged all the same, so
+   * that the predecessor does not count it again.
+   */
+  private joinBatch(parts: readonly EndpointPart[]): void {
+    if (!Array.isArray(parts) || parts.length > LANE_BATCH) return this.onEnd(); // not our protocol
+    const got = this.lane?.receive();
+    this.laneBatches++;
+    const fds = got === undefined || typeof got === 'number' ? [] : got.fds;
+    parts.forEach((part, i) => {
+      const client = fds[2 * i] === undefined ? null : handleOrClose(fds[2 * i]!);
+      const endpoint = fds[2 * i + 1] === undefined ? null : handleOrClose(fds[2 * i + 1]!);
+      if (client !== null && endpoint !== null) this.join(part, client, endpoint);
+      else {
+        client?.close();
+        endpoint?.close();
+        this.lost(1);
+      }
+      this.acknowledge(part.id);
+    });
+    // More descriptors than parts: not ours to keep.
+    for (const fd of fds.slice(2 * parts.length)) closeSync(fd);
   }
 
   private readonly flush = (): void => {
@@ -238,6 +370,8 @@ export class PredecessorChannel {
     this.isOpen = false;
     this.flush();
     this.channel.close();
+    this.lane?.close();
+    this.lane = null;
     if (this.halves.size > 0) {
       for (const h of this.halves.values()) h.close();
       this.lost(this.halves.size);
@@ -245,4 +379,12 @@ export class PredecessorChannel {
     }
     this.ended();
   }
+}
+
+/** A received descriptor as a handle; closed (null) when it cannot be one. */
+function handleOrClose(fd: number): NativeTcpHandle | null {
+  const handle = connectedTcpHandle(fd);
+  if (typeof handle !== 'number') return handle;
+  closeSync(fd);
+  return null;
 }

@@ -12,7 +12,7 @@
 // long before its turn to be read would only see a longer pause, the throughput would not grow.
 import type { Tunnel } from '../dataplane/builtin/tunnel.js';
 import type { TunnelPart } from './messages.js';
-import type { SuccessorChannel } from './move-channel.js';
+import { LANE_BATCH, type OutgoingTunnel, type SuccessorChannel } from './move-channel.js';
 import { machineMs } from '../util/machine-clock.js';
 
 /** Sends one message with a handle beside it; `done` once it is on its way (or failed). */
@@ -57,6 +57,11 @@ export class TunnelMover {
   lost = 0;
   /** Sent over the move channel since the last look (takeSentDirect). */
   private sentDirect = 0;
+  /**
+   * Tunnels ready to go straight to the successor, sent together at the end of this turn (or at
+   * LANE_BATCH): the moves a pump starts are quiet at once, and go as one lane message.
+   */
+  private batch: Array<OutgoingTunnel & { readonly move: Move }> = [];
 
   /** `direct`: the move channel to this worker's successor, when the supervisor says it has one. */
   constructor(
@@ -175,26 +180,44 @@ export class TunnelMover {
     const bytes = tunnel.clientBytes();
     const record = { ...tunnel.record, priorBytesIn: tunnel.record.priorBytesIn + bytes.read, priorBytesOut: tunnel.record.priorBytesOut + bytes.written };
     const endpointPart = { t: 'tunnel', id, part: 'endpoint', key, record, ends: tunnel.ends(), frozenAt: frozenAt.wall, frozenAtMachineMs: frozenAt.machine } as const;
-    const direct = this.direct;
-    if (direct?.open) {
-      direct.sendTunnel(endpointPart, handles.client, handles.upstream, (errno) => {
-        if (errno !== 0) return this.stay(move);
-        this.sentOff(move, id);
-        this.sentDirect++;
-      });
-      return;
-    }
-    this.send({ t: 'tunnel', id, part: 'client' }, handles.client, (err) => {
+    const outgoing = { move, part: endpointPart, client: handles.client, endpoint: handles.upstream };
+    if (!this.direct?.open) return this.sendRelayed(outgoing);
+    this.batch.push(outgoing);
+    if (this.batch.length >= LANE_BATCH) this.sendBatch();
+    else if (this.batch.length === 1) queueMicrotask(this.sendBatch);
+  }
+
+  /** Through the supervisor: the two halves as two messages. */
+  private sendRelayed({ move, part, client, endpoint }: OutgoingTunnel & { readonly move: Move }): void {
+    this.send({ t: 'tunnel', id: part.id, part: 'client' }, client, (err) => {
       // Not sent: the supervisor is gone; the tunnel carries on here.
       if (err) return this.stay(move);
-      this.send(endpointPart, handles.upstream, (err2) => {
+      this.send(part, endpoint, (err2) => {
         // The client half reached the supervisor alone: it closes that copy (the pair never
         // completes); this process still owns the connection.
         if (err2) return this.stay(move);
-        this.sentOff(move, id);
+        this.sentOff(move, part.id);
       });
     });
   }
+
+  private readonly sendBatch = (): void => {
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    this.batch = [];
+    const direct = this.direct;
+    if (!direct?.open) {
+      // (The successor started draining meanwhile, or hung: through the supervisor.)
+      for (const outgoing of batch) this.sendRelayed(outgoing);
+      return;
+    }
+    direct.sendTunnels(batch, (i, errno) => {
+      const { move, part } = batch[i]!;
+      if (errno !== 0) return this.stay(move);
+      this.sentOff(move, part.id);
+      this.sentDirect++;
+    });
+  };
 
   /** Both halves are on their way: this process lets go of them; the place is kept until `passed`. */
   private sentOff(move: Move, id: number): void {

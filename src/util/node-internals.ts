@@ -251,6 +251,55 @@ export function sendWithHandle(channel: ChildProcess | NodeJS.Process, message: 
   return send.call(channel, message, handle, callback);
 }
 
+// ---- process.binding('tcp_wrap') TCP(SOCKET).open(fd), process.binding('pipe_wrap') Pipe(SOCKET).open(fd)
+// Why: a tunnel's descriptors can arrive 64 at a time over a lane (fd-lane.ts), read with
+// recvmsg(2) outside libuv; each is wrapped here in the handle Node's own IPC reader makes for a
+// received TCP socket (a TCPWrap of type SOCKET), which a net.Socket can be built around later.
+// The lane's own end travels to the other process beside a write on an IPC pipe, which sends
+// only a libuv handle's descriptor: a Pipe handle is made around it for that.
+// Without it: every descriptor is one IPC message, one read and one turn of the event loop.
+
+interface OpenableWrap extends NativeTcpHandle {
+  open(fd: number): number;
+}
+
+function wrapConstructor(module: 'tcp_wrap' | 'pipe_wrap', name: 'TCP' | 'Pipe'): { create: new (type: number) => OpenableWrap; socket: number } {
+  const binding = (process as unknown as { binding?: Binding }).binding;
+  if (typeof binding !== 'function') throw new NodeInternalsError('process.binding', 'is missing');
+  const exports = binding(module) as Record<string, unknown>;
+  const create = exports[name];
+  const socket = (exports.constants as { SOCKET?: unknown } | undefined)?.SOCKET;
+  if (typeof create !== 'function' || typeof socket !== 'number') throw new NodeInternalsError(`process.binding('${module}').${name}/constants.SOCKET`, 'is missing');
+  return { create: create as new (type: number) => OpenableWrap, socket };
+}
+
+let tcpWrap: ReturnType<typeof wrapConstructor> | null = null;
+let pipeWrap: ReturnType<typeof wrapConstructor> | null = null;
+
+/** A connected TCP socket's descriptor (now this process's) wrapped in a handle; a negative errno (the descriptor is left open) on failure. */
+export function connectedTcpHandle(fd: number): NativeTcpHandle | number {
+  tcpWrap ??= wrapConstructor('tcp_wrap', 'TCP');
+  const handle = new tcpWrap.create(tcpWrap.socket);
+  const rc = handle.open(fd);
+  if (rc !== 0) {
+    handle.close();
+    return rc;
+  }
+  return handle;
+}
+
+/** A unix socket's descriptor wrapped in a Pipe handle, to send beside an IPC write; a negative errno on failure. */
+export function unixSocketHandle(fd: number): NativeTcpHandle | number {
+  pipeWrap ??= wrapConstructor('pipe_wrap', 'Pipe');
+  const handle = new pipeWrap.create(pipeWrap.socket);
+  const rc = handle.open(fd);
+  if (rc !== 0) {
+    handle.close();
+    return rc;
+  }
+  return handle;
+}
+
 // ---- http.Server.httpAllowHalfOpen -----------------------------------------------------------
 // Why: a client that half-closes after its request still wants the answer (RFC 9112 §9.6).
 // Without it: node:http aborts the requests in flight on the client's FIN and ends the socket,

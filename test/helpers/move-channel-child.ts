@@ -1,13 +1,15 @@
 // The two workers of test/move-channel.test.ts, through the real move channel (src/process/
-// move-channel.ts): `send PORT N` opens N pairs of connections to the test's server ("A i", "B i"),
-// sends each pair as one tunnel over its end (fd 4), and exits the moment the last is written,
-// without waiting to hear that they were taken; `receive` joins each tunnel arriving on fd 5 and
+// move-channel.ts): `send PORT N MODE` opens N pairs of connections to the test's server ("A i",
+// "B i"), sends each pair as one tunnel over its end (fd 4) — MODE `lane`: in batches over a lane
+// (util/fd-lane.ts), as a draining worker does; `lines`: each tunnel as two descriptor-carrying
+// lines, the way without koffi — and exits the moment the last is written, without waiting to hear
+// that they were taken; `receive` joins each tunnel arriving on fd 5 and
 // writes "joined i" on both of its connections, then says how many it joined and lost.
 import { connect, type Socket } from 'node:net';
-import { PredecessorChannel, PREDECESSOR_FD, SuccessorChannel, SUCCESSOR_FD } from '../../src/process/move-channel.js';
+import { LANE_BATCH, PredecessorChannel, PREDECESSOR_FD, SuccessorChannel, SUCCESSOR_FD } from '../../src/process/move-channel.js';
 import { freezeSocket, socketFromHandle, type NativeTcpHandle } from '../../src/util/node-internals.js';
 
-const [role, portText, countText] = process.argv.slice(2);
+const [role, portText, countText, mode] = process.argv.slice(2);
 const reply = (msg: object): void => void process.send?.(msg);
 
 function open(port: number, label: string): Promise<Socket> {
@@ -23,17 +25,18 @@ if (role === 'send') {
   const pairs: Array<[Socket, Socket]> = [];
   for (let i = 0; i < n; i++) pairs.push([await open(port, `A ${i}`), await open(port, `B ${i}`)]);
   const channel = new SuccessorChannel(SUCCESSOR_FD, () => {}, () => {});
+  const record = { kind: 'tcp', service: 's', cluster: null, endpoint: 'e', peer: 'p', startedAt: 0, method: null, path: null, status: 0, retries: 0, priorBytesIn: 0, priorBytesOut: 0 } as const;
+  const ends = { clientFin: false, endpointFin: false, clientShut: false, endpointShut: false };
+  const tunnels = pairs.map(([a, b], i) => ({ part: { t: 'tunnel', id: i, part: 'endpoint', key: 'k', record, ends, frozenAt: 0 } as const, client: freezeSocket(a)!, endpoint: freezeSocket(b)! }));
   process.on('message', () => {
     let written = 0;
-    pairs.forEach(([a, b], i) => {
-      const record = { kind: 'tcp', service: 's', cluster: null, endpoint: 'e', peer: 'p', startedAt: 0, method: null, path: null, status: 0, retries: 0, priorBytesIn: 0, priorBytesOut: 0 } as const;
-      const ends = { clientFin: false, endpointFin: false, clientShut: false, endpointShut: false };
-      channel.sendTunnel({ t: 'tunnel', id: i, part: 'endpoint', key: 'k', record, ends, frozenAt: 0 }, freezeSocket(a)!, freezeSocket(b)!, (errno) => {
-        if (errno !== 0) reply({ t: 'error', errno });
-        // Gone at once: whatever the receiver has not read yet must still reach it.
-        if (++written === n) process.exit(0);
-      });
-    });
+    const sent = (errno: number): void => {
+      if (errno !== 0) reply({ t: 'error', errno });
+      // Gone at once: whatever the receiver has not read yet must still reach it.
+      if (++written === n) process.exit(0);
+    };
+    if (mode === 'lines') for (const { part, client, endpoint } of tunnels) channel.sendTunnel(part, client, endpoint, sent);
+    else for (let i = 0; i < n; i += LANE_BATCH) channel.sendTunnels(tunnels.slice(i, i + LANE_BATCH), (_, errno) => sent(errno));
   });
   reply({ t: 'ready' });
 } else {
@@ -51,6 +54,6 @@ if (role === 'send') {
     },
     (n) => (lost += n),
   );
-  void channel.done.then(() => reply({ t: 'done', joined, lost }));
+  void channel.done.then(() => reply({ t: 'done', joined, lost, laneBatches: channel.laneBatches }));
   reply({ t: 'ready' });
 }
