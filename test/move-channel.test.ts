@@ -31,7 +31,7 @@ function nextMessage(child: ChildProcess, t: Msg['t']): Promise<Msg> {
 }
 
 /** Moves `n` tunnels from a sender that exits at once to a receiver; returns what each connection heard. */
-async function moveAll(n: number, mode: 'lane' | 'lines'): Promise<{ labels: Map<Socket, string>; heard: Map<Socket, string>; done: Extract<Msg, { t: 'done' }> }> {
+async function moveAll(n: number, mode: 'lane' | 'lines' | 'orphan'): Promise<{ labels: Map<Socket, string>; heard: Map<Socket, string>; done: Extract<Msg, { t: 'done' }> }> {
   const labels = new Map<Socket, string>();
   const heard = new Map<Socket, string>();
   const server = createServer((s) => {
@@ -91,4 +91,17 @@ describe('the move channel between two workers', () => {
       }
     });
   }
+
+  it('a sender that dies between a lane message and its line: those connections are closed and counted lost, the rest joined', async () => {
+    for (const n of [2, 40]) {
+      const { labels, heard, done } = await moveAll(n, 'orphan');
+      assert.deepEqual({ joined: done.joined, lost: done.lost }, { joined: n - 1, lost: 1 }, `n = ${n}`);
+      const orphans = [...labels].filter(([, label]) => label.endsWith(` ${n - 1}`));
+      assert.equal(orphans.length, 2, 'the last tunnel\'s two connections');
+      for (const [s, label] of orphans) {
+        assert.equal(heard.has(s), false, `"${label}" was never joined`);
+        await within(10_000, `"${label}" to be closed by the receiver`, s.closed ? Promise.resolve() : new Promise((r) => s.once('close', r)));
+      }
+    }
+  });
 });

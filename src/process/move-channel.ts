@@ -320,7 +320,7 @@ export class PredecessorChannel {
 
   private takeLane(handle: NativeTcpHandle | null): void {
     if (handle === null) return;
-    this.lane?.close();
+    this.closeLane();
     const fd = handleFd(handle);
     const lane = fd === null ? null : FdLane.adopt(fd, () => handle.close());
     if (lane === null || lane instanceof Error) {
@@ -330,6 +330,22 @@ export class PredecessorChannel {
       return;
     }
     this.lane = lane;
+  }
+
+  /**
+   * The channel ended: a lane message whose line never came (the predecessor died between the two)
+   * holds connections it had let go of. They are closed and counted lost here, as a half left
+   * without its pair is.
+   */
+  private closeLane(): void {
+    const lane = this.lane;
+    if (lane === null) return;
+    this.lane = null;
+    for (let got = lane.receive(); typeof got !== 'number'; got = lane.receive()) {
+      for (const fd of got.fds) closeSync(fd);
+      if (got.fds.length > 0) this.lost(Math.ceil(got.fds.length / 2));
+    }
+    lane.close();
   }
 
   /**
@@ -370,8 +386,7 @@ export class PredecessorChannel {
     this.isOpen = false;
     this.flush();
     this.channel.close();
-    this.lane?.close();
-    this.lane = null;
+    this.closeLane();
     if (this.halves.size > 0) {
       for (const h of this.halves.values()) h.close();
       this.lost(this.halves.size);

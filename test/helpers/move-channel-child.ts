@@ -2,12 +2,14 @@
 // move-channel.ts): `send PORT N MODE` opens N pairs of connections to the test's server ("A i",
 // "B i"), sends each pair as one tunnel over its end (fd 4) — MODE `lane`: in batches over a lane
 // (util/fd-lane.ts), as a draining worker does; `lines`: each tunnel as two descriptor-carrying
-// lines, the way without koffi — and exits the moment the last is written, without waiting to hear
-// that they were taken; `receive` joins each tunnel arriving on fd 5 and
+// lines, the way without koffi; `orphan`: over a lane, the last tunnel's descriptors without their
+// line, as a sender killed between the two leaves them — and exits the moment the last is written,
+// without waiting to hear that they were taken; `receive` joins each tunnel arriving on fd 5 and
 // writes "joined i" on both of its connections, then says how many it joined and lost.
 import { connect, type Socket } from 'node:net';
 import { LANE_BATCH, PredecessorChannel, PREDECESSOR_FD, SuccessorChannel, SUCCESSOR_FD } from '../../src/process/move-channel.js';
-import { freezeSocket, socketFromHandle, type NativeTcpHandle } from '../../src/util/node-internals.js';
+import { freezeSocket, handleFd, socketFromHandle, type NativeTcpHandle } from '../../src/util/node-internals.js';
+import type { FdLane } from '../../src/util/fd-lane.js';
 
 const [role, portText, countText, mode] = process.argv.slice(2);
 const reply = (msg: object): void => void process.send?.(msg);
@@ -36,7 +38,14 @@ if (role === 'send') {
       if (++written === n) process.exit(0);
     };
     if (mode === 'lines') for (const { part, client, endpoint } of tunnels) channel.sendTunnel(part, client, endpoint, sent);
-    else for (let i = 0; i < n; i += LANE_BATCH) channel.sendTunnels(tunnels.slice(i, i + LANE_BATCH), (_, errno) => sent(errno));
+    else if (mode === 'orphan') {
+      const last = tunnels.pop()!;
+      channel.sendTunnels(tunnels, (_, errno) => sent(errno));
+      // The lane the channel made, reached as its sendTunnels does (the class keeps it private).
+      const lane = (channel as unknown as { lane: FdLane }).lane;
+      if (lane.send([handleFd(last.client)!, handleFd(last.endpoint)!]) !== 0) reply({ t: 'error', errno: -1 });
+      sent(0);
+    } else for (let i = 0; i < n; i += LANE_BATCH) channel.sendTunnels(tunnels.slice(i, i + LANE_BATCH), (_, errno) => sent(errno));
   });
   reply({ t: 'ready' });
 } else {
