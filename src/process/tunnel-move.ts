@@ -5,7 +5,8 @@
 // in time (a peer that does not read: bytes stay queued in this process) carries on here and
 // drains as before (`stayed`).
 // Two ways: straight to this worker's successor over their move channel (move-channel.ts), when
-// the supervisor says it has one; otherwise through the supervisor (a supervisor upgrade, a
+// the supervisor says it has one, the tunnels that became quiet in one turn together (one lane
+// message for all their descriptors); otherwise through the supervisor (a supervisor upgrade, a
 // successor that died or drains in turn), where each handle waits for the receiver's
 // acknowledgement on each of two hops (child_process), so only a few go at once.
 // A move holds its place in the window until the receiver has it (`passed`): a tunnel frozen
