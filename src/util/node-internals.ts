@@ -278,20 +278,16 @@ let pipeWrap: ReturnType<typeof wrapConstructor> | null = null;
 
 /** A connected TCP socket's descriptor (now this process's) wrapped in a handle; a negative errno (the descriptor is left open) on failure. */
 export function connectedTcpHandle(fd: number): NativeTcpHandle | number {
-  tcpWrap ??= wrapConstructor('tcp_wrap', 'TCP');
-  const handle = new tcpWrap.create(tcpWrap.socket);
-  const rc = handle.open(fd);
-  if (rc !== 0) {
-    handle.close();
-    return rc;
-  }
-  return handle;
+  return openWrap((tcpWrap ??= wrapConstructor('tcp_wrap', 'TCP')), fd);
 }
 
 /** A unix socket's descriptor wrapped in a Pipe handle, to send beside an IPC write; a negative errno on failure. */
 export function unixSocketHandle(fd: number): NativeTcpHandle | number {
-  pipeWrap ??= wrapConstructor('pipe_wrap', 'Pipe');
-  const handle = new pipeWrap.create(pipeWrap.socket);
+  return openWrap((pipeWrap ??= wrapConstructor('pipe_wrap', 'Pipe')), fd);
+}
+
+function openWrap(kind: ReturnType<typeof wrapConstructor>, fd: number): NativeTcpHandle | number {
+  const handle = new kind.create(kind.socket);
   const rc = handle.open(fd);
   if (rc !== 0) {
     handle.close();
