@@ -14,8 +14,10 @@
 // - A member given up on loses every connection of this client at once, reset rather than closed
 //   gracefully (etcd-sockets.ts): a hung member never completes a graceful close nor, for a
 //   connection dialled while it hung, the HTTP/2 handshake, and grpc-js bounds neither. Bound: no
-//   connection to a member outlives the moment hitless gives it up; one dialled after that (a
-//   channel still closing) lasts at most until grpc-js sweeps its unused subchannel (10 s).
+//   connection to a member outlives the moment hitless gives it up, and none is opened to it
+//   while another member is in use. One opened when every member had failed (calls go to any)
+//   is reset when the call on it fails, or at the latest when grpc-js sweeps the unused
+//   subchannel (10 s after its last channel closed).
 // - The library's default fault handling (a circuit breaker open for 5 s, watch backoff up to 30 s)
 //   is replaced: member choice is etcd-members.ts's, and retries are the callers' (short, bounded).
 import { Etcd3, type IOptions } from 'etcd3';
@@ -68,6 +70,7 @@ export class EtcdClient extends Etcd3 implements StreamOpener {
   readonly watches = new WatchHub(this);
   /** This client's connections, per member (the library opens them; we end them). */
   private readonly sockets = new Map<EtcdMember, MemberSockets>();
+  private closed = false;
 
   constructor(
     endpoints: readonly string[],
@@ -77,7 +80,8 @@ export class EtcdClient extends Etcd3 implements StreamOpener {
     for (const host of this.hosts) {
       // Before any call: the library builds a host's gRPC clients from these credentials lazily.
       const member = memberOf(host);
-      const sockets = this.sockets.get(member) ?? new MemberSockets();
+      // A closed client dials nothing: etcd3 lets a channel that was connecting settle first.
+      const sockets = this.sockets.get(member) ?? new MemberSockets(() => !this.closed && members.admits(member));
       this.sockets.set(member, sockets);
       const withCredentials = host as unknown as { channelCredentials: object };
       withCredentials.channelCredentials = sockets.wrap(withCredentials.channelCredentials);
@@ -122,6 +126,7 @@ export class EtcdClient extends Etcd3 implements StreamOpener {
   }
 
   override close(): void {
+    this.closed = true;
     this.watches.close();
     super.close();
     // The library closes its channels gracefully; a hung member would keep those connections.

@@ -9,12 +9,14 @@
 // - an established one is closed gracefully (GOAWAY, then FIN once its streams end): the socket
 //   stays open, half-closed, until the hung member answers.
 // So the connections are reset (RST) instead: at once when hitless gives the member up
-// (EtcdClient, through EtcdMembers.onFailed), and when grpc-js drops the subchannel that opened
-// them (its pool sweeps unused subchannels every 10 s), which covers an attempt started after
-// the give-up by a channel that was closing.
+// (EtcdClient, through EtcdMembers.onFailed). A channel that was still connecting when it was
+// closed lingers for a second (etcd3 waits for it to settle) and dials again: a new connection to
+// a member that is not to be used (`admitted`: given up, and another member in use) is reset as it
+// opens. What is left, a connection whose subchannel grpc-js drops, is reset then (its pool
+// sweeps unused subchannels every 10 s).
 //
 // The hook is the channel credentials' per-subchannel connector, which grpc-js hands every new
-// TCP socket (`_createSecureConnector`, grpc-js >= 1.12; underscored but the one place where
+// TCP socket (`_createSecureConnector` in grpc-js 1.14, as locked; underscored, but the one place where
 // sockets pass): a wrapper records the socket, then lets the real credentials (plain or TLS) go on.
 import type { Socket } from 'node:net';
 
@@ -35,6 +37,9 @@ interface Credentials {
 export class MemberSockets {
   private readonly open = new Set<Socket>();
 
+  /** `admitted`: whether calls may go to the member now (EtcdMembers.admits). */
+  constructor(private readonly admitted: () => boolean) {}
+
   /**
    * Credentials that behave as `credentials` and record every socket opened with them. The
    * result is its own pool key: grpc-js shares a subchannel (one connection) only between
@@ -44,7 +49,7 @@ export class MemberSockets {
     const inner = credentials as unknown as Credentials;
     const create = inner._createSecureConnector;
     if (typeof create !== 'function') {
-      throw new Error('this @grpc/grpc-js has no ChannelCredentials._createSecureConnector (needs >= 1.12): hitless cannot bound its etcd connections; install the version in package-lock.json');
+      throw new Error('this @grpc/grpc-js has no ChannelCredentials._createSecureConnector: hitless cannot bound its etcd connections; install the version in package-lock.json (1.14)');
     }
     const wrapped = Object.create(credentials) as Credentials;
     wrapped._createSecureConnector = (...args: unknown[]) => this.connector(create.apply(inner, args));
@@ -65,6 +70,10 @@ export class MemberSockets {
     const mine = new Set<Socket>();
     return {
       connect: (socket) => {
+        if (!this.admitted()) {
+          resetSocket(socket);
+          return Promise.reject(new Error('not dialled: hitless gave this etcd member up and uses another'));
+        }
         this.open.add(socket);
         mine.add(socket);
         socket.once('close', () => {

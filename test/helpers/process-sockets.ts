@@ -15,6 +15,8 @@ export interface HeldSocket {
   readonly localPort: number;
   readonly remotePort: number;
   readonly state: string;
+  /** Bytes received and not yet read by the process (a stopped process reads nothing). */
+  readonly unread: number;
 }
 
 /** Remote ports of the established TCP connections of `pid` and its child processes. */
@@ -23,13 +25,13 @@ export function connectedPorts(pid: number): Set<number> {
 }
 
 /**
- * Every TCP socket `pid` and its children hold, in any state: a half-closed connection
- * (FIN-WAIT-2, its peer not answering the close) is still one the process keeps open. Sockets
- * the process let go of (the kernel finishing a close alone) are not listed.
+ * Every TCP socket `pid` (and its children, unless `children` is false) holds, in any state: a
+ * half-closed connection (FIN-WAIT-2, its peer not answering the close) is still one the process
+ * keeps open. Sockets the process let go of (the kernel finishing a close alone) are not listed.
  */
-export function heldSockets(pid: number): HeldSocket[] {
-  const inodes = new Set([pid, ...childrenOf(pid)].flatMap(socketInodes));
-  return tcpTable().filter((s) => inodes.has(s.inode));
+export function heldSockets(pid: number, { children = true } = {}): HeldSocket[] {
+  const inodes = new Set([pid, ...(children ? childrenOf(pid) : [])].flatMap(socketInodes));
+  return tcpTable().filter((s) => s.inode !== '0' && inodes.has(s.inode));
 }
 
 function childrenOf(pid: number): number[] {
@@ -62,7 +64,11 @@ function socketInodes(pid: number): string[] {
   return inodes;
 }
 
-function tcpTable(): HeldSocket[] {
+/**
+ * Every TCP socket of the host, held or not: a connection a stopped server has not accepted yet
+ * (inode 0, in its listening socket's queue) is listed too.
+ */
+export function tcpTable(): HeldSocket[] {
   return ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) => {
     let text: string;
     try {
@@ -74,12 +80,13 @@ function tcpTable(): HeldSocket[] {
       .split('\n')
       .slice(1)
       .map((line) => line.trim().split(/\s+/))
-      .filter((f) => f.length > 9 && f[9] !== '0')
+      .filter((f) => f.length > 9)
       .map((f) => ({
         inode: f[9],
         localPort: parseInt(f[1].split(':')[1], 16),
         remotePort: parseInt(f[2].split(':')[1], 16),
         state: STATES[f[3]] ?? f[3],
+        unread: parseInt(f[4].split(':')[1], 16),
       }));
   });
 }
