@@ -14,7 +14,9 @@
 //   state: a graceful close never completes with a hung peer), including one it dialled while
 //   the member hung (grpc-js never times out an HTTP/2 handshake; src/discovery/etcd-sockets.ts).
 // Timing is printed (t.diagnostic), never asserted: the bounds are documented in
-// src/discovery/etcd-watch.ts and src/register/etcd-lease-keeper.ts.
+// src/discovery/etcd-watch.ts and src/register/etcd-lease-keeper.ts. The exception is how long a
+// connection to a hung member lives, unbounded without etcd-sockets.ts: asserted with a loaded
+// machine's slack over its documented bound.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -228,9 +230,10 @@ describe('a hung etcd member in a 3-member cluster', { skip: missing ?? false },
           throw new Error(`${err.message}; hitless logged:\n${hitless.logs().slice(-3_000)}`);
         });
         // The connection it left is gone, not half-closed and waiting on the frozen member; nor
-        // is there one dialled to it since (seen in CI at bc5787e: when every member had failed
-        // in turn during the election, hitless dialled the frozen one again, and that connection,
-        // its HTTP/2 handshake never answered, stayed ESTABLISHED for the whole freeze).
+        // is there one dialled to it since (CI at bc5787e failed above, connected to the frozen
+        // member 15 s on; reproduced under load: every member failed in turn during the election,
+        // hitless dialled the frozen one again, and that connection, its HTTP/2 handshake never
+        // answered, stayed ESTABLISHED for the whole freeze).
         await leftAlone(hitless, frozen);
         const moved = logLines(hitless, 'registration problem; retrying').find((l) => l.time > frozenAt);
         t.diagnostic(
