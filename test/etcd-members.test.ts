@@ -14,15 +14,15 @@ describe('etcd member choice', () => {
   it('sends every call to one pinned member', async () => {
     const members = new EtcdMembers(urls);
     const answered = (await Promise.all(policies(members).map(run))).filter((x) => x !== null);
-    assert.deepEqual(answered, [members.current()!.url], 'exactly one member runs calls');
+    assert.deepEqual(answered, [members.current().url], 'exactly one member runs calls');
   });
 
   it('moves to the next member when the pinned one fails, and avoids the failed one', async () => {
     const members = new EtcdMembers(urls);
-    const first = members.current()!;
+    const first = members.current();
     const policy = policies(members).find((p) => p.member === first)!;
     await assert.rejects(policy.execute(() => Promise.reject(new GRPCUnavailableError('14 UNAVAILABLE: etcdserver: no leader'))));
-    const second = members.current()!;
+    const second = members.current();
     assert.notEqual(second, first);
     assert.equal(second.url, urls[(urls.indexOf(first.url) + 1) % urls.length], 'the next one in the list');
     assert.equal(await run(policy), null, 'the failed member is passed over');
@@ -30,17 +30,30 @@ describe('etcd member choice', () => {
 
   it('does not blame a member for an answer it gave (an invalid lease is not a dead member)', async () => {
     const members = new EtcdMembers(urls);
-    const first = members.current()!;
+    const first = members.current();
     const policy = policies(members).find((p) => p.member === first)!;
     await assert.rejects(policy.execute(() => Promise.reject(new EtcdLeaseInvalidError('123'))));
     assert.equal(members.current(), first);
   });
 
-  it('lets calls go to any member once every member has failed', async () => {
+  it('once every member has failed, sends calls to the one given up longest ago, and so to each in turn', async () => {
     const members = new EtcdMembers(urls);
-    for (const m of members.list) members.failed(m, new Error('down'));
-    assert.equal(members.current(), null);
+    const order = [members.list[1], members.list[2], members.list[0]];
+    for (const [i, m] of order.entries()) {
+      members.failed(m, new Error('down'));
+      m.avoidUntil += i; // distinct even within one millisecond
+    }
     const answered = (await Promise.all(policies(members).map(run))).filter((x) => x !== null);
-    assert.equal(answered.length, urls.length, 'no member is refused: trying one beats trying none');
+    assert.deepEqual(answered, [order[0].url], 'one member runs calls: trying one beats trying none');
+    // Each failure again sends the next call to the member given up longest ago: never the same
+    // one twice in a row while another waits, as a random pick could.
+    const tried: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const m = members.current();
+      tried.push(m.url);
+      members.failed(m, new Error('down again'));
+      m.avoidUntil += 10 + i;
+    }
+    assert.deepEqual(tried, [...order, ...order].map((m) => m.url));
   });
 });

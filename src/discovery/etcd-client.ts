@@ -11,11 +11,19 @@
 //   closes it (GOAWAY "too_many_pings", measured with etcd 3.4 after three idle pings). This is
 //   the transport's net, alongside the streams' own checks (progress requests, renewal answers):
 //   whichever notices a frozen member first closes the stream.
+// - A member given up on loses every connection of this client at once, reset rather than closed
+//   gracefully (etcd-sockets.ts): a hung member never completes a graceful close nor, for a
+//   connection dialled while it hung, the HTTP/2 handshake, and grpc-js bounds neither. Bound: no
+//   connection to a member outlives the moment hitless gives it up, and none is opened to it
+//   while another member is in use. One opened when every member had failed (calls go to any)
+//   is reset when the call on it fails, or at the latest when grpc-js sweeps the unused
+//   subchannel (10 s after its last channel closed).
 // - The library's default fault handling (a circuit breaker open for 5 s, watch backoff up to 30 s)
 //   is replaced: member choice is etcd-members.ts's, and retries are the callers' (short, bounded).
 import { Etcd3, type IOptions } from 'etcd3';
 import type { Host } from 'etcd3/lib/connection-pool.js';
 import { EtcdMembers, MemberPolicy, type EtcdMember } from './etcd-members.js';
+import { MemberSockets } from './etcd-sockets.js';
 import type { MemberStream, StreamOpener } from './etcd-stream.js';
 import { WatchHub } from './etcd-watch.js';
 
@@ -60,19 +68,37 @@ export type { MemberStream } from './etcd-stream.js';
 
 export class EtcdClient extends Etcd3 implements StreamOpener {
   readonly watches = new WatchHub(this);
+  /** This client's connections, per member (the library opens them; we end them). */
+  private readonly sockets = new Map<EtcdMember, MemberSockets>();
+  private closed = false;
 
   constructor(
     endpoints: readonly string[],
     readonly members = new EtcdMembers(endpoints),
   ) {
     super(etcdOptions(endpoints, members));
+    for (const host of this.hosts) {
+      // Before any call: the library builds a host's gRPC clients from these credentials lazily.
+      const member = memberOf(host);
+      // A closed client dials nothing: etcd3 lets a channel that was connecting settle first.
+      const sockets = this.sockets.get(member) ?? new MemberSockets(() => !this.closed && members.admits(member));
+      this.sockets.set(member, sockets);
+      const withCredentials = host as unknown as { channelCredentials: object };
+      withCredentials.channelCredentials = sockets.wrap(withCredentials.channelCredentials);
+    }
     // A member given up on, by a stream's check or by a failed call, loses this client's
-    // connection at once. Otherwise a call that timed out on a hung member left the connection
+    // connections at once: its channels are closed (calls on them fail, streams on them end) and
+    // its sockets reset. Otherwise a call that timed out on a hung member left the connection
     // open (kernel-established, no call on it, so no keepalive ping to find it dead) for as long
     // as the member hung, while the pin had moved on.
     members.onFailed = (member) => {
-      for (const host of (this.pool as unknown as { hosts: readonly Host[] }).hosts) if (memberOf(host) === member) host.resetAllServices();
+      for (const host of this.hosts) if (memberOf(host) === member) host.resetAllServices();
+      this.sockets.get(member)?.reset();
     };
+  }
+
+  private get hosts(): readonly Host[] {
+    return (this.pool as unknown as { hosts: readonly Host[] }).hosts;
   }
 
   /**
@@ -100,8 +126,11 @@ export class EtcdClient extends Etcd3 implements StreamOpener {
   }
 
   override close(): void {
+    this.closed = true;
     this.watches.close();
     super.close();
+    // The library closes its channels gracefully; a hung member would keep those connections.
+    for (const sockets of this.sockets.values()) sockets.reset();
   }
 }
 

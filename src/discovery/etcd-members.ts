@@ -2,7 +2,7 @@
 // spreads over the cluster) and sends every call and stream there: one connection, and a member
 // whose silence can be blamed on it. A member that failed (unreachable, silent past a bound, or
 // without a leader) is avoided for AVOID_MS and the pin moves to the next member that is not; when
-// every member is avoided, calls go to any of them rather than nowhere.
+// every member is avoided, to the one given up longest ago rather than nowhere.
 //
 // The etcd3 library picks a host per call from a shuffled list and runs the call through that
 // host's fault-handling policy; a policy that refuses without running the call makes it try the
@@ -43,22 +43,27 @@ export class EtcdMembers {
     return new MemberPolicy(this, member) as unknown as Policy;
   }
 
-  /** The member calls go to now; null when every member is avoided (then any may be tried). */
-  current(now = Date.now()): EtcdMember | null {
+  /**
+   * The member calls go to now. When every member is avoided (an election under load can fail
+   * them all in turn), the one whose avoidance ends first, i.e. given up longest ago: trying one
+   * beats trying none, and each member gets its turn within one round, where a random pick
+   * among them can go back to a hung one again and again (seen under load: the frozen member
+   * dialled three times in 8 s, the others once, and the lease lost meanwhile).
+   */
+  current(now = Date.now()): EtcdMember {
     if (!this.pinned.avoided(now)) return this.pinned;
     const start = this.list.indexOf(this.pinned);
+    let soonest = this.pinned;
     for (let i = 1; i <= this.list.length; i++) {
       const next = this.list[(start + i) % this.list.length];
-      if (next.avoided(now)) continue;
-      this.pinned = next;
-      return next;
+      if (!next.avoided(now)) return (this.pinned = next);
+      if (next.avoidUntil < soonest.avoidUntil) soonest = next;
     }
-    return null;
+    return (this.pinned = soonest);
   }
 
   admits(member: EtcdMember): boolean {
-    const current = this.current();
-    return current === null || current === member;
+    return this.current() === member;
   }
 
   /** Told of each member given up on: the client closes its connection to it (etcd-client.ts). */

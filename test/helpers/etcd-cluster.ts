@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdServer, etcdHealthy } from './etcd.js';
 import { portRange } from './ports.js';
-import { connectedPorts } from './process-sockets.js';
+import { connectedPorts, heldSockets, type HeldSocket } from './process-sockets.js';
 import { waitFor } from './wait.js';
 
 export { etcdMissing } from './etcd.js';
@@ -66,6 +66,17 @@ export class EtcdCluster {
     const found = this.members.filter((m) => ports.has(m.port));
     if (found.length > 1) throw new Error(`pid ${pid} is connected to several members: ${found.map((m) => m.name).join(', ')}`);
     return found[0] ?? null;
+  }
+
+  /** The TCP sockets process `pid` (or a child) holds to `member`'s client port, in any state. */
+  socketsTo(pid: number, member: EtcdServer): HeldSocket[] {
+    return heldSockets(pid).filter((s) => s.remotePort === member.port);
+  }
+
+  /** Every socket `pid` holds to a member, for failure messages: "m0 ESTABLISHED (local port 41234)". */
+  describeSockets(pid: number): string {
+    const lines = this.members.flatMap((m) => this.socketsTo(pid, m).map((s) => `${m.name} ${s.state} (local port ${s.localPort}, inode ${s.inode})`));
+    return lines.length > 0 ? lines.join('; ') : 'none';
   }
 
   /** Waits until every member serves again (after a thaw): each has a leader. */

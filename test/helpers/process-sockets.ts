@@ -2,12 +2,36 @@
 // an independent witness, outside the process, of where its client connections go.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
-const ESTABLISHED = '01';
+/** /proc/net/tcp's state codes (include/net/tcp_states.h). */
+const STATES: Record<string, string> = {
+  '01': 'ESTABLISHED', '02': 'SYN-SENT', '03': 'SYN-RECV', '04': 'FIN-WAIT-1', '05': 'FIN-WAIT-2', '06': 'TIME-WAIT',
+  '07': 'CLOSE', '08': 'CLOSE-WAIT', '09': 'LAST-ACK', '0A': 'LISTEN', '0B': 'CLOSING', '0C': 'NEW-SYN-RECV',
+};
+
+/** One TCP socket a process holds (an fd of it or of a child), in whatever state. */
+export interface HeldSocket {
+  /** The kernel's id of the socket: the same connection keeps it for its whole life. */
+  readonly inode: string;
+  readonly localPort: number;
+  readonly remotePort: number;
+  readonly state: string;
+  /** Bytes received and not yet read by the process (a stopped process reads nothing). */
+  readonly unread: number;
+}
 
 /** Remote ports of the established TCP connections of `pid` and its child processes. */
 export function connectedPorts(pid: number): Set<number> {
-  const inodes = new Set([pid, ...childrenOf(pid)].flatMap(socketInodes));
-  return new Set(established().filter((e) => inodes.has(e.inode)).map((e) => e.remotePort));
+  return new Set(heldSockets(pid).filter((s) => s.state === 'ESTABLISHED').map((s) => s.remotePort));
+}
+
+/**
+ * Every TCP socket `pid` (and its children, unless `children` is false) holds, in any state: a
+ * half-closed connection (FIN-WAIT-2, its peer not answering the close) is still one the process
+ * keeps open. Sockets the process let go of (the kernel finishing a close alone) are not listed.
+ */
+export function heldSockets(pid: number, { children = true } = {}): HeldSocket[] {
+  const inodes = new Set([pid, ...(children ? childrenOf(pid) : [])].flatMap(socketInodes));
+  return tcpTable().filter((s) => s.inode !== '0' && inodes.has(s.inode));
 }
 
 function childrenOf(pid: number): number[] {
@@ -40,7 +64,11 @@ function socketInodes(pid: number): string[] {
   return inodes;
 }
 
-function established(): Array<{ remotePort: number; inode: string }> {
+/**
+ * Every TCP socket of the host, held or not: a connection a stopped server has not accepted yet
+ * (inode 0, in its listening socket's queue) is listed too.
+ */
+export function tcpTable(): HeldSocket[] {
   return ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) => {
     let text: string;
     try {
@@ -52,7 +80,13 @@ function established(): Array<{ remotePort: number; inode: string }> {
       .split('\n')
       .slice(1)
       .map((line) => line.trim().split(/\s+/))
-      .filter((f) => f.length > 9 && f[3] === ESTABLISHED)
-      .map((f) => ({ remotePort: parseInt(f[2].split(':')[1], 16), inode: f[9] }));
+      .filter((f) => f.length > 9)
+      .map((f) => ({
+        inode: f[9],
+        localPort: parseInt(f[1].split(':')[1], 16),
+        remotePort: parseInt(f[2].split(':')[1], 16),
+        state: STATES[f[3]] ?? f[3],
+        unread: parseInt(f[4].split(':')[1], 16),
+      }));
   });
 }
