@@ -56,11 +56,12 @@ describe('the descriptor lane', { skip: fdLaneSupport().ok ? false : (fdLaneSupp
       for (const n of [1, 2, 31, 32, 63, MAX_LANE_FDS]) {
         const batch = await pairs(n);
         assert.equal(made.lane.send(batch.map((p) => socketFd(p.accepted)!)), 0, `send ${n}`);
-        const got = receiver.receive();
+        const got: ReturnType<FdLane['receive']> = receiver.receive();
         assert.ok(typeof got !== 'number', `receive ${n}: errno ${String(got)}`);
-        assert.equal(got.fds.length, n, `descriptors received of ${n}`);
+        const fds: readonly number[] = got.fds;
+        assert.equal(fds.length, n, `descriptors received of ${n}`);
         await Promise.all(
-          got.fds.map(async (fd, i) => {
+          fds.map(async (fd: number, i: number) => {
             const handle = connectedTcpHandle(fd);
             assert.ok(typeof handle !== 'number', `handle for descriptor ${i}: errno ${String(handle)}`);
             const moved = socketFromHandle(handle);
