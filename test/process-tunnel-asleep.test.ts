@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { fdLaneSupport } from '../src/util/fd-lane.js';
 import { SupervisedHitless } from './helpers/process-harness.js';
 import { reservePort } from './helpers/ports.js';
 import { waitFor, within } from './helpers/wait.js';
@@ -139,6 +140,10 @@ ${withGone ? `  gone:
     assert.equal(moved, clients.size * UPGRADES, `every silent connection moved at every upgrade: ${JSON.stringify((await h.request('GET', '/status')).json<{ process: { upgrades: unknown } }>().process.upgrades)}`);
     for (const c of clients.values()) assert.equal(c.closed, false, `${c.name} closed during the upgrades`);
     assert.equal(await active('gone'), 4, 'the moved tunnels are counted active where they sleep');
+    // Status says whether the descriptors moved in batches, as this process (same Node, same node_modules) can.
+    const lane = fdLaneSupport();
+    const said = (await h.request('GET', '/status')).json<{ process: { upgrades: { moveLane: unknown } } }>().process.upgrades.moveLane;
+    assert.deepEqual(said, lane.ok ? { available: true } : { available: false, why: lane.why });
   });
 
   after(async () => {

@@ -2,6 +2,7 @@
 // status request (one round's replies replace the last ones together, with their time), summed
 // into one data plane status (status-aggregate.ts); and the `process` section of GET /status
 // (who serves, restarts, upgrades), made from a snapshot of the supervisor's state.
+import { fdLaneSupport } from '../util/fd-lane.js';
 import type { PauseSummary } from './pause-record.js';
 import type { Config } from '../config/model.js';
 import type { DataplaneStatus } from '../dataplane/driver.js';
@@ -183,7 +184,13 @@ export function processSection(s: ProcessState) {
     // the act is called hand-over everywhere else).
     // movedConnections / drainedConnections: tunnels (tcp-mode, upgraded HTTP) moved to the next
     // generation or left to drain on the old one; lostConnections: halves closed because a process
-    // died mid-move.
-    upgrades: { ok, failed, handedOffConnections: handedOver, movedConnections: tunnels.moved, drainedConnections: tunnels.drained, lostConnections: tunnels.lost, movePauseMs: tunnels.pauseMs, last },
+    // died mid-move. moveLane: whether their descriptors go in batches (util/fd-lane.ts), or why not.
+    upgrades: { ok, failed, handedOffConnections: handedOver, movedConnections: tunnels.moved, drainedConnections: tunnels.drained, lostConnections: tunnels.lost, movePauseMs: tunnels.pauseMs, moveLane: moveLane(), last },
   };
+}
+
+/** Whether moved tunnels' descriptors can travel in batches here (the workers run the same Node and node_modules). */
+function moveLane(): { readonly available: true } | { readonly available: false; readonly why: string } {
+  const lane = fdLaneSupport();
+  return lane.ok ? { available: true } : { available: false, why: lane.why };
 }

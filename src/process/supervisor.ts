@@ -5,6 +5,7 @@
 // (connection-handover.ts) and status (supervisor-status.ts). It owns the lock that makes every
 // state change (an apply from prepare to commit or abort, an upgrade, a restart) run alone, the
 // config every worker runs, and its own copy of each socket, which keeps the port open throughout.
+import { fdLaneSupport } from '../util/fd-lane.js';
 import type { Config } from '../config/model.js';
 import { listenAddresses, type Plan } from '../control/plan.js';
 import type { DataplaneStatus, PreparedChange } from '../dataplane/driver.js';
@@ -59,6 +60,10 @@ export class Supervisor {
     });
     this.handover = new ConnectionHandover(() => this.generations.active?.workers ?? [], (fields, message) => options.log.warn(fields, message));
     this.workerStatus = new SupervisorStatus(() => this.generations.all());
+    const lane = fdLaneSupport();
+    // Said once, at start: upgrades work without it, but each moved connection costs the new
+    // worker about twice the CPU (bench:join-cost), and a move of thousands takes longer.
+    if (!lane.ok) options.log.warn({ why: lane.why }, 'tunnels will move at code upgrades one descriptor per message, not in batches (process/README.md, "The lane")');
   }
 
   /** The generation serving (0 before the first). */
