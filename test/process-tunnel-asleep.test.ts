@@ -205,7 +205,7 @@ ${withGone ? `  gone:
     for (const { c, peer } of of('client-reset')) assert.equal(peer.error, 'ECONNRESET', `${c.name}: ${peer.error ?? 'closed without a reset'}`);
   });
 
-  it('its service is removed: both connections are closed at its drain timeout, and no longer counted', async () => {
+  it('its service is removed: both connections are closed at its drain timeout, not before', async () => {
     const applied = Date.now();
     const res = await h.request('PUT', '/config', config(`unix:${h.socketPath}`, false));
     assert.equal(res.status, 200, res.text);

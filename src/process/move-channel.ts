@@ -261,7 +261,7 @@ export class PredecessorChannel {
   private readonly halves = new Map<number, NativeTcpHandle>();
   /** The predecessor's lane, once its end has come. */
   private lane: FdLane | null = null;
-  /** Batches of tunnels that came over the lane. */
+  /** `tunnels` lines taken (each names the lane message that carries its descriptors). */
   laneBatches = 0;
   private joinedIds: number[] = [];
   /** Sends the acknowledgement of `joinedIds` ACK_MS after the first, when no batch filled before. */

@@ -4,16 +4,17 @@
 // descriptor per read, so moving a tunnel over an IPC pipe costs two messages, two reads and two
 // turns of the receiver's event loop; measured, a descriptor-carrying message cost the receiver
 // 20-26 µs of CPU against 3-7 µs per descriptor received 64 at a time here. Node has no sendmsg,
-// so there is no library to prefer: koffi (already used for recv(MSG_PEEK), idle-socket-probe.ts)
-// makes the two calls. The lane is never read by libuv: the receiver is told over its ordinary
-// channel how many descriptors a message brought, after they were sent (process/move-channel.ts).
+// so there is no library to prefer: koffi makes the two calls (libc.ts, shared with
+// idle-socket-probe.ts's recv). The lane is never read by libuv: the receiver is told over its
+// ordinary channel how many descriptors a message brought, after they were sent
+// (process/move-channel.ts).
 //
 // Linux on a 64-bit little-endian CPU only (struct msghdr and cmsghdr are laid out below for it);
 // elsewhere, or where koffi cannot load, `fdLaneSupport()` says why and callers send descriptors
 // one per message as before.
 import { closeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { arch, endianness } from 'node:os';
+import { libc, type Libc } from './libc.js';
 
 /** The most descriptors one message carries: what libuv's own reader accepts, and a window of 32 tunnels. */
 export const MAX_LANE_FDS = 64;
@@ -40,26 +41,23 @@ const BYTE_AT = 96;
 const CONTROL_AT = 128;
 const SLAB_SIZE = CONTROL_AT + CONTROL_SIZE;
 
-interface Calls {
+interface Calls extends Pick<Libc, 'address' | 'errno'> {
   socketpair(domain: number, type: number, protocol: number, sv: Int32Array): number;
   sendmsg(fd: number, msg: Buffer, flags: number): number;
   recvmsg(fd: number, msg: Buffer, flags: number): number;
-  address(buffer: Buffer): bigint;
-  errno(): number;
 }
 
 function load(): Calls | Error {
-  if (process.platform !== 'linux') return new Error(`the lane's structures are Linux's; this is ${process.platform}`);
   if (!['x64', 'arm64'].includes(arch()) || endianness() !== 'LE') return new Error(`the lane's structures are laid out for 64-bit little-endian CPUs; this is ${arch()}`);
+  const c = libc();
+  if (c instanceof Error) return c;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    const lib = koffi.load(null);
     return {
-      socketpair: lib.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)') as Calls['socketpair'],
-      sendmsg: lib.func('long sendmsg(int fd, void *msg, int flags)') as Calls['sendmsg'],
-      recvmsg: lib.func('long recvmsg(int fd, void *msg, int flags)') as Calls['recvmsg'],
-      address: (buffer) => BigInt(koffi.address(buffer) as unknown as number | bigint),
-      errno: () => koffi.errno(),
+      socketpair: c.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)') as Calls['socketpair'],
+      sendmsg: c.func('long sendmsg(int fd, void *msg, int flags)') as Calls['sendmsg'],
+      recvmsg: c.func('long recvmsg(int fd, void *msg, int flags)') as Calls['recvmsg'],
+      address: c.address,
+      errno: c.errno,
     };
   } catch (err) {
     return err as Error;

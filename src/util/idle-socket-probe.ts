@@ -12,9 +12,9 @@
 //   "nothing waiting", the usual answer, by throwing EAGAIN: that exception made hitless's proxying
 //   about 45% dearer in bench:http (hitless 15.3k against 28.8k requests per CPU-second, same run).
 import { readSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
+import { libc } from './libc.js';
 import { socketFd } from './node-internals.js';
 
 /** What waits on an idle socket: nothing, bytes, its end (or an error), or it cannot be told (no descriptor). */
@@ -31,16 +31,13 @@ interface Recv {
   errno(): number;
 }
 
-/**
- * recv(2) from the C library, or why it could not be had. koffi is loaded here, not imported: a
- * platform without its binary throws at load, and hitless must still start (with the fallback).
- */
+/** recv(2) from the C library, or why it could not be had (libc.ts). */
 function loadRecv(): Recv | Error {
-  if (process.platform !== 'linux') return new Error(`MSG_PEEK | MSG_DONTWAIT values are Linux's; this is ${process.platform}`);
+  const c = libc();
+  if (c instanceof Error) return c;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    const call = koffi.load(null).func('long recv(int fd, void *buf, size_t len, int flags)') as (fd: number, buf: Buffer, len: number, flags: number) => number;
-    return Object.assign(call, { errno: () => koffi.errno() });
+    const call = c.func('long recv(int fd, void *buf, size_t len, int flags)') as (fd: number, buf: Buffer, len: number, flags: number) => number;
+    return Object.assign(call, { errno: () => c.errno() });
   } catch (err) {
     return err as Error;
   }

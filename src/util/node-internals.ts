@@ -166,13 +166,22 @@ export function socketFromHandle(handle: object, directions: HandleDirections = 
   return new net.Socket({ handle, allowHalfOpen: true, readable: directions.readable !== false, writable: directions.writable !== false, pauseOnCreate: true } as never);
 }
 
+type Binding = (name: string) => Record<string, unknown>;
+
+/** process.binding (deprecated, still in Node 20): the native modules the sections below reach. */
+function processBinding(): Binding {
+  const binding = (process as unknown as { binding?: Binding }).binding;
+  if (typeof binding !== 'function') throw new NodeInternalsError('process.binding', 'is missing');
+  return binding;
+}
+
 // ---- TCPWrap.onread/readStart/readStop on a bare handle, process.binding('stream_wrap') ---------
 // Why: a moved tunnel is often silent for a long time (a WebSocket between pings), and building
 // its two net.Sockets is most of what taking a moved tunnel costs (bench:join-cost). Until a peer
 // sends something (or the tunnel is needed otherwise), each handle that came over IPC is read by
-// libuv with a handler of our own, which reads the outcome of that
-// first read as node:net's onStreamRead does: streamBaseState[kReadBytesOrError] (bytes, 0, or a
-// negative errno, UV_EOF at the end) and [kArrayBufferOffset].
+// libuv with a handler of our own, which reads the outcome of that first read as node:net's
+// onStreamRead does: streamBaseState[kReadBytesOrError] (bytes, 0, or a negative errno, UV_EOF at
+// the end) and [kArrayBufferOffset].
 // Without it: each moved tunnel builds both its sockets when it arrives.
 
 /** The outcome of a bare handle's first read: bytes, the peer's end, or an error (a negative errno). */
@@ -198,8 +207,7 @@ let streamBase: StreamBaseState | null = null;
 
 function streamBaseState(): StreamBaseState {
   if (streamBase !== null) return streamBase;
-  const binding = (process as unknown as { binding?: Binding }).binding;
-  if (typeof binding !== 'function') throw new NodeInternalsError('process.binding', 'is missing');
+  const binding = processBinding();
   const { streamBaseState: state, kReadBytesOrError, kArrayBufferOffset } = binding('stream_wrap') as Partial<StreamBaseState>;
   const { UV_EOF } = binding('uv') as { UV_EOF?: number };
   if (!(state instanceof Int32Array) || typeof kReadBytesOrError !== 'number' || typeof kArrayBufferOffset !== 'number' || typeof UV_EOF !== 'number') {
@@ -264,8 +272,7 @@ interface OpenableWrap extends NativeTcpHandle {
 }
 
 function wrapConstructor(module: 'tcp_wrap' | 'pipe_wrap', name: 'TCP' | 'Pipe'): { create: new (type: number) => OpenableWrap; socket: number } {
-  const binding = (process as unknown as { binding?: Binding }).binding;
-  if (typeof binding !== 'function') throw new NodeInternalsError('process.binding', 'is missing');
+  const binding = processBinding();
   const exports = binding(module) as Record<string, unknown>;
   const create = exports[name];
   const socket = (exports.constants as { SOCKET?: unknown } | undefined)?.SOCKET;
@@ -392,16 +399,13 @@ interface PipeWrap {
   pendingHandle?: NativeTcpHandle | null;
 }
 
-type Binding = (name: string) => Record<string, unknown>;
-
 /**
  * Opens the inherited socket `fd` as an IPC pipe and starts reading it: `onRead(bytes, handle)`
  * for each read (`handle`, the descriptor that came with these bytes, or null), `onRead(null,
  * null)` once at its end (the other process closed it or exited).
  */
 export function openHandlePipe(fd: number, onRead: (bytes: Buffer | null, handle: NativeTcpHandle | null) => void): HandlePipe {
-  const binding = (process as unknown as { binding?: Binding }).binding;
-  if (typeof binding !== 'function') throw new NodeInternalsError('process.binding', 'is missing');
+  const binding = processBinding();
   const { Pipe, constants } = binding('pipe_wrap') as { Pipe?: new (type: number) => PipeWrap; constants?: { IPC?: number } };
   const { WriteWrap, streamBaseState, kLastWriteWasAsync } = binding('stream_wrap') as {
     WriteWrap?: new () => { handle?: unknown; oncomplete?: (status: number) => void };

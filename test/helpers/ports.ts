@@ -78,17 +78,21 @@ export function bindable(port: number, host = '127.0.0.1'): Promise<boolean> {
 }
 
 /**
- * Hands out ports of [low, high] on 127.0.0.1 that are free right now and were not handed out
- * before by this process. Test files that run side by side draw from separate ranges.
+ * Hands out ports of [low, high] that are free right now on every one of `hosts` (127.0.0.1
+ * unless said) and were not handed out before by this process. Test files that run side by side
+ * draw from separate ranges.
  */
-export function portRange(low: number, high: number): () => Promise<number> {
+export function portRange(low: number, high: number): (hosts?: readonly string[]) => Promise<number> {
   const handedOut = new Set<number>();
-  return async () => {
+  return async (hosts = ['127.0.0.1']) => {
     for (let tries = 0; tries < 200; tries++) {
       const port = low + Math.floor(Math.random() * (high - low));
       if (handedOut.has(port)) continue;
       handedOut.add(port);
-      if (claimPort(port) && (await bindable(port))) return port;
+      if (!claimPort(port)) continue;
+      let free = true;
+      for (const host of hosts) free &&= await bindable(port, host);
+      if (free) return port;
     }
     throw new Error(`no free port found in ${low}-${high} after 200 tries`);
   };

@@ -200,34 +200,37 @@ export class Tunnel extends EventEmitter {
 
   private readFirst(side: BareSide, which: 'client' | 'endpoint'): void {
     if (side.reading) return;
-    side.reading = readBareHandleOnce(side.handle, (first) => {
+    side.reading = readBareHandleOnce(side.handle, (read) => {
       side.reading = false;
-      this.wake(which, first);
+      this.wake({ side: which, read });
     });
   }
 
   /**
    * Builds both sockets around the sleeping handles, joins them, and hands the side that woke it
-   * what its first read brought (bytes, the end, an error) as if its socket had read it.
+   * (`first`; none when woken from outside) what its first read brought (bytes, the end, an error)
+   * as if its socket had read it.
    */
-  private wake(which: 'client' | 'endpoint' | null, first: FirstRead | null): TunnelSockets {
+  private wake(first: { readonly side: 'client' | 'endpoint'; readonly read: FirstRead } | null): TunnelSockets {
     const asleep = this.asleep!;
     this.asleep = null;
     quieten(asleep);
     const client = socketFromHandle(asleep.client.handle, { readable: !this.clientFin, writable: !this.clientShutBefore });
     const upstream = socketFromHandle(asleep.endpoint.handle, { readable: !this.endpointFin, writable: !this.endpointShutBefore });
     this.attach(client, upstream);
-    const socket = which === 'client' ? client : upstream;
-    if (first?.kind === 'data') socket.push(first.chunk);
-    else if (first?.kind === 'end') socket.push(null);
-    else if (first?.kind === 'error') socket.destroy(Object.assign(new Error(`read ${getSystemErrorName(first.errno)}`), { code: getSystemErrorName(first.errno), errno: first.errno, syscall: 'read' }));
+    if (first === null) return { client, upstream };
+    const socket = first.side === 'client' ? client : upstream;
+    const { read } = first;
+    if (read.kind === 'data') socket.push(read.chunk);
+    else if (read.kind === 'end') socket.push(null);
+    else socket.destroy(Object.assign(new Error(`read ${getSystemErrorName(read.errno)}`), { code: getSystemErrorName(read.errno), errno: read.errno, syscall: 'read' }));
     return { client, upstream };
   }
 
   /** The two sockets, built now if the tunnel was asleep; null once it closed asleep or moved away. */
   private sockets(): TunnelSockets | null {
     if (this.awake !== null) return this.awake;
-    return this.asleep !== null ? this.wake(null, null) : null;
+    return this.asleep !== null ? this.wake(null) : null;
   }
 
   /** Closes a sleeping tunnel's handles (idle, or destroyed from outside): the connection ends here. */
